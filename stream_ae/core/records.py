@@ -1,0 +1,131 @@
+"""Small immutable records that flow between the detector's parts.
+
+They are plain frozen dataclasses: validation of untrusted input happens at the
+edge (connectors), not here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import numpy as np
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """One observation of one series.
+
+    >>> Point("pump-7", 1732262400.0, (0.73,))
+    Point(series='pump-7', ts=1732262400.0, values=(0.73,))
+    """
+
+    series: str
+    """Series id; a series keeps a fixed channel set for its whole life."""
+    ts: float
+    """Event time, epoch seconds (UTC)."""
+    values: tuple[float, ...]
+    """One value per channel, in the series' channel order."""
+
+
+class RejectReason(StrEnum):
+    """Why a point was not taken into its series' window (bounded: used as a metric label)."""
+
+    NON_FINITE = "non_finite"
+    OUT_OF_ORDER = "out_of_order"
+    DUPLICATE = "duplicate"
+    WRONG_CHANNELS = "wrong_channels"
+    CAPACITY = "capacity"
+    MALFORMED = "malformed"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A point (or raw input) that was refused, with the reason and where it came from."""
+
+    reason: RejectReason
+    detail: str
+    """A sentence for people: what was wrong and, where it helps, what to do."""
+    series: str | None = None
+    ts: float | None = None
+    source: str = ""
+    """Where the input came from: 'file.csv:17', 'topic/partition@offset'."""
+    raw: str = ""
+    """The raw input, truncated, so nothing is silently lost."""
+
+
+@dataclass(frozen=True, slots=True)
+class WindowBatch:
+    """Windows of many series gathered for one scoring call.
+
+    Row i is the window of `series[i]` ending at `end_ts[i]`.
+    """
+
+    series: tuple[str, ...]
+    end_ts: np.ndarray
+    """[batch] float64, event time of each window's last point."""
+    ts: np.ndarray
+    """[batch, window] float64, event time of every step."""
+    values: np.ndarray
+    """[batch, window, channels] float32, raw (unnormalised) values."""
+
+    def __len__(self) -> int:
+        return len(self.series)
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreBatch:
+    """What a scorer says about a batch of windows: a score is not a decision."""
+
+    scores: np.ndarray
+    """[batch] float64, larger is more anomalous."""
+    errors: np.ndarray | None = None
+    """[batch, window, channels] per-step, per-channel error used to explain an alert."""
+    expected: np.ndarray | None = None
+    """[batch, window, channels] what the model expected, in the scorer's input units."""
+
+
+class Severity(StrEnum):
+    """How far the score went past the threshold (bounded: used as a metric label)."""
+
+    WARNING = "warning"
+    MAJOR = "major"
+    CRITICAL = "critical"
+
+
+class AlertState(StrEnum):
+    OPEN = "open"
+    RESOLVED = "resolved"
+
+
+@dataclass(frozen=True, slots=True)
+class Contributor:
+    """One time step and channel of the alerting window that drove its error."""
+
+    ts: float
+    channel: str
+    expected: float
+    actual: float
+    error: float
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """An anomaly opened or resolved on one series."""
+
+    alert_id: str
+    """Deterministic: the same input replayed gives the same id (dedupe on it)."""
+    incident_id: str
+    """Shared by the open and the resolve message of one incident."""
+    series: str
+    ts: float
+    """Event time of the point that opened or resolved the incident."""
+    score: float
+    threshold: float
+    severity: Severity
+    state: AlertState
+    model_version: str
+    scorer: str
+    """Which scorer made the score: the autoencoder or the cold-start online detector."""
+    opened_ts: float
+    contributors: tuple[Contributor, ...] = field(default=())
