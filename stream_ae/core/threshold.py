@@ -1,0 +1,148 @@
+"""Adaptive per-series thresholds: a rolling percentile of each series' own scores."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Threshold verdicts for a set of distinct slots."""
+
+    threshold: np.ndarray
+    """[rows] float64; NaN while the series is still warming up."""
+    exceeded: np.ndarray
+    """[rows] bool; always False while warming up."""
+
+
+class RollingThreshold:
+    """The q-th percentile of each series' last `history` scores, for many series at once.
+
+    - warm-up: no verdict before a series has `warmup` scores;
+    - protect: a score above the threshold stays out of the history, so an
+      incident does not raise the bar it is measured against; after
+      `escape_after` such scores in a row they are let in, so a lasting level
+      shift becomes the new normal instead of alerting forever;
+    - floor: the threshold is never below `floor`, so a flat series does not
+      alert on float noise;
+    - a NaN score means the scorer has no opinion yet: it is neither judged
+      nor learned.
+
+    The history is a ring per slot in one preallocated float32 array, and the
+    percentile of many slots is one vectorised `np.partition`.
+
+    >>> thr = RollingThreshold(history=10, quantile=0.9, warmup=5)
+    >>> slots = np.array([0])
+    >>> for s in [1.0, 2.0, 1.0, 2.0, 1.0]:
+    ...     thr.update(slots, np.array([s])).threshold.tolist()
+    [nan]
+    [nan]
+    [nan]
+    [nan]
+    [nan]
+    >>> d = thr.update(slots, np.array([9.0]))
+    >>> d.threshold.tolist(), d.exceeded.tolist()
+    ([2.0], [True])
+    """
+
+    def __init__(
+        self,
+        history: int = 1000,
+        quantile: float = 0.99,
+        warmup: int = 100,
+        *,
+        protect: bool = True,
+        escape_after: int = 200,
+        floor: float = 1e-6,
+    ) -> None:
+        if history < 2:
+            raise ValueError(f"history must hold at least 2 scores (got {history})")
+        if not 0.0 < quantile < 1.0:
+            raise ValueError(
+                f"quantile must be in (0, 1) (got {quantile}); 0.99 is the 99th percentile"
+            )
+        if not 1 <= warmup <= history:
+            raise ValueError(f"warmup must be between 1 and history={history} (got {warmup})")
+        if escape_after < 1:
+            raise ValueError(f"escape_after must be at least 1 (got {escape_after})")
+        if floor < 0:
+            raise ValueError(f"floor must be >= 0 (got {floor})")
+        self.history = history
+        self.quantile = quantile
+        self.warmup = warmup
+        self.protect = protect
+        self.escape_after = escape_after
+        self.floor = floor
+        self._scores = np.zeros((0, history), dtype=np.float32)
+        self._count = np.zeros(0, dtype=np.int64)
+        self._protected_run = np.zeros(0, dtype=np.int64)
+
+    def _grow(self, slot: int) -> None:
+        size = max(slot + 1, 2 * len(self._count), 64)
+        extra = size - len(self._count)
+        self._scores = np.concatenate([self._scores, np.zeros((extra, self.history), np.float32)])
+        self._count = np.concatenate([self._count, np.zeros(extra, np.int64)])
+        self._protected_run = np.concatenate([self._protected_run, np.zeros(extra, np.int64)])
+
+    def reset(self, slot: int) -> None:
+        """Forget a slot's history (a new series took the slot)."""
+        if slot >= len(self._count):
+            self._grow(slot)
+        self._count[slot] = 0
+        self._protected_run[slot] = 0
+
+    def count(self, slots: np.ndarray) -> np.ndarray:
+        """How many scores each slot's history has taken in (capped by nothing)."""
+        self._ensure(slots)
+        return self._count[slots].copy()
+
+    def _ensure(self, slots: np.ndarray) -> None:
+        if len(slots) and int(slots.max()) >= len(self._count):
+            self._grow(int(slots.max()))
+
+    def current(self, slots: np.ndarray) -> np.ndarray:
+        """The threshold each slot would apply to its next score (NaN while warming up)."""
+        self._ensure(slots)
+        counts = self._count[slots]
+        out = np.full(len(slots), np.nan)
+        warm = counts >= self.warmup
+        if not warm.any():
+            return out
+        rows = np.flatnonzero(warm)
+        filled = np.minimum(counts[rows], self.history)
+        # Nearest rank, rounded up: the smallest score with at least q of the history below it.
+        ranks = np.ceil(self.quantile * filled).astype(np.int64) - 1
+        block = self._scores[slots[rows]]
+        full = filled == self.history
+        if full.all() and (ranks == ranks[0]).all():
+            values = np.partition(block, ranks[0], axis=1)[:, ranks[0]]
+        else:
+            # Rows with a partial history: unfilled cells sort last.
+            cols = np.arange(self.history)
+            block = np.where(cols[None, :] < filled[:, None], block, np.inf)
+            values = np.sort(block, axis=1)[np.arange(len(rows)), ranks]
+        out[rows] = np.maximum(values.astype(np.float64), self.floor)
+        return out
+
+    def update(self, slots: np.ndarray, scores: np.ndarray) -> Decision:
+        """Judge one new score per slot against its threshold, then learn from it.
+
+        `slots` must be distinct within a call: a series' scores are judged in order.
+        """
+        threshold = self.current(slots)
+        known = ~np.isnan(scores)
+        threshold[~known] = np.nan
+        warm = ~np.isnan(threshold)
+        exceeded = warm & (scores > np.where(warm, threshold, np.inf))
+        run = np.where(exceeded, self._protected_run[slots] + 1, 0)
+        self._protected_run[slots] = np.where(known, run, self._protected_run[slots])
+        if self.protect:
+            learn = known & (~exceeded | (run >= self.escape_after))
+        else:
+            learn = known
+        s = slots[learn]
+        self._scores[s, self._count[s] % self.history] = scores[learn]
+        self._count[s] += 1
+        return Decision(threshold=threshold, exceeded=exceeded)

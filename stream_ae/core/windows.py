@@ -1,0 +1,326 @@
+"""Per-series sliding windows kept in preallocated numpy ring buffers."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from stream_ae.core.records import Rejection, RejectReason, WindowBatch
+
+GapPolicy = Literal["reset", "impute"]
+OutOfOrderPolicy = Literal["reject", "ignore_time"]
+DuplicatePolicy = Literal["reject", "replace"]
+
+_GROW_FROM = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Gathered:
+    """Windows drained from the store, with the slot each came from."""
+
+    slots: np.ndarray
+    """[batch] int64 slot of each window's series (stable while the series lives)."""
+    batch: WindowBatch
+
+
+class WindowStore:
+    """Ring buffers of the last points of many series, gathered into windows.
+
+    Each series owns a slot: a row of preallocated arrays, so a push is O(1) and
+    windows of many series come out in one vectorised gather. A point that
+    completes a window (and is the hop-th since the last one) marks that window
+    pending; `drain()` returns every pending window, oldest first.
+
+    The ring holds `window + slack` points, so a series may gain up to `slack`
+    points before its pending windows must be drained: `needs_drain` says when.
+
+    >>> store = WindowStore(window=3, channels=1)
+    >>> for t in range(4):
+    ...     store.push("a", float(t), (float(t),))
+    >>> store.drain().batch.values[:, :, 0].tolist()
+    [[0.0, 1.0, 2.0], [1.0, 2.0, 3.0]]
+    """
+
+    # Slot-aligned arrays, grown together by `_allocate`.
+    _values: np.ndarray  # [slots, ring, channels] float32
+    _ts: np.ndarray  # [slots, ring] float64
+    _seq: np.ndarray  # points written since the slot was assigned
+    _valid_from: np.ndarray  # seq after the last gap reset
+    _since_window: np.ndarray  # real points since the last pending window (hop)
+    _since_drain: np.ndarray
+    _last_ts: np.ndarray
+    _step: np.ndarray  # slow average of the series' step between points
+
+    def __init__(
+        self,
+        window: int,
+        channels: int,
+        *,
+        hop: int = 1,
+        max_series: int = 100_000,
+        idle_evict_s: float = 86_400.0,
+        gap_policy: GapPolicy = "reset",
+        gap_factor: float = 3.0,
+        out_of_order: OutOfOrderPolicy = "reject",
+        duplicates: DuplicatePolicy = "reject",
+        slack: int | None = None,
+        on_assign: Callable[[int, str], None] | None = None,
+    ) -> None:
+        if window < 2:
+            raise ValueError(f"window must be at least 2 points (got {window})")
+        if channels < 1:
+            raise ValueError(f"channels must be at least 1 (got {channels})")
+        if hop < 1:
+            raise ValueError(f"hop must be at least 1 (got {hop}); 1 scores every point")
+        if max_series < 1:
+            raise ValueError(f"max_series must be at least 1 (got {max_series})")
+        if gap_factor <= 1.0:
+            raise ValueError(f"gap_factor must be > 1 (got {gap_factor})")
+        if gap_policy not in ("reset", "impute"):
+            raise ValueError(f"gap_policy must be 'reset' or 'impute' (got {gap_policy!r})")
+        if out_of_order not in ("reject", "ignore_time"):
+            raise ValueError(
+                f"out_of_order must be 'reject' or 'ignore_time' (got {out_of_order!r})"
+            )
+        if duplicates not in ("reject", "replace"):
+            raise ValueError(f"duplicates must be 'reject' or 'replace' (got {duplicates!r})")
+        self.window = window
+        self.channels = channels
+        self.hop = hop
+        self.max_series = max_series
+        self.idle_evict_s = idle_evict_s
+        self.gap_policy = gap_policy
+        self.gap_factor = gap_factor
+        self.out_of_order = out_of_order
+        self.duplicates = duplicates
+        self.slack = max(window, 32) if slack is None else slack
+        if self.slack < 1:
+            raise ValueError(f"slack must be at least 1 (got {self.slack})")
+        self.ring = window + self.slack
+        self.on_assign = on_assign
+        """Called with (slot, series) when a series takes a slot: slot-aligned state resets."""
+        self._slot_of: dict[str, int] = {}
+        self._series_of: list[str | None] = []
+        self._free: list[int] = []
+        self._pending_slots: list[int] = []
+        self._pending_seq: list[int] = []
+        self._newest_ts = -math.inf
+        self.needs_drain = False
+        """True once some series gained `slack` points since the last drain."""
+        self._allocate(min(_GROW_FROM, max_series))
+
+    # -- state -----------------------------------------------------------------
+
+    def _allocate(self, capacity: int) -> None:
+        old = len(self._series_of)
+        grow = capacity - old
+
+        def extend(name: str, shape: tuple[int, ...], fill: float, dtype: type) -> None:
+            fresh: np.ndarray = np.full((grow, *shape), fill, dtype=dtype)
+            setattr(self, name, fresh if old == 0 else np.concatenate([getattr(self, name), fresh]))
+
+        extend("_values", (self.ring, self.channels), 0.0, np.float32)
+        extend("_ts", (self.ring,), math.nan, np.float64)
+        extend("_seq", (), 0, np.int64)
+        extend("_valid_from", (), 0, np.int64)
+        extend("_since_window", (), 0, np.int64)
+        extend("_since_drain", (), 0, np.int64)
+        # Free slots read as infinitely recent so idle eviction never picks them.
+        extend("_last_ts", (), math.inf, np.float64)
+        extend("_step", (), math.nan, np.float64)
+        self._series_of.extend([None] * grow)
+        self._free.extend(range(capacity - 1, old - 1, -1))
+
+    def __len__(self) -> int:
+        return len(self._slot_of)
+
+    def __contains__(self, series: object) -> bool:
+        return series in self._slot_of
+
+    @property
+    def pending(self) -> int:
+        """Number of windows waiting for `drain()`."""
+        return len(self._pending_slots)
+
+    def slot(self, series: str) -> int | None:
+        return self._slot_of.get(series)
+
+    def series_at(self, slot: int) -> str | None:
+        return self._series_of[slot]
+
+    def series_ids(self) -> list[str]:
+        return list(self._slot_of)
+
+    # -- writes ----------------------------------------------------------------
+
+    def push(self, series: str, ts: float, values: Sequence[float]) -> Rejection | None:
+        """Append one point; returns a Rejection (and stores nothing) when refused."""
+        if len(values) != self.channels:
+            return Rejection(
+                RejectReason.WRONG_CHANNELS,
+                f"expected {self.channels} value(s) per point, got {len(values)}",
+                series,
+                ts,
+            )
+        for v in values:
+            if not math.isfinite(v):
+                return Rejection(
+                    RejectReason.NON_FINITE, f"value {v} is not a finite number", series, ts
+                )
+        if not math.isfinite(ts):
+            return Rejection(RejectReason.NON_FINITE, f"timestamp {ts} is not finite", series, ts)
+        slot = self._slot_of.get(series)
+        if slot is None:
+            slot_or_rejection = self._assign(series, ts)
+            if isinstance(slot_or_rejection, Rejection):
+                return slot_or_rejection
+            slot = slot_or_rejection
+        last = float(self._last_ts[slot])
+        if ts <= last and self.out_of_order == "reject":
+            if ts == last:
+                if self.duplicates == "replace":
+                    pos = (int(self._seq[slot]) - 1) % self.ring
+                    self._values[slot, pos] = values
+                    return None
+                return Rejection(
+                    RejectReason.DUPLICATE,
+                    f"timestamp {ts} repeats the previous point of this series "
+                    "(set window.duplicates = 'replace' to keep the newer value)",
+                    series,
+                    ts,
+                )
+            return Rejection(
+                RejectReason.OUT_OF_ORDER,
+                f"timestamp {ts} is older than this series' previous point {last} "
+                "(set window.out_of_order = 'ignore_time' to take points in arrival order)",
+                series,
+                ts,
+            )
+        if ts > last > -math.inf:
+            self._handle_gap(slot, last, ts, values)
+        self._write(slot, ts, values)
+        if ts > self._newest_ts:
+            self._newest_ts = ts
+        since = int(self._since_window[slot]) + 1
+        seq = int(self._seq[slot])
+        if seq - int(self._valid_from[slot]) >= self.window and since >= self.hop:
+            since = 0
+            self._pending_slots.append(slot)
+            self._pending_seq.append(seq)
+        self._since_window[slot] = since
+        return None
+
+    def _write(self, slot: int, ts: float, values: Sequence[float]) -> None:
+        seq = int(self._seq[slot])
+        pos = seq % self.ring
+        self._values[slot, pos] = values
+        self._ts[slot, pos] = ts
+        self._seq[slot] = seq + 1
+        self._last_ts[slot] = ts
+        drained = int(self._since_drain[slot]) + 1
+        self._since_drain[slot] = drained
+        if drained >= self.slack:
+            self.needs_drain = True
+
+    def _handle_gap(self, slot: int, last: float, ts: float, values: Sequence[float]) -> None:
+        dt = ts - last
+        step = float(self._step[slot])
+        if math.isnan(step):
+            self._step[slot] = dt
+            return
+        if dt <= self.gap_factor * step:
+            # A slow average: a few irregular steps must not move the notion of "usual".
+            self._step[slot] = 0.95 * step + 0.05 * dt
+            return
+        missing = round(dt / step) - 1
+        if self.gap_policy == "reset" or missing >= self.window or missing > self.slack // 2:
+            self._valid_from[slot] = self._seq[slot]
+            return
+        prev = self._values[slot, (int(self._seq[slot]) - 1) % self.ring].astype(np.float64)
+        new = np.asarray(values, dtype=np.float64)
+        for k in range(1, missing + 1):
+            frac = k / (missing + 1)
+            self._write(slot, last + k * step, tuple((prev + frac * (new - prev)).tolist()))
+
+    def _assign(self, series: str, ts: float) -> int | Rejection:
+        if not self._free:
+            capacity = len(self._series_of)
+            if capacity < self.max_series:
+                self._allocate(min(capacity * 2, self.max_series))
+            elif not self._evict_one_idle(ts):
+                return Rejection(
+                    RejectReason.CAPACITY,
+                    f"{len(self)} series are live (window.max_series) and none has been idle "
+                    f"for {self.idle_evict_s:g} s; raise window.max_series or lower "
+                    "window.idle_evict_s",
+                    series,
+                    ts,
+                )
+        slot = self._free.pop()
+        self._slot_of[series] = slot
+        self._series_of[slot] = series
+        self._seq[slot] = 0
+        self._valid_from[slot] = 0
+        self._since_window[slot] = 0
+        self._since_drain[slot] = 0
+        self._last_ts[slot] = -math.inf
+        self._step[slot] = math.nan
+        if self.on_assign is not None:
+            self.on_assign(slot, series)
+        return slot
+
+    def _evict_one_idle(self, ts: float) -> bool:
+        now = max(self._newest_ts, ts)
+        oldest = int(np.argmin(self._last_ts))
+        if now - float(self._last_ts[oldest]) < self.idle_evict_s:
+            return False
+        victim = self._series_of[oldest]
+        if victim is not None:
+            self.evict(victim)
+        return True
+
+    def evict(self, series: str) -> None:
+        """Forget a series and free its slot (its pending windows are dropped)."""
+        slot = self._slot_of.pop(series, None)
+        if slot is None:
+            return
+        self._series_of[slot] = None
+        self._last_ts[slot] = math.inf  # never picked as the idlest while free
+        self._free.append(slot)
+        if slot in self._pending_slots:
+            keep = [i for i, s in enumerate(self._pending_slots) if s != slot]
+            self._pending_slots = [self._pending_slots[i] for i in keep]
+            self._pending_seq = [self._pending_seq[i] for i in keep]
+
+    def evict_idle(self, now: float | None = None) -> list[str]:
+        """Evict every series unseen for `idle_evict_s` (event time); returns their ids."""
+        now = self._newest_ts if now is None else now
+        idle = np.flatnonzero(now - self._last_ts >= self.idle_evict_s)
+        evicted = [s for s in (self._series_of[i] for i in idle) if s is not None]
+        for series in evicted:
+            self.evict(series)
+        return evicted
+
+    # -- reads -----------------------------------------------------------------
+
+    def drain(self) -> Gathered:
+        """Gather every pending window into one `[batch, window, channels]` array."""
+        slots = np.asarray(self._pending_slots, dtype=np.int64)
+        ends = np.asarray(self._pending_seq, dtype=np.int64)
+        self._pending_slots, self._pending_seq = [], []
+        self._since_drain[:] = 0
+        self.needs_drain = False
+        steps = (ends[:, None] - self.window + np.arange(self.window)) % self.ring
+        rows = slots[:, None]
+        ts = self._ts[rows, steps]
+        batch = WindowBatch(
+            series=tuple(self._series_of[s] or "" for s in slots.tolist()),
+            end_ts=ts[:, -1].copy() if len(slots) else np.empty(0),
+            ts=ts,
+            values=self._values[rows, steps],
+        )
+        return Gathered(slots=slots, batch=batch)
