@@ -115,6 +115,7 @@ class Normalizer:
         if len(slots) == 0:
             return
         unset = self._unset[slots]
+        fresh = np.zeros(len(slots), dtype=bool)
         if unset.any():
             for row in np.flatnonzero(unset):
                 slot = slots[row]
@@ -124,7 +125,8 @@ class Normalizer:
                     self._var[slot] = values.var(axis=0)
                     self._seen[slot] = len(values)
                     self._unset[slot] = False
-        adapting = self._adapting[slots]
+                    fresh[row] = True
+        adapting = self._adapting[slots] & ~fresh
         if adapting.any():
             rows = np.flatnonzero(adapting)
             s = slots[rows]

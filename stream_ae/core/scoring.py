@@ -14,7 +14,7 @@ class Scorer(Protocol):
     """Turns normalised windows into one score per window (larger = more anomalous).
 
     Implementations: the autoencoder (`stream_ae.model.scorer`) and the cold-start
-    online detector (`stream_ae.core.online`). A scorer never decides: thresholds
+    online detector (`stream_ae.model.online`). A scorer never decides: thresholds
     and alert policy do.
     """
 

@@ -1,4 +1,8 @@
-"""The cold-start scorer: an online detector that needs no trained model."""
+"""The cold-start scorer: an online detector that needs no trained model.
+
+It lives beside the autoencoder rather than in the core because river's
+anomaly package pulls in scikit-learn and asyncio on import.
+"""
 
 from __future__ import annotations
 

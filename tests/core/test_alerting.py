@@ -1,0 +1,99 @@
+import numpy as np
+import pytest
+
+from stream_ae.core.alerting import (
+    ACTIVE,
+    OPENED,
+    QUIET,
+    RESOLVED,
+    AlertPolicy,
+    alert_ids,
+    severity_of,
+)
+from stream_ae.core.records import AlertState, Severity
+
+
+def run(policy: AlertPolicy, flags: list[bool], slot: int = 0) -> list[int]:
+    out = []
+    for t, e in enumerate(flags):
+        moves = policy.update(
+            np.array([slot]), np.array([e]), np.array([float(t)]), np.array([2.0])
+        )
+        out.append(int(moves.state[0]))
+    return out
+
+
+def test_opens_after_k_of_n() -> None:
+    policy = AlertPolicy(open_k=3, open_n=5, resolve_after=3, cooldown=0)
+    states = run(policy, [True, False, True, False, True])
+    assert states == [QUIET, QUIET, QUIET, QUIET, OPENED]
+
+
+def test_isolated_exceedances_do_not_open() -> None:
+    policy = AlertPolicy(open_k=3, open_n=5, resolve_after=3, cooldown=0)
+    assert OPENED not in run(policy, [True, False, False, False, False, True] * 5)
+
+
+def test_resolves_after_m_quiet_points_and_cools_down() -> None:
+    policy = AlertPolicy(open_k=1, open_n=1, resolve_after=2, cooldown=3)
+    states = run(policy, [True, True, False, False, True, True, True, True])
+    assert states == [OPENED, ACTIVE, ACTIVE, RESOLVED, QUIET, QUIET, QUIET, OPENED]
+
+
+def test_an_exceedance_while_open_resets_the_quiet_run() -> None:
+    policy = AlertPolicy(open_k=1, open_n=1, resolve_after=2, cooldown=0)
+    assert run(policy, [True, False, True, False, False]) == [
+        OPENED,
+        ACTIVE,
+        ACTIVE,
+        ACTIVE,
+        RESOLVED,
+    ]
+
+
+def test_series_are_independent() -> None:
+    policy = AlertPolicy(open_k=1, open_n=1, resolve_after=5, cooldown=0)
+    moves = policy.update(
+        np.array([0, 1]), np.array([True, False]), np.array([1.0, 1.0]), np.array([3.0, 0.0])
+    )
+    assert moves.state.tolist() == [OPENED, QUIET]
+    assert moves.opened_ts[0] == 1.0 and np.isnan(moves.opened_ts[1])
+
+
+def test_peak_ratio_tracks_incident_maximum() -> None:
+    policy = AlertPolicy(open_k=1, open_n=1, resolve_after=1, cooldown=0)
+    slot = np.array([0])
+    policy.update(slot, np.array([True]), np.array([0.0]), np.array([1.2]))
+    policy.update(slot, np.array([True]), np.array([1.0]), np.array([4.0]))
+    moves = policy.update(slot, np.array([False]), np.array([2.0]), np.array([0.0]))
+    assert moves.state[0] == RESOLVED and moves.peak_ratio[0] == 4.0 and moves.opened_ts[0] == 0.0
+
+
+def test_alert_ids_are_deterministic_and_distinct_per_state() -> None:
+    open_id, incident = alert_ids("pump-7", 1732262400.25, AlertState.OPEN)
+    again = alert_ids("pump-7", 1732262400.25, AlertState.OPEN)
+    resolved_id, same_incident = alert_ids("pump-7", 1732262400.25, AlertState.RESOLVED)
+    assert (open_id, incident) == again
+    assert resolved_id != open_id and same_incident == incident
+    assert alert_ids("pump-8", 1732262400.25, AlertState.OPEN)[0] != open_id
+
+
+@pytest.mark.parametrize(
+    ("ratio", "severity"),
+    [
+        (1.01, Severity.WARNING),
+        (1.5, Severity.MAJOR),
+        (2.9, Severity.MAJOR),
+        (3.0, Severity.CRITICAL),
+    ],
+)
+def test_severity_bands(ratio: float, severity: Severity) -> None:
+    assert severity_of(ratio, 1.0) is severity
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"open_k": 6, "open_n": 5}, {"open_n": 64}, {"resolve_after": 0}]
+)
+def test_bad_arguments(kwargs: dict[str, int]) -> None:
+    with pytest.raises(ValueError):
+        AlertPolicy(**kwargs)

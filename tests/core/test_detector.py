@@ -1,0 +1,155 @@
+import math
+
+import numpy as np
+import pytest
+
+from stream_ae.core.alerting import OPENED, AlertPolicy
+from stream_ae.core.detector import Detector, Lane, Output
+from stream_ae.core.normalize import Normalizer
+from stream_ae.core.records import AlertState, Point, RejectReason
+from stream_ae.core.scoring import Scorer
+from stream_ae.core.threshold import RollingThreshold
+from stream_ae.core.training import TrainingCollector
+from stream_ae.core.windows import WindowStore
+
+from .doubles import LastStepScorer
+
+W = 8
+
+
+def make(
+    scorer: Scorer | None = None, collector: TrainingCollector | None = None, **store_kw: int
+) -> Detector:
+    known = {f"s{i}": {"mean": [0.0], "std": [1.0]} for i in range(10)}
+    lane = Lane(
+        scorer or LastStepScorer(W, 1),
+        Normalizer(1, known),
+        RollingThreshold(history=200, quantile=0.99, warmup=50),
+    )
+    return Detector(
+        WindowStore(W, 1, **store_kw),
+        lane,
+        AlertPolicy(open_k=1, open_n=1, resolve_after=3, cooldown=5),
+        channel_names=["value"],
+        collector=collector,
+    )
+
+
+def series(name: str, n: int, spike_at: int | None = None, seed: int = 0) -> list[Point]:
+    # Periodic, so every normal value was seen before: only the spike can exceed.
+    values = np.sin(2 * np.pi * (np.arange(n) + seed) / 10)
+    if spike_at is not None:
+        values[spike_at] = 12.0
+    return [Point(name, float(t), (float(v),)) for t, v in enumerate(values)]
+
+
+def rows(out: Output) -> list[tuple[str, float, float, int]]:
+    return [
+        (s.series[i], float(s.ts[i]), float(s.score[i]), int(s.state[i]))
+        for s in out.scored
+        for i in range(len(s))
+    ]
+
+
+def test_spike_opens_then_resolves_with_explanation() -> None:
+    det = make()
+    out = det.process(series("s1", 400, spike_at=300))
+    opened = [a for a in out.alerts if a.state is AlertState.OPEN]
+    assert [a.ts for a in opened] == [300.0]
+    alert = opened[0]
+    assert alert.score > alert.threshold
+    assert alert.scorer == "last-step" and alert.model_version == "v-test"
+    top = alert.contributors[0]
+    assert top.ts == 300.0 and top.channel == "value" and top.actual == 12.0
+    assert top.expected == pytest.approx(0.0)
+    resolved = [
+        a
+        for a in out.alerts
+        if a.incident_id == alert.incident_id and a.state is AlertState.RESOLVED
+    ]
+    assert resolved and resolved[0].ts == 303.0
+    assert out.points_scored == 400 - W + 1
+
+
+def test_every_point_after_the_first_window_is_scored_once() -> None:
+    det = make()
+    out = det.process(series("s1", 100))
+    ts = [r[1] for r in rows(out)]
+    assert ts == [float(t) for t in range(W - 1, 100)]
+
+
+def test_chunking_does_not_change_results() -> None:
+    points = series("s1", 600, spike_at=400) + series("s2", 600, spike_at=500, seed=1)
+    points.sort(key=lambda p: p.ts)
+    whole = make().process(points)
+    det = make()
+    parts = [det.process(points[i : i + 37]) for i in range(0, len(points), 37)]
+    assert sorted(rows(whole)) == sorted(r for p in parts for r in rows(p))
+    assert [a.alert_id for a in whole.alerts] == [a.alert_id for p in parts for a in p.alerts]
+
+
+def test_interleaved_series_match_series_alone() -> None:
+    a, b = series("s1", 300, spike_at=200), series("s2", 300, spike_at=250, seed=2)
+    mixed = [p for pair in zip(a, b, strict=True) for p in pair]
+    together = rows(make().process(mixed))
+    alone = rows(make().process(a)) + rows(make().process(b))
+    assert sorted(together) == sorted(alone)
+
+
+def test_bad_points_are_reported_by_index_and_the_rest_scored() -> None:
+    det = make()
+    points = series("s1", 20)
+    points.insert(10, points[9])  # duplicate timestamp
+    points.insert(5, type(points[0])("s1", 6.0, (math.nan,)))
+    out = det.process(points)
+    reasons = {i: r.reason for i, r in out.rejected}
+    assert reasons == {5: RejectReason.NON_FINITE, 11: RejectReason.DUPLICATE}
+    assert out.points_scored == 20 - W + 1
+
+
+def test_alert_ids_repeat_on_replay() -> None:
+    points = series("s1", 400, spike_at=300)
+    first = [a.alert_id for a in make().process(points).alerts]
+    assert first and first == [a.alert_id for a in make().process(points).alerts]
+
+
+def test_shadow_lane_takes_over_once_warm() -> None:
+    det = make()
+    det.process(series("s1", 200))
+    new = LastStepScorer(W, 1, version="v2")
+    new.name = "candidate"
+    det.install(
+        Lane(
+            new,
+            Normalizer(1, {"s1": {"mean": [0.0], "std": [1.0]}}),
+            RollingThreshold(200, 0.99, 50),
+        )
+    )
+    assert det.in_shadow is new
+    out = det.process(series("s1", 400, spike_at=380, seed=4)[200:])
+    names = [n for s in out.scored for n in s.scorer]
+    assert names[0] == "last-step" and names[-1] == "candidate"
+    assert names.index("candidate") == 50  # the candidate's own warm-up
+    assert det.serving is new and det.in_shadow is None
+    assert any(a.model_version == "v2" and a.ts == 380.0 for a in out.alerts)
+
+
+def test_collector_receives_only_normal_windows() -> None:
+    collector = TrainingCollector(target=10_000)
+    det = make(collector=collector)
+    det.process(series("s1", 400, spike_at=300))
+    _, windows = collector.take()
+    # The windows ending at 300 (opened), 301, 302 (active) and 303 (resolved) are left out.
+    assert len(windows) == 400 - W + 1 - 4
+    assert not np.any(windows[:, -1, 0] == 12.0)
+
+
+def test_scorer_must_match_window_shape() -> None:
+    with pytest.raises(ValueError, match="8 x 1"):
+        make(scorer=LastStepScorer(16, 1))
+
+
+def test_state_codes_mark_the_opening_point() -> None:
+    out = make().process(series("s1", 400, spike_at=300))
+    opened_ts = [t for (_, t, _, state) in rows(out) if state == OPENED]
+    assert 300.0 in opened_ts

@@ -1,0 +1,85 @@
+import numpy as np
+import pytest
+
+from stream_ae.core.threshold import RollingThreshold
+
+
+def feed(thr: RollingThreshold, slot: int, scores: list[float]) -> list[tuple[float, bool]]:
+    out = []
+    for s in scores:
+        d = thr.update(np.array([slot]), np.array([s]))
+        out.append((float(d.threshold[0]), bool(d.exceeded[0])))
+    return out
+
+
+def test_no_verdict_during_warmup() -> None:
+    thr = RollingThreshold(history=50, quantile=0.9, warmup=10)
+    results = feed(thr, 0, [1.0] * 9 + [100.0])
+    assert all(np.isnan(t) and not e for t, e in results)
+
+
+def test_percentile_of_own_history_per_series() -> None:
+    thr = RollingThreshold(history=100, quantile=0.95, warmup=100)
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=100), 10 + 5 * rng.normal(size=100)
+    for x, y in zip(a, b, strict=True):
+        thr.update(np.array([0, 1]), np.array([x, y]))
+    got = thr.current(np.array([0, 1]))
+    assert got[0] == pytest.approx(np.sort(a)[94])
+    assert got[1] == pytest.approx(np.sort(b)[94], rel=1e-6)
+
+
+def test_history_rolls_over() -> None:
+    thr = RollingThreshold(history=10, quantile=0.5, warmup=5)
+    feed(thr, 0, [100.0] * 10)
+    feed(thr, 0, [1.0] * 10)  # below the threshold: learned, pushing the old scores out
+    assert thr.current(np.array([0]))[0] == 1.0
+    fresh = RollingThreshold(history=10, quantile=0.5, warmup=5, protect=False)
+    feed(fresh, 0, [100.0] * 10 + [1.0] * 10)
+    assert fresh.current(np.array([0]))[0] == 1.0
+
+
+def test_protect_keeps_exceedances_out_of_history() -> None:
+    thr = RollingThreshold(history=20, quantile=0.9, warmup=20, escape_after=1000)
+    feed(thr, 0, [1.0 + 0.01 * i for i in range(20)])
+    before = thr.current(np.array([0]))[0]
+    results = feed(thr, 0, [50.0] * 30)
+    assert all(e for _, e in results)
+    assert thr.current(np.array([0]))[0] == before
+
+
+def test_escape_lets_a_lasting_level_shift_become_normal() -> None:
+    thr = RollingThreshold(history=20, quantile=0.9, warmup=20, escape_after=5)
+    feed(thr, 0, [1.0] * 20)
+    results = feed(thr, 0, [50.0] * 60)
+    assert results[0][1] is True
+    assert results[-1][1] is False  # the new level is learned
+
+
+def test_floor_stops_flat_series_alerting_on_noise() -> None:
+    thr = RollingThreshold(history=20, quantile=0.99, warmup=10, floor=1e-3)
+    feed(thr, 0, [0.0] * 20)
+    t, exceeded = feed(thr, 0, [1e-9])[0]
+    assert t == 1e-3 and not exceeded
+
+
+def test_nan_score_is_no_opinion() -> None:
+    thr = RollingThreshold(history=10, quantile=0.5, warmup=2)
+    results = feed(thr, 0, [np.nan] * 5 + [1.0, 1.0])
+    assert thr.count(np.array([0]))[0] == 2
+    assert all(np.isnan(t) for t, _ in results)
+
+
+def test_reset_forgets() -> None:
+    thr = RollingThreshold(history=10, quantile=0.5, warmup=2)
+    feed(thr, 3, [1.0, 1.0, 1.0])
+    thr.reset(3)
+    assert np.isnan(thr.current(np.array([3]))[0])
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"quantile": 1.0}, {"quantile": 0.0}, {"history": 1}, {"warmup": 0}, {"floor": -1.0}]
+)
+def test_bad_arguments(kwargs: dict[str, float]) -> None:
+    with pytest.raises(ValueError):
+        RollingThreshold(**kwargs)  # type: ignore[arg-type]

@@ -1,0 +1,202 @@
+import math
+
+import numpy as np
+import pytest
+
+from stream_ae.core.records import RejectReason
+from stream_ae.core.windows import WindowStore
+
+
+def push_all(store: WindowStore, series: str, values: list[float], start: float = 0.0) -> None:
+    for i, v in enumerate(values):
+        assert store.push(series, start + i, (v,)) is None
+
+
+def test_window_ready_only_when_full_and_in_order() -> None:
+    store = WindowStore(window=4, channels=1)
+    push_all(store, "a", [1, 2, 3])
+    assert store.pending == 0
+    push_all(store, "a", [4, 5], start=3)
+    got = store.drain()
+    assert got.batch.values[:, :, 0].tolist() == [[1, 2, 3, 4], [2, 3, 4, 5]]
+    assert got.batch.end_ts.tolist() == [3.0, 4.0]
+    assert got.batch.ts[0].tolist() == [0.0, 1.0, 2.0, 3.0]
+    assert store.pending == 0
+
+
+def test_gather_many_series_multichannel_in_one_array() -> None:
+    store = WindowStore(window=3, channels=2)
+    for t in range(3):
+        for k, name in enumerate(["a", "b", "c"]):
+            assert store.push(name, float(t), (10.0 * k + t, -t)) is None
+    got = store.drain()
+    assert got.batch.values.shape == (3, 3, 2)
+    assert got.batch.series == ("a", "b", "c")
+    assert got.batch.values[1, :, 0].tolist() == [10.0, 11.0, 12.0]
+    assert got.batch.values[2, :, 1].tolist() == [0.0, -1.0, -2.0]
+    assert len(set(got.slots.tolist())) == 3
+
+
+def test_hop_scores_every_kth_point() -> None:
+    store = WindowStore(window=4, channels=1, hop=3)
+    push_all(store, "a", [float(i) for i in range(13)])
+    ends = store.drain().batch.end_ts.tolist()
+    assert ends == [3.0, 6.0, 9.0, 12.0]
+
+
+def test_ring_wraps_without_corrupting_windows() -> None:
+    store = WindowStore(window=5, channels=1, slack=3)
+    seen = []
+    for i in range(40):
+        assert store.push("a", float(i), (float(i),)) is None
+        if store.needs_drain:
+            seen.extend(store.drain().batch.values[:, :, 0].tolist())
+    seen.extend(store.drain().batch.values[:, :, 0].tolist())
+    assert seen == [[float(j) for j in range(e - 4, e + 1)] for e in range(4, 40)]
+
+
+def test_needs_drain_after_slack_points() -> None:
+    store = WindowStore(window=4, channels=1, slack=4)
+    push_all(store, "a", [1.0, 2.0, 3.0])
+    assert not store.needs_drain
+    push_all(store, "a", [4.0], start=3)
+    assert store.needs_drain
+    store.drain()
+    assert not store.needs_drain
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_non_finite_values_rejected_with_reason(bad: float) -> None:
+    store = WindowStore(window=3, channels=1)
+    rejection = store.push("a", 0.0, (bad,))
+    assert rejection is not None
+    assert rejection.reason is RejectReason.NON_FINITE
+    assert "finite" in rejection.detail
+    assert "a" not in store
+
+
+def test_wrong_channel_count_rejected() -> None:
+    store = WindowStore(window=3, channels=2)
+    rejection = store.push("a", 0.0, (1.0,))
+    assert rejection is not None and rejection.reason is RejectReason.WRONG_CHANNELS
+
+
+def test_out_of_order_rejected_and_window_unchanged() -> None:
+    store = WindowStore(window=3, channels=1)
+    push_all(store, "a", [1, 2, 3])
+    rejection = store.push("a", 1.5, (99.0,))
+    assert rejection is not None and rejection.reason is RejectReason.OUT_OF_ORDER
+    assert "ignore_time" in rejection.detail
+    assert store.drain().batch.values[:, :, 0].tolist() == [[1, 2, 3]]
+
+
+def test_out_of_order_ignore_time_takes_arrival_order() -> None:
+    store = WindowStore(window=3, channels=1, out_of_order="ignore_time")
+    for ts, v in [(0.0, 1.0), (2.0, 2.0), (1.0, 3.0)]:
+        assert store.push("a", ts, (v,)) is None
+    assert store.drain().batch.values[0, :, 0].tolist() == [1.0, 2.0, 3.0]
+
+
+def test_duplicate_timestamp_policies() -> None:
+    reject = WindowStore(window=2, channels=1)
+    push_all(reject, "a", [1, 2])
+    rejection = reject.push("a", 1.0, (5.0,))
+    assert rejection is not None and rejection.reason is RejectReason.DUPLICATE
+    replace = WindowStore(window=2, channels=1, duplicates="replace")
+    push_all(replace, "a", [1, 2])
+    assert replace.push("a", 1.0, (5.0,)) is None
+    assert replace.drain().batch.values[0, :, 0].tolist() == [1.0, 5.0]
+
+
+def test_gap_reset_starts_window_afresh() -> None:
+    store = WindowStore(window=3, channels=1, gap_policy="reset", gap_factor=3.0)
+    push_all(store, "a", [1, 2, 3, 4])
+    store.drain()
+    for ts, v in [(100.0, 7.0), (101.0, 8.0)]:
+        assert store.push("a", ts, (v,)) is None
+    assert store.pending == 0  # only two points since the gap
+    assert store.push("a", 102.0, (9.0,)) is None
+    assert store.drain().batch.values[0, :, 0].tolist() == [7.0, 8.0, 9.0]
+
+
+def test_gap_impute_fills_linearly_and_scores_only_real_points() -> None:
+    store = WindowStore(window=4, channels=1, gap_policy="impute", gap_factor=1.5)
+    push_all(store, "a", [0.0, 1.0, 2.0, 3.0])
+    store.drain()
+    assert store.push("a", 6.0, (6.0,)) is None  # steps 4 and 5 missing
+    got = store.drain()
+    assert got.batch.end_ts.tolist() == [6.0]
+    assert got.batch.values[0, :, 0].tolist() == [3.0, 4.0, 5.0, 6.0]
+    assert got.batch.ts[0].tolist() == [3.0, 4.0, 5.0, 6.0]
+
+
+def test_capacity_bound_rejects_new_series_when_none_idle() -> None:
+    store = WindowStore(window=2, channels=1, max_series=2, idle_evict_s=100.0)
+    assert store.push("a", 0.0, (1.0,)) is None
+    assert store.push("b", 0.0, (1.0,)) is None
+    rejection = store.push("c", 1.0, (1.0,))
+    assert rejection is not None and rejection.reason is RejectReason.CAPACITY
+    assert "max_series" in rejection.detail
+    assert len(store) == 2
+
+
+def test_capacity_evicts_the_idlest_series() -> None:
+    store = WindowStore(window=2, channels=1, max_series=2, idle_evict_s=100.0)
+    assert store.push("old", 0.0, (1.0,)) is None
+    assert store.push("busy", 500.0, (1.0,)) is None
+    assert store.push("new", 501.0, (1.0,)) is None
+    assert "old" not in store and "new" in store and len(store) == 2
+
+
+def test_flood_of_series_ids_stays_bounded() -> None:
+    store = WindowStore(window=2, channels=1, max_series=50, idle_evict_s=1e9)
+    rejected = sum(store.push(f"s{i}", 0.0, (1.0,)) is not None for i in range(1000))
+    assert len(store) == 50 and rejected == 950
+    assert store._values.shape[0] == 50
+
+
+def test_evict_idle_and_assign_callback() -> None:
+    assigned: list[tuple[int, str]] = []
+    store = WindowStore(window=2, channels=1, idle_evict_s=10.0)
+    store.on_assign = lambda slot, series: assigned.append((slot, series))
+    store.push("a", 0.0, (1.0,))
+    store.push("b", 50.0, (1.0,))
+    assert store.evict_idle() == ["a"]
+    store.push("c", 51.0, (1.0,))
+    assert [s for _, s in assigned] == ["a", "b", "c"]
+    assert assigned[2][0] == assigned[0][0]  # the freed slot is reused
+
+
+def test_evicting_drops_pending_windows() -> None:
+    store = WindowStore(window=2, channels=1)
+    push_all(store, "a", [1, 2])
+    push_all(store, "b", [1, 2])
+    store.evict("a")
+    assert store.drain().batch.series == ("b",)
+
+
+def test_grows_beyond_first_allocation() -> None:
+    store = WindowStore(window=2, channels=1, max_series=5000)
+    for i in range(3000):
+        assert store.push(f"s{i}", 0.0, (float(i),)) is None
+        assert store.push(f"s{i}", 1.0, (float(i),)) is None
+    got = store.drain()
+    assert len(got.batch) == 3000
+    assert np.allclose(got.batch.values[:, 0, 0], np.arange(3000))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"window": 1}, "window"),
+        ({"hop": 0}, "hop"),
+        ({"gap_policy": "drop"}, "gap_policy"),
+        ({"out_of_order": "sort"}, "out_of_order"),
+        ({"duplicates": "keep"}, "duplicates"),
+        ({"gap_factor": 1.0}, "gap_factor"),
+    ],
+)
+def test_bad_settings_refused_with_a_sentence(kwargs: dict[str, object], fragment: str) -> None:
+    args: dict[str, object] = {"window": 4, "channels": 1, **kwargs}
+    with pytest.raises(ValueError, match=fragment):
+        WindowStore(**args)  # type: ignore[arg-type]

@@ -1,0 +1,62 @@
+"""The dependency rule of the layout: the core stays pure, torch stays in `model`."""
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "stream_ae"
+
+
+def test_core_import_loads_no_torch_asyncio_kafka_or_prometheus() -> None:
+    probe = (
+        "import sys, json, pkgutil, importlib, stream_ae.core as c; "
+        "[importlib.import_module(f'stream_ae.core.{m.name}') "
+        "for m in pkgutil.iter_modules(c.__path__)]; "
+        "print(json.dumps(sorted(m for m in ('torch', 'asyncio', 'aiokafka', 'prometheus_client')"
+        " if m in sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout) == []
+
+
+def imports_of(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_torch_is_imported_only_inside_model() -> None:
+    offenders = [
+        str(path.relative_to(PACKAGE))
+        for path in PACKAGE.rglob("*.py")
+        if "model" not in path.relative_to(PACKAGE).parts
+        and any(name == "torch" or name.startswith("torch.") for name in imports_of(path))
+    ]
+    assert offenders == []
+
+
+def test_core_and_model_never_import_upwards() -> None:
+    upward = (
+        "stream_ae.connectors",
+        "stream_ae.runtime",
+        "stream_ae.metrics",
+        "stream_ae.settings",
+        "stream_ae.cli",
+        "stream_ae.wiring",
+        "stream_ae.retrain",
+    )
+    offenders = [
+        f"{path.relative_to(PACKAGE)} imports {name}"
+        for layer in ("core", "model")
+        for path in (PACKAGE / layer).rglob("*.py")
+        for name in imports_of(path)
+        if name.startswith(upward)
+    ]
+    assert offenders == []
