@@ -1,0 +1,408 @@
+"""Recorded files in and out: streaming point readers (CSV, JSONL) and result writers.
+
+Readers never load a whole file: they read the header (or the first point) when opened,
+then one line at a time while iterated. A bad row becomes a `Rejection` naming the file
+and line, and reading goes on; only a file that cannot be read as points at all (missing,
+empty, wrong columns) raises `InputError`, when it is opened.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Generator, Iterator, Sequence
+from contextlib import closing
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, Self
+
+from stream_ae.connectors.timestamps import format_ts, parse_ts
+from stream_ae.connectors.wire import RAW_LIMIT, PointDecoder, alert_to_dict, rejection_to_dict
+from stream_ae.core.records import Alert, Point, Rejection, RejectReason
+from stream_ae.errors import InputError
+
+TIME_COLUMNS = ("timestamp", "ts", "time", "datetime", "date")
+"""Names (any case) taken as the time column, in this order of preference."""
+SERIES_COLUMNS = ("series", "series_id", "sensor", "id")
+"""Names (any case) taken as the series column, in this order of preference."""
+_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+
+class PointReader(ABC):
+    """The points of one file, in file order; iterating again reads the file again."""
+
+    def __init__(self, path: Path, series_default: str, channels: tuple[str, ...]) -> None:
+        self.path = path
+        self.series_default = series_default
+        """Series id of points whose row or object names none."""
+        self.channels = channels
+        """Value column names (CSV), or the channels of the first valid point (JSONL)."""
+        self.last_source = ""
+        """'file:line' of the item iteration yielded last, so a later refusal can name it."""
+
+    @abstractmethod
+    def __iter__(self) -> Iterator[Point | Rejection]: ...
+
+    def _source(self, line: int) -> str:
+        return f"{self.path.name}:{line}"
+
+
+def open_points(
+    path: Path,
+    *,
+    series: str | None = None,
+    time_column: str | None = None,
+    value_columns: Sequence[str] | None = None,
+    series_column: str | None = None,
+    ignore_columns: Sequence[str] = ("label",),
+) -> PointReader:
+    """Open a .csv, .jsonl or .ndjson file (each optionally .gz) as a stream of points.
+
+    `series` names every point of a CSV file (no series column is then looked for) and
+    is the default series of JSONL points that name none; otherwise the file's stem is.
+    The column options apply to CSV files: by default the time and series columns are
+    found by name and every other column not in `ignore_columns` is a value channel.
+
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "pump-7.csv"
+    >>> _ = path.write_text("timestamp,value\\n2013-12-02 21:15:00,73.9\\n")
+    >>> reader = open_points(path)
+    >>> reader.channels, list(reader)
+    (('value',), [Point(series='pump-7', ts=1386018900.0, values=(73.9,))])
+    """
+    if not path.is_file():
+        raise InputError(f"Cannot read points from {path}: it {_missing(path)}.")
+    if series is not None and not series.strip():
+        raise InputError("series must be a non-empty name, or None to use the file's stem.")
+    kind, stem = _format_of(path)
+    if kind == "jsonl":
+        given = [
+            name
+            for name, value in (
+                ("time_column", time_column),
+                ("value_columns", value_columns),
+                ("series_column", series_column),
+            )
+            if value is not None
+        ]
+        if given:
+            raise InputError(
+                f"{', '.join(given)} apply to CSV files only; {path.name} is "
+                "JSONL, whose points name their series, time and channels."
+            )
+        return JsonlPointReader(path, series or stem)
+    return CsvPointReader(
+        path, series, stem, time_column, value_columns, series_column, ignore_columns
+    )
+
+
+class CsvPointReader(PointReader):
+    """Rows of a CSV file with a header: a time column, maybe a series column, values."""
+
+    def __init__(
+        self,
+        path: Path,
+        series: str | None,
+        stem: str,
+        time_column: str | None,
+        value_columns: Sequence[str] | None,
+        series_column: str | None,
+        ignore_columns: Sequence[str],
+    ) -> None:
+        try:
+            with _open_text(path) as file:
+                header = [name.strip() for name in next(csv.reader(file), [])]
+        except (OSError, EOFError, csv.Error) as exc:  # e.g. a damaged .gz
+            raise InputError(f"Cannot read the header of {path.name}: {exc}.") from None
+        found = f"columns found: {', '.join(header) or 'none'}"
+
+        def column(name: str, role: str) -> int:
+            if name not in header:
+                raise InputError(f"{path.name} has no {role} column {name!r}; {found}.")
+            return header.index(name)
+
+        if not header:
+            raise InputError(
+                f"{path.name} is empty; a CSV file needs a header row naming "
+                "its columns, e.g. 'timestamp,value'."
+            )
+        if len(set(header)) != len(header):
+            raise InputError(f"{path.name} repeats a column name; {found}.")
+        if series is not None and series_column is not None:
+            raise InputError(
+                "Give either series (one name for every row) or series_column "
+                "(a column naming each row's series), not both."
+            )
+        time_idx = (
+            column(time_column, "time") if time_column is not None else _find(header, TIME_COLUMNS)
+        )
+        if time_idx is None:
+            raise InputError(
+                f"{path.name} has no time column (one of {', '.join(TIME_COLUMNS)});"
+                f" name it with time_column; {found}."
+            )
+        series_idx = None  # `series` names every row: no column is looked for
+        if series_column is not None:
+            series_idx = column(series_column, "series")
+        elif series is None:
+            series_idx = _find(header, SERIES_COLUMNS)
+        taken = {time_idx, series_idx}
+        if value_columns is not None:
+            value_idx = [column(name, "value") for name in value_columns]
+            if taken & set(value_idx):
+                raise InputError(
+                    f"The value columns of {path.name} must not include its time "
+                    f"or series column; {found}."
+                )
+        else:
+            ignored = {name.lower() for name in ignore_columns}
+            value_idx = [
+                i for i, name in enumerate(header) if i not in taken and name.lower() not in ignored
+            ]
+        if not value_idx:
+            raise InputError(f"{path.name} has no value columns besides time and series; {found}.")
+        super().__init__(path, series or stem, tuple(header[i] for i in value_idx))
+        self._header = header
+        self._time = time_idx
+        self._series = series_idx
+        self._values = tuple(value_idx)
+
+    def __iter__(self) -> Iterator[Point | Rejection]:
+        with _open_text(self.path) as file:
+            tap = _LineTap(file)
+            rows = csv.reader(tap)
+            next(rows, None)
+            try:
+                for row in rows:
+                    if row and (len(row) > 1 or row[0].strip()):
+                        self.last_source = self._source(rows.line_num)
+                        yield self._point(row, tap.last, rows.line_num)
+            except (csv.Error, OSError, EOFError) as exc:  # a NUL byte, a truncated .gz
+                raise InputError(f"{self._source(rows.line_num)} cannot be read: {exc}.") from None
+
+    def _point(self, row: list[str], raw: str, line: int) -> Point | Rejection:
+        source = self._source(line)
+        raw = raw.rstrip("\r\n")
+        if len(row) != len(self._header):
+            return _bad(
+                f"The row has {len(row)} fields but the header has "
+                f"{len(self._header)} ({','.join(self._header)}).",
+                source,
+                raw,
+            )
+        series = self.series_default
+        if self._series is not None:
+            series = row[self._series].strip()
+            if not series:
+                return _bad(
+                    f"The series column {self._header[self._series]!r} is empty.", source, raw
+                )
+        try:
+            ts = parse_ts(row[self._time])
+        except ValueError as exc:
+            return _bad(f"Column {self._header[self._time]!r}: {exc}", source, raw, series)
+        values = []
+        for index, channel in zip(self._values, self.channels, strict=True):
+            cell = row[index]
+            try:
+                value = float(cell)
+            except ValueError:
+                if cell.strip():
+                    return _bad(
+                        f"Column {channel!r} holds {cell[:40]!r}, which is not a number.",
+                        source,
+                        raw,
+                        series,
+                        ts,
+                    )
+                value = math.nan  # an empty cell is a missing reading, like NaN
+            if not math.isfinite(value):
+                return _bad(
+                    f"Column {channel!r} is {cell.strip() or 'empty'}; only finite "
+                    "numbers can be scored.",
+                    source,
+                    raw,
+                    series,
+                    ts,
+                    RejectReason.NON_FINITE,
+                )
+            values.append(value)
+        return Point(series, ts, tuple(values))
+
+
+class JsonlPointReader(PointReader):
+    """Lines of the point wire format (see `stream_ae.connectors.wire`)."""
+
+    def __init__(self, path: Path, series_default: str) -> None:
+        super().__init__(path, series_default, ())
+        decoder = PointDecoder(series_default)
+        with closing(self._read(decoder)) as items:
+            first = next((item for item in items if isinstance(item, Point)), None)
+        if first is not None:
+            self.channels = decoder.channels_of(first.series) or ()
+
+    def __iter__(self) -> Iterator[Point | Rejection]:
+        return self._read(PointDecoder(self.series_default))
+
+    def _read(self, decoder: PointDecoder) -> Generator[Point | Rejection, None, None]:
+        number = 0
+        with _open_text(self.path) as file:
+            try:
+                for number, line in enumerate(file, start=1):
+                    if line.strip():
+                        self.last_source = self._source(number)
+                        yield from decoder.decode(line.rstrip("\r\n"), self.last_source)
+            except (OSError, EOFError) as exc:  # a truncated .gz
+                raise InputError(f"{self._source(number + 1)} cannot be read: {exc}.") from None
+
+
+class _LineTap:
+    """Hands lines to csv.reader and keeps the last one, so a rejection carries it raw."""
+
+    def __init__(self, lines: IO[str]) -> None:
+        self._lines = lines
+        self.last = ""
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        self.last = next(self._lines)
+        return self.last
+
+
+def _bad(
+    detail: str,
+    source: str,
+    raw: str,
+    series: str | None = None,
+    ts: float | None = None,
+    reason: RejectReason = RejectReason.MALFORMED,
+) -> Rejection:
+    return Rejection(reason, detail, series=series, ts=ts, source=source, raw=raw[:RAW_LIMIT])
+
+
+def _find(header: list[str], names: Sequence[str]) -> int | None:
+    lowered = [name.lower() for name in header]
+    return next((lowered.index(name) for name in names if name in lowered), None)
+
+
+def _missing(path: Path) -> str:
+    return "is not a file" if path.exists() else "does not exist"
+
+
+def _format_of(path: Path) -> tuple[str, str]:
+    name = path.name[:-3] if path.name.lower().endswith(".gz") else path.name
+    for suffix, kind in _FORMATS.items():
+        if name.lower().endswith(suffix) and len(name) > len(suffix):
+            return kind, name[: -len(suffix)]
+    raise InputError(
+        f"Cannot tell the format of {path.name} from its name; use .csv, "
+        ".jsonl or .ndjson, optionally followed by .gz."
+    )
+
+
+def _open_text(path: Path) -> IO[str]:
+    # utf-8-sig drops a spreadsheet's byte-order mark; undecodable bytes become U+FFFD so
+    # they reach a rejection instead of stopping the read.
+    if path.name.lower().endswith(".gz"):
+        return gzip.open(path, "rt", encoding="utf-8-sig", errors="replace", newline="")
+    return path.open(encoding="utf-8-sig", errors="replace", newline="")
+
+
+class _Writer:
+    """An output file: parent dirs created, flushed and closed on close or on `with` exit."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._file = path.open("w", encoding="utf-8", newline="")
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _line(self, record: dict[str, Any]) -> None:
+        self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+class AlertWriter(_Writer):
+    """Alerts as JSONL, one alert (wire format 1) per line."""
+
+    def write(self, alert: Alert) -> None:
+        self._line(alert_to_dict(alert))
+
+
+class RejectWriter(_Writer):
+    """Rejected input as JSONL: source, reason, detail, raw (a dead-letter file)."""
+
+    def write(self, rejection: Rejection) -> None:
+        self._line(rejection_to_dict(rejection))
+
+
+ALERT_STATES = ("", "open", "resolved", "active")
+"""alert_state values of a scored row: none, opened here, resolved here, still open."""
+
+
+class ScoredCsvWriter(_Writer):
+    """Every scored point as a CSV row, for plots and benchmark scoring.
+
+    Columns: series, timestamp (ISO 8601 UTC), one per channel, score, threshold,
+    alert_state, scorer. A point without a score yet has empty score and threshold.
+    """
+
+    def __init__(self, path: Path, channels: Sequence[str]) -> None:
+        fixed = ("series", "timestamp", "score", "threshold", "alert_state", "scorer")
+        clash = sorted(set(channels) & set(fixed))
+        if clash or len(set(channels)) != len(channels) or not channels:
+            raise ValueError(
+                f"Channel names {list(channels)} must be distinct, at least one, "
+                f"and none of {', '.join(fixed)}; rename {clash or 'the repeats'}."
+            )
+        super().__init__(path)
+        self.channels = tuple(channels)
+        self._csv = csv.writer(self._file, lineterminator="\n")
+        self._csv.writerow([*fixed[:2], *self.channels, *fixed[2:]])
+
+    def write(
+        self,
+        point: Point,
+        score: float | None,
+        threshold: float | None,
+        alert_state: str = "",
+        scorer: str = "",
+    ) -> None:
+        if alert_state not in ALERT_STATES:
+            raise ValueError(f"alert_state {alert_state!r} must be one of {ALERT_STATES}.")
+        if len(point.values) != len(self.channels):
+            raise ValueError(
+                f"The point has {len(point.values)} values but this file has "
+                f"channels {list(self.channels)}."
+            )
+        self._csv.writerow(
+            [
+                point.series,
+                format_ts(point.ts),
+                *point.values,
+                "" if score is None else score,
+                "" if threshold is None else threshold,
+                alert_state,
+                scorer,
+            ]
+        )

@@ -1,0 +1,390 @@
+"""Configuration: defaults, then a TOML file, then `STREAM_AE_*` environment variables.
+
+Later sources win: an environment variable overrides the file, which overrides the
+default. Nested keys use `__` in the environment, e.g.
+`STREAM_AE_THRESHOLD__QUANTILE=0.995` sets `[threshold] quantile`. The file is the
+`path` given to `load_settings`, else the one named by `STREAM_AE_CONFIG`, else none.
+
+>>> s = Settings()
+>>> s.window.length, s.threshold.quantile
+(64, 0.99)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+import tomllib
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from stream_ae.errors import ConfigError
+
+ENV_PREFIX = "STREAM_AE_"
+CONFIG_ENV = "STREAM_AE_CONFIG"
+"""Environment variable naming the TOML file when `load_settings` is given no path."""
+
+# Frozen so a running detector cannot drift from what `check-config` printed; forbid so a
+# typo is an error rather than a silently ignored key.
+_SECTION = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+
+class WindowSettings(BaseModel):
+    model_config = _SECTION
+    length: int = Field(default=64, ge=2, le=4096)
+    """Points per window, the model's input length."""
+    hop: int = Field(default=1, ge=1)
+    """Score every k-th point of a series (1 scores every point once its window is full)."""
+    max_series: int = Field(default=100_000, ge=1)
+    """Most series kept in memory at once; beyond it idle series are evicted."""
+    idle_evict_s: float = Field(default=86400.0, gt=0)
+    """A series unseen this long, in event time, may be evicted when the store is full."""
+    gap_policy: Literal["reset", "impute"] = "reset"
+    """On a gap: 'reset' empties the series' window, 'impute' fills the missing steps."""
+    gap_factor: float = Field(default=3.0, gt=1)
+    """A gap is a step longer than gap_factor times the series' usual step."""
+    out_of_order: Literal["reject", "ignore_time"] = "reject"
+    """A point older than its series' last one: 'reject' it, or take it in arrival order."""
+    duplicates: Literal["reject", "replace"] = "reject"
+    """A point with the same time as its series' last one: 'reject' it or 'replace' the last."""
+
+
+class NormalizeSettings(BaseModel):
+    model_config = _SECTION
+    online: bool = False
+    """Track each series' scale online instead of using the model artifact's statistics."""
+    online_alpha: float = Field(default=0.001, gt=0, lt=1)
+    """Weight of each new point in the online mean and variance."""
+
+
+class ModelSettings(BaseModel):
+    model_config = _SECTION
+    artifact: Path | None = None
+    """Model artifact directory to serve; unset means cold start: fit one from the stream."""
+    hidden: int = Field(default=32, ge=1, le=4096)
+    """LSTM hidden units."""
+    latent: int = Field(default=16, ge=1, le=4096)
+    """Size of the bottleneck code."""
+    layers: int = Field(default=1, ge=1, le=8)
+    """LSTM layers in the encoder and in the decoder."""
+    epochs: int = Field(default=30, ge=1)
+    """Most training epochs (early stopping may end sooner)."""
+    batch_size: int = Field(default=128, ge=1)
+    """Windows per training step."""
+    learning_rate: float = Field(default=1e-3, gt=0, lt=1)
+    """Adam learning rate."""
+    patience: int = Field(default=4, ge=1)
+    """Epochs without validation improvement before training stops."""
+    val_fraction: float = Field(default=0.2, gt=0, lt=1)
+    """Share of training windows held out for validation (the latest ones)."""
+    seed: int = Field(default=0, ge=0)
+    """Random seed for weights and shuffling, so fits are repeatable."""
+    fit_after_windows: int = Field(default=500, ge=16)
+    """Cold start fits a first model once this many windows were seen."""
+    max_train_windows: int = Field(default=20_000, ge=16)
+    """Most windows used for one fit (the latest ones)."""
+    artifact_dir: Path = Path("models")
+    """Where fitted artifacts are published."""
+
+
+class ScoringSettings(BaseModel):
+    model_config = _SECTION
+    device: str = "auto"
+    """'auto' (a GPU when there is one), 'cpu', 'cuda' or 'cuda:N'."""
+    max_batch: int = Field(default=256, ge=1)
+    """Most windows per inference call (64..256 measured fastest on CPU)."""
+    engine: Literal["eager", "torchscript", "compile"] = "eager"
+    """Inference path: plain PyTorch, the TorchScript module, or torch.compile."""
+    threads: int = Field(default=1, ge=1)
+    """Torch CPU threads (one beat two in every measurement here)."""
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, value: str) -> str:
+        index = value.removeprefix("cuda:")
+        if value in ("auto", "cpu", "cuda") or (index != value and index.isdigit()):
+            return value
+        raise ValueError("must be 'auto', 'cpu', 'cuda' or 'cuda:N' with N a GPU index")
+
+
+class ThresholdSettings(BaseModel):
+    model_config = _SECTION
+    history: int = Field(default=1000, ge=10)
+    """Recent scores per series the percentile is taken over."""
+    quantile: float = Field(default=0.99, gt=0, lt=1)
+    """A score above this quantile of the history is anomalous."""
+    warmup: int = Field(default=100, ge=1)
+    """Scores a series must have before it can alert."""
+    protect: bool = True
+    """Keep scores above the threshold out of the history: an anomaly cannot raise its own bar."""
+    escape_after: int = Field(default=200, ge=1)
+    """Consecutive protected scores after which the history takes them (learns a level shift)."""
+    floor: float = Field(default=1e-6, ge=0)
+    """Smallest threshold, so a flat series does not alert on noise."""
+
+    @model_validator(mode="after")
+    def _warmup_fits(self) -> ThresholdSettings:
+        if self.warmup > self.history:
+            raise ValueError(
+                f"warmup ({self.warmup}) must not exceed history ({self.history}); "
+                "the history cannot hold enough scores to finish the warm-up"
+            )
+        return self
+
+
+class AlertSettings(BaseModel):
+    model_config = _SECTION
+    open_k: int = Field(default=3, ge=1)
+    """An incident opens when open_k of the last open_n scores are above the threshold."""
+    # n is kept as bits of one 64-bit word per series, hence the bound.
+    open_n: int = Field(default=5, ge=1, le=64)
+    """How many recent scores open_k counts over (at most 64)."""
+    resolve_after: int = Field(default=10, ge=1)
+    """Consecutive scores below the threshold that resolve an open incident."""
+    cooldown: int = Field(default=20, ge=0)
+    """Scores after a resolve during which no new incident opens on that series."""
+    top_contributors: int = Field(default=3, ge=0)
+    """Time steps and channels reported with an alert as its main contributors."""
+
+    @model_validator(mode="after")
+    def _k_within_n(self) -> AlertSettings:
+        if self.open_k > self.open_n:
+            raise ValueError(
+                f"open_k ({self.open_k}) must not exceed open_n ({self.open_n}); "
+                "an incident opens when k of the last n scores are high"
+            )
+        return self
+
+
+class ColdStartSettings(BaseModel):
+    model_config = _SECTION
+    hst_trees: int = Field(default=10, ge=1)
+    """Half-space trees in the online detector used until the first model is fitted."""
+    hst_height: int = Field(default=8, ge=1, le=20)
+    """Height of each tree (nodes grow as 2^height)."""
+    hst_window: int = Field(default=250, ge=1)
+    """Points per reference window of the half-space trees."""
+    blocking_fit: bool = False
+    """Wait for the first fit instead of fitting in the background (makes replays deterministic)."""
+
+
+class FileSettings(BaseModel):
+    model_config = _SECTION
+    batch_points: int = Field(default=1024, ge=1)
+    """Points per micro-batch when reading a file."""
+
+
+# Set only for the duration of one `load_settings` call, so the class-level source
+# hook can see an explicit path without a global that other threads would share.
+_CONFIG_PATH: ContextVar[Path | None] = ContextVar("stream_ae_config_path", default=None)
+
+
+class Settings(BaseSettings):
+    """Everything configurable, by section. Build it with `load_settings`."""
+
+    model_config = SettingsConfigDict(
+        frozen=True,
+        extra="forbid",
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        use_attribute_docstrings=True,
+    )
+    window: WindowSettings = WindowSettings()
+    normalize: NormalizeSettings = NormalizeSettings()
+    model: ModelSettings = ModelSettings()
+    scoring: ScoringSettings = ScoringSettings()
+    threshold: ThresholdSettings = ThresholdSettings()
+    alerts: AlertSettings = AlertSettings()
+    cold_start: ColdStartSettings = ColdStartSettings()
+    files: FileSettings = FileSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # First wins: arguments, then environment, then the file. No dotenv or secrets
+        # dirs: one file and the environment are easier to reason about in a deployment.
+        path = config_path()
+        if path is None:
+            return init_settings, env_settings
+        return init_settings, env_settings, _toml_source(settings_cls, path)
+
+    def summary(self, comments: bool = False) -> str:
+        """The effective settings as TOML (what `stream-ae check-config` prints).
+
+        >>> print(Settings().summary().splitlines()[1])
+        length = 64
+        """
+        lines: list[str] = []
+        for section_name in type(self).model_fields:
+            section: BaseModel = getattr(self, section_name)
+            lines.append(f"[{section_name}]")
+            for key, field in type(section).model_fields.items():
+                if comments and field.description:
+                    lines += textwrap.wrap(
+                        field.description, 88, initial_indent="# ", subsequent_indent="# "
+                    )
+                value = getattr(section, key)
+                lines.append(
+                    f"# {key} is not set" if value is None else f"{key} = {_toml_value(value)}"
+                )
+            lines.append("")
+        return "\n".join(lines)
+
+
+def config_path() -> Path | None:
+    """The TOML file settings are read from: the explicit path, else `$STREAM_AE_CONFIG`."""
+    explicit = _CONFIG_PATH.get()
+    if explicit is not None:
+        return explicit
+    from_env = os.environ.get(CONFIG_ENV, "").strip()
+    return Path(from_env) if from_env else None
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Build the settings from defaults, `path` (or `$STREAM_AE_CONFIG`) and the environment.
+
+    Raises ConfigError listing every problem, one per line, with the dotted key, what is
+    allowed and where the value came from.
+    """
+    problems = [
+        f"unknown environment variable {name}; its first part must name a section: "
+        + ", ".join(Settings.model_fields)
+        for name in sorted(os.environ)
+        if _is_stray_env(name)
+    ]
+    settings: Settings | None = None
+    token = _CONFIG_PATH.set(path)
+    try:
+        file = config_path()
+        settings = Settings()
+    except ValidationError as exc:
+        problems += [_describe(err, file) for err in exc.errors()]
+    finally:
+        _CONFIG_PATH.reset(token)
+    if settings is None or problems:
+        where = f"{file} or the {ENV_PREFIX}* environment" if file else "the environment"
+        raise ConfigError(
+            f"The configuration is invalid ({len(problems)} problem(s)); fix these in {where}:\n"
+            + "\n".join(f"  {p}" for p in problems)
+        )
+    return settings
+
+
+def _is_stray_env(name: str) -> bool:
+    # pydantic-settings ignores unknown prefixed variables; a misspelt section would
+    # otherwise be dropped without a word.
+    upper = name.upper()
+    if not upper.startswith(ENV_PREFIX) or upper == CONFIG_ENV:
+        return False
+    return upper[len(ENV_PREFIX) :].split("__")[0].lower() not in Settings.model_fields
+
+
+def _toml_source(settings_cls: type[BaseSettings], path: Path) -> TomlConfigSettingsSource:
+    named_by = "" if _CONFIG_PATH.get() is not None else f" (named by {CONFIG_ENV})"
+    # The source silently skips a missing file; a configured but absent file is a mistake.
+    if not path.is_file():
+        state = "is not a file" if path.exists() else "does not exist"
+        raise ConfigError(
+            f"The configuration file {path}{named_by} {state}; pass the path of a TOML file "
+            "(see deploy/config/stream-ae.example.toml) or leave it out to use the defaults."
+        )
+    try:
+        return TomlConfigSettingsSource(settings_cls, toml_file=path)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"The configuration file {path} is not valid TOML: {exc}.") from None
+    except OSError as exc:
+        raise ConfigError(f"The configuration file {path} cannot be read: {exc}.") from None
+
+
+_PROBLEMS = {
+    "greater_than": "must be > {gt}",
+    "greater_than_equal": "must be >= {ge}",
+    "less_than": "must be < {lt}",
+    "less_than_equal": "must be <= {le}",
+    "literal_error": "must be {expected}",
+    **dict.fromkeys(("int_parsing", "int_from_float", "int_type"), "must be a whole number"),
+    **dict.fromkeys(("float_parsing", "float_type"), "must be a number"),
+    **dict.fromkeys(("bool_parsing", "bool_type"), "must be true or false"),
+    "string_type": "must be a string",
+    "path_type": "must be a path",
+    "model_type": "must be a table of keys (a [section] in TOML)",
+}
+
+
+def _describe(err: ErrorDetails, file: Path | None) -> str:
+    loc = tuple(str(part) for part in err["loc"])
+    key = ".".join(loc) or "settings"
+    if err["type"] == "extra_forbidden":
+        allowed = ", ".join(_allowed_keys(loc[:-1]))
+        text = f"unknown key '{key}'; allowed: {allowed}"
+    else:
+        template = _PROBLEMS.get(err["type"])
+        if template is not None:
+            ctx = {k: _plain(v) for k, v in err.get("ctx", {}).items()}
+            problem = template.format(**ctx)
+        else:  # value errors from our validators, and anything unforeseen
+            message = err["msg"].removeprefix("Value error, ")
+            problem = message[:1].lower() + message[1:]
+        got = err.get("input")
+        shown = "" if isinstance(got, dict | list) else f" (got {got!r})"
+        text = f"{key}: {problem}{shown}"
+    origin = _origin(loc, file)
+    return f"{text} [from {origin}]" if origin else text
+
+
+def _allowed_keys(section: tuple[str, ...]) -> list[str]:
+    model: Any = Settings
+    for part in section:
+        model = model.model_fields[part].annotation
+    return list(model.model_fields)
+
+
+def _origin(loc: tuple[str, ...], file: Path | None) -> str | None:
+    """Where a value came from: the environment wins over the file, as in loading."""
+    if not loc:
+        return None
+    env_name = ENV_PREFIX + "__".join(loc).upper()
+    if any(name.upper() == env_name for name in os.environ):
+        return f"env {env_name}"
+    if file is None:
+        return None
+    try:
+        node: Any = tomllib.loads(file.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return None
+    for part in loc:
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return str(file)
+
+
+def _plain(value: object) -> object:
+    """1.0 -> 1, so a bound reads as it was written."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    # JSON string escapes are a subset of TOML basic-string escapes.
+    return json.dumps(str(value))
