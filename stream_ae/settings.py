@@ -7,7 +7,7 @@ default. Nested keys use `__` in the environment, e.g.
 
 >>> s = Settings()
 >>> s.window.length, s.threshold.quantile
-(64, 0.99)
+(64, 0.995)
 """
 
 from __future__ import annotations
@@ -78,19 +78,19 @@ class ModelSettings(BaseModel):
     """Size of the bottleneck code."""
     layers: int = Field(default=1, ge=1, le=8)
     """LSTM layers in the encoder and in the decoder."""
-    epochs: int = Field(default=30, ge=1)
+    epochs: int = Field(default=100, ge=1)
     """Most training epochs (early stopping may end sooner)."""
-    batch_size: int = Field(default=128, ge=1)
+    batch_size: int = Field(default=32, ge=1)
     """Windows per training step."""
-    learning_rate: float = Field(default=1e-3, gt=0, lt=1)
+    learning_rate: float = Field(default=2e-3, gt=0, lt=1)
     """Adam learning rate."""
-    patience: int = Field(default=4, ge=1)
+    patience: int = Field(default=15, ge=1)
     """Epochs without validation improvement before training stops."""
     val_fraction: float = Field(default=0.2, gt=0, lt=1)
-    """Share of training windows held out for validation (the latest ones)."""
+    """Share of training windows held out (shuffled) to choose the best epoch."""
     seed: int = Field(default=0, ge=0)
     """Random seed for weights and shuffling, so fits are repeatable."""
-    fit_after_windows: int = Field(default=500, ge=16)
+    fit_after_windows: int = Field(default=1000, ge=16)
     """Cold start fits a first model once this many windows were seen."""
     max_train_windows: int = Field(default=20_000, ge=16)
     """Most windows used for one fit (the latest ones)."""
@@ -122,12 +122,13 @@ class ThresholdSettings(BaseModel):
     model_config = _SECTION
     history: int = Field(default=1000, ge=10)
     """Recent scores per series the percentile is taken over."""
-    quantile: float = Field(default=0.99, gt=0, lt=1)
+    quantile: float = Field(default=0.995, gt=0, lt=1)
     """A score above this quantile of the history is anomalous."""
-    warmup: int = Field(default=100, ge=1)
+    warmup: int = Field(default=300, ge=1)
     """Scores a series must have before it can alert."""
     protect: bool = True
-    """Keep scores above the threshold out of the history: an anomaly cannot raise its own bar."""
+    """Keep the scores of an open incident out of the history: an anomaly cannot raise its
+    own bar."""
     escape_after: int = Field(default=200, ge=1)
     """Consecutive protected scores after which the history takes them (learns a level shift)."""
     floor: float = Field(default=1e-6, ge=0)
@@ -175,8 +176,11 @@ class ColdStartSettings(BaseModel):
     """Height of each tree (nodes grow as 2^height)."""
     hst_window: int = Field(default=250, ge=1)
     """Points per reference window of the half-space trees."""
-    blocking_fit: bool = False
-    """Wait for the first fit instead of fitting in the background (makes replays deterministic)."""
+    fit_mode: Literal["auto", "wait", "background"] = "auto"
+    """How the first fit runs. 'wait' pauses the stream until the model is ready (replays
+    give the same result on any machine); 'background' keeps scoring with the online
+    detector meanwhile; 'auto' waits when reading a file and fits in the background
+    in the service."""
 
 
 class FileSettings(BaseModel):

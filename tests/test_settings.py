@@ -41,9 +41,9 @@ def test_defaults_load_without_file_or_env() -> None:
     assert settings.model.artifact is None
     assert settings.model.artifact_dir == Path("models")
     assert settings.scoring.engine == "eager"
-    assert settings.threshold.quantile == 0.99
+    assert settings.threshold.quantile == 0.995
     assert (settings.alerts.open_k, settings.alerts.open_n) == (3, 5)
-    assert settings.cold_start.blocking_fit is False
+    assert settings.cold_start.fit_mode == "auto"
     assert settings.files.batch_points == 1024
 
 
@@ -77,10 +77,10 @@ def test_env_overrides_toml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_nested_env_without_file(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STREAM_AE_WINDOW__GAP_POLICY", "impute")
-    monkeypatch.setenv("STREAM_AE_COLD_START__BLOCKING_FIT", "true")
+    monkeypatch.setenv("STREAM_AE_COLD_START__FIT_MODE", "wait")
     settings = load_settings()
     assert settings.window.gap_policy == "impute"
-    assert settings.cold_start.blocking_fit is True
+    assert settings.cold_start.fit_mode == "wait"
 
 
 def test_unknown_key_is_named_with_allowed_keys(tmp_path: Path) -> None:

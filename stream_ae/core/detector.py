@@ -7,7 +7,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from stream_ae.core.alerting import OPENED, QUIET, RESOLVED, AlertPolicy, alert_ids, severity_of
+from stream_ae.core.alerting import (
+    ACTIVE,
+    OPENED,
+    RESOLVED,
+    AlertPolicy,
+    alert_ids,
+    severity_of,
+)
 from stream_ae.core.explain import contributors
 from stream_ae.core.normalize import Normalizer
 from stream_ae.core.records import (
@@ -201,7 +208,7 @@ class Detector:
             rows = np.flatnonzero(occ == r)
             s = slots[rows]
             decisions = [
-                lane.threshold.update(s, res.scores[rows])
+                lane.threshold.judge(s, res.scores[rows])
                 for lane, res in zip(self.lanes, results, strict=True)
             ]
             pick = np.zeros(len(rows), dtype=np.int64)
@@ -215,6 +222,9 @@ class Detector:
             decider[rows] = pick
             ratio = np.where(exceeded[rows], score[rows] / threshold[rows], 0.0)
             moves = self.policy.update(s, exceeded[rows], batch.end_ts[rows], ratio)
+            incident = (moves.state == OPENED) | (moves.state == ACTIVE)
+            for lane, res in zip(self.lanes, results, strict=True):
+                lane.threshold.learn(s, res.scores[rows], hold=incident)
             state[rows] = moves.state
             for j in np.flatnonzero(moves.state >= OPENED):
                 code = int(moves.state[j])
@@ -224,7 +234,7 @@ class Detector:
                     opened, peak = float(moves.opened_ts[j]), float(moves.peak_ratio[j])
                     out.alerts.append(self._alert(row, code, opened, peak, ctx))
         if self.collector is not None:
-            self.collector.offer(batch.series, batch.values, keep=(state == QUIET) & ~exceeded)
+            self.collector.offer(batch.series, batch.values)
         names = [lane.scorer.name for lane in self.lanes]
         out.scored.append(
             Scored(

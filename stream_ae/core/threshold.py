@@ -21,10 +21,12 @@ class RollingThreshold:
     """The q-th percentile of each series' last `history` scores, for many series at once.
 
     - warm-up: no verdict before a series has `warmup` scores;
-    - protect: a score above the threshold stays out of the history, so an
-      incident does not raise the bar it is measured against; after
-      `escape_after` such scores in a row they are let in, so a lasting level
-      shift becomes the new normal instead of alerting forever;
+    - protect: scores held back by the caller (those of an open incident, or
+      above the threshold) stay out of the history, so an incident does not
+      raise the bar it is measured against; after `escape_after` held scores in
+      a row they are let in, so a lasting level shift becomes the new normal
+      instead of alerting forever. Holding back every exceedance instead would
+      bias the history low, and the threshold would sink;
     - floor: the threshold is never below `floor`, so a flat series does not
       alert on float noise;
     - a NaN score means the scorer has no opinion yet: it is neither judged
@@ -77,21 +79,21 @@ class RollingThreshold:
         self.floor = floor
         self._scores = np.zeros((0, history), dtype=np.float32)
         self._count = np.zeros(0, dtype=np.int64)
-        self._protected_run = np.zeros(0, dtype=np.int64)
+        self._held_run = np.zeros(0, dtype=np.int64)
 
     def _grow(self, slot: int) -> None:
         size = max(slot + 1, 2 * len(self._count), 64)
         extra = size - len(self._count)
         self._scores = np.concatenate([self._scores, np.zeros((extra, self.history), np.float32)])
         self._count = np.concatenate([self._count, np.zeros(extra, np.int64)])
-        self._protected_run = np.concatenate([self._protected_run, np.zeros(extra, np.int64)])
+        self._held_run = np.concatenate([self._held_run, np.zeros(extra, np.int64)])
 
     def reset(self, slot: int) -> None:
         """Forget a slot's history (a new series took the slot)."""
         if slot >= len(self._count):
             self._grow(slot)
         self._count[slot] = 0
-        self._protected_run[slot] = 0
+        self._held_run[slot] = 0
 
     def count(self, slots: np.ndarray) -> np.ndarray:
         """How many scores each slot's history has taken in (capped by nothing)."""
@@ -126,23 +128,33 @@ class RollingThreshold:
         out[rows] = np.maximum(values.astype(np.float64), self.floor)
         return out
 
-    def update(self, slots: np.ndarray, scores: np.ndarray) -> Decision:
-        """Judge one new score per slot against its threshold, then learn from it.
-
-        `slots` must be distinct within a call: a series' scores are judged in order.
-        """
+    def judge(self, slots: np.ndarray, scores: np.ndarray) -> Decision:
+        """Compare one new score per slot with its threshold; changes nothing."""
         threshold = self.current(slots)
-        known = ~np.isnan(scores)
-        threshold[~known] = np.nan
+        threshold[np.isnan(scores)] = np.nan
         warm = ~np.isnan(threshold)
         exceeded = warm & (scores > np.where(warm, threshold, np.inf))
-        run = np.where(exceeded, self._protected_run[slots] + 1, 0)
-        self._protected_run[slots] = np.where(known, run, self._protected_run[slots])
-        if self.protect:
-            learn = known & (~exceeded | (run >= self.escape_after))
-        else:
-            learn = known
+        return Decision(threshold=threshold, exceeded=exceeded)
+
+    def learn(self, slots: np.ndarray, scores: np.ndarray, hold: np.ndarray | None = None) -> None:
+        """Take scores into the slots' histories, except those `hold` marks (when
+        protecting) until a slot has held `escape_after` in a row."""
+        known = ~np.isnan(scores)
+        learn = known
+        if self.protect and hold is not None:
+            run = np.where(hold, self._held_run[slots] + 1, 0)
+            self._held_run[slots] = np.where(known, run, self._held_run[slots])
+            learn = known & (~hold | (run >= self.escape_after))
         s = slots[learn]
         self._scores[s, self._count[s] % self.history] = scores[learn]
         self._count[s] += 1
-        return Decision(threshold=threshold, exceeded=exceeded)
+
+    def update(self, slots: np.ndarray, scores: np.ndarray) -> Decision:
+        """Judge one new score per slot, then learn it unless it exceeded (protect).
+
+        `slots` must be distinct within a call: a series' scores are judged in order.
+        The detector instead holds back every score of an open incident (see `learn`).
+        """
+        decision = self.judge(slots, scores)
+        self.learn(slots, scores, hold=decision.exceeded)
+        return decision

@@ -8,13 +8,16 @@ import numpy as np
 
 
 class TrainingCollector:
-    """Keeps up to `target` raw windows that were judged normal.
+    """Keeps the first `target` raw windows the detector sees, for the first fit.
 
-    Windows inside an incident (or above the threshold) are left out so that a
-    model is not taught that an anomaly is normal.
+    It keeps every window, incidents included: before a model exists the only
+    judge is the cold-start scorer, and leaving out what it flags removed the
+    peaks and troughs of normal cycles, so the first model failed on exactly
+    those. Like any cold start, it assumes the first stretch of data is mostly
+    normal.
 
     >>> c = TrainingCollector(target=2)
-    >>> c.offer(("a", "a", "a"), np.zeros((3, 4, 1), np.float32), keep=np.array([1, 0, 1], bool))
+    >>> c.offer(("a", "a", "a"), np.zeros((3, 4, 1), np.float32))
     >>> c.ready, c.take()[1].shape
     (True, (2, 4, 1))
     """
@@ -37,15 +40,13 @@ class TrainingCollector:
         """True once `target` windows are held and nobody has taken them yet."""
         return self._count >= self.target and not self._taken
 
-    def offer(self, series: Sequence[str], windows: np.ndarray, keep: np.ndarray) -> None:
+    def offer(self, series: Sequence[str], windows: np.ndarray) -> None:
         if self._taken or self._count >= self.target:
             return
-        rows = np.flatnonzero(keep)[: self.target - self._count]
-        if len(rows) == 0:
-            return
-        self._series.extend(series[i] for i in rows.tolist())
-        self._windows.append(windows[rows].copy())
-        self._count += len(rows)
+        take = min(len(windows), self.target - self._count)
+        self._series.extend(series[:take])
+        self._windows.append(windows[:take].copy())
+        self._count += take
 
     def take(self) -> tuple[tuple[str, ...], np.ndarray]:
         """Hand over the windows (once); the collector then stops collecting."""

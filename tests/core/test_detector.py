@@ -18,7 +18,10 @@ W = 8
 
 
 def make(
-    scorer: Scorer | None = None, collector: TrainingCollector | None = None, **store_kw: int
+    scorer: Scorer | None = None,
+    collector: TrainingCollector | None = None,
+    policy: AlertPolicy | None = None,
+    **store_kw: int,
 ) -> Detector:
     known = {f"s{i}": {"mean": [0.0], "std": [1.0]} for i in range(10)}
     lane = Lane(
@@ -29,7 +32,7 @@ def make(
     return Detector(
         WindowStore(W, 1, **store_kw),
         lane,
-        AlertPolicy(open_k=1, open_n=1, resolve_after=3, cooldown=5),
+        policy or AlertPolicy(open_k=1, open_n=1, resolve_after=3, cooldown=5),
         channel_names=["value"],
         collector=collector,
     )
@@ -134,14 +137,24 @@ def test_shadow_lane_takes_over_once_warm() -> None:
     assert any(a.model_version == "v2" and a.ts == 380.0 for a in out.alerts)
 
 
-def test_collector_receives_only_normal_windows() -> None:
+def test_collector_receives_every_window_in_order() -> None:
     collector = TrainingCollector(target=10_000)
     det = make(collector=collector)
     det.process(series("s1", 400, spike_at=300))
     _, windows = collector.take()
-    # The windows ending at 300 (opened), 301, 302 (active) and 303 (resolved) are left out.
-    assert len(windows) == 400 - W + 1 - 4
-    assert not np.any(windows[:, -1, 0] == 12.0)
+    assert len(windows) == 400 - W + 1
+    assert windows[0, :, 0].tolist() == pytest.approx([p.values[0] for p in series("s1", W)])
+
+
+def test_periodic_high_scores_do_not_sink_the_threshold() -> None:
+    # Every 25th value is large (and a little larger each time) but isolated, so it
+    # never opens an incident. Holding back every exceedance would keep these out
+    # of the history: the threshold would sink to the small values.
+    values = [2.0 + t / 1e4 if t % 25 == 0 else 0.5 * math.sin(t) for t in range(1500)]
+    det = make(policy=AlertPolicy(open_k=3, open_n=5, resolve_after=3, cooldown=5))
+    out = det.process([Point("s1", float(t), (v,)) for t, v in enumerate(values)])
+    assert out.alerts == []
+    assert out.scored[-1].threshold[-1] >= 4.0
 
 
 def test_scorer_must_match_window_shape() -> None:
