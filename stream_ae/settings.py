@@ -104,8 +104,9 @@ class ScoringSettings(BaseModel):
     """'auto' (a GPU when there is one), 'cpu', 'cuda' or 'cuda:N'."""
     max_batch: int = Field(default=256, ge=1)
     """Most windows per inference call (64..256 measured fastest on CPU)."""
-    engine: Literal["eager", "torchscript", "compile"] = "eager"
-    """Inference path: plain PyTorch, the TorchScript module, or torch.compile."""
+    engine: Literal["eager", "torchscript", "compile"] = "torchscript"
+    """Inference path: plain PyTorch, TorchScript, or torch.compile (falls back to plain
+    PyTorch on LSTMs). TorchScript measured fastest here (benchmarks/inference_paths.py)."""
     threads: int = Field(default=1, ge=1)
     """Torch CPU threads (one beat two in every measurement here)."""
 

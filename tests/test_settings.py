@@ -40,7 +40,7 @@ def test_defaults_load_without_file_or_env() -> None:
     assert settings.window.gap_policy == "reset"
     assert settings.model.artifact is None
     assert settings.model.artifact_dir == Path("models")
-    assert settings.scoring.engine == "eager"
+    assert settings.scoring.engine == "torchscript"
     assert settings.threshold.quantile == 0.995
     assert (settings.alerts.open_k, settings.alerts.open_n) == (3, 5)
     assert settings.cold_start.fit_mode == "auto"

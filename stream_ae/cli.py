@@ -1,0 +1,110 @@
+"""The `stream-ae` command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import warnings
+from importlib.resources import files
+from pathlib import Path
+
+from stream_ae.errors import StreamAEError
+from stream_ae.settings import load_settings
+
+SAMPLE = Path(str(files("stream_ae") / "data" / "sample.csv"))
+"""A bundled sensor file with injected anomalies: the embedded default for `detect`."""
+
+
+def _detect(args: argparse.Namespace) -> int:
+    from stream_ae.runtime.detect_job import run_detect
+
+    settings = load_settings(args.config)
+    path = args.file or SAMPLE
+    out_dir = args.out or Path("out") / path.name.split(".")[0]
+    summary = run_detect(
+        path,
+        settings,
+        out_dir,
+        artifact=args.model or settings.model.artifact,
+        series=args.series,
+        time_column=args.time_column,
+        value_columns=args.value_columns.split(",") if args.value_columns else None,
+        series_column=args.series_column,
+        progress=False if args.no_progress else None,
+        echo_alerts=not args.quiet,
+    )
+    if args.plot:
+        from stream_ae.plots import plot_detection
+
+        plot_detection(
+            Path(summary.outputs["scored"]),
+            Path(summary.outputs["alerts"]),
+            args.plot,
+            title=f"stream-ae detect {path.name}",
+        )
+        summary.outputs["plot"] = str(args.plot)
+    print(summary.text())
+    return 0
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    print(settings.summary(comments=args.comments))
+    print("# configuration is valid", file=sys.stderr)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="stream-ae", description="Streaming anomaly detection for sensor time series."
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("detect", help="score a recorded CSV or JSONL file, no broker needed")
+    d.add_argument(
+        "file", nargs="?", type=Path, help="CSV or JSONL points (default: a bundled sample sensor)"
+    )
+    d.add_argument("--config", type=Path, help="TOML settings (default: $STREAM_AE_CONFIG)")
+    d.add_argument("--out", type=Path, help="output directory (default: out/<file stem>)")
+    d.add_argument(
+        "--model",
+        type=Path,
+        help="model artifact directory; without one a first model is fitted "
+        "from the stream while an online detector scores",
+    )
+    d.add_argument("--plot", type=Path, help="write a PNG of the series, alerts and scores")
+    d.add_argument("--series", help="series id for every point (default: the file stem)")
+    d.add_argument("--time-column", help="CSV time column (default: found by name)")
+    d.add_argument("--value-columns", help="comma-separated CSV value columns (channels)")
+    d.add_argument("--series-column", help="CSV column naming each row's series")
+    d.add_argument("--no-progress", action="store_true", help="no progress bar")
+    d.add_argument("-q", "--quiet", action="store_true", help="do not print alerts as they happen")
+    d.set_defaults(run=_detect)
+
+    c = sub.add_parser("check-config", help="validate settings and print the effective values")
+    c.add_argument("--config", type=Path, help="TOML settings (default: $STREAM_AE_CONFIG)")
+    c.add_argument("--comments", action="store_true", help="explain every key")
+    c.set_defaults(run=_check_config)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.jit")
+    try:
+        return int(args.run(args))
+    except StreamAEError as exc:
+        print(f"stream-ae: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

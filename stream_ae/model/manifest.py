@@ -1,0 +1,140 @@
+"""The manifest that travels with every model artifact, and the artifact error.
+
+The manifest says what the module expects (window, channels, scaler) and where
+it came from (training data, validation figures, module hash), so a detector
+can refuse a model that does not fit it before it scores a single window.
+Kept free of torch: tools that only read manifests need not import it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime
+from typing import Any
+
+from stream_ae.errors import StreamAEError
+
+FORMAT_VERSION = 1
+"""Bumped whenever a reader of the old format could misread the new one."""
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+class ArtifactError(StreamAEError, ValueError):
+    """A model artifact was refused; the message names the file and what to do.
+
+    Not retriable: the same files fail the same way until someone re-publishes
+    or rolls back. A ValueError too, for callers that only know the builtins.
+    """
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """Contents of `manifest.json`; validated on construction.
+
+    >>> m = Manifest(format_version=1, model_version="v1", window=32, channels=1,
+    ...     channel_names=("value",), hidden=32, latent=16, layers=1, scaler={},
+    ...     training={}, validation={}, module_sha256="0" * 64,
+    ...     created_at="2026-11-22T16:30:00Z")
+    >>> Manifest.from_dict(json.loads(m.to_json())) == m
+    True
+    """
+
+    format_version: int
+    model_version: str
+    window: int
+    """Window length (steps) the model was trained on and is served with."""
+    channels: int
+    channel_names: tuple[str, ...]
+    """One name per channel, in the order of the model's input."""
+    hidden: int
+    latent: int
+    layers: int
+    scaler: dict[str, Any]
+    """{"global": {"mean": [..], "std": [..]}, "series": {id: {...}}}; passed through as is."""
+    training: dict[str, Any]
+    """Free-form: data range, number of windows, config, losses."""
+    validation: dict[str, Any]
+    """Free-form validation figures, e.g. score percentiles on held-out data."""
+    module_sha256: str
+    """Hex sha256 of model.pt: a copied or half-written module is refused on load."""
+    created_at: str
+    """ISO-8601 UTC time of publishing, e.g. 2026-11-22T16:30:00Z."""
+
+    def __post_init__(self) -> None:
+        problems = _problems(self)
+        if problems:
+            raise ValueError("manifest is invalid: " + "; ".join(problems) + ".")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["channel_names"] = list(self.channel_names)
+        return data
+
+    def to_json(self) -> str:
+        """Pretty, key-sorted JSON: manifests are read by people and diffed."""
+        try:
+            return json.dumps(self.to_dict(), indent=2, sort_keys=True, allow_nan=False) + "\n"
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"manifest cannot be written as JSON ({exc}); scaler, training and "
+                "validation must hold only strings, finite numbers, booleans, None, "
+                "lists and dicts with string keys."
+            ) from exc
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Manifest:
+        """Build from parsed JSON, naming every missing or malformed field."""
+        names = [f.name for f in fields(cls)]
+        missing = [name for name in names if name not in raw]
+        if missing:
+            raise ValueError(
+                f"manifest is missing field(s) {', '.join(missing)}; it was not written by "
+                "write_artifact or was edited by hand."
+            )
+        values = {name: raw[name] for name in names}  # unknown keys: ignored, forward-compatible
+        if isinstance(values["channel_names"], list):
+            values["channel_names"] = tuple(values["channel_names"])
+        return cls(**values)
+
+
+def _problems(m: Manifest) -> list[str]:
+    problems: list[str] = []
+    for name in ("format_version", "window", "channels", "hidden", "latent", "layers"):
+        value = getattr(m, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            problems.append(f"{name} must be a positive integer, got {value!r}")
+    if not isinstance(m.model_version, str) or not m.model_version:
+        problems.append(f"model_version must be a non-empty string, got {m.model_version!r}")
+    names = m.channel_names
+    if not isinstance(names, tuple) or not all(isinstance(n, str) and n for n in names):
+        problems.append(f"channel_names must be a list of non-empty strings, got {names!r}")
+    elif len(set(names)) != len(names):
+        problems.append(f"channel_names must be distinct, got {list(names)}")
+    elif isinstance(m.channels, int) and len(names) != m.channels:
+        problems.append(f"channel_names has {len(names)} names for {m.channels} channels")
+    for name in ("scaler", "training", "validation"):
+        if not isinstance(getattr(m, name), dict):
+            problems.append(f"{name} must be a JSON object, got {type(getattr(m, name)).__name__}")
+    if not isinstance(m.module_sha256, str) or not _SHA256.fullmatch(m.module_sha256):
+        problems.append(f"module_sha256 must be 64 lowercase hex digits, got {m.module_sha256!r}")
+    if not _is_utc_timestamp(m.created_at):
+        problems.append(
+            f"created_at must be an ISO-8601 UTC time like 2026-11-22T16:30:00Z, "
+            f"got {m.created_at!r}"
+        )
+    return problems
+
+
+def _is_utc_timestamp(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    offset = parsed.utcoffset()
+    return offset is not None and offset.total_seconds() == 0

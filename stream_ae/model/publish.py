@@ -1,0 +1,66 @@
+"""Fit an autoencoder on raw windows and publish it as an artifact, scaler included."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stream_ae.core.normalize import Normalizer, fit_scaler
+from stream_ae.model.artifact import write_artifact
+from stream_ae.model.training import TrainConfig, fit
+
+
+def normalise_for_training(
+    series: Sequence[str], windows: np.ndarray, scaler: Mapping[str, Any]
+) -> np.ndarray:
+    """Scale each window by its own series' statistics, as the detector will."""
+    names = list(dict.fromkeys(series))
+    norm = Normalizer(windows.shape[-1], scaler["series"])
+    for slot, name in enumerate(names):
+        norm.assign(slot, name)
+    slot_of = {name: i for i, name in enumerate(names)}
+    slots = np.fromiter((slot_of[s] for s in series), dtype=np.int64, count=len(series))
+    return norm.apply(slots, windows)
+
+
+def train_and_publish(
+    series: Sequence[str],
+    windows: np.ndarray,
+    *,
+    channel_names: Sequence[str],
+    config: TrainConfig,
+    root: Path,
+    lineage: Mapping[str, Any] | None = None,
+    progress: bool | None = None,
+) -> Path:
+    """Fit on raw `[N, window, channels]` windows of `series`; returns the artifact directory."""
+    if windows.ndim != 3 or len(series) != len(windows):
+        raise ValueError(
+            f"expected one series id per window and windows of rank 3; got {len(series)} "
+            f"ids for windows of shape {list(windows.shape)}"
+        )
+    table = fit_scaler(series, windows)
+    flat = windows.reshape(-1, windows.shape[-1]).astype(np.float64)
+    scaler = {
+        "global": {"mean": flat.mean(axis=0).tolist(), "std": flat.std(axis=0).tolist()},
+        "series": table,
+    }
+    result = fit(normalise_for_training(series, windows, scaler), config, progress=progress)
+    return write_artifact(
+        result.module,
+        root=root,
+        window=windows.shape[1],
+        channel_names=channel_names,
+        scaler=scaler,
+        training={
+            "windows": len(windows),
+            "series": len(table),
+            "epochs_run": result.epochs_run,
+            "best_epoch": result.best_epoch,
+            **dict(lineage or {}),
+        },
+        validation={"train_loss": result.train_loss, "val_loss": result.val_loss},
+    )

@@ -1,0 +1,262 @@
+"""Batched autoencoder inference: windows in, reconstruction errors out.
+
+The scorer is the model's only face to the detector. It implements the
+`Scorer` protocol of `stream_ae.core.scoring`, so the detector never sees
+torch: numpy arrays go in, a `ScoreBatch` comes out.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import re
+from collections.abc import Callable
+from typing import Literal, get_args
+
+import numpy as np
+import torch
+
+from stream_ae.core.records import ScoreBatch
+from stream_ae.model._jit import quiet_jit
+from stream_ae.model.artifact import LoadedArtifact, eager_from_artifact
+from stream_ae.model.autoencoder import LSTMAutoencoder
+
+logger = logging.getLogger(__name__)
+
+Engine = Literal["eager", "torchscript", "compile"]
+ENGINES: tuple[Engine, ...] = get_args(Engine)
+
+DEFAULT_ENGINE: Engine = "torchscript"
+"""Fastest on CPU by `benchmarks/inference_paths.py` on these machines: TorchScript
+beat eager in every cell (about +20-30% for single windows, where Python call
+overhead dominates, and a few percent at batch 64-1024); torch.compile cannot
+capture nn.LSTM and only adds overhead to eager."""
+
+_CUDA_SPEC = re.compile(r"cuda(?::(\d+))?")
+
+Forward = Callable[[torch.Tensor], torch.Tensor]
+
+
+def resolve_device(spec: str) -> torch.device:
+    """Turn 'auto', 'cpu', 'cuda' or 'cuda:N' into a device that exists here.
+
+    >>> resolve_device("cpu")
+    device(type='cpu')
+    """
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if spec == "cpu":
+        return torch.device("cpu")
+    match = _CUDA_SPEC.fullmatch(spec) if isinstance(spec, str) else None
+    if match is None:
+        raise ValueError(
+            f"device {spec!r} is not understood; use 'auto', 'cpu', 'cuda' or 'cuda:N'."
+        )
+    if not torch.cuda.is_available():
+        raise ValueError(
+            f"device {spec!r} was asked for but CUDA is not available on this machine "
+            f"(torch {torch.__version__}); use device='auto' or 'cpu', or install a CUDA "
+            "build of torch on a machine with a GPU."
+        )
+    index = int(match.group(1) or 0)
+    if index >= torch.cuda.device_count():
+        raise ValueError(
+            f"device {spec!r} was asked for but this machine has {torch.cuda.device_count()} "
+            "CUDA device(s); pick one of cuda:0 .. cuda:N-1."
+        )
+    return torch.device("cuda", index)
+
+
+class AutoencoderScorer:
+    """Scores windows by the autoencoder's mean squared reconstruction error.
+
+    Windows are scored in chunks of at most `max_batch` (256 was about the
+    fastest on CPU; 1024 was slower for 64-step windows). The score of a window is the mean of
+    its per-step, per-channel squared errors; those errors and the
+    reconstruction come back too, so an alert can say which steps and
+    channels drove it.
+
+    `threads` sets torch's intra-op threads for the whole process, once, here:
+    one thread beat two in every case measured on the 2-core machines.
+
+    >>> scorer = AutoencoderScorer.from_module(
+    ...     LSTMAutoencoder(channels=1, hidden=8, latent=4), version="demo", window=16,
+    ...     channels=1, device="cpu")
+    >>> scorer.score(np.zeros((3, 16, 1), dtype=np.float32)).scores.shape
+    (3,)
+    """
+
+    name: str = "lstm-ae"
+
+    def __init__(
+        self,
+        module: LSTMAutoencoder,
+        *,
+        version: str,
+        window: int,
+        channels: int,
+        device: str | torch.device = "auto",
+        max_batch: int = 256,
+        engine: Engine = DEFAULT_ENGINE,
+        threads: int = 1,
+    ) -> None:
+        """Same as `from_module`; `from_artifact` fills version, window and channels."""
+        if not isinstance(module, LSTMAutoencoder):
+            raise ValueError(
+                f"module must be an LSTMAutoencoder, got {type(module).__name__}; for a "
+                "published model use AutoencoderScorer.from_artifact(load_artifact(path))."
+            )
+        for name, value in (("window", window), ("max_batch", max_batch), ("threads", threads)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+        if channels != module.channels:
+            raise ValueError(
+                f"channels={channels!r} but the module was built for {module.channels} "
+                "channels; pass the channel count the model was trained on."
+            )
+        if engine not in ENGINES:
+            raise ValueError(f"engine {engine!r} is not one of {', '.join(ENGINES)}.")
+        self.version = version
+        self.window = window
+        self.channels = channels
+        self.max_batch = max_batch
+        self.device = resolve_device(device) if isinstance(device, str) else device
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+        self.engine: Engine = engine
+        """The engine actually running: 'compile' becomes 'eager' when compiling fails."""
+        self._forward = self._prepare(module)
+
+    @classmethod
+    def from_module(
+        cls,
+        module: LSTMAutoencoder,
+        version: str,
+        window: int,
+        channels: int,
+        *,
+        device: str | torch.device = "auto",
+        max_batch: int = 256,
+        engine: Engine = DEFAULT_ENGINE,
+        threads: int = 1,
+    ) -> AutoencoderScorer:
+        """Score with a freshly fitted module, before (or without) publishing it."""
+        return cls(
+            module,
+            version=version,
+            window=window,
+            channels=channels,
+            device=device,
+            max_batch=max_batch,
+            engine=engine,
+            threads=threads,
+        )
+
+    @classmethod
+    def from_artifact(
+        cls,
+        loaded: LoadedArtifact,
+        *,
+        device: str | torch.device = "auto",
+        max_batch: int = 256,
+        engine: Engine = DEFAULT_ENGINE,
+        threads: int = 1,
+    ) -> AutoencoderScorer:
+        """Score with a published, verified artifact (see `load_artifact`)."""
+        m = loaded.manifest
+        return cls(
+            eager_from_artifact(loaded),
+            version=m.model_version,
+            window=m.window,
+            channels=m.channels,
+            device=device,
+            max_batch=max_batch,
+            engine=engine,
+            threads=threads,
+        )
+
+    def score(self, windows: np.ndarray) -> ScoreBatch:
+        """Score `[batch, window, channels]` normalised windows (cast to float32)."""
+        x = self._checked(windows)
+        batch = len(x)
+        expected = np.empty_like(x)
+        errors = np.empty_like(x)
+        with torch.inference_mode():
+            for start in range(0, batch, self.max_batch):
+                stop = min(start + self.max_batch, batch)
+                chunk = torch.from_numpy(x[start:stop]).to(self.device)
+                rebuilt = self._forward(chunk)
+                expected[start:stop] = rebuilt.cpu().numpy()
+                errors[start:stop] = (rebuilt - chunk).square_().cpu().numpy()
+        # float64 accumulation: the per-window mean of many small float32 terms.
+        scores = errors.reshape(batch, self.window * self.channels).mean(axis=1, dtype=np.float64)
+        return ScoreBatch(scores=scores, errors=errors, expected=expected)
+
+    def __repr__(self) -> str:
+        return (
+            f"AutoencoderScorer(version={self.version!r}, window={self.window}, "
+            f"channels={self.channels}, device={self.device}, engine={self.engine!r}, "
+            f"max_batch={self.max_batch})"
+        )
+
+    def _checked(self, windows: np.ndarray) -> np.ndarray:
+        expected_shape = (self.window, self.channels)
+        if not isinstance(windows, np.ndarray) or windows.ndim != 3:
+            shape = getattr(windows, "shape", type(windows).__name__)
+            raise ValueError(
+                f"windows must be a numpy array of shape [batch, {self.window}, "
+                f"{self.channels}], got {shape}."
+            )
+        if windows.shape[1:] != expected_shape:
+            raise ValueError(
+                f"windows have shape {windows.shape} but model {self.version!r} scores "
+                f"[batch, {self.window}, {self.channels}]; the detector's window and channel "
+                "settings must match the model's manifest."
+            )
+        x = np.ascontiguousarray(windows, dtype=np.float32)
+        finite = np.isfinite(x).all(axis=(1, 2))
+        if not finite.all():
+            rows = np.flatnonzero(~finite)[:5].tolist()
+            raise ValueError(
+                f"{int((~finite).sum())} window(s) contain NaN or infinite values (rows "
+                f"{rows}...); reject non-finite points and check the scaler before scoring."
+            )
+        return x
+
+    def _prepare(self, module: LSTMAutoencoder) -> Forward:
+        # A copy: the caller's module keeps its device and train/eval mode.
+        eager = copy.deepcopy(module).to(self.device).eval()
+        forward: Forward = eager
+        if self.engine == "torchscript":
+            # Scripted from the device-placed copy: same code and weights as the
+            # artifact's module, and moving a loaded ScriptModule with .to() warns.
+            with quiet_jit():
+                forward = torch.jit.script(eager)
+        elif self.engine == "compile":
+            forward = self._compiled(eager)
+        self._warm_up(forward)
+        return forward
+
+    def _compiled(self, eager: LSTMAutoencoder) -> Forward:
+        # fullgraph=True: a partial capture would quietly run eager with compile's
+        # overhead on top; we would rather know, fall back once, and say so.
+        compiled: Forward = torch.compile(eager, fullgraph=True, dynamic=True)
+        try:
+            self._warm_up(compiled)
+        except Exception as exc:
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            logger.warning(
+                "torch.compile cannot compile the LSTM autoencoder (%s); scoring with the "
+                "eager module instead. Use engine='eager' to skip this attempt.",
+                detail,
+            )
+            self.engine = "eager"
+            return eager
+        return compiled
+
+    def _warm_up(self, forward: Forward) -> None:
+        # The first calls are slow (TorchScript profiles, compile compiles, CUDA
+        # initialises); pay that here rather than on the first live batch.
+        with torch.inference_mode():
+            for batch in (1, 1, min(self.max_batch, 8)):
+                forward(torch.zeros(batch, self.window, self.channels, device=self.device))

@@ -1,0 +1,264 @@
+"""`stream-ae detect FILE`: the whole detection path over a recorded file, no broker."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from stream_ae import wiring
+from stream_ae.connectors.files import (
+    AlertWriter,
+    PointReader,
+    RejectWriter,
+    ScoredCsvWriter,
+    open_points,
+)
+from stream_ae.core.alerting import STATE_NAMES
+from stream_ae.core.detector import Detector, Lane, Output
+from stream_ae.core.records import Alert, AlertState, Point, Rejection
+from stream_ae.errors import InputError
+from stream_ae.runtime.first_fit import FirstFit
+from stream_ae.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DetectSummary:
+    """What a run did; written as summary.json and printed."""
+
+    file: str
+    points_read: int = 0
+    points_scored: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+    alerts_opened: int = 0
+    alerts_resolved: int = 0
+    severity: dict[str, int] = field(default_factory=dict)
+    scored_by: dict[str, int] = field(default_factory=dict)
+    model_version: str = ""
+    model_artifact: str = ""
+    elapsed_s: float = 0.0
+    outputs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def points_per_s(self) -> float:
+        return self.points_read / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def text(self) -> str:
+        rejected = ", ".join(f"{k} {v}" for k, v in sorted(self.rejected.items())) or "none"
+        scorers = ", ".join(f"{k} {v}" for k, v in sorted(self.scored_by.items())) or "none"
+        severity = ", ".join(f"{k} {v}" for k, v in sorted(self.severity.items())) or "none"
+        lines = [
+            f"file            {self.file}",
+            f"points          {self.points_read} read, {self.points_scored} scored "
+            f"({self.points_per_s:,.0f} points/s over {self.elapsed_s:.1f} s)",
+            f"rejected        {rejected}",
+            f"scored by       {scorers}",
+            f"model           {self.model_version or 'none'} {self.model_artifact}".rstrip(),
+            f"alerts          {self.alerts_opened} opened, {self.alerts_resolved} resolved "
+            f"(severity: {severity})",
+        ]
+        lines += [f"{name:<16}{path}" for name, path in self.outputs.items()]
+        return "\n".join(lines)
+
+
+class _Outputs:
+    """The files one run writes, opened together and closed together."""
+
+    def __init__(self, out_dir: Path, channels: Sequence[str]) -> None:
+        self.paths = {
+            "alerts": out_dir / "alerts.jsonl",
+            "scored": out_dir / "scored.csv",
+            "rejects": out_dir / "rejects.jsonl",
+            "summary": out_dir / "summary.json",
+        }
+        self.alerts = AlertWriter(self.paths["alerts"])
+        self.scored = ScoredCsvWriter(self.paths["scored"], channels)
+        self.rejects = RejectWriter(self.paths["rejects"])
+
+    def close(self) -> None:
+        for writer in (self.alerts, self.scored, self.rejects):
+            writer.close()
+
+
+class DetectJob:
+    """Streams a file through a detector in micro-batches and records everything."""
+
+    def __init__(
+        self,
+        reader: PointReader,
+        settings: Settings,
+        out_dir: Path,
+        *,
+        artifact: Path | None = None,
+        echo_alerts: bool = True,
+    ) -> None:
+        if not reader.channels:
+            raise InputError(
+                f"{reader.path} holds no valid point, so its channels are unknown; "
+                "check the rejects or the file's format"
+            )
+        self.reader = reader
+        self.settings = settings
+        self.out_dir = out_dir
+        self.echo_alerts = echo_alerts
+        self.detector: Detector = wiring.detector(settings, reader.channels, artifact)
+        self.summary = DetectSummary(file=str(reader.path))
+        if artifact is not None:
+            self.summary.model_artifact = str(artifact)
+        self._first_fit = (
+            FirstFit(
+                self.detector, self._fit, blocking=settings.cold_start.fit_mode != "background"
+            )
+            if artifact is None
+            else None
+        )
+        self._rejected: Counter[str] = Counter()
+        self._severity: Counter[str] = Counter()
+        self._scored_by: Counter[str] = Counter()
+
+    def _fit(self, series: Sequence[str], windows: np.ndarray) -> Lane:
+        from stream_ae.model.publish import train_and_publish
+
+        path = train_and_publish(
+            series,
+            windows,
+            channel_names=self.reader.channels,
+            config=wiring.train_config(self.settings),
+            root=self.settings.model.artifact_dir,
+            lineage={"source": str(self.reader.path)},
+            progress=False,
+        )
+        self.summary.model_artifact = str(path)
+        return wiring.model_lane(self.settings, path, self.reader.channels)
+
+    def run(self, progress: bool | None = None) -> DetectSummary:
+        started = time.perf_counter()
+        outputs = _Outputs(self.out_dir, self.reader.channels)
+        show = sys.stderr.isatty() if progress is None else progress
+        try:
+            points: list[Point] = []
+            sources: list[str] = []
+            with tqdm(desc="detect", unit=" pt", disable=not show, mininterval=0.5) as bar:
+                for item in self.reader:
+                    if isinstance(item, Rejection):
+                        self._reject(outputs, item)
+                        continue
+                    points.append(item)
+                    sources.append(self.reader.last_source)
+                    if len(points) >= self._batch_points():
+                        self._step(outputs, points, sources)
+                        bar.update(len(points))
+                        points, sources = [], []
+                self._step(outputs, points, sources)
+                bar.update(len(points))
+            if self._first_fit is not None:
+                self._first_fit.wait()  # let a started fit publish its artifact
+                self._first_fit.close()
+        finally:
+            outputs.close()
+        s = self.summary
+        s.elapsed_s = time.perf_counter() - started
+        s.rejected, s.severity = dict(self._rejected), dict(self._severity)
+        s.scored_by = dict(self._scored_by)
+        s.model_version = self.detector.serving.version
+        s.outputs = {k: str(v) for k, v in outputs.paths.items()}
+        outputs.paths["summary"].write_text(json.dumps(asdict(s), indent=2) + "\n")
+        return s
+
+    def _batch_points(self) -> int:
+        """Points per micro-batch; smaller while a first model's data is being
+        collected, so a waiting fit starts at the window that completed it."""
+        collector = self.detector.collector
+        full = self.settings.files.batch_points
+        if self._first_fit is None or collector is None or collector.count >= collector.target:
+            return full
+        return max(1, min(full, collector.target - collector.count))
+
+    def _step(self, outputs: _Outputs, points: list[Point], sources: list[str]) -> None:
+        out = self.detector.process(points)
+        self.summary.points_read += len(points)
+        for index, rejection in out.rejected:
+            point = points[index]
+            raw = f"{point.series},{point.ts!r},{','.join(map(repr, point.values))}"
+            self._reject(outputs, replace(rejection, source=sources[index], raw=raw))
+        self._record(outputs, out)
+        if self._first_fit is not None:
+            self._first_fit.poll()
+
+    def _reject(self, outputs: _Outputs, rejection: Rejection) -> None:
+        outputs.rejects.write(rejection)
+        self._rejected[rejection.reason.value] += 1
+        log.debug("rejected %s: %s", rejection.source, rejection.detail)
+
+    def _record(self, outputs: _Outputs, out: Output) -> None:
+        for scored in out.scored:
+            self.summary.points_scored += len(scored)
+            self._scored_by.update(scored.scorer)
+            scores, thresholds = scored.score.tolist(), scored.threshold.tolist()
+            values, states = scored.values.tolist(), scored.state.tolist()
+            for i, series in enumerate(scored.series):
+                outputs.scored.write(
+                    Point(series, float(scored.ts[i]), tuple(values[i])),
+                    None if np.isnan(scores[i]) else scores[i],
+                    None if np.isnan(thresholds[i]) else thresholds[i],
+                    STATE_NAMES[states[i]],
+                    scored.scorer[i],
+                )
+        for alert in out.alerts:
+            outputs.alerts.write(alert)
+            if alert.state is AlertState.OPEN:
+                self.summary.alerts_opened += 1
+                self._severity[alert.severity.value] += 1
+            else:
+                self.summary.alerts_resolved += 1
+            if self.echo_alerts:
+                print(describe(alert), file=sys.stderr)
+
+
+def describe(alert: Alert) -> str:
+    """One line an on-call engineer can read."""
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(alert.ts))
+    line = (
+        f"{when}Z {alert.state.value:<8} {alert.severity.value:<8} {alert.series} "
+        f"score {alert.score:.4g} > {alert.threshold:.4g} [{alert.scorer} {alert.model_version}]"
+    )
+    if alert.state is AlertState.OPEN and alert.contributors:
+        top = alert.contributors[0]
+        line += f" — {top.channel} was {top.actual:.4g}, expected {top.expected:.4g}"
+    else:
+        line = line.replace(" > ", " vs ")
+    return line
+
+
+def run_detect(
+    path: Path,
+    settings: Settings,
+    out_dir: Path,
+    *,
+    artifact: Path | None = None,
+    series: str | None = None,
+    time_column: str | None = None,
+    value_columns: Sequence[str] | None = None,
+    series_column: str | None = None,
+    progress: bool | None = None,
+    echo_alerts: bool = True,
+) -> DetectSummary:
+    reader = open_points(
+        path,
+        series=series,
+        time_column=time_column,
+        value_columns=value_columns,
+        series_column=series_column,
+    )
+    job = DetectJob(reader, settings, out_dir, artifact=artifact, echo_alerts=echo_alerts)
+    return job.run(progress)

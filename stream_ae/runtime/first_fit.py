@@ -1,0 +1,88 @@
+"""Cold start: fit the first model off the scoring path, then hand it to the detector."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import numpy as np
+
+from stream_ae.core.detector import Detector, Lane
+
+log = logging.getLogger(__name__)
+
+FitFn = Callable[[Sequence[str], np.ndarray], Lane]
+"""Fits and publishes a model from (series ids, raw windows) and returns its lane."""
+
+
+class FirstFit:
+    """Watches the detector's training collector; when it is full, fits a model.
+
+    Not blocking (the service default), the fit runs on a worker thread and the
+    detector keeps scoring with the cold-start scorer; `poll()` between batches
+    installs the new lane once it is ready. Blocking, the stream waits for the
+    fit, which makes a replay's results independent of machine speed.
+    """
+
+    def __init__(self, detector: Detector, fit: FitFn, *, blocking: bool = False) -> None:
+        self._detector = detector
+        self._fit = fit
+        self._blocking = blocking
+        self._pool: ThreadPoolExecutor | None = None
+        self._future: Future[Lane] | None = None
+        self.installed: Lane | None = None
+        self.error: BaseException | None = None
+
+    @property
+    def fitting(self) -> bool:
+        return self._future is not None and not self._future.done()
+
+    def poll(self) -> None:
+        """Start a fit when the data is there; install a finished one."""
+        collector = self._detector.collector
+        if collector is not None and collector.ready and self._future is None:
+            series, windows = collector.take()
+            log.info(
+                "fitting a first model on %d windows of %d series", len(windows), len(set(series))
+            )
+            if self._blocking:
+                self._future = Future()
+                self._run_inline(series, windows)
+            else:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="first-fit")
+                self._future = self._pool.submit(self._fit, series, windows)
+        if self._future is not None and self._future.done() and self.installed is None:
+            self._install(self._future)
+
+    def wait(self) -> None:
+        """Block until a started fit ends, and install it (end of a finite replay)."""
+        if self._future is not None:
+            self._future.exception()
+            self.poll()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+    def _run_inline(self, series: Sequence[str], windows: np.ndarray) -> None:
+        assert self._future is not None
+        try:
+            self._future.set_result(self._fit(series, windows))
+        except Exception as exc:  # a failed fit must not stop scoring
+            self._future.set_exception(exc)
+
+    def _install(self, future: Future[Lane]) -> None:
+        error = future.exception()
+        if error is not None:
+            self.error = error
+            self.installed = None
+            log.error(
+                "the first model fit failed; scoring goes on with the cold-start scorer: %s", error
+            )
+            self._future = Future()  # done with: never retried in this run
+            return
+        lane = future.result()
+        self._detector.install(lane)
+        self.installed = lane
+        log.info("model %s scores in shadow until its thresholds warm up", lane.scorer.version)

@@ -1,0 +1,124 @@
+"""The one place where settings become objects.
+
+Model imports stay inside the functions that need them: torch takes seconds to
+import, and `check-config` or a file reader should not pay for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from stream_ae.core.alerting import AlertPolicy
+from stream_ae.core.detector import Detector, Lane
+from stream_ae.core.normalize import Normalizer
+from stream_ae.core.threshold import RollingThreshold
+from stream_ae.core.training import TrainingCollector
+from stream_ae.core.windows import WindowStore
+from stream_ae.settings import Settings
+
+if TYPE_CHECKING:
+    from stream_ae.model.training import TrainConfig
+
+
+def threshold(settings: Settings) -> RollingThreshold:
+    t = settings.threshold
+    return RollingThreshold(
+        history=t.history,
+        quantile=t.quantile,
+        warmup=t.warmup,
+        protect=t.protect,
+        escape_after=t.escape_after,
+        floor=t.floor,
+    )
+
+
+def cold_lane(settings: Settings, channels: int) -> Lane:
+    """The online HST scorer, for the time before a model exists."""
+    from stream_ae.model.online import HalfSpaceTreesScorer
+
+    c = settings.cold_start
+    scorer = HalfSpaceTreesScorer(
+        settings.window.length,
+        channels,
+        trees=c.hst_trees,
+        height=c.hst_height,
+        window_size=c.hst_window,
+        seed=settings.model.seed,
+    )
+    # Without trained statistics every series learns its own as it goes.
+    return Lane(scorer, Normalizer(channels, online=True), threshold(settings))
+
+
+def model_lane(settings: Settings, artifact: Path, channels: Sequence[str]) -> Lane:
+    """Load, verify and wrap a published model; raises ArtifactError naming the bad file."""
+    from stream_ae.model.artifact import load_artifact
+    from stream_ae.model.scorer import AutoencoderScorer
+
+    loaded = load_artifact(
+        artifact, expect_window=settings.window.length, expect_channels=len(channels)
+    )
+    s = settings.scoring
+    scorer = AutoencoderScorer.from_artifact(
+        loaded, device=s.device, max_batch=s.max_batch, engine=s.engine, threads=s.threads
+    )
+    known: dict[str, Any] = loaded.manifest.scaler.get("series", {})
+    normalizer = Normalizer(
+        len(channels),
+        known,
+        online=settings.normalize.online,
+        alpha=settings.normalize.online_alpha,
+    )
+    return Lane(scorer, normalizer, threshold(settings))
+
+
+def detector(settings: Settings, channels: Sequence[str], artifact: Path | None = None) -> Detector:
+    """A detector serving `artifact`, or, without one, the cold-start scorer that
+    collects windows for a first model."""
+    w = settings.window
+    store = WindowStore(
+        w.length,
+        len(channels),
+        hop=w.hop,
+        max_series=w.max_series,
+        idle_evict_s=w.idle_evict_s,
+        gap_policy=w.gap_policy,
+        gap_factor=w.gap_factor,
+        out_of_order=w.out_of_order,
+        duplicates=w.duplicates,
+    )
+    a = settings.alerts
+    policy = AlertPolicy(a.open_k, a.open_n, a.resolve_after, a.cooldown)
+    if artifact is not None:
+        lane, collector = model_lane(settings, artifact, channels), None
+    else:
+        lane = cold_lane(settings, len(channels))
+        collector = TrainingCollector(settings.model.fit_after_windows)
+    return Detector(
+        store,
+        lane,
+        policy,
+        channel_names=channels,
+        top_contributors=a.top_contributors,
+        collector=collector,
+    )
+
+
+def train_config(settings: Settings) -> TrainConfig:
+    from stream_ae.model.training import TrainConfig
+
+    m = settings.model
+    return TrainConfig(
+        hidden=m.hidden,
+        latent=m.latent,
+        layers=m.layers,
+        epochs=m.epochs,
+        batch_size=m.batch_size,
+        learning_rate=m.learning_rate,
+        patience=m.patience,
+        val_fraction=m.val_fraction,
+        seed=m.seed,
+        max_windows=m.max_train_windows,
+        threads=settings.scoring.threads,
+    )
