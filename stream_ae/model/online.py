@@ -63,7 +63,8 @@ class HalfSpaceTreesScorer:
                 f"expected windows of shape [batch, {self.window}, {self.channels}], "
                 f"got {list(windows.shape)}"
             )
-        recent = windows[:, -self._steps :, :].reshape(len(windows), -1).astype(np.float64)
+        recent = windows[:, -self._steps :, :].reshape(len(windows), len(self._names))
+        recent = recent.astype(np.float64)
         scores = np.empty(len(windows))
         for i, row in enumerate(recent.tolist()):
             features = dict(zip(self._names, row, strict=True))

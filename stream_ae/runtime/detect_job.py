@@ -167,6 +167,8 @@ class DetectJob:
         finally:
             outputs.close()
         s = self.summary
+        if s.points_read == 0 and not self._rejected:
+            raise InputError(f"{self.reader.path} has no data rows; nothing to score")
         s.elapsed_s = time.perf_counter() - started
         s.rejected, s.severity = dict(self._rejected), dict(self._severity)
         s.scored_by = dict(self._scored_by)
@@ -205,7 +207,9 @@ class DetectJob:
             self.summary.points_scored += len(scored)
             self._scored_by.update(scored.scorer)
             scores, thresholds = scored.score.tolist(), scored.threshold.tolist()
-            values, states = scored.values.tolist(), scored.state.tolist()
+            # Values come back from the float32 windows: print float32's 7 digits.
+            values = [[float(f"{v:.7g}") for v in row] for row in scored.values.tolist()]
+            states = scored.state.tolist()
             for i, series in enumerate(scored.series):
                 outputs.scored.write(
                     Point(series, float(scored.ts[i]), tuple(values[i])),

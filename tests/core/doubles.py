@@ -19,6 +19,8 @@ class LastStepScorer:
         self.calls = 0
 
     def score(self, windows: np.ndarray) -> ScoreBatch:
+        if windows.ndim != 3 or windows.shape[1:] != (self.window, self.channels):
+            raise ValueError(f"expected [batch, {self.window}, {self.channels}] windows")
         self.calls += 1
         expected = np.zeros_like(windows)
         errors = (windows - expected) ** 2

@@ -1,0 +1,180 @@
+import csv
+import json
+from pathlib import Path
+
+import matplotlib.image
+import pytest
+
+from stream_ae.cli import main
+from stream_ae.errors import InputError
+from stream_ae.model.artifact import load_artifact
+from stream_ae.plots import plot_detection
+from stream_ae.runtime.detect_job import run_detect
+from stream_ae.settings import Settings
+
+from .conftest import WINDOW, sine_csv
+
+T0 = 1_700_000_000
+
+
+def test_detect_writes_every_output_and_catches_the_spike(
+    tmp_path: Path, small_settings: Settings
+) -> None:
+    path = sine_csv(tmp_path / "pump.csv")
+    summary = run_detect(path, small_settings, tmp_path / "out", echo_alerts=False)
+
+    assert summary.points_read == 600
+    assert summary.points_scored == 600 - WINDOW + 1
+    assert summary.rejected == {}
+    assert summary.scored_by.get("lstm-ae", 0) > 0 and summary.scored_by.get("hst", 0) > 0
+    assert summary.model_version != "online"
+    assert load_artifact(Path(summary.model_artifact)).manifest.window == WINDOW
+
+    alerts = [json.loads(line) for line in Path(summary.outputs["alerts"]).read_text().splitlines()]
+    opened = [a for a in alerts if a["state"] == "open" and a["scorer"] == "lstm-ae"]
+    spike = [a for a in opened if a["ts"] == T0 + 60 * 450]
+    assert spike, f"no alert opened at the spike; opened at {[a['ts'] for a in opened]}"
+    assert spike[0]["contributors"][0]["actual"] == pytest.approx(6.0, abs=1e-4)
+    assert spike[0]["contributors"][0]["ts"] == T0 + 60 * 450
+
+    with open(summary.outputs["scored"], newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == summary.points_scored
+    assert set(rows[0]) == {
+        "series",
+        "timestamp",
+        "value",
+        "score",
+        "threshold",
+        "alert_state",
+        "scorer",
+    }
+    assert {r["alert_state"] for r in rows} >= {"", "open", "resolved"}
+    saved = json.loads(Path(summary.outputs["summary"]).read_text())
+    assert saved["alerts_opened"] == summary.alerts_opened >= 1
+
+
+def test_bad_rows_are_reported_by_line_and_the_run_goes_on(
+    tmp_path: Path, small_settings: Settings
+) -> None:
+    good = [f"{T0 + 60 * i},{i % 7}" for i in range(300)]
+    lines = [
+        "timestamp,value",
+        *good[:3],
+        f"{T0 + 180},hello",
+        f"{T0 + 240},nan",
+        f"{T0 + 100},1.0",
+        f"{T0 + 120},2.0",
+        "not-a-time,3.0",
+        *good[5:],
+    ]
+    path = tmp_path / "bad.csv"
+    path.write_text("\n".join(lines) + "\n")
+    summary = run_detect(path, small_settings, tmp_path / "out", echo_alerts=False)
+    rejects = [json.loads(x) for x in Path(summary.outputs["rejects"]).read_text().splitlines()]
+    by_line = {r["source"]: r["reason"] for r in rejects}
+    assert by_line == {
+        "bad.csv:5": "malformed",
+        "bad.csv:6": "non_finite",
+        "bad.csv:7": "out_of_order",
+        "bad.csv:8": "duplicate",
+        "bad.csv:9": "malformed",
+    }
+    assert all(r["detail"] and r["raw"] for r in rejects)
+    assert summary.points_scored == 298 - WINDOW + 1
+    assert summary.rejected == {"malformed": 2, "non_finite": 1, "out_of_order": 1, "duplicate": 1}
+
+
+def test_an_existing_model_is_used_from_the_first_window(
+    tmp_path: Path, small_settings: Settings
+) -> None:
+    first = run_detect(
+        sine_csv(tmp_path / "a.csv"), small_settings, tmp_path / "o1", echo_alerts=False
+    )
+    again = run_detect(
+        sine_csv(tmp_path / "b.csv"),
+        small_settings,
+        tmp_path / "o2",
+        artifact=Path(first.model_artifact),
+        echo_alerts=False,
+    )
+    assert again.scored_by == {"lstm-ae": 600 - WINDOW + 1}
+    assert again.model_version == first.model_version
+
+
+def test_empty_file_and_unknown_column_are_clear_errors(
+    tmp_path: Path, small_settings: Settings
+) -> None:
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(InputError, match=r"empty\.csv"):
+        run_detect(empty, small_settings, tmp_path / "out")
+    header_only = tmp_path / "header.csv"
+    header_only.write_text("timestamp,value\n")
+    with pytest.raises(InputError, match="no data rows"):
+        run_detect(header_only, small_settings, tmp_path / "out")
+    with pytest.raises(InputError, match="value"):
+        run_detect(
+            sine_csv(tmp_path / "x.csv"),
+            small_settings,
+            tmp_path / "out",
+            value_columns=["pressure"],
+        )
+
+
+def test_plot_is_a_readable_png(tmp_path: Path, small_settings: Settings) -> None:
+    summary = run_detect(
+        sine_csv(tmp_path / "pump.csv"), small_settings, tmp_path / "out", echo_alerts=False
+    )
+    png = plot_detection(
+        Path(summary.outputs["scored"]),
+        Path(summary.outputs["alerts"]),
+        tmp_path / "p.png",
+        title="test",
+    )
+    image = matplotlib.image.imread(png)
+    assert image.ndim == 3 and image.shape[0] > 300 and image.shape[1] > 600
+
+
+def test_cli_detect_and_check_config(
+    tmp_path: Path,
+    small_settings: Settings,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = tmp_path / "stream-ae.toml"
+    config.write_text(small_settings.summary())
+    assert main(["check-config", "--config", str(config)]) == 0
+    assert "[threshold]" in capsys.readouterr().out
+    out = tmp_path / "cli-out"
+    code = main(
+        [
+            "detect",
+            str(sine_csv(tmp_path / "p.csv")),
+            "--config",
+            str(config),
+            "--out",
+            str(out),
+            "--plot",
+            str(tmp_path / "p.png"),
+            "--no-progress",
+        ]
+    )
+    printed = capsys.readouterr()
+    assert code == 0
+    assert "points          600 read" in printed.out
+    assert "open" in printed.err  # alerts are echoed as they happen
+    assert (out / "alerts.jsonl").is_file() and (tmp_path / "p.png").is_file()
+
+
+def test_cli_errors_are_sentences_not_tracebacks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[threshold]\nquantile = 1.5\n")
+    assert main(["check-config", "--config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "threshold.quantile" in err and "Traceback" not in err
+    assert main(["detect", str(tmp_path / "missing.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "missing.csv" in err and "Traceback" not in err
