@@ -136,7 +136,9 @@ class DetectJob:
             config=wiring.train_config(self.settings),
             root=self.settings.model.artifact_dir,
             lineage={"source": str(self.reader.path)},
-            progress=False,
+            # A fit that pauses the stream may show its own bar; one in the
+            # background would tangle with the stream's.
+            progress=None if self.settings.cold_start.fit_mode != "background" else False,
         )
         self.summary.model_artifact = str(path)
         return wiring.model_lane(self.settings, path, self.reader.channels)

@@ -3,6 +3,7 @@ import json
 from pathlib import Path
 
 import matplotlib.image
+import numpy as np
 import pytest
 
 from stream_ae.cli import main
@@ -178,3 +179,25 @@ def test_cli_errors_are_sentences_not_tracebacks(
     assert main(["detect", str(tmp_path / "missing.csv")]) == 2
     err = capsys.readouterr().err
     assert "missing.csv" in err and "Traceback" not in err
+
+
+def test_many_multichannel_series_from_one_file(tmp_path: Path, small_settings: Settings) -> None:
+    lines = ["time,sensor,temp,vib"]
+    for i in range(400):
+        for k, sensor in enumerate(["pump-1", "pump-2", "fan-9"]):
+            temp = 20 + k + np.sin(2 * np.pi * i / 25)
+            vib = 0.5 * np.cos(2 * np.pi * i / 25)
+            if sensor == "fan-9" and i == 350:
+                vib += 5.0
+            lines.append(f"{T0 + 60 * i},{sensor},{temp:.4f},{vib:.4f}")
+    path = tmp_path / "plant.csv"
+    path.write_text("\n".join(lines) + "\n")
+    summary = run_detect(path, small_settings, tmp_path / "out", echo_alerts=False)
+    assert summary.points_scored == 3 * (400 - WINDOW + 1)
+    with open(summary.outputs["scored"], newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert {r["series"] for r in rows} == {"pump-1", "pump-2", "fan-9"}
+    assert list(rows[0])[2:4] == ["temp", "vib"]
+    alerts = [json.loads(x) for x in Path(summary.outputs["alerts"]).read_text().splitlines()]
+    fan = [a for a in alerts if a["series"] == "fan-9" and a["ts"] == T0 + 60 * 350]
+    assert fan and fan[0]["contributors"][0]["channel"] == "vib"
