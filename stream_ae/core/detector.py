@@ -31,6 +31,10 @@ from stream_ae.core.threshold import RollingThreshold
 from stream_ae.core.training import TrainingCollector
 from stream_ae.core.windows import WindowStore
 
+HOLD_RATIO = 1.5
+"""An incident's scores this far above the threshold (severity major and up) are
+kept out of the threshold's history."""
+
 
 @dataclass(slots=True)
 class Lane:
@@ -222,9 +226,15 @@ class Detector:
             decider[rows] = pick
             ratio = np.where(exceeded[rows], score[rows] / threshold[rows], 0.0)
             moves = self.policy.update(s, exceeded[rows], batch.end_ts[rows], ratio)
-            incident = (moves.state == OPENED) | (moves.state == ACTIVE)
+            # Keep an incident's clear exceedances out of the threshold's history.
+            # Not the marginal ones: with a 1-of-1 policy every exceedance opens
+            # an incident, and holding them all sinks the threshold (11% of
+            # independent scores exceeded a 99.5th percentile). Not the quiet
+            # scores inside an incident either: they are normal.
+            in_incident = (moves.state == OPENED) | (moves.state == ACTIVE)
+            hold = in_incident & exceeded[rows] & (ratio >= HOLD_RATIO)
             for lane, res in zip(self.lanes, results, strict=True):
-                lane.threshold.learn(s, res.scores[rows], hold=incident)
+                lane.threshold.learn(s, res.scores[rows], hold=hold)
             state[rows] = moves.state
             for j in np.flatnonzero(moves.state >= OPENED):
                 code = int(moves.state[j])

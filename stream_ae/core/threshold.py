@@ -42,13 +42,8 @@ class RollingThreshold:
     >>> thr = RollingThreshold(history=10, quantile=0.9, warmup=5)
     >>> slots = np.array([0])
     >>> for s in [1.0, 2.0, 1.0, 2.0, 1.0]:
-    ...     thr.update(slots, np.array([s])).threshold.tolist()
-    [nan]
-    [nan]
-    [nan]
-    [nan]
-    [nan]
-    >>> d = thr.update(slots, np.array([9.0]))
+    ...     thr.learn(slots, np.array([s]))
+    >>> d = thr.judge(slots, np.array([9.0]))
     >>> d.threshold.tolist(), d.exceeded.tolist()
     ([2.0], [True])
     """
@@ -134,6 +129,7 @@ class RollingThreshold:
     def learn(self, slots: np.ndarray, scores: np.ndarray, hold: np.ndarray | None = None) -> None:
         """Take scores into the slots' histories, except those `hold` marks (when
         protecting) until a slot has held `escape_after` in a row."""
+        self._ensure(slots)
         known = ~np.isnan(scores)
         learn = known
         if self.protect and hold is not None:
@@ -145,13 +141,3 @@ class RollingThreshold:
         for slot, score in zip(s.tolist(), scores[learn].tolist(), strict=True):
             quantiles[slot].update(score)
         self._count[s] += 1
-
-    def update(self, slots: np.ndarray, scores: np.ndarray) -> Decision:
-        """Judge one new score per slot, then learn it unless it exceeded (protect).
-
-        `slots` must be distinct within a call: a series' scores are judged in order.
-        The detector instead holds back every score of an open incident (see `learn`).
-        """
-        decision = self.judge(slots, scores)
-        self.learn(slots, scores, hold=decision.exceeded)
-        return decision

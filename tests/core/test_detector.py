@@ -6,7 +6,7 @@ import pytest
 from stream_ae.core.alerting import OPENED, AlertPolicy
 from stream_ae.core.detector import Detector, Lane, Output
 from stream_ae.core.normalize import Normalizer
-from stream_ae.core.records import AlertState, Point, RejectReason
+from stream_ae.core.records import AlertState, Point, RejectReason, ScoreBatch
 from stream_ae.core.scoring import Scorer
 from stream_ae.core.threshold import RollingThreshold
 from stream_ae.core.training import TrainingCollector
@@ -166,3 +166,31 @@ def test_state_codes_mark_the_opening_point() -> None:
     out = make().process(series("s1", 400, spike_at=300))
     opened_ts = [t for (_, t, _, state) in rows(out) if state == OPENED]
     assert 300.0 in opened_ts
+
+
+class SquareOfLast:
+    name, version, window, channels = "square", "v", 2, 1
+
+    def score(self, windows: np.ndarray) -> ScoreBatch:
+        return ScoreBatch(scores=windows[:, -1, 0].astype(np.float64) ** 2)
+
+
+@pytest.mark.parametrize(("k", "n", "resolve"), [(1, 1, 1), (1, 1, 10), (3, 5, 10)])
+def test_threshold_stays_calibrated_under_every_policy(k: int, n: int, resolve: int) -> None:
+    # Independent scores: about 1 - q of them should exceed, whatever the policy.
+    # Holding back every incident-opening score made 11% exceed under 1-of-1.
+    x = np.random.default_rng(0).normal(size=20_000)
+    det = Detector(
+        WindowStore(2, 1),
+        Lane(
+            SquareOfLast(),
+            Normalizer(1, {"s": {"mean": [0.0], "std": [1.0]}}),
+            RollingThreshold(history=1000, quantile=0.995, warmup=300),
+        ),
+        AlertPolicy(open_k=k, open_n=n, resolve_after=resolve, cooldown=0),
+        channel_names=["v"],
+    )
+    out = det.process([Point("s", float(t), (float(v),)) for t, v in enumerate(x)])
+    score = np.concatenate([s.score for s in out.scored])[5000:]
+    threshold = np.concatenate([s.threshold for s in out.scored])[5000:]
+    assert np.mean(score > threshold) < 0.01

@@ -5,9 +5,12 @@ from stream_ae.core.threshold import RollingThreshold
 
 
 def feed(thr: RollingThreshold, slot: int, scores: list[float]) -> list[tuple[float, bool]]:
+    """Judge each score, then learn it unless it exceeded (held back, when protecting)."""
     out = []
+    slots = np.array([slot])
     for s in scores:
-        d = thr.update(np.array([slot]), np.array([s]))
+        d = thr.judge(slots, np.array([s]))
+        thr.learn(slots, np.array([s]), hold=d.exceeded)
         out.append((float(d.threshold[0]), bool(d.exceeded[0])))
     return out
 
@@ -23,7 +26,7 @@ def test_percentile_of_own_history_per_series() -> None:
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=100), 10 + 5 * rng.normal(size=100)
     for x, y in zip(a, b, strict=True):
-        thr.update(np.array([0, 1]), np.array([x, y]))
+        thr.learn(np.array([0, 1]), np.array([x, y]))
     got = thr.current(np.array([0, 1]))
     assert got[0] == pytest.approx(np.quantile(a, 0.95))  # linear interpolation
     assert got[1] == pytest.approx(np.quantile(b, 0.95))
