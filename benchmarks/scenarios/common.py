@@ -12,11 +12,13 @@ and each series' threshold only ever saw earlier scores.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import itertools
 import math
+import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -474,3 +476,19 @@ def run_starts(flags: np.ndarray) -> np.ndarray:
     """
     flags = np.asarray(flags, bool)
     return np.flatnonzero(flags & ~np.r_[False, flags[:-1]])
+
+
+def cli(
+    run: Callable[[bool, Path], Mapping[str, Any]],
+    doc: str | None,
+    quick_help: str,
+    default_out: Path | None = None,
+) -> None:
+    """The command line every scenario script shares: --quick and --out, then its table."""
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    where = f"default {default_out}" if default_out else "default: a temp dir"
+    parser.add_argument("--out", type=Path, default=default_out, help=f"artifacts ({where})")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        print(run(args.quick, args.out or Path(tmp))["table"])

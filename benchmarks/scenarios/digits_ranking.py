@@ -29,7 +29,6 @@ Two settings:
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -218,14 +217,10 @@ def one_class_run(
     return found
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer epochs")
-    default = Path(tempfile.gettempdir()) / "stream_ae_scenarios" / "digits_ranking"
-    parser.add_argument("--out", type=Path, default=default, help=f"PNG grids (default {default})")
-    args = parser.parse_args()
-    print(run(args.quick, args.out)["table"])
-
-
 if __name__ == "__main__":
-    main()
+    c.cli(
+        run,
+        __doc__,
+        "fewer epochs",
+        Path(tempfile.gettempdir()) / "stream_ae_scenarios" / "digits_ranking",
+    )

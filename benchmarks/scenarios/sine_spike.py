@@ -31,8 +31,6 @@ not change the alerts.
 
 from __future__ import annotations
 
-import argparse
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -164,14 +162,5 @@ def run(quick: bool, out: Path) -> dict[str, Any]:
     return results
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer epochs, clean data only")
-    parser.add_argument("--out", type=Path, default=None, help="artifacts (default: a temp dir)")
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        print(run(args.quick, args.out or Path(tmp))["table"])
-
-
 if __name__ == "__main__":
-    main()
+    c.cli(run, __doc__, "fewer epochs, clean data only")

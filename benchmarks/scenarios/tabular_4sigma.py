@@ -31,8 +31,6 @@ every false alarm (more false alarms at q=0.995 than its 0.5% promise).
 
 from __future__ import annotations
 
-import argparse
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -128,14 +126,5 @@ def run(quick: bool, out: Path) -> dict[str, Any]:
     return results
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer epochs, main rows only")
-    parser.add_argument("--out", type=Path, default=None, help="artifacts (default: a temp dir)")
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        print(run(args.quick, args.out or Path(tmp))["table"])
-
-
 if __name__ == "__main__":
-    main()
+    c.cli(run, __doc__, "fewer epochs, main rows only")
