@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from stream_ae.errors import StreamAEError
+
 MAX_SERIES = 4
 
 
@@ -52,7 +54,10 @@ def _incidents(alerts: Path) -> dict[str, list[tuple[float, float | None, str]]]
 
 def plot_detection(scored_csv: Path, alerts_jsonl: Path, out: Path, title: str = "") -> Path:
     """Draw up to four series (those with the most alerts first) to a PNG."""
-    import matplotlib
+    try:
+        import matplotlib
+    except ModuleNotFoundError:
+        raise StreamAEError("--plot needs matplotlib: pip install 'stream-ae[plots]'") from None
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
