@@ -190,6 +190,50 @@ class FileSettings(BaseModel):
     """Points per micro-batch when reading a file."""
 
 
+class KafkaSettings(BaseModel):
+    model_config = _SECTION
+    bootstrap: str = "127.0.0.1:9092"
+    """Comma-separated host:port list of the Kafka brokers."""
+    input_topic: str = Field(default="stream-ae.points", min_length=1)
+    """Topic the points arrive on (key = series id)."""
+    alert_topic: str = Field(default="stream-ae.alerts", min_length=1)
+    """Topic alerts are written to (key = series id, header alert_id)."""
+    dead_letter_topic: str = Field(default="stream-ae.dead-letters", min_length=1)
+    """Topic for input that cannot be scored, with the reason and where it came from."""
+    group_id: str = Field(default="stream-ae", min_length=1)
+    """Consumer group: detectors sharing it split the input partitions."""
+    create_topics: bool = True
+    """Create missing topics at start (off where topics are managed elsewhere)."""
+    partitions: int = Field(default=8, ge=1)
+    """Partitions of topics this service creates."""
+    max_batch_points: int = Field(default=5000, ge=1)
+    """Most points in one micro-batch."""
+    max_wait_ms: int = Field(default=200, ge=1)
+    """Longest a micro-batch waits to fill before it is scored anyway."""
+    max_queued_batches: int = Field(default=2, ge=1)
+    """Batches waiting for the scorer before input partitions are paused (backpressure)."""
+    max_message_bytes: int = Field(default=1_000_000, ge=1024)
+    """Larger input messages go to the dead-letter topic unread."""
+    session_timeout_ms: int = Field(default=10_000, ge=1000)
+    """Consumer group session timeout; a detector silent this long loses its partitions."""
+    rebuild_messages: int = Field(default=20_000, ge=0)
+    """On assignment, re-read up to this many messages before each partition's committed
+    offset to rebuild its series' windows and thresholds; their alerts are not sent again.
+    Enough covers window length + threshold history points of every series in a partition."""
+    connect_retry_s: float = Field(default=120.0, ge=0)
+    """How long start-up keeps retrying an unreachable broker before giving up."""
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    """How to reach the brokers."""
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    """SASL mechanism when the protocol uses SASL."""
+    sasl_username: str | None = None
+    """SASL user (set it from a secret: STREAM_AE_KAFKA__SASL_USERNAME)."""
+    sasl_password: str | None = None
+    """SASL password (set it from a secret: STREAM_AE_KAFKA__SASL_PASSWORD)."""
+    ssl_cafile: Path | None = None
+    """CA bundle for SSL, when the system's is not the one."""
+
+
 # Set only for the duration of one `load_settings` call, so the class-level source
 # hook can see an explicit path without a global that other threads would share.
 _CONFIG_PATH: ContextVar[Path | None] = ContextVar("stream_ae_config_path", default=None)
@@ -213,6 +257,7 @@ class Settings(BaseSettings):
     alerts: AlertSettings = AlertSettings()
     cold_start: ColdStartSettings = ColdStartSettings()
     files: FileSettings = FileSettings()
+    kafka: KafkaSettings = KafkaSettings()
 
     @classmethod
     def settings_customise_sources(
