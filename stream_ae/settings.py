@@ -44,6 +44,9 @@ class WindowSettings(BaseModel):
     model_config = _SECTION
     length: int = Field(default=64, ge=2, le=4096)
     """Points per window, the model's input length."""
+    channels: tuple[str, ...] = Field(default=("value",), min_length=1)
+    """Channel names of the service's series (one model serves them all); a model
+    artifact's own channels take precedence. Files name their channels themselves."""
     hop: int = Field(default=1, ge=1)
     """Score every k-th point of a series (1 scores every point once its window is full)."""
     max_series: int = Field(default=100_000, ge=1)
@@ -206,6 +209,11 @@ class KafkaSettings(BaseModel):
     """Create missing topics at start (off where topics are managed elsewhere)."""
     partitions: int = Field(default=8, ge=1)
     """Partitions of topics this service creates."""
+    replication_factor: int = Field(default=1, ge=1)
+    """Replicas of topics this service creates (1 suits one broker; clusters want 3)."""
+    score_topic: str | None = None
+    """When set, every scored point's score, threshold and alert state is written here
+    (key = series id): for debugging and audits; it multiplies the output traffic."""
     max_batch_points: int = Field(default=5000, ge=1)
     """Most points in one micro-batch."""
     max_wait_ms: int = Field(default=200, ge=1)
@@ -436,5 +444,7 @@ def _toml_value(value: object) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return repr(value)
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     # JSON string escapes are a subset of TOML basic-string escapes.
     return json.dumps(str(value))

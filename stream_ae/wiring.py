@@ -6,9 +6,11 @@ import, and `check-config` or a file reader should not pay for it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from stream_ae.core.alerting import AlertPolicy
 from stream_ae.core.detector import Detector, Lane
@@ -48,7 +50,7 @@ def cold_lane(settings: Settings, channels: int) -> Lane:
         seed=settings.model.seed,
     )
     # Without trained statistics every series learns its own as it goes.
-    return Lane(scorer, Normalizer(channels, online=True), threshold(settings))
+    return Lane(scorer, Normalizer(channels), threshold(settings))
 
 
 def model_lane(settings: Settings, artifact: Path, channels: Sequence[str]) -> Lane:
@@ -64,12 +66,7 @@ def model_lane(settings: Settings, artifact: Path, channels: Sequence[str]) -> L
         loaded, device=s.device, max_batch=s.max_batch, engine=s.engine, threads=s.threads
     )
     known: dict[str, Any] = loaded.manifest.scaler.get("series", {})
-    normalizer = Normalizer(
-        len(channels),
-        known,
-        online=settings.normalize.online,
-        alpha=settings.normalize.online_alpha,
-    )
+    normalizer = Normalizer(len(channels), known, online=settings.normalize.online)
     return Lane(scorer, normalizer, threshold(settings))
 
 
@@ -87,6 +84,7 @@ def detector(settings: Settings, channels: Sequence[str], artifact: Path | None 
         gap_factor=w.gap_factor,
         out_of_order=w.out_of_order,
         duplicates=w.duplicates,
+        stats_alpha=settings.normalize.online_alpha,
     )
     a = settings.alerts
     policy = AlertPolicy(a.open_k, a.open_n, a.resolve_after, a.cooldown)
@@ -103,6 +101,28 @@ def detector(settings: Settings, channels: Sequence[str], artifact: Path | None 
         top_contributors=a.top_contributors,
         collector=collector,
     )
+
+
+def first_fit(
+    settings: Settings, channels: Sequence[str], lineage: dict[str, Any], progress: bool | None
+) -> Callable[[Sequence[str], np.ndarray], Lane]:
+    """What cold start runs once it has collected windows: fit, publish, load back."""
+
+    def fit(series: Sequence[str], windows: np.ndarray) -> Lane:
+        from stream_ae.model.publish import train_and_publish
+
+        path = train_and_publish(
+            series,
+            windows,
+            channel_names=channels,
+            config=train_config(settings),
+            root=settings.model.artifact_dir,
+            lineage=lineage,
+            progress=progress,
+        )
+        return model_lane(settings, path, channels)
+
+    return fit
 
 
 def train_config(settings: Settings) -> TrainConfig:

@@ -16,7 +16,7 @@ from stream_ae.core.alerting import (
     severity_of,
 )
 from stream_ae.core.explain import contributors
-from stream_ae.core.normalize import Normalizer
+from stream_ae.core.normalize import Normalizer, Scale
 from stream_ae.core.records import (
     Alert,
     AlertState,
@@ -85,8 +85,8 @@ class Output:
 class _Batch:
     """What `_score` knows about one drained batch, handed to `_alert`."""
 
-    slots: np.ndarray
     batch: WindowBatch
+    scales: list[Scale]
     normalised: list[np.ndarray]
     results: list[ScoreBatch]
     score: np.ndarray
@@ -200,7 +200,8 @@ class Detector:
         n = len(slots)
         if n == 0:
             return
-        normalised = [lane.normalizer.apply(slots, batch.values) for lane in self.lanes]
+        scales = [lane.normalizer.scale(slots, batch.mean, batch.var) for lane in self.lanes]
+        normalised = [scale.apply(batch.values) for scale in scales]
         results = [lane.scorer.score(x) for lane, x in zip(self.lanes, normalised, strict=True)]
         score = np.empty(n)
         threshold = np.empty(n)
@@ -240,7 +241,7 @@ class Detector:
                 code = int(moves.state[j])
                 if code in (OPENED, RESOLVED):
                     row = int(rows[j])
-                    ctx = _Batch(slots, batch, normalised, results, score, threshold, decider)
+                    ctx = _Batch(batch, scales, normalised, results, score, threshold, decider)
                     opened, peak = float(moves.opened_ts[j]), float(moves.peak_ratio[j])
                     out.alerts.append(self._alert(row, code, opened, peak, ctx))
         if self.collector is not None:
@@ -271,8 +272,7 @@ class Detector:
         explained: tuple[Contributor, ...] = ()
         if state is AlertState.OPEN and self.top_contributors > 0:
             explained = contributors(
-                lane.normalizer,
-                int(ctx.slots[row]),
+                ctx.scales[k].row(row),
                 normalised=ctx.normalised[k][row],
                 errors=None if result.errors is None else result.errors[row],
                 expected=None if result.expected is None else result.expected[row],

@@ -6,13 +6,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from stream_ae.core.normalize import Normalizer
+from stream_ae.core.normalize import Scale
 from stream_ae.core.records import Contributor
 
 
 def contributors(
-    normalizer: Normalizer,
-    slot: int,
+    scale: Scale,
     *,
     normalised: np.ndarray,
     errors: np.ndarray | None,
@@ -31,8 +30,7 @@ def contributors(
     if errors is None or expected is None:
         errors = normalised.astype(np.float64) ** 2
         expected = np.zeros_like(normalised)
-    slots = np.array([slot])
-    expected_raw = normalizer.invert(slots, expected[None, :, :])[0]
+    expected_raw = scale.invert(expected[None, :, :])[0]
     flat = errors.reshape(-1)
     count = min(top, flat.size)
     best = np.argpartition(-flat, count - 1)[:count]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -32,17 +33,40 @@ def fit_scaler(series: Sequence[str], windows: np.ndarray) -> ScalerTable:
     return table
 
 
-class Normalizer:
-    """Scales each series' windows by its own mean and standard deviation.
+@dataclass(frozen=True, slots=True)
+class Scale:
+    """The mean and standard deviation a batch of windows is scaled by, per window."""
 
-    Series known to the model use the statistics stored with it; any other series
-    starts from its first window's statistics and keeps adapting them: a running
-    mean while it has seen few points, then an exponential average with weight
-    `alpha` (known series adapt the same way when `online` is set).
+    mean: np.ndarray
+    """[batch, 1, channels]"""
+    std: np.ndarray
+    """[batch, 1, channels], floored above zero."""
+
+    def apply(self, windows: np.ndarray) -> np.ndarray:
+        """Raw `[batch, window, channels]` to normalised float32."""
+        return ((windows - self.mean) / self.std).astype(np.float32)
+
+    def invert(self, normalised: np.ndarray) -> np.ndarray:
+        """Back to the series' own units (for expected values in alerts)."""
+        return normalised * self.std + self.mean
+
+    def row(self, i: int) -> Scale:
+        return Scale(self.mean[i : i + 1], self.std[i : i + 1])
+
+
+class Normalizer:
+    """Chooses, per series, what its windows are scaled by.
+
+    Series known to the model use the statistics stored with it. Any other
+    series, and every series when `online` is set, uses its own running
+    statistics as of each window's last point (kept by the window store point by
+    point, so the result does not depend on how points were batched).
 
     >>> norm = Normalizer(channels=1, known={"a": {"mean": [10.0], "std": [2.0]}})
     >>> norm.assign(0, "a")
-    >>> norm.apply(np.array([0]), np.full((1, 2, 1), 12.0, dtype=np.float32))[0, :, 0].tolist()
+    >>> running = np.zeros((1, 1))
+    >>> scale = norm.scale(np.array([0]), running, running)
+    >>> scale.apply(np.full((1, 2, 1), 12.0, dtype=np.float32))[0, :, 0].tolist()
     [1.0, 1.0]
     """
 
@@ -52,38 +76,28 @@ class Normalizer:
         known: Mapping[str, Mapping[str, Sequence[float]]] | None = None,
         *,
         online: bool = False,
-        alpha: float = 0.001,
     ) -> None:
-        if not 0.0 < alpha < 1.0:
-            raise ValueError(f"alpha must be in (0, 1) (got {alpha})")
         self.channels = channels
         self.online = online
-        self.alpha = alpha
         self._known = dict(known or {})
         self._mean = np.zeros((0, channels))
-        self._var = np.ones((0, channels))
-        self._adapting = np.zeros(0, dtype=bool)
-        self._unset = np.zeros(0, dtype=bool)
-        self._seen = np.zeros(0, dtype=np.int64)
+        self._std = np.ones((0, channels))
+        self._adaptive = np.zeros(0, dtype=bool)
 
     def _grow(self, slot: int) -> None:
         size = max(slot + 1, 2 * len(self._mean), 64)
         extra = size - len(self._mean)
         self._mean = np.concatenate([self._mean, np.zeros((extra, self.channels))])
-        self._var = np.concatenate([self._var, np.ones((extra, self.channels))])
-        self._adapting = np.concatenate([self._adapting, np.zeros(extra, dtype=bool)])
-        self._unset = np.concatenate([self._unset, np.ones(extra, dtype=bool)])
-        self._seen = np.concatenate([self._seen, np.zeros(extra, dtype=np.int64)])
+        self._std = np.concatenate([self._std, np.ones((extra, self.channels))])
+        self._adaptive = np.concatenate([self._adaptive, np.ones(extra, dtype=bool)])
 
     def assign(self, slot: int, series: str) -> None:
         """Give `slot` the statistics of `series` (called when a series gets a slot)."""
         if slot >= len(self._mean):
             self._grow(slot)
         stats = self._known.get(series)
-        self._seen[slot] = 0
-        if stats is None:
-            self._unset[slot] = True
-            self._adapting[slot] = True
+        if stats is None or self.online:
+            self._adaptive[slot] = True
             return
         mean = np.asarray(stats["mean"], dtype=np.float64)
         std = np.asarray(stats["std"], dtype=np.float64)
@@ -93,47 +107,14 @@ class Normalizer:
                 f"values; the model expects {self.channels} channel(s)"
             )
         self._mean[slot] = mean
-        self._var[slot] = _floored(mean, std) ** 2
-        self._seen[slot] = int(1 / self.alpha)  # trained statistics: adapt at the slow rate
-        self._unset[slot] = False
-        self._adapting[slot] = self.online
+        self._std[slot] = _floored(mean, std)
+        self._adaptive[slot] = False
 
-    def apply(self, slots: np.ndarray, windows: np.ndarray) -> np.ndarray:
-        """Normalise raw `[batch, window, channels]` windows of `slots` (float32 out)."""
-        self._observe(slots, windows)
-        mean = self._mean[slots][:, None, :]
-        std = _floored(mean, np.sqrt(self._var[slots][:, None, :]))
-        return ((windows - mean) / std).astype(np.float32)
-
-    def invert(self, slots: np.ndarray, normalised: np.ndarray) -> np.ndarray:
-        """Back to the series' own units (for expected values in alerts)."""
-        mean = self._mean[slots][:, None, :]
-        std = _floored(mean, np.sqrt(self._var[slots][:, None, :]))
-        return normalised * std + mean
-
-    def _observe(self, slots: np.ndarray, windows: np.ndarray) -> None:
-        if len(slots) == 0:
-            return
-        unset = self._unset[slots]
-        fresh = np.zeros(len(slots), dtype=bool)
-        if unset.any():
-            for row in np.flatnonzero(unset):
-                slot = slots[row]
-                if self._unset[slot]:  # the first window of a repeated slot wins
-                    values = windows[row].astype(np.float64)
-                    self._mean[slot] = values.mean(axis=0)
-                    self._var[slot] = values.var(axis=0)
-                    self._seen[slot] = len(values)
-                    self._unset[slot] = False
-                    fresh[row] = True
-        adapting = self._adapting[slots] & ~fresh
-        if adapting.any():
-            rows = np.flatnonzero(adapting)
-            s = slots[rows]
-            latest = windows[rows, -1, :].astype(np.float64)
-            delta = latest - self._mean[s]
-            # A running mean while the series is young, then an exponential average.
-            np.add.at(self._seen, s, 1)
-            weight = np.maximum(self.alpha, 1.0 / self._seen[s])[:, None]
-            np.add.at(self._mean, s, weight * delta)
-            np.add.at(self._var, s, weight * ((1 - weight) * delta**2 - self._var[s]))
+    def scale(self, slots: np.ndarray, running_mean: np.ndarray, running_var: np.ndarray) -> Scale:
+        """Per-window scale for `slots`, given each window's running statistics [batch, C]."""
+        if len(slots) and int(slots.max()) >= len(self._mean):
+            self._grow(int(slots.max()))
+        adaptive = self._adaptive[slots][:, None]
+        mean = np.where(adaptive, running_mean, self._mean[slots])
+        std = np.where(adaptive, _floored(running_mean, np.sqrt(running_var)), self._std[slots])
+        return Scale(mean[:, None, :], std[:, None, :])

@@ -68,6 +68,10 @@ class WindowBatch:
     """[batch, window] float64, event time of every step."""
     values: np.ndarray
     """[batch, window, channels] float32, raw (unnormalised) values."""
+    mean: np.ndarray
+    """[batch, channels] the series' running mean as of the window's last point."""
+    var: np.ndarray
+    """[batch, channels] the series' running variance as of the window's last point."""
 
     def __len__(self) -> int:
         return len(self.series)

@@ -54,6 +54,8 @@ class WindowStore:
     _since_drain: np.ndarray
     _last_ts: np.ndarray
     _step: np.ndarray  # slow average of the series' step between points
+    _stats: np.ndarray  # [slots, 2, channels] running mean and variance of the values
+    _stats_n: np.ndarray  # points behind the running statistics
 
     def __init__(
         self,
@@ -68,6 +70,7 @@ class WindowStore:
         out_of_order: OutOfOrderPolicy = "reject",
         duplicates: DuplicatePolicy = "reject",
         slack: int | None = None,
+        stats_alpha: float = 0.001,
         on_assign: Callable[[int, str], None] | None = None,
     ) -> None:
         if window < 2:
@@ -86,6 +89,8 @@ class WindowStore:
             raise ValueError(
                 f"out_of_order must be 'reject' or 'ignore_time' (got {out_of_order!r})"
             )
+        if not 0.0 < stats_alpha < 1.0:
+            raise ValueError(f"stats_alpha must be in (0, 1) (got {stats_alpha})")
         if duplicates not in ("reject", "replace"):
             raise ValueError(f"duplicates must be 'reject' or 'replace' (got {duplicates!r})")
         self.window = window
@@ -97,6 +102,7 @@ class WindowStore:
         self.gap_factor = gap_factor
         self.out_of_order = out_of_order
         self.duplicates = duplicates
+        self.stats_alpha = stats_alpha
         self.slack = max(window, 32) if slack is None else slack
         if self.slack < 1:
             raise ValueError(f"slack must be at least 1 (got {self.slack})")
@@ -108,6 +114,7 @@ class WindowStore:
         self._free: list[int] = []
         self._pending_slots: list[int] = []
         self._pending_seq: list[int] = []
+        self._pending_stats: list[np.ndarray] = []
         self._newest_ts = -math.inf
         self.needs_drain = False
         """True once some series gained `slack` points since the last drain."""
@@ -132,6 +139,8 @@ class WindowStore:
         # Free slots read as infinitely recent so idle eviction never picks them.
         extend("_last_ts", (), math.inf, np.float64)
         extend("_step", (), math.nan, np.float64)
+        extend("_stats", (2, self.channels), 0.0, np.float64)
+        extend("_stats_n", (), 0, np.int64)
         self._series_of.extend([None] * grow)
         self._free.extend(range(capacity - 1, old - 1, -1))
 
@@ -211,6 +220,7 @@ class WindowStore:
             since = 0
             self._pending_slots.append(slot)
             self._pending_seq.append(seq)
+            self._pending_stats.append(self._stats[slot].copy())
         self._since_window[slot] = since
         return None
 
@@ -218,6 +228,7 @@ class WindowStore:
         seq = int(self._seq[slot])
         pos = seq % self.ring
         self._values[slot, pos] = values
+        self._update_stats(slot, values)
         self._ts[slot, pos] = ts
         self._seq[slot] = seq + 1
         self._last_ts[slot] = ts
@@ -225,6 +236,17 @@ class WindowStore:
         self._since_drain[slot] = drained
         if drained >= self.slack:
             self.needs_drain = True
+
+    def _update_stats(self, slot: int, values: Sequence[float]) -> None:
+        # A running mean while the series is young, then an exponential average. Kept
+        # point by point, so a window's statistics never depend on how points were batched.
+        n = int(self._stats_n[slot]) + 1
+        self._stats_n[slot] = n
+        w = max(self.stats_alpha, 1.0 / n)
+        stats = self._stats[slot]
+        delta = np.asarray(values, dtype=np.float64) - stats[0]
+        stats[0] += w * delta
+        stats[1] = (1.0 - w) * (stats[1] + w * delta * delta)
 
     def _handle_gap(self, slot: int, last: float, ts: float, values: Sequence[float]) -> None:
         dt = ts - last
@@ -269,6 +291,8 @@ class WindowStore:
         self._since_drain[slot] = 0
         self._last_ts[slot] = -math.inf
         self._step[slot] = math.nan
+        self._stats[slot] = 0.0
+        self._stats_n[slot] = 0
         if self.on_assign is not None:
             self.on_assign(slot, series)
         return slot
@@ -295,6 +319,7 @@ class WindowStore:
             keep = [i for i, s in enumerate(self._pending_slots) if s != slot]
             self._pending_slots = [self._pending_slots[i] for i in keep]
             self._pending_seq = [self._pending_seq[i] for i in keep]
+            self._pending_stats = [self._pending_stats[i] for i in keep]
 
     def evict_idle(self, now: float | None = None) -> list[str]:
         """Evict every series unseen for `idle_evict_s` (event time); returns their ids."""
@@ -311,7 +336,12 @@ class WindowStore:
         """Gather every pending window into one `[batch, window, channels]` array."""
         slots = np.asarray(self._pending_slots, dtype=np.int64)
         ends = np.asarray(self._pending_seq, dtype=np.int64)
-        self._pending_slots, self._pending_seq = [], []
+        stats = (
+            np.stack(self._pending_stats)
+            if self._pending_stats
+            else np.zeros((0, 2, self.channels))
+        )
+        self._pending_slots, self._pending_seq, self._pending_stats = [], [], []
         self._since_drain[:] = 0
         self.needs_drain = False
         steps = (ends[:, None] - self.window + np.arange(self.window)) % self.ring
@@ -322,5 +352,7 @@ class WindowStore:
             end_ts=ts[:, -1].copy() if len(slots) else np.empty(0),
             ts=ts,
             values=self._values[rows, steps],
+            mean=stats[:, 0, :],
+            var=stats[:, 1, :],
         )
         return Gathered(slots=slots, batch=batch)

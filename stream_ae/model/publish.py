@@ -23,7 +23,8 @@ def normalise_for_training(
         norm.assign(slot, name)
     slot_of = {name: i for i, name in enumerate(names)}
     slots = np.fromiter((slot_of[s] for s in series), dtype=np.int64, count=len(series))
-    return norm.apply(slots, windows)
+    unused = np.zeros((len(windows), windows.shape[-1]))  # every series is known
+    return norm.scale(slots, unused, unused).apply(windows)
 
 
 def train_and_publish(

@@ -23,7 +23,7 @@ from stream_ae.connectors.files import (
     open_points,
 )
 from stream_ae.core.alerting import STATE_NAMES
-from stream_ae.core.detector import Detector, Lane, Output
+from stream_ae.core.detector import Detector, Output
 from stream_ae.core.records import Alert, AlertState, Point, Rejection
 from stream_ae.errors import InputError
 from stream_ae.runtime.first_fit import FirstFit
@@ -115,33 +115,21 @@ class DetectJob:
         self.summary = DetectSummary(file=str(reader.path))
         if artifact is not None:
             self.summary.model_artifact = str(artifact)
-        self._first_fit = (
-            FirstFit(
-                self.detector, self._fit, blocking=settings.cold_start.fit_mode != "background"
+        self._first_fit: FirstFit | None = None
+        if artifact is None:
+            background = settings.cold_start.fit_mode == "background"
+            fit = wiring.first_fit(
+                settings,
+                reader.channels,
+                lineage={"source": str(reader.path)},
+                # A fit that pauses the stream may show its own bar; one in the
+                # background would tangle with the stream's.
+                progress=False if background else None,
             )
-            if artifact is None
-            else None
-        )
+            self._first_fit = FirstFit(self.detector, fit, blocking=not background)
         self._rejected: Counter[str] = Counter()
         self._severity: Counter[str] = Counter()
         self._scored_by: Counter[str] = Counter()
-
-    def _fit(self, series: Sequence[str], windows: np.ndarray) -> Lane:
-        from stream_ae.model.publish import train_and_publish
-
-        path = train_and_publish(
-            series,
-            windows,
-            channel_names=self.reader.channels,
-            config=wiring.train_config(self.settings),
-            root=self.settings.model.artifact_dir,
-            lineage={"source": str(self.reader.path)},
-            # A fit that pauses the stream may show its own bar; one in the
-            # background would tangle with the stream's.
-            progress=None if self.settings.cold_start.fit_mode != "background" else False,
-        )
-        self.summary.model_artifact = str(path)
-        return wiring.model_lane(self.settings, path, self.reader.channels)
 
     def run(self, progress: bool | None = None) -> DetectSummary:
         started = time.perf_counter()
@@ -175,6 +163,9 @@ class DetectJob:
         s.rejected, s.severity = dict(self._rejected), dict(self._severity)
         s.scored_by = dict(self._scored_by)
         s.model_version = self.detector.serving.version
+        if self._first_fit is not None and self._first_fit.installed is not None:
+            version = self._first_fit.installed.scorer.version
+            s.model_artifact = str(self.settings.model.artifact_dir / version)
         s.outputs = {k: str(v) for k, v in outputs.paths.items()}
         outputs.paths["summary"].write_text(json.dumps(asdict(s), indent=2) + "\n")
         return s

@@ -81,8 +81,10 @@ def test_every_point_after_the_first_window_is_scored_once() -> None:
     assert ts == [float(t) for t in range(W - 1, 100)]
 
 
-def test_chunking_does_not_change_results() -> None:
-    points = series("s1", 600, spike_at=400) + series("s2", 600, spike_at=500, seed=1)
+@pytest.mark.parametrize("names", [("s1", "s2"), ("new-1", "new-2")], ids=["known", "adaptive"])
+def test_chunking_does_not_change_results(names: tuple[str, str]) -> None:
+    # Known series use the model's statistics; new ones their own running statistics.
+    points = series(names[0], 600, spike_at=400) + series(names[1], 600, spike_at=500, seed=1)
     points.sort(key=lambda p: p.ts)
     whole = make().process(points)
     det = make()

@@ -2,45 +2,58 @@ import numpy as np
 import pytest
 
 from stream_ae.core.normalize import Normalizer, fit_scaler
+from stream_ae.core.windows import WindowStore
 
 
 def test_known_series_use_model_statistics() -> None:
     norm = Normalizer(channels=2, known={"a": {"mean": [10.0, 0.0], "std": [2.0, 4.0]}})
     norm.assign(0, "a")
+    running = np.full((1, 2), 99.0)  # ignored for a known series
+    scale = norm.scale(np.array([0]), running, running)
     x = np.array([[[12.0, 4.0], [8.0, -8.0]]], dtype=np.float32)
-    out = norm.apply(np.array([0]), x)
+    out = scale.apply(x)
     assert out.dtype == np.float32
     assert out[0].tolist() == [[1.0, 1.0], [-1.0, -2.0]]
-    assert np.allclose(norm.invert(np.array([0]), out), x)
+    assert np.allclose(scale.invert(out), x)
 
 
-def test_unknown_series_learn_from_their_first_window_then_adapt() -> None:
-    norm = Normalizer(channels=1)
-    norm.assign(5, "new")
-    w = np.array([[[1.0], [3.0]]], dtype=np.float32)
-    out = norm.apply(np.array([5]), w)
-    assert np.allclose(out[0, :, 0], [-1.0, 1.0], atol=0.05)
-    for _ in range(500):
-        norm.apply(np.array([5]), np.full((1, 2, 1), 100.0, dtype=np.float32))
-    assert abs(norm.apply(np.array([5]), np.full((1, 2, 1), 100.0, np.float32))[0, 0, 0]) < 0.5
+def test_unknown_and_online_series_use_their_running_statistics() -> None:
+    known = {"a": {"mean": [0.0], "std": [1.0]}}
+    for norm, series in ((Normalizer(1, known), "b"), (Normalizer(1, known, online=True), "a")):
+        norm.assign(3, series)
+        scale = norm.scale(np.array([3]), np.array([[50.0]]), np.array([[4.0]]))
+        assert scale.apply(np.full((1, 2, 1), 52.0, np.float32))[0, :, 0].tolist() == [1.0, 1.0]
 
 
-def test_known_series_stay_fixed_unless_online() -> None:
-    stats = {"a": {"mean": [0.0], "std": [1.0]}}
-    fixed, online = Normalizer(1, stats), Normalizer(1, stats, online=True, alpha=0.1)
-    for n in (fixed, online):
-        n.assign(0, "a")
-        for _ in range(100):
-            n.apply(np.array([0]), np.full((1, 3, 1), 50.0, np.float32))
-    probe = np.full((1, 3, 1), 50.0, np.float32)
-    assert fixed.apply(np.array([0]), probe)[0, 0, 0] == 50.0
-    assert online.apply(np.array([0]), probe)[0, 0, 0] < 5.0
+def test_store_keeps_running_statistics_point_by_point() -> None:
+    store = WindowStore(window=2, channels=1, stats_alpha=0.5)
+    for t, v in enumerate([1.0, 3.0, 5.0]):
+        store.push("a", float(t), (v,))
+    got = store.drain().batch
+    # Running mean 1 -> 2 (1/2 weight), then exponential with weight 0.5: 3.5.
+    assert got.mean[:, 0].tolist() == [2.0, 3.5]
+    assert got.var[0, 0] == pytest.approx(1.0)
+
+
+def test_statistics_do_not_depend_on_batching() -> None:
+    values = np.random.default_rng(0).normal(5, 2, 300)
+    whole, parts = WindowStore(8, 1), WindowStore(8, 1)
+    for t, v in enumerate(values):
+        whole.push("a", float(t), (float(v),))
+    drained = []
+    for t, v in enumerate(values):
+        parts.push("a", float(t), (float(v),))
+        if t % 7 == 0:
+            drained.append(parts.drain().batch.mean)
+    drained.append(parts.drain().batch.mean)
+    assert np.array_equal(whole.drain().batch.mean, np.concatenate(drained))
 
 
 def test_flat_series_does_not_divide_by_zero() -> None:
     norm = Normalizer(channels=1)
     norm.assign(0, "flat")
-    out = norm.apply(np.array([0]), np.full((1, 4, 1), 7.0, np.float32))
+    scale = norm.scale(np.array([0]), np.array([[7.0]]), np.array([[0.0]]))
+    out = scale.apply(np.full((1, 4, 1), 7.0, np.float32))
     assert np.all(np.isfinite(out)) and np.all(out == 0.0)
 
 
