@@ -1,0 +1,174 @@
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from itertools import pairwise
+
+import numpy as np
+import pytest
+
+from stream_ae.core.records import Point
+from stream_ae.simulate import DEMO_SENSORS, DEMO_STEPS, SHAPES, Incident, Plant
+from stream_ae.synthetic import KINDS
+
+
+@dataclass(frozen=True)
+class Run:
+    plant: Plant
+    steps: list[list[Point]]
+    values: np.ndarray
+    """[step, sensor]"""
+    truth: list[Incident]
+
+    def rows(self, inc: Incident) -> tuple[int, int, int]:
+        """Sensor column and the incident's steps [first, last]."""
+        first = round((inc.start_ts - self.plant.start) / self.plant.interval_s)
+        last = round((inc.end_ts - self.plant.start) / self.plant.interval_s)
+        return self.plant.series.index(inc.series), first, last
+
+
+def run(plant: Plant, steps: int) -> Run:
+    out = list(plant.points(steps))
+    values = np.array([[p.values[0] for p in step] for step in out])
+    return Run(plant, out, values, plant.truth)
+
+
+@pytest.fixture(scope="module")
+def demo() -> Run:
+    return run(Plant(DEMO_SENSORS, seed=0), DEMO_STEPS)
+
+
+@pytest.fixture(scope="module")
+def clean() -> Run:
+    """The demo plant without incidents: the same clean signal."""
+    return run(Plant(DEMO_SENSORS, seed=0, rate=0.0), DEMO_STEPS)
+
+
+def test_same_seed_same_stream_and_truth() -> None:
+    a, b = run(Plant(5, seed=3), 2500), run(Plant(5, seed=3), 2500)
+    assert a.steps == b.steps
+    assert a.truth == b.truth
+    assert a.truth, "the comparison should include incidents"
+    assert not np.array_equal(a.values, run(Plant(5, seed=4), 2500).values)
+
+
+def test_stream_does_not_depend_on_how_it_is_cut() -> None:
+    whole = run(Plant(4, seed=1, clean_steps=50), 900)
+    plant = Plant(4, seed=1, clean_steps=50)
+    parts = list(plant.points(100)) + list(plant.points(0)) + list(plant.points(800))
+    assert parts == whole.steps
+    assert plant.truth == whole.truth
+    assert plant.steps_done == 900
+
+
+def test_every_kind_occurs_in_the_default_demo(demo: Run) -> None:
+    assert {inc.kind for inc in demo.truth} == set(KINDS)
+
+
+def test_incident_lengths_and_sizes_follow_the_shapes(demo: Run) -> None:
+    for inc in demo.truth:
+        sensor, first, last = demo.rows(inc)
+        shape = SHAPES[inc.kind]  # type: ignore[index]
+        if last < DEMO_STEPS - 1:  # one still running at the end is clipped
+            assert shape.steps[0] <= last - first + 1 <= shape.steps[1]
+        sigmas = abs(inc.magnitude) / demo.plant.sensors[sensor].noise
+        assert shape.sigmas[0] - 1e-9 <= sigmas <= shape.sigmas[1] + 1e-9
+    assert all(inc.magnitude < 0 for inc in demo.truth if inc.kind == "dip")
+
+
+def test_incidents_never_overlap_on_a_sensor(demo: Run) -> None:
+    spans: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for inc in demo.truth:
+        spans[inc.series].append((inc.start_ts, inc.end_ts))
+    for series in spans.values():
+        series.sort()
+        for (_, end), (start, _) in pairwise(series):
+            assert start > end
+
+
+def test_no_incident_in_the_clean_steps(demo: Run) -> None:
+    first_allowed = demo.plant.ts(demo.plant.clean_steps)
+    assert min(inc.start_ts for inc in demo.truth) >= first_allowed
+
+
+def test_clean_steps_match_the_plant_without_incidents(demo: Run, clean: Run) -> None:
+    n = demo.plant.clean_steps
+    assert np.array_equal(demo.values[:n], clean.values[:n])
+
+
+def test_points_interleave_sensors_with_one_time_per_step(demo: Run) -> None:
+    for t, step in enumerate(demo.steps[:50]):
+        assert [p.series for p in step] == list(demo.plant.series)
+        assert {p.ts for p in step} == {demo.plant.start + 60.0 * t}
+    assert len(set(demo.plant.series)) == DEMO_SENSORS
+    assert demo.plant.series[:2] == ("plant-1/pump-01", "plant-1/compressor-01")
+
+
+def test_a_flatline_holds_the_value_before_it(demo: Run) -> None:
+    flats = [inc for inc in demo.truth if inc.kind == "flat"]
+    assert flats
+    for inc in flats:
+        sensor, first, last = demo.rows(inc)
+        held = demo.values[first : last + 1, sensor]
+        assert np.all(held == demo.values[first - 1, sensor])
+
+
+def test_a_level_shift_moves_the_mean_by_its_magnitude(demo: Run, clean: Run) -> None:
+    shifts = [inc for inc in demo.truth if inc.kind == "level_shift"]
+    assert shifts
+    for inc in shifts:
+        sensor, first, last = demo.rows(inc)
+        span = slice(first, last + 1)
+        moved = demo.values[span, sensor].mean() - clean.values[span, sensor].mean()
+        assert moved == pytest.approx(inc.magnitude)
+        sigma = demo.plant.sensors[sensor].noise
+        assert 3.0 <= abs(moved) / sigma <= 5.0
+        # Outside its incidents a sensor is exactly its clean signal.
+        after = slice(last + 1, min(last + 30, DEMO_STEPS))
+        assert np.array_equal(demo.values[after, sensor], clean.values[after, sensor])
+
+
+def test_a_drift_ramps_to_its_magnitude(demo: Run, clean: Run) -> None:
+    drift = next(inc for inc in demo.truth if inc.kind == "drift")
+    sensor, first, last = demo.rows(drift)
+    assert last < DEMO_STEPS - 1, "the first drift should end inside the demo"
+    offset = demo.values[first : last + 1, sensor] - clean.values[first : last + 1, sensor]
+    assert offset[0] == pytest.approx(0.0, abs=1e-9)
+    assert offset[-1] == pytest.approx(drift.magnitude)
+    assert np.all(np.diff(offset) * np.sign(drift.magnitude) > 0)
+
+
+def test_truth_lists_only_what_was_yielded() -> None:
+    plant = Plant(3, seed=0, clean_steps=10, rate=20.0)
+    assert plant.truth == []
+    list(plant.points(200))
+    truth = plant.truth
+    assert truth
+    assert all(inc.start_ts <= plant.ts(199) and inc.end_ts <= plant.ts(199) for inc in truth)
+    assert plant.sensor_days == pytest.approx(3 * 200 * 60 / 86_400)
+
+
+def test_rate_zero_has_no_incidents() -> None:
+    plant = Plant(3, seed=0, clean_steps=0, rate=0.0)
+    list(plant.points(3000))
+    assert plant.truth == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"sensors": 0}, "sensors must be at least 1"),
+        ({"interval_s": 0.0}, "interval_s must be a positive"),
+        ({"rate": -1.0}, "rate must be >= 0"),
+        ({"clean_steps": -5}, "clean_steps and min_gap_steps"),
+    ],
+)
+def test_bad_arguments_say_what_is_wrong(kwargs: dict[str, float], words: str) -> None:
+    args: dict[str, float] = {"sensors": 2, "seed": 0, **kwargs}
+    with pytest.raises(ValueError, match=words):
+        Plant(**args)  # type: ignore[arg-type]
+
+
+def test_negative_steps_fail_at_the_call() -> None:
+    with pytest.raises(ValueError, match="n_steps must be >= 0"):
+        Plant(1, seed=0).points(-1)
