@@ -7,6 +7,7 @@ import json
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -37,7 +38,7 @@ def _read_scored(path: Path) -> tuple[list[str], dict[str, dict[str, list[object
 
 
 def _incidents(alerts: Path) -> dict[str, list[tuple[float, float | None, str]]]:
-    spans: dict[str, dict[str, list[object]]] = defaultdict(dict)
+    spans: dict[str, dict[str, list[Any]]] = defaultdict(dict)
     if alerts.is_file():
         for line in alerts.read_text().splitlines():
             a = json.loads(line)
@@ -82,7 +83,7 @@ def plot_detection(scored_csv: Path, alerts_jsonl: Path, out: Path, title: str =
         t = col["t"]
         for c in channels:
             ax.plot(t, col[c], lw=0.8, label=c)
-        opened = Counter()
+        opened: Counter[str] = Counter()
         for start, end, severity in incidents.get(series, []):
             a = datetime.fromtimestamp(start, UTC)
             b = datetime.fromtimestamp(end, UTC) if end is not None else t[-1]

@@ -49,8 +49,9 @@ class WindowSettings(BaseModel):
     artifact's own channels take precedence. Files name their channels themselves."""
     hop: int = Field(default=1, ge=1)
     """Score every k-th point of a series (1 scores every point once its window is full)."""
-    max_series: int = Field(default=100_000, ge=1)
-    """Most series kept in memory at once; beyond it idle series are evicted."""
+    max_series: int = Field(default=20_000, ge=1)
+    """Most series kept in memory at once; beyond it idle series are evicted. Each takes
+    about 35 KiB at the default window and threshold history."""
     idle_evict_s: float = Field(default=86400.0, gt=0)
     """A series unseen this long, in event time, may be evicted when the store is full."""
     gap_policy: Literal["reset", "impute"] = "reset"
@@ -124,7 +125,7 @@ class ScoringSettings(BaseModel):
 
 class ThresholdSettings(BaseModel):
     model_config = _SECTION
-    history: int = Field(default=1000, ge=10)
+    history: int = Field(default=2000, ge=10)
     """Recent scores per series the percentile is taken over."""
     quantile: float = Field(default=0.995, gt=0, lt=1)
     """A score above this quantile of the history is anomalous."""

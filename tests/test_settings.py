@@ -56,7 +56,7 @@ def test_toml_file_values(tmp_path: Path) -> None:
     settings = load_settings(path)
     assert settings.window.length == 32
     assert settings.window.hop == 4
-    assert settings.window.max_series == 100_000  # untouched keys keep their default
+    assert settings.window.max_series == 20_000  # untouched keys keep their default
     assert settings.model.artifact == Path("models/v3")
     assert settings.scoring.device == "cuda:1"
 
