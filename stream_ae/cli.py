@@ -48,6 +48,64 @@ def _detect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run(args: argparse.Namespace) -> int:
+    from stream_ae.runtime.service import serve
+
+    serve(load_settings(args.config), artifact=args.model, echo=not args.quiet)
+    return 0
+
+
+def _broker(args: argparse.Namespace) -> int:
+    from stream_ae.runtime.broker import serve
+
+    return serve(args.port)
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from stream_ae.runtime.replay import run_replay
+
+    summary = run_replay(
+        args.file,
+        load_settings(args.config),
+        topic=args.topic,
+        bootstrap=args.bootstrap,
+        speed=args.speed,
+        series=args.series,
+        time_column=args.time_column,
+        value_columns=args.value_columns.split(",") if args.value_columns else None,
+        series_column=args.series_column,
+        progress=False if args.no_progress else None,
+    )
+    print(summary.text())
+    return 0
+
+
+def _speed(text: str) -> float:
+    try:
+        speed = float(text)
+    except ValueError:
+        speed = -1.0
+    if not 0 <= speed < float("inf"):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a speed; give N for N x real time, or 0 for as fast as possible"
+        )
+    return speed
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from stream_ae.runtime.demo import run_demo
+
+    result = run_demo(
+        args.out, sensors=args.sensors, steps=args.steps, speed=args.speed, echo=not args.quiet
+    )
+    print()
+    print(result.report.table())
+    print(f"\n{result.points:,} points scored through Kafka in {result.seconds:.0f} s")
+    if result.picture is not None:
+        print(f"picture: {result.picture}")
+    return 0
+
+
 def _check_config(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     print(settings.summary(comments=args.comments))
@@ -82,6 +140,51 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--no-progress", action="store_true", help="no progress bar")
     d.add_argument("-q", "--quiet", action="store_true", help="do not print alerts as they happen")
     d.set_defaults(run=_detect)
+
+    r = sub.add_parser("run", help="run the detector service against Kafka until SIGTERM")
+    r.add_argument("--config", type=Path, help="TOML settings (default: $STREAM_AE_CONFIG)")
+    r.add_argument(
+        "--model",
+        type=Path,
+        help="model artifact directory (default: model.artifact, else the newest in "
+        "model.artifact_dir, else a first model is fitted from the stream)",
+    )
+    r.add_argument("-q", "--quiet", action="store_true", help="do not print alerts")
+    r.set_defaults(run=_run)
+
+    b = sub.add_parser("broker", help="run the embedded Kafka-protocol broker (memory only)")
+    b.add_argument(
+        "--port", type=int, default=0, help="TCP port on 127.0.0.1 (default: a free one)"
+    )
+    b.set_defaults(run=_broker)
+
+    rp = sub.add_parser("replay", help="publish a recorded CSV or JSONL file to the input topic")
+    rp.add_argument("file", type=Path, help="CSV or JSONL points")
+    rp.add_argument("--config", type=Path, help="TOML settings (default: $STREAM_AE_CONFIG)")
+    rp.add_argument("--topic", help="topic to publish to (default: kafka.input_topic)")
+    rp.add_argument("--bootstrap", help="Kafka host:port list (default: kafka.bootstrap)")
+    rp.add_argument(
+        "--speed",
+        type=_speed,
+        default=0.0,
+        help="replay at N x real time by the points' timestamps (default 0: as fast as possible)",
+    )
+    rp.add_argument("--series", help="series id for every point (default: the file stem)")
+    rp.add_argument("--time-column", help="CSV time column (default: found by name)")
+    rp.add_argument("--value-columns", help="comma-separated CSV value columns (channels)")
+    rp.add_argument("--series-column", help="CSV column naming each row's series")
+    rp.add_argument("--no-progress", action="store_true", help="no progress bar")
+    rp.set_defaults(run=_replay)
+
+    m = sub.add_parser(
+        "demo", help="broker + simulated plant + detector, scored against the injected truth"
+    )
+    m.add_argument("--out", type=Path, default=Path("out/demo"), help="model and picture")
+    m.add_argument("--sensors", type=int, default=50, help="simulated sensors")
+    m.add_argument("--steps", type=int, default=3600, help="one-minute steps to simulate")
+    m.add_argument("--speed", type=float, default=0.0, help="x real time (0: as fast as it goes)")
+    m.add_argument("-q", "--quiet", action="store_true", help="do not print alerts")
+    m.set_defaults(run=_demo)
 
     c = sub.add_parser("check-config", help="validate settings and print the effective values")
     c.add_argument("--config", type=Path, help="TOML settings (default: $STREAM_AE_CONFIG)")

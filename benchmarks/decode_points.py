@@ -1,0 +1,178 @@
+"""Decoding the point wire format: pydantic PointDecoder vs orjson FastPointDecoder.
+
+Every variant decodes the same messages of ~100 bytes (bytes, as Kafka hands them over)
+into `Point`s; raw `orjson.loads` is the floor (parsing only, no checks, no Point). The
+variants run interleaved, round after round in one process, so drifting machine load hits
+them alike; the table gives the median µs per point and the speed-up over PointDecoder.
+
+    python benchmarks/decode_points.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+import orjson
+
+from stream_ae.connectors.fastwire import FastPointDecoder
+from stream_ae.connectors.wire import PointDecoder
+from stream_ae.core.records import Point, Rejection
+
+Messages = list[bytes]
+Variant = Callable[[Messages, list[str]], int]
+
+
+SERIES = "eu-west-1/plant-03/line-2/pump-{:04d}"
+"""1000 series with realistic ids; random values give full-precision floats (~100 bytes)."""
+
+
+def single(n: int) -> Messages:
+    rng = random.Random(0)
+    return [
+        orjson.dumps(
+            {"series": SERIES.format(i % 1000), "ts": 1732262400.25 + i, "value": rng.random()}
+        )
+        for i in range(n)
+    ]
+
+
+def rfc3339(n: int) -> Messages:
+    rng = random.Random(1)
+    return [
+        orjson.dumps(
+            {
+                "series": SERIES.format(i % 1000),
+                "ts": f"2024-11-22T{(i // 3600) % 24:02d}:{(i // 60) % 60:02d}:{i % 60:02d}Z",
+                "value": rng.random(),
+            }
+        )
+        for i in range(n)
+    ]
+
+
+def multichannel(n: int) -> Messages:
+    rng = random.Random(2)
+    return [
+        orjson.dumps(
+            {
+                "series": SERIES.format(i % 1000),
+                "ts": 1732262400 + i,
+                "values": {"temp": 21.3 + i % 5, "vib": rng.random(), "rpm": 1480.0},
+            }
+        )
+        for i in range(n)
+    ]
+
+
+def arrays(n: int) -> Messages:
+    # n points as arrays of 10: per point it should approach the single-point cost.
+    points = [orjson.loads(m) for m in single(n)]
+    return [orjson.dumps(points[i : i + 10]) for i in range(0, n, 10)]
+
+
+BATCH = 5_000
+"""Messages per consumer batch (kafka.max_batch_points): points are held until scored."""
+
+
+def floor(messages: Messages, sources: list[str]) -> int:
+    loads = orjson.loads
+    for message in messages:
+        loads(message)
+    return 0
+
+
+def unchecked(messages: Messages, sources: list[str]) -> int:
+    """orjson plus building the Points, no checks: what any decoder must at least pay."""
+    count = 0
+    for start in range(0, len(messages), BATCH):
+        out = []
+        for message in messages[start : start + BATCH]:
+            parsed = orjson.loads(message)
+            for item in parsed if type(parsed) is list else [parsed]:
+                values = item["values"].values() if "values" in item else [item["value"]]
+                ts = item["ts"]
+                out.append(Point(item["series"], ts if type(ts) is float else 0.0, tuple(values)))
+        count += len(out)
+    return count
+
+
+def decoded(decoder: PointDecoder, messages: Messages, sources: list[str]) -> int:
+    # Points are kept per batch, as a consumer does: holding objects costs the garbage
+    # collector time that a loop discarding them would not pay.
+    count = 0
+    for start in range(0, len(messages), BATCH):
+        out: list[Point | Rejection] = []
+        for message, source in zip(
+            messages[start : start + BATCH], sources[start : start + BATCH], strict=True
+        ):
+            out += decoder.decode(message, source)
+        count += len(out)
+    return count
+
+
+VARIANTS: dict[str, Variant] = {
+    "orjson.loads": floor,
+    "orjson + Point, no checks": unchecked,
+    "PointDecoder (pydantic)": lambda m, s: decoded(PointDecoder("default"), m, s),
+    "FastPointDecoder": lambda m, s: decoded(FastPointDecoder("default"), m, s),
+}
+CASES: dict[str, Callable[[int], Messages]] = {
+    "one value, epoch ts": single,
+    "one value, RFC 3339 ts": rfc3339,
+    "three channels": multichannel,
+    "arrays of 10 points": arrays,
+}
+
+
+def measure(points: int, rounds: int) -> dict[str, dict[str, float]]:
+    """Median µs per point of every variant, by case."""
+    results: dict[str, dict[str, float]] = {}
+    for case, make in CASES.items():
+        messages = make(points)
+        sources = [f"points/0@{i}" for i in range(len(messages))]
+        fast, reference = VARIANTS["FastPointDecoder"], VARIANTS["PointDecoder (pydantic)"]
+        assert fast(messages, sources) == reference(messages, sources) == points
+        timings: dict[str, list[float]] = {name: [] for name in VARIANTS}
+        for _ in range(rounds):
+            for name, variant in VARIANTS.items():
+                start = time.perf_counter()
+                variant(messages, sources)
+                timings[name].append((time.perf_counter() - start) / points * 1e6)
+        results[case] = {name: statistics.median(t) for name, t in timings.items()}
+    return results
+
+
+def table(results: dict[str, dict[str, float]], size: float) -> str:
+    names = list(VARIANTS)
+    lines = [
+        f"µs per point (median), messages of ~{size:.0f} bytes; "
+        "speed-up over PointDecoder in brackets",
+        "",
+        "| case | " + " | ".join(names) + " |",
+        "|---|" + "---:|" * len(names),
+    ]
+    for case, row in results.items():
+        base = row["PointDecoder (pydantic)"]
+        cells = [f"{row[name]:.2f} ({base / row[name]:.1f}x)" for name in names]
+        lines.append(f"| {case} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a smoke run: few points, 3 rounds")
+    args = parser.parse_args()
+    points, rounds = (2_000, 3) if args.quick else (50_000, 9)
+    size = statistics.mean(len(m) for m in single(1000))
+    print(table(measure(points, rounds), size))
+    python = sys.version.split()[0]
+    print(f"\n{points:,} points per case, {rounds} interleaved rounds, Python {python}")
+
+
+if __name__ == "__main__":
+    main()

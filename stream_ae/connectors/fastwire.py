@@ -1,0 +1,210 @@
+"""A fast decoder of the point wire format for the Kafka hot path.
+
+`PointDecoder` validates every point with pydantic (~12 µs a point measured); at 100k
+points/s that alone would take a core. `FastPointDecoder` parses with orjson and checks
+the documented schema by hand: series a non-empty string, ts a number or a date string,
+exactly one of value (a number or null) or values (an object of channel: number or null).
+Input outside that (a number sent as a string, a huge integer, a wrong type) is handed to
+`PointDecoder`'s own validation, so both decoders accept and refuse exactly the same input
+and give the same points; only the wording of some rejection details differs.
+
+>>> decoder = FastPointDecoder(default_series="pump-7")
+>>> decoder.decode(b'[{"ts": 1732262400, "value": 0.5}, {"ts": "x", "value": 1}]', "t/0@7")[0]
+Point(series='pump-7', ts=1732262400.0, values=(0.5,))
+>>> decoder.decode(b'{"ts": 1732262401, "value": true}', "t/0@8")[0].reason.value
+'malformed'
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from math import isfinite
+
+import orjson
+
+from stream_ae.connectors.timestamps import MS_THRESHOLD, parse_ts
+from stream_ae.connectors.wire import RAW_LIMIT, PointDecoder
+from stream_ae.core.records import Point, Rejection, RejectReason
+
+_MIN_TS = parse_ts("0001-01-01T00:00:00Z")
+_MAX_TS = parse_ts("9999-12-31T23:59:59Z")
+_EXACT = 2.0**53
+"""Integers beyond this are not all floats; pydantic converts them, so it decides."""
+
+
+class FastPointDecoder(PointDecoder):
+    """`PointDecoder` with the same results, built on orjson and hand validation.
+
+    Stateful like its parent: the first accepted point of a series fixes its channels.
+    """
+
+    def decode(self, text: str | bytes, source: str) -> list[Point | Rejection]:
+        """All points of one message or line, in order; bad ones become rejections."""
+        try:
+            parsed = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            # Rare: bad input, or JSON that orjson refuses and the stdlib reads (NaN,
+            # integers beyond 64 bits, UTF-16). The parent decides, as the reference.
+            return self._stdlib_decode(text, source)
+        if type(parsed) is list:
+            return [self._item(item, source, _dumps_of(item, text)) for item in parsed]
+        return [self._item(parsed, source, _text_of(text))]
+
+    def _stdlib_decode(self, text: str | bytes, source: str) -> list[Point | Rejection]:
+        try:
+            return super().decode(text, source)
+        except RecursionError:  # nesting deeper than the stdlib parser can follow
+            return [
+                Rejection(
+                    RejectReason.MALFORMED,
+                    "The input nests JSON too deeply to be a point; send points like "
+                    '{"series": "pump-7", "ts": 1732262400.25, "value": 0.731}.',
+                    source=source,
+                    raw=_text_of(text)()[:RAW_LIMIT],
+                )
+            ]
+
+    def _item(self, item: object, source: str, raw: Callable[[], str]) -> Point | Rejection:
+        if type(item) is not dict:
+            return self._one(item, source, raw())
+        try:
+            series, ts, names, found = self._fields(item)
+        except _Slow:
+            return self._one(item, source, raw())
+        # Epoch numbers inline (parse_ts's own arithmetic); dates and errors via parse_ts.
+        if isinstance(ts, str):
+            seconds = _MIN_TS - 1.0  # out of range: parse_ts reads it
+        else:
+            seconds = ts / 1000.0 if ts >= MS_THRESHOLD else float(ts)
+        if not _MIN_TS <= seconds <= _MAX_TS:
+            try:
+                seconds = parse_ts(ts)
+            except ValueError as exc:
+                return _bad(RejectReason.MALFORMED, str(exc), source, raw, series)
+        known = self._channels.get(series)
+        if (known is None or known == names) and _all_finite(found):
+            if known is None:
+                self._channels[series] = names
+            return Point(series, seconds, tuple(found))  # type: ignore[arg-type]  # no None
+        return self._checked(series, seconds, names, found, source, raw)
+
+    def _fields(
+        self, item: dict[str, object]
+    ) -> tuple[str, float | str, tuple[str, ...], list[float | None]]:
+        """series, raw ts, channel names and values; _Slow for anything unusual."""
+        series = item.get("series")
+        if series is None:
+            series = self.default_series
+        elif type(series) is not str or not series:
+            raise _Slow
+        ts = item.get("ts")
+        if type(ts) is not float and type(ts) is not int and type(ts) is not str:
+            raise _Slow
+        if "value" in item:
+            if "values" in item:
+                raise _Slow
+            return series, ts, ("value",), [_number(item["value"])]
+        values = item.get("values")
+        if type(values) is not dict or not values:
+            raise _Slow
+        return series, ts, tuple(values), [_number(v) for v in values.values()]
+
+    def _checked(
+        self,
+        series: str,
+        ts: float,
+        names: tuple[str, ...],
+        found: list[float | None],
+        source: str,
+        raw: Callable[[], str],
+    ) -> Point | Rejection:
+        # The same checks, in the same order, as PointDecoder._one after pydantic: the
+        # exact rules for the points the fast lane in _item does not pass.
+        known = self._channels.get(series)
+        if known is not None and known != names:
+            if set(known) != set(names):
+                return _bad(
+                    RejectReason.WRONG_CHANNELS,
+                    f"Series {series!r} has channels {list(known)} but this point has "
+                    f"{list(names)}; a series keeps the channel set of its first point.",
+                    source,
+                    raw,
+                    series,
+                    ts,
+                )
+            by_name = dict(zip(names, found, strict=True))
+            found = [by_name[name] for name in known]
+            names = known
+        bad = (
+            []
+            if _all_finite(found)
+            else [n for n, v in zip(names, found, strict=True) if v is None or not isfinite(v)]
+        )
+        if bad:
+            return _bad(
+                RejectReason.NON_FINITE,
+                f"Channel(s) {bad} of series {series!r} are null, NaN or infinite; send "
+                "finite numbers and leave a missing reading out.",
+                source,
+                raw,
+                series,
+                ts,
+            )
+        if known is None:
+            self._channels[series] = names
+        return Point(series, ts, tuple(found))  # type: ignore[arg-type]  # None ruled out
+
+
+class _Slow(Exception):
+    """A field the hand checks do not cover: the item goes to pydantic, the reference."""
+
+
+def _all_finite(values: list[float | None]) -> bool:
+    # One sum instead of a check per value: None fails the sum, NaN and inf survive it.
+    # A sum that overflows only sends finite values down the exact (slower) check.
+    try:
+        return isfinite(sum(values))  # type: ignore[arg-type]
+    except TypeError:
+        return False
+
+
+def _number(value: object) -> float | None:
+    """The float a channel value stands for, or None for null."""
+    if type(value) is float:
+        return value
+    if type(value) is int and -_EXACT <= value <= _EXACT:
+        return float(value)
+    if value is None:
+        return None
+    raise _Slow  # bool, str, list, dict, or an integer pydantic may refuse
+
+
+def _bad(
+    reason: RejectReason,
+    detail: str,
+    source: str,
+    raw: Callable[[], str],
+    series: str | None = None,
+    ts: float | None = None,
+) -> Rejection:
+    return Rejection(reason, detail, series=series, ts=ts, source=source, raw=raw()[:RAW_LIMIT])
+
+
+# The raw text is only needed for a rejection, so it is made lazily: an accepted point
+# never pays for decoding bytes or re-serialising an array item.
+def _text_of(text: str | bytes) -> Callable[[], str]:
+    if isinstance(text, bytes):
+        return lambda: text.decode("utf-8", "replace")
+    return lambda: text
+
+
+def _dumps_of(item: object, text: str | bytes) -> Callable[[], str]:
+    # json.dumps, as PointDecoder does, so a rejected array item carries the same raw text.
+    def dumps() -> str:
+        try:
+            return json.dumps(item)
+        except RecursionError:  # orjson reads deeper nesting than json.dumps writes
+            return _text_of(text)()
+
+    return dumps

@@ -1,0 +1,142 @@
+"""What the Kafka source and sink share: client options, patient start-up, topics."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol, TypeVar
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import (
+    KafkaConnectionError,
+    KafkaError,
+    TopicAlreadyExistsError,
+    for_code,
+)
+from aiokafka.helpers import create_ssl_context
+
+from stream_ae.errors import StreamAEError
+from stream_ae.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
+
+
+class KafkaUnavailable(StreamAEError):
+    """The brokers could not be reached within the configured patience."""
+
+    retriable = True
+
+
+class TopicMissing(StreamAEError):
+    """A topic the service needs does not exist and may not be created."""
+
+
+def client_options(kafka: KafkaSettings) -> dict[str, Any]:
+    """Connection options every aiokafka client of the service takes."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": kafka.bootstrap,
+        "security_protocol": kafka.security_protocol,
+    }
+    if kafka.security_protocol in ("SSL", "SASL_SSL"):
+        options["ssl_context"] = create_ssl_context(
+            cafile=str(kafka.ssl_cafile) if kafka.ssl_cafile else None
+        )
+    if kafka.security_protocol.startswith("SASL"):
+        options["sasl_mechanism"] = kafka.sasl_mechanism
+        options["sasl_plain_username"] = kafka.sasl_username
+        options["sasl_plain_password"] = kafka.sasl_password
+    return options
+
+
+class _Client(Protocol):
+    async def start(self) -> None: ...
+
+
+C = TypeVar("C", bound=_Client)
+
+
+async def _close(client: object) -> None:
+    closer = getattr(client, "stop", None) or getattr(client, "close")  # noqa: B009
+    await closer()
+
+
+async def start_patiently(
+    make: Callable[[], C],
+    kafka: KafkaSettings,
+    what: str,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> C:
+    """A started client from `make()`, retrying with backoff for `kafka.connect_retry_s`.
+
+    Each failed attempt is logged as one sentence, so an operator sees what the
+    service waits for instead of a traceback.
+    """
+    deadline = clock() + kafka.connect_retry_s
+    delay, attempt = 0.25, 0
+    while True:
+        attempt += 1
+        client = make()
+        try:
+            await client.start()
+            if attempt > 1:
+                log.info("%s connected to Kafka at %s", what, kafka.bootstrap)
+            return client
+        except KafkaConnectionError as exc:
+            await _close(client)
+            left = deadline - clock()
+            if left <= 0:
+                raise KafkaUnavailable(
+                    f"Kafka at {kafka.bootstrap} did not answer within "
+                    f"{kafka.connect_retry_s:g} s ({exc}). Start one with `stream-ae broker`, "
+                    "or point STREAM_AE_KAFKA__BOOTSTRAP at a running broker."
+                ) from None
+            log.warning("waiting for Kafka at %s (attempt %d): %s", kafka.bootstrap, attempt, exc)
+            await sleep(min(delay, left))
+            delay = min(delay * 2, 5.0)
+        except KafkaError as exc:  # reached, but refused: waiting will not help
+            await _close(client)
+            raise KafkaUnavailable(
+                f"Kafka at {kafka.bootstrap} refused the {what}: {exc}. Check "
+                "kafka.security_protocol and the sasl_* and ssl_* settings."
+            ) from None
+
+
+async def ensure_topics(kafka: KafkaSettings, topics: Sequence[str]) -> list[str]:
+    """Create the missing topics when allowed (returning their names), else say how."""
+    admin = await start_patiently(
+        lambda: AIOKafkaAdminClient(**client_options(kafka)), kafka, "admin client"
+    )
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in dict.fromkeys(topics) if t not in existing]
+        if not missing:
+            return []
+        if not kafka.create_topics:
+            raise TopicMissing(
+                f"topic(s) {', '.join(missing)} do not exist on {kafka.bootstrap}; create them "
+                f"(e.g. kafka-topics.sh --create --topic {missing[0]} --partitions "
+                f"{kafka.partitions}) or set kafka.create_topics = true"
+            )
+        response = await admin.create_topics(
+            [NewTopic(t, kafka.partitions, kafka.replication_factor) for t in missing]
+        )
+        # Per-topic failures come back as error codes in the response, not as exceptions;
+        # "already exists" means another detector of the group was first.
+        failed = [
+            f"{topic} ({for_code(code).__name__})"
+            for topic, code, *_ in response.topic_errors
+            if code not in (0, TopicAlreadyExistsError.errno)
+        ]
+        if failed:
+            raise TopicMissing(
+                f"could not create topic(s) {', '.join(failed)} on {kafka.bootstrap}; create "
+                "them by hand or give this client the right to create topics"
+            )
+        log.info("created topic(s) %s with %d partitions", ", ".join(missing), kafka.partitions)
+        return missing
+    finally:
+        await admin.close()

@@ -1,0 +1,247 @@
+"""Points from a Kafka topic, in micro-batches, as one member of a consumer group."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError
+from aiokafka.structs import ConsumerRecord
+
+from stream_ae.connectors.fastwire import FastPointDecoder
+from stream_ae.connectors.kafka_common import client_options, start_patiently
+from stream_ae.core.records import Point, Rejection, RejectReason
+from stream_ae.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
+
+_NO_SERIES = "\x00"  # decoder default: replaced by the message key, if there is one
+RAW_LIMIT = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where a message sits in Kafka."""
+
+    topic: str
+    partition: int
+    offset: int
+
+    def __str__(self) -> str:
+        return f"{self.topic}/{self.partition}@{self.offset}"
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """Input that could not be scored, with its reason and origin."""
+
+    rejection: Rejection
+    position: Position
+    key: bytes | None
+
+
+@dataclass(slots=True)
+class SourceBatch:
+    """One micro-batch: decoded points, refused input, and the offsets it covers."""
+
+    points: list[Point] = field(default_factory=list)
+    origins: list[Position] = field(default_factory=list)
+    """Where each point came from (same order as `points`)."""
+    append_ts: list[float] = field(default_factory=list)
+    """Broker append time of each point's message, epoch seconds."""
+    rebuild: list[Point] = field(default_factory=list)
+    """Points re-read from before the committed offsets: they rebuild windows and
+    thresholds after an assignment; their alerts were sent before."""
+    dead: list[DeadLetter] = field(default_factory=list)
+    offsets: dict[TopicPartition, int] = field(default_factory=dict)
+    """Next offset per partition once this batch is done: what to commit."""
+    messages: int = 0
+
+    def __len__(self) -> int:
+        return len(self.points) + len(self.rebuild)
+
+
+RevokeHook = Callable[[set[TopicPartition]], Awaitable[None]]
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, source: KafkaSource) -> None:
+        self._source = source
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._source._revoked(set(revoked))
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self._source._assigned(set(assigned))
+
+
+class KafkaSource:
+    """The input topic as micro-batches of points, bounded by count and by wait.
+
+    Offsets are committed only when the caller says a batch is done
+    (`commit`). On revocation the caller's hook runs first, so it can finish
+    the batches in flight and commit; on assignment each partition is re-read
+    from up to `rebuild_messages` before its committed offset, so windows and
+    thresholds come back as they were.
+    """
+
+    def __init__(self, kafka: KafkaSettings, on_revoke: RevokeHook) -> None:
+        self.kafka = kafka
+        self._on_revoke = on_revoke
+        self._decoder = FastPointDecoder(_NO_SERIES)
+        self._rebuild_until: dict[TopicPartition, int] = {}
+        self._consumed: dict[TopicPartition, int] = {}
+        self._consumer = self._make_consumer()
+        self.paused = False
+
+    def _make_consumer(self) -> AIOKafkaConsumer:
+        kafka = self.kafka
+        return AIOKafkaConsumer(
+            **client_options(kafka),
+            group_id=kafka.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=kafka.session_timeout_ms,
+            heartbeat_interval_ms=max(kafka.session_timeout_ms // 5, 500),
+            # Oversized messages must still be fetched, to be sent to the dead letters.
+            max_partition_fetch_bytes=max(1_048_576, 2 * kafka.max_message_bytes),
+        )
+
+    async def start(self) -> None:
+        self._consumer = await start_patiently(self._make_consumer, self.kafka, "consumer")
+        self._consumer.subscribe([self.kafka.input_topic], listener=_Listener(self))
+
+    async def stop(self) -> None:
+        await self._consumer.stop()
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self._consumer.assignment())
+
+    async def _revoked(self, revoked: set[TopicPartition]) -> None:
+        log.info("partitions revoked: %s", _names(revoked))
+        await self._on_revoke(revoked)
+        for tp in revoked:
+            self._rebuild_until.pop(tp, None)
+            self._consumed.pop(tp, None)
+
+    async def _assigned(self, assigned: set[TopicPartition]) -> None:
+        log.info("partitions assigned: %s", _names(assigned))
+        for tp in assigned:
+            committed = await self._consumer.committed(tp)
+            if committed and self.kafka.rebuild_messages > 0:
+                start = max(0, committed - self.kafka.rebuild_messages)
+                self._consumer.seek(tp, start)
+                self._rebuild_until[tp] = committed
+                log.info(
+                    "%s: re-reading offsets %d..%d to rebuild its series' state",
+                    _names({tp}),
+                    start,
+                    committed - 1,
+                )
+
+    async def next_batch(self) -> SourceBatch:
+        """Wait up to `max_wait_ms` for up to `max_batch_points` points."""
+        batch = SourceBatch()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.kafka.max_wait_ms / 1000
+        while len(batch) < self.kafka.max_batch_points:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            records = await self._consumer.getmany(
+                timeout_ms=max(1, int(remaining * 1000)),
+                max_records=self.kafka.max_batch_points - len(batch),
+            )
+            for tp, messages in records.items():
+                for message in messages:
+                    self._take(batch, tp, message)
+        return batch
+
+    def _take(self, batch: SourceBatch, tp: TopicPartition, message: ConsumerRecord) -> None:
+        batch.messages += 1
+        batch.offsets[tp] = self._consumed[tp] = message.offset + 1
+        position = Position(tp.topic, tp.partition, message.offset)
+        rebuilding = message.offset < self._rebuild_until.get(tp, -1)
+        value: bytes = message.value or b""
+        if len(value) > self.kafka.max_message_bytes:
+            if not rebuilding:
+                batch.dead.append(
+                    _dead(
+                        f"the value has {len(value):,} bytes, more than kafka.max_message_bytes "
+                        f"({self.kafka.max_message_bytes:,}); split it into smaller messages",
+                        position,
+                        message.key,
+                        value,
+                    )
+                )
+            return
+        key = message.key.decode("utf-8", "replace") if message.key else None
+        for item in self._decoder.decode(value, str(position)):
+            if isinstance(item, Point) and item.series == _NO_SERIES:
+                item = (
+                    replace(item, series=key)
+                    if key
+                    else Rejection(
+                        RejectReason.MALFORMED,
+                        'the point names no series and the message has no key; add "series"',
+                        source=str(position),
+                        raw=_text(value),
+                    )
+                )
+            if isinstance(item, Rejection):
+                if not rebuilding:
+                    batch.dead.append(DeadLetter(item, position, message.key))
+            elif rebuilding:
+                batch.rebuild.append(item)
+            else:
+                batch.points.append(item)
+                batch.origins.append(position)
+                batch.append_ts.append(message.timestamp / 1000)
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        """Commit what a finished batch covered (only partitions still assigned)."""
+        mine = self.assignment()
+        owned = {tp: offset for tp, offset in offsets.items() if tp in mine}
+        if not owned:
+            return
+        try:
+            await self._consumer.commit(owned)
+        except (CommitFailedError, IllegalStateError) as exc:
+            # A rebalance took the partitions: their new owner re-reads from the last
+            # commit, so the batch is scored again there (at least once), not lost.
+            log.warning("commit skipped, partitions moved (%s)", exc)
+
+    def pause(self) -> None:
+        if not self.paused:
+            self._consumer.pause(*self.assignment())
+            self.paused = True
+
+    def resume(self) -> None:
+        if self.paused:
+            self._consumer.resume(*self.assignment())
+            self.paused = False
+
+    def lag(self) -> dict[TopicPartition, int]:
+        """Messages behind the high watermark, per assigned partition."""
+        lags = {}
+        for tp in self.assignment():
+            high = self._consumer.highwater(tp)
+            if high is not None and tp in self._consumed:
+                lags[tp] = max(0, high - self._consumed[tp])
+        return lags
+
+
+def _dead(detail: str, position: Position, key: bytes | None, value: bytes) -> DeadLetter:
+    rejection = Rejection(RejectReason.MALFORMED, detail, source=str(position), raw=_text(value))
+    return DeadLetter(rejection, position, key)
+
+
+def _text(value: bytes) -> str:
+    return value[:RAW_LIMIT].decode("utf-8", "replace")
+
+
+def _names(tps: set[TopicPartition]) -> str:
+    return ", ".join(f"{tp.topic}/{tp.partition}" for tp in sorted(tps)) or "none"

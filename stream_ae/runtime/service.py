@@ -1,0 +1,232 @@
+"""`stream-ae run`: the detector as a Kafka consumer-group member, at least once.
+
+Two tasks on the event loop: the fetcher fills a bounded queue with micro-batches
+(pausing the input partitions while the queue is full), the processor scores each
+batch on a worker thread (so heartbeats keep flowing), sends its alerts and dead
+letters, waits for the acknowledgements, and only then commits the batch's offsets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TypeVar
+
+import orjson
+from aiokafka import TopicPartition
+
+from stream_ae import wiring
+from stream_ae.connectors.kafka_common import ensure_topics
+from stream_ae.connectors.kafka_sink import KafkaSink, Message, alert_message, dead_letter_message
+from stream_ae.connectors.kafka_source import DeadLetter, KafkaSource, SourceBatch
+from stream_ae.core.alerting import STATE_NAMES
+from stream_ae.core.detector import Detector, Output
+from stream_ae.core.records import Alert
+from stream_ae.runtime.first_fit import FirstFit
+from stream_ae.settings import Settings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass
+class ServiceStats:
+    """Running totals, for logs and tests (Prometheus metrics build on the same events)."""
+
+    batches: int = 0
+    points: int = 0
+    rebuilt: int = 0
+    alerts: int = 0
+    dead_letters: int = 0
+    pauses: int = 0
+
+
+class DetectorService:
+    """One detector process: consume, score, alert, commit."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        artifact: Path | None = None,
+        on_alert: Callable[[Alert], None] | None = None,
+    ) -> None:
+        from stream_ae.model.artifact import latest_artifact, load_artifact
+
+        self.settings = settings
+        self.kafka = settings.kafka
+        # Without an explicit model, serve the newest one published (by an earlier
+        # run's first fit, say), so a restart scores as before.
+        artifact = (
+            artifact or settings.model.artifact or latest_artifact(settings.model.artifact_dir)
+        )
+        channels = settings.window.channels
+        if artifact is not None:
+            channels = load_artifact(artifact).manifest.channel_names
+        self.detector: Detector = wiring.detector(settings, channels, artifact)
+        self.first_fit: FirstFit | None = None
+        if artifact is None:
+            fit = wiring.first_fit(
+                settings, channels, lineage={"source": self.kafka.input_topic}, progress=False
+            )
+            wait = settings.cold_start.fit_mode == "wait"
+            self.first_fit = FirstFit(self.detector, fit, blocking=wait)
+        self.on_alert = on_alert
+        self.stats = ServiceStats()
+        self.source = KafkaSource(self.kafka, on_revoke=self._on_revoke)
+        self.sink = KafkaSink(self.kafka)
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix="detector")
+        self._queue: asyncio.Queue[SourceBatch] = asyncio.Queue(self.kafka.max_queued_batches)
+        self._series_partition: dict[str, TopicPartition] = {}
+
+    async def _in_worker(self, fn: Callable[..., T], *args: object) -> T:
+        # Every touch of the detector goes through the one worker thread.
+        return await asyncio.get_running_loop().run_in_executor(self._worker, fn, *args)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve until `stop` is set; then finish the batches read, commit, and leave."""
+        k = self.kafka
+        topics = [k.input_topic, k.alert_topic, k.dead_letter_topic]
+        await ensure_topics(k, topics + ([k.score_topic] if k.score_topic else []))
+        await self.sink.start()
+        try:
+            await self.source.start()
+            log.info(
+                "detector consuming %s as group %s; alerts to %s, dead letters to %s",
+                k.input_topic,
+                k.group_id,
+                k.alert_topic,
+                k.dead_letter_topic,
+            )
+            fetcher = asyncio.create_task(self._fetch(stop), name="fetcher")
+            processor = asyncio.create_task(self._process(fetcher), name="processor")
+            await asyncio.wait([fetcher, processor], return_when=asyncio.FIRST_EXCEPTION)
+            for task in (fetcher, processor):
+                if task.done() and task.exception():
+                    raise task.exception()  # type: ignore[misc]
+            await processor
+            await self.source.stop()  # leaves the group: partitions move on at once
+        finally:
+            await self.sink.stop()
+            if self.first_fit is not None:
+                self.first_fit.close()
+            self._worker.shutdown(wait=True)
+        log.info("detector stopped: %s", self.stats)
+
+    async def _fetch(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            batch = await self.source.next_batch()
+            if not batch.messages:
+                continue
+            if self._queue.full():
+                # The scorer is behind: stop fetching until it catches up.
+                self.source.pause()
+                self.stats.pauses += 1
+                log.debug("scorer behind: input partitions paused")
+            await self._queue.put(batch)
+            self.source.resume()
+
+    async def _process(self, fetcher: asyncio.Task[None]) -> None:
+        while not (fetcher.done() and self._queue.empty()):
+            try:
+                batch = await asyncio.wait_for(self._queue.get(), timeout=0.2)
+            except TimeoutError:
+                continue
+            try:
+                await self._handle(batch)
+            finally:
+                self._queue.task_done()
+
+    async def _handle(self, batch: SourceBatch) -> None:
+        mine = self.source.assignment()
+        # Points of partitions revoked since they were read belong to their new owner now.
+        keep = [
+            i for i, o in enumerate(batch.origins) if TopicPartition(o.topic, o.partition) in mine
+        ]
+        points = [batch.points[i] for i in keep]
+        origins = [batch.origins[i] for i in keep]
+        if batch.rebuild:
+            await self._in_worker(self.detector.process, batch.rebuild)
+        out: Output = await self._in_worker(self.detector.process, points)
+        dead = list(batch.dead)
+        for index, rejection in out.rejected:
+            position = origins[index]
+            dead.append(
+                DeadLetter(
+                    replace(rejection, source=str(position)),
+                    position,
+                    points[index].series.encode(),
+                )
+            )
+        messages: list[Message] = [alert_message(self.kafka.alert_topic, a) for a in out.alerts]
+        messages += [dead_letter_message(self.kafka.dead_letter_topic, d) for d in dead]
+        if self.kafka.score_topic:
+            messages += _score_messages(self.kafka.score_topic, out)
+        await self.sink.send(messages)
+        await self.source.commit(batch.offsets)
+        for point, origin in zip(points, origins, strict=True):
+            self._series_partition[point.series] = TopicPartition(origin.topic, origin.partition)
+        if self.first_fit is not None:
+            await self._in_worker(self.first_fit.poll)
+        s = self.stats
+        s.batches += 1
+        s.points += len(points)
+        s.rebuilt += len(batch.rebuild)
+        s.alerts += len(out.alerts)
+        s.dead_letters += len(dead)
+        if self.on_alert is not None:
+            for alert in out.alerts:
+                self.on_alert(alert)
+
+    async def _on_revoke(self, revoked: set[TopicPartition]) -> None:
+        """Finish and commit what was read, then forget the revoked partitions' series."""
+        await self._queue.join()
+        gone = [s for s, tp in self._series_partition.items() if tp in revoked]
+        for series in gone:
+            del self._series_partition[series]
+        await self._in_worker(_evict, self.detector, gone)
+        if gone:
+            log.info("dropped the state of %d series of revoked partitions", len(gone))
+
+
+def _evict(detector: Detector, series: list[str]) -> None:
+    for name in series:
+        detector.store.evict(name)
+
+
+def _score_messages(topic: str, out: Output) -> list[Message]:
+    messages: list[Message] = []
+    for scored in out.scored:
+        for i, series in enumerate(scored.series):
+            body = {
+                "series": series,
+                "ts": float(scored.ts[i]),
+                "score": float(scored.score[i]),
+                "threshold": None
+                if scored.threshold[i] != scored.threshold[i]
+                else float(scored.threshold[i]),
+                "alert_state": STATE_NAMES[int(scored.state[i])],
+                "scorer": scored.scorer[i],
+            }
+            messages.append((topic, series.encode(), orjson.dumps(body), []))
+    return messages
+
+
+def serve(settings: Settings, artifact: Path | None = None, echo: bool = True) -> None:
+    """Run the service until SIGTERM or SIGINT (the `stream-ae run` command)."""
+    from stream_ae.runtime.detect_job import describe
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        printer = (lambda a: print(describe(a), flush=True)) if echo else None
+        await DetectorService(settings, artifact=artifact, on_alert=printer).run(stop)
+
+    asyncio.run(main())

@@ -1,0 +1,122 @@
+import asyncio
+import json
+from pathlib import Path
+
+import orjson
+import pytest
+
+from stream_ae.runtime.broker import EmbeddedBroker
+from stream_ae.runtime.service import DetectorService
+from stream_ae.settings import Settings
+
+from .conftest import (
+    T0,
+    base_settings,
+    consume_all,
+    encode,
+    prefix,
+    produce,
+    sine_points,
+    wait_for,
+)
+
+
+def run_service(settings: Settings, artifact: Path, until_points: int) -> DetectorService:
+    """Run a detector in this process until it has scored `until_points`, then stop it."""
+
+    async def main() -> DetectorService:
+        stop = asyncio.Event()
+        service = DetectorService(settings, artifact=artifact)
+        task = asyncio.create_task(service.run(stop))
+        while service.stats.points < until_points and not task.done():
+            await asyncio.sleep(0.2)
+        stop.set()
+        await task
+        return service
+
+    return asyncio.run(main())
+
+
+def test_points_in_alerts_out(broker: EmbeddedBroker, artifact: Path, tmp_path: Path) -> None:
+    p = prefix()
+    settings = base_settings(tmp_path, broker.address, p)
+    points = sine_points(["pump-1", "pump-2", "fan-3"], 500, spikes={"pump-2": 400})
+    asyncio.run(
+        produce(broker.address, f"{p}.points", [(x.series.encode(), encode(x)) for x in points])
+    )
+    service = run_service(settings, artifact, until_points=len(points))
+
+    alerts = asyncio.run(consume_all(broker.address, f"{p}.alerts"))
+    opened = [json.loads(m.value) for m in alerts if json.loads(m.value)["state"] == "open"]
+    spike = [a for a in opened if a["series"] == "pump-2" and a["ts"] == T0 + 60 * 400]
+    assert spike, f"no alert at the spike; opened: {[(a['series'], a['ts']) for a in opened]}"
+    message = next(m for m in alerts if json.loads(m.value)["alert_id"] == spike[0]["alert_id"])
+    assert message.key == b"pump-2"
+    assert dict(message.headers)["alert_id"].decode() == spike[0]["alert_id"]
+    assert spike[0]["scorer"] == "lstm-ae"
+    assert spike[0]["contributors"][0]["actual"] == pytest.approx(6.0, abs=0.3)  # + noise
+    assert service.stats.points == len(points)
+
+
+def test_malformed_input_goes_to_dead_letters_and_scoring_goes_on(
+    broker: EmbeddedBroker, artifact: Path, tmp_path: Path
+) -> None:
+    p = prefix()
+    settings = base_settings(tmp_path, broker.address, p)
+    good = sine_points(["pump-1"], 200, spikes={})
+    bad: list[tuple[bytes | None, bytes]] = [
+        (b"x", b"{not json"),
+        (b"x", json.dumps({"series": "x", "ts": "yesterday", "value": 1.0}).encode()),
+        (b"x", json.dumps({"series": "x", "ts": T0, "value": "high"}).encode()),
+        (b"x", b'{"series": "x", "ts": 1700000000, "value": NaN}'),
+        (b"x", json.dumps({"series": "x", "value": 1.0}).encode()),
+        (b"x", b"\xff\xfe\x00garbage"),
+        (b"x", b'{"series": "x", "ts": 1700000000, "value": "' + b"9" * 10_000_000 + b'"}'),
+    ]
+    messages = [(x.series.encode(), encode(x)) for x in good[:100]] + bad
+    messages += [(x.series.encode(), encode(x)) for x in good[100:]]
+    asyncio.run(produce(broker.address, f"{p}.points", messages))
+    service = run_service(settings, artifact, until_points=len(good))
+
+    dead = [orjson.loads(m.value) for m in asyncio.run(consume_all(broker.address, f"{p}.dead"))]
+    assert len(dead) == len(bad) == service.stats.dead_letters
+    assert all(d["source"]["topic"] == f"{p}.points" and d["detail"] for d in dead)
+    assert {d["reason"] for d in dead} == {"malformed", "non_finite"}
+    assert any("kafka.max_message_bytes" in d["detail"] for d in dead)
+    offsets = sorted(d["source"]["offset"] for d in dead)
+    assert len(set(offsets)) == len(bad)
+    scores = asyncio.run(consume_all(broker.address, f"{p}.scores"))
+    assert len(scores) == len(good) - 16 + 1  # every good point after the first window
+
+
+def test_broker_unreachable_at_start_is_waited_for(artifact: Path, tmp_path: Path) -> None:
+    from .conftest import ServiceProcess
+
+    with EmbeddedBroker() as probe:  # find a port that is free now, then leave it empty
+        port = int(probe.address.rsplit(":", 1)[1])
+    address = f"127.0.0.1:{port}"
+    p = prefix()
+    settings = base_settings(tmp_path, address, p)
+    settings = settings.model_copy(
+        update={"model": settings.model.model_copy(update={"artifact": artifact})}
+    )
+    service = ServiceProcess(settings, tmp_path, "late")
+    try:
+        wait_for(lambda: "waiting for Kafka at " + address in service.text(), "the retry message")
+        with EmbeddedBroker(port=port) as late:
+            points = sine_points(["pump-1"], 300, spikes={"pump-1": 250})
+            asyncio.run(
+                produce(
+                    late.address, f"{p}.points", [(x.series.encode(), encode(x)) for x in points]
+                )
+            )
+
+            def spike_alerted() -> bool:
+                alerts = asyncio.run(consume_all(late.address, f"{p}.alerts", idle_s=0.5))
+                return any(json.loads(m.value)["ts"] == T0 + 60 * 250 for m in alerts)
+
+            wait_for(spike_alerted, "the spike's alert")
+            assert service.terminate() == 0
+    finally:
+        service.close()
+    assert "Traceback" not in service.text()
