@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -83,6 +84,7 @@ class DetectorService:
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="detector")
         self._queue: asyncio.Queue[SourceBatch] = asyncio.Queue(self.kafka.max_queued_batches)
         self._series_partition: dict[str, TopicPartition] = {}
+        self._reported = (0.0, 0)  # (monotonic time, points) of the last progress line
 
     async def _in_worker(self, fn: Callable[..., T], *args: object) -> T:
         # Every touch of the detector goes through the one worker thread.
@@ -182,6 +184,25 @@ class DetectorService:
         if self.on_alert is not None:
             for alert in out.alerts:
                 self.on_alert(alert)
+        self._report_progress()
+
+    def _report_progress(self, every_s: float = 30.0) -> None:
+        """A log line now and then: throughput, lag, and the model serving."""
+        now = time.monotonic()
+        since, points = self._reported
+        if now - since < every_s:
+            return
+        if since:
+            lag = sum(self.source.lag().values())
+            log.info(
+                "%.0f points/s over the last %.0f s; lag %d messages; %d series; model %s",
+                (self.stats.points - points) / (now - since),
+                now - since,
+                lag,
+                len(self.detector.store),
+                self.detector.serving.version,
+            )
+        self._reported = (now, self.stats.points)
 
     async def _on_revoke(self, revoked: set[TopicPartition]) -> None:
         """Finish and commit what was read, then forget the revoked partitions' series."""
