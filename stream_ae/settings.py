@@ -217,8 +217,9 @@ class KafkaSettings(BaseModel):
     (key = series id): for debugging and audits; it multiplies the output traffic."""
     max_batch_points: int = Field(default=5000, ge=1)
     """Most points in one micro-batch."""
-    max_wait_ms: int = Field(default=200, ge=1)
-    """Longest a micro-batch waits to fill before it is scored anyway."""
+    max_wait_ms: int = Field(default=50, ge=1)
+    """Longest a micro-batch waits to fill before it is scored anyway: unless
+    max_batch_points arrive sooner, each batch waits this long (latency vs. batch size)."""
     max_queued_batches: int = Field(default=2, ge=1)
     """Batches waiting for the scorer before input partitions are paused (backpressure)."""
     max_message_bytes: int = Field(default=1_000_000, ge=1024)

@@ -61,7 +61,7 @@ class KafkaSink:
     def __init__(self, kafka: KafkaSettings, attempts: int = 5) -> None:
         self.kafka = kafka
         self.attempts = attempts
-        self._producer = self._make_producer()
+        self._producer: AIOKafkaProducer | None = None
 
     def _make_producer(self) -> AIOKafkaProducer:
         return AIOKafkaProducer(
@@ -77,7 +77,8 @@ class KafkaSink:
         self._producer = await start_patiently(self._make_producer, self.kafka, "producer")
 
     async def stop(self) -> None:
-        await self._producer.stop()
+        if self._producer is not None:
+            await self._producer.stop()
 
     async def send(self, messages: Sequence[Message]) -> None:
         pending = list(messages)
@@ -103,6 +104,8 @@ class KafkaSink:
             delay = min(delay * 2, 5.0)
 
     async def _send_once(self, messages: list[Message]) -> list[tuple[Message, BaseException]]:
+        if self._producer is None:
+            raise RuntimeError("KafkaSink.start() must run before sending")
         futures: list[asyncio.Future[Any]] = []
         for topic, key, value, headers in messages:
             futures.append(await self._producer.send(topic, value, key=key, headers=headers))

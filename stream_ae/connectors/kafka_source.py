@@ -94,8 +94,14 @@ class KafkaSource:
         self._decoder = FastPointDecoder(_NO_SERIES)
         self._rebuild_until: dict[TopicPartition, int] = {}
         self._consumed: dict[TopicPartition, int] = {}
-        self._consumer = self._make_consumer()
+        self._started: AIOKafkaConsumer | None = None
         self.paused = False
+
+    @property
+    def _consumer(self) -> AIOKafkaConsumer:
+        if self._started is None:
+            raise RuntimeError("KafkaSource.start() must run before the source is used")
+        return self._started
 
     def _make_consumer(self) -> AIOKafkaConsumer:
         kafka = self.kafka
@@ -106,19 +112,21 @@ class KafkaSource:
             auto_offset_reset="earliest",
             session_timeout_ms=kafka.session_timeout_ms,
             heartbeat_interval_ms=max(kafka.session_timeout_ms // 5, 500),
+            # A fetch may idle this long for data: never longer than a batch may wait.
+            fetch_max_wait_ms=kafka.max_wait_ms,
             # Oversized messages must still be fetched, to be sent to the dead letters.
             max_partition_fetch_bytes=max(1_048_576, 2 * kafka.max_message_bytes),
         )
 
     async def start(self) -> None:
-        self._consumer = await start_patiently(self._make_consumer, self.kafka, "consumer")
+        self._started = await start_patiently(self._make_consumer, self.kafka, "consumer")
         self._consumer.subscribe([self.kafka.input_topic], listener=_Listener(self))
 
     async def stop(self) -> None:
         await self._consumer.stop()
 
     def assignment(self) -> set[TopicPartition]:
-        return set(self._consumer.assignment())
+        return set(self._started.assignment()) if self._started is not None else set()
 
     async def _revoked(self, revoked: set[TopicPartition]) -> None:
         log.info("partitions revoked: %s", _names(revoked))
