@@ -244,6 +244,13 @@ class KafkaSettings(BaseModel):
     """CA bundle for SSL, when the system's is not the one."""
 
 
+class MetricsSettings(BaseModel):
+    model_config = _SECTION
+    address: str = Field(default="0.0.0.0:9108", pattern=r"^[^\s]*:\d{1,5}$")
+    """host:port where `stream-ae run` serves Prometheus metrics on /metrics (port 0: any
+    free port, logged at start)."""
+
+
 # Set only for the duration of one `load_settings` call, so the class-level source
 # hook can see an explicit path without a global that other threads would share.
 _CONFIG_PATH: ContextVar[Path | None] = ContextVar("stream_ae_config_path", default=None)
@@ -268,6 +275,7 @@ class Settings(BaseSettings):
     cold_start: ColdStartSettings = ColdStartSettings()
     files: FileSettings = FileSettings()
     kafka: KafkaSettings = KafkaSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -59,6 +59,8 @@ class SourceBatch:
     offsets: dict[TopicPartition, int] = field(default_factory=dict)
     """Next offset per partition once this batch is done: what to commit."""
     messages: int = 0
+    fetch_s: float = 0.0
+    """Seconds spent waiting for and decoding this batch."""
 
     def __len__(self) -> int:
         return len(self.points) + len(self.rebuild)
@@ -154,7 +156,8 @@ class KafkaSource:
         """Wait up to `max_wait_ms` for up to `max_batch_points` points."""
         batch = SourceBatch()
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.kafka.max_wait_ms / 1000
+        started = loop.time()
+        deadline = started + self.kafka.max_wait_ms / 1000
         while len(batch) < self.kafka.max_batch_points:
             remaining = deadline - loop.time()
             if remaining <= 0:
@@ -166,6 +169,7 @@ class KafkaSource:
             for tp, messages in records.items():
                 for message in messages:
                     self._take(batch, tp, message)
+        batch.fetch_s = loop.time() - started
         return batch
 
     def _take(self, batch: SourceBatch, tp: TopicPartition, message: ConsumerRecord) -> None:

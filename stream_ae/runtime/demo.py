@@ -18,10 +18,12 @@ from pathlib import Path
 import numpy as np
 import orjson
 from aiokafka import AIOKafkaProducer
+from prometheus_client import CollectorRegistry
 
 from stream_ae import wiring
 from stream_ae.core.records import Alert, Point
 from stream_ae.evaluate import Report, evaluate
+from stream_ae.metrics import ServiceMetrics
 from stream_ae.runtime.broker import EmbeddedBroker
 from stream_ae.runtime.service import DetectorService
 from stream_ae.settings import Settings
@@ -129,9 +131,14 @@ def run_demo(
             flush=True,
         )
 
+        metrics = ServiceMetrics(CollectorRegistry())
+        print(f"detector metrics on http://{metrics.serve('127.0.0.1:0')}/metrics", flush=True)
+
         async def main() -> None:
             stop = asyncio.Event()
-            service = DetectorService(settings, artifact=artifact, on_alert=on_alert)
+            service = DetectorService(
+                settings, artifact=artifact, on_alert=on_alert, metrics=metrics
+            )
             task = asyncio.create_task(service.run(stop))
             await _publish(broker.address, settings.kafka.input_topic, stream, speed)
             while service.stats.points < total and not task.done():

@@ -20,6 +20,7 @@ from typing import TypeVar
 
 import orjson
 from aiokafka import TopicPartition
+from prometheus_client import CollectorRegistry
 
 from stream_ae import wiring
 from stream_ae.connectors.kafka_common import ensure_topics
@@ -28,6 +29,7 @@ from stream_ae.connectors.kafka_source import DeadLetter, KafkaSource, SourceBat
 from stream_ae.core.alerting import STATE_NAMES
 from stream_ae.core.detector import Detector, Output
 from stream_ae.core.records import Alert
+from stream_ae.metrics import ServiceMetrics
 from stream_ae.runtime.first_fit import FirstFit
 from stream_ae.settings import Settings
 
@@ -56,6 +58,7 @@ class DetectorService:
         *,
         artifact: Path | None = None,
         on_alert: Callable[[Alert], None] | None = None,
+        metrics: ServiceMetrics | None = None,
     ) -> None:
         from stream_ae.model.artifact import latest_artifact, load_artifact
 
@@ -78,6 +81,7 @@ class DetectorService:
             wait = settings.cold_start.fit_mode == "wait"
             self.first_fit = FirstFit(self.detector, fit, blocking=wait)
         self.on_alert = on_alert
+        self.metrics = metrics or ServiceMetrics(CollectorRegistry())
         self.stats = ServiceStats()
         self.source = KafkaSource(self.kafka, on_revoke=self._on_revoke)
         self.sink = KafkaSink(self.kafka)
@@ -152,9 +156,12 @@ class DetectorService:
         ]
         points = [batch.points[i] for i in keep]
         origins = [batch.origins[i] for i in keep]
+        m = self.metrics
+        started = time.perf_counter()
         if batch.rebuild:
             await self._in_worker(self.detector.process, batch.rebuild)
         out: Output = await self._in_worker(self.detector.process, points)
+        scored = time.perf_counter()
         dead = list(batch.dead)
         for index, rejection in out.rejected:
             position = origins[index]
@@ -170,7 +177,12 @@ class DetectorService:
         if self.kafka.score_topic:
             messages += _score_messages(self.kafka.score_topic, out)
         await self.sink.send(messages)
+        sent = time.perf_counter()
         await self.source.commit(batch.offsets)
+        m.stage_seconds.labels(stage="fetch").observe(batch.fetch_s)
+        m.stage_seconds.labels(stage="score").observe(scored - started)
+        m.stage_seconds.labels(stage="send").observe(sent - scored)
+        m.stage_seconds.labels(stage="commit").observe(time.perf_counter() - sent)
         for point, origin in zip(points, origins, strict=True):
             self._series_partition[point.series] = TopicPartition(origin.topic, origin.partition)
         if self.first_fit is not None:
@@ -181,6 +193,18 @@ class DetectorService:
         s.rebuilt += len(batch.rebuild)
         s.alerts += len(out.alerts)
         s.dead_letters += len(dead)
+        m.points_consumed.inc(len(points))
+        m.windows_scored.inc(out.points_scored)
+        m.batch_points.observe(len(batch))
+        for d in dead:
+            m.points_rejected.labels(reason=d.rejection.reason.value).inc()
+        for alert in out.alerts:
+            m.alert(alert)
+        m.series_tracked.set(len(self.detector.store))
+        for tp, lag in self.source.lag().items():
+            m.consumer_lag.labels(partition=str(tp.partition)).set(lag)
+        serving = self.detector.serving
+        m.model.info({"version": serving.version, "scorer": serving.name})
         if self.on_alert is not None:
             for alert in out.alerts:
                 self.on_alert(alert)
@@ -248,6 +272,10 @@ def serve(settings: Settings, artifact: Path | None = None, echo: bool = True) -
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         printer = (lambda a: print(describe(a), flush=True)) if echo else None
-        await DetectorService(settings, artifact=artifact, on_alert=printer).run(stop)
+        metrics = ServiceMetrics(CollectorRegistry())
+        where = metrics.serve(settings.metrics.address)
+        log.info("metrics on http://%s/metrics", where)
+        service = DetectorService(settings, artifact=artifact, on_alert=printer, metrics=metrics)
+        await service.run(stop)
 
     asyncio.run(main())

@@ -13,6 +13,7 @@ def test_demo_runs_end_to_end_on_a_small_plant(
     printed = capsys.readouterr().out
     assert code == 0
     assert "broker listening on 127.0.0.1:" in printed
+    assert "detector metrics on http://127.0.0.1:" in printed
     assert "7,600 points scored through Kafka" in printed
     # The closing table: one row per injected kind present, and the overall figures.
     assert "all " in printed and "precision" in printed and "median delay" in printed

@@ -1,10 +1,13 @@
 import asyncio
 import json
+import urllib.request
 from pathlib import Path
 
 import orjson
 import pytest
+from prometheus_client import CollectorRegistry
 
+from stream_ae.metrics import ServiceMetrics
 from stream_ae.runtime.broker import EmbeddedBroker
 from stream_ae.runtime.service import DetectorService
 from stream_ae.settings import Settings
@@ -21,12 +24,14 @@ from .conftest import (
 )
 
 
-def run_service(settings: Settings, artifact: Path, until_points: int) -> DetectorService:
+def run_service(
+    settings: Settings, artifact: Path, until_points: int, metrics: ServiceMetrics | None = None
+) -> DetectorService:
     """Run a detector in this process until it has scored `until_points`, then stop it."""
 
     async def main() -> DetectorService:
         stop = asyncio.Event()
-        service = DetectorService(settings, artifact=artifact)
+        service = DetectorService(settings, artifact=artifact, metrics=metrics)
         task = asyncio.create_task(service.run(stop))
         while service.stats.points < until_points and not task.done():
             await asyncio.sleep(0.2)
@@ -44,7 +49,9 @@ def test_points_in_alerts_out(broker: EmbeddedBroker, artifact: Path, tmp_path: 
     asyncio.run(
         produce(broker.address, f"{p}.points", [(x.series.encode(), encode(x)) for x in points])
     )
-    service = run_service(settings, artifact, until_points=len(points))
+    metrics = ServiceMetrics(CollectorRegistry())
+    endpoint = metrics.serve("127.0.0.1:0")
+    service = run_service(settings, artifact, until_points=len(points), metrics=metrics)
 
     alerts = asyncio.run(consume_all(broker.address, f"{p}.alerts"))
     opened = [json.loads(m.value) for m in alerts if json.loads(m.value)["state"] == "open"]
@@ -56,6 +63,23 @@ def test_points_in_alerts_out(broker: EmbeddedBroker, artifact: Path, tmp_path: 
     assert spike[0]["scorer"] == "lstm-ae"
     assert spike[0]["contributors"][0]["actual"] == pytest.approx(6.0, abs=0.3)  # + noise
     assert service.stats.points == len(points)
+
+    scraped = urllib.request.urlopen(f"http://{endpoint}/metrics").read().decode()
+    values = {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in scraped.splitlines()
+        if line and not line.startswith("#")
+    }
+    assert values["stream_ae_points_consumed_total"] == len(points)
+    assert values["stream_ae_windows_scored_total"] == len(points) - 3 * (16 - 1)
+    counted = sum(
+        v
+        for k, v in values.items()
+        if k.startswith("stream_ae_alerts_total{") and 'state="open"' in k
+    )
+    assert counted == len(opened)  # every open alert on the topic, counted once
+    assert values['stream_ae_stage_seconds_count{stage="score"}'] >= 1
+    assert "pump" not in scraped  # no series ids in labels
 
 
 def test_malformed_input_goes_to_dead_letters_and_scoring_goes_on(
