@@ -124,6 +124,7 @@ def make_settings(bootstrap: str, root: Path, name: str, args: argparse.Namespac
                 "artifact_dir": str(root / "models"),
             },
             "threshold": {"warmup": WARMUP, "history": 500},
+            "metrics": {"address": "127.0.0.1:0"},
             "kafka": {
                 "bootstrap": bootstrap,
                 "input_topic": f"{name}.points",

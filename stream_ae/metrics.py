@@ -9,6 +9,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, start_http_server
 
 from stream_ae.core.records import Alert
+from stream_ae.errors import StreamAEError
 
 STAGES = ("fetch", "score", "send", "commit")
 
@@ -70,7 +71,13 @@ class ServiceMetrics:
     def serve(self, address: str) -> str:
         """Expose /metrics on `host:port` (port 0: a free one); returns where it listens."""
         host, _, port = address.rpartition(":")
-        server, _thread = start_http_server(
-            int(port), addr=host or "0.0.0.0", registry=self.registry
-        )
+        try:
+            server, _thread = start_http_server(
+                int(port), addr=host or "0.0.0.0", registry=self.registry
+            )
+        except OSError as exc:
+            raise StreamAEError(
+                f"cannot serve metrics on {address} ({exc.strerror}); set metrics.address "
+                "to a free port (port 0 picks one)"
+            ) from None
         return f"{host or '0.0.0.0'}:{server.server_port}"

@@ -52,6 +52,7 @@ def base_settings(workdir: Path, bootstrap: str, prefix: str, **kafka: Any) -> S
             "threshold": {"history": 300, "warmup": 60, "quantile": 0.995},
             "alerts": {"open_k": 1, "open_n": 1, "resolve_after": 3, "cooldown": 5},
             "cold_start": {"hst_window": 20},
+            "metrics": {"address": "127.0.0.1:0"},  # several detectors on one machine
             "kafka": {
                 "bootstrap": bootstrap,
                 "input_topic": f"{prefix}.points",

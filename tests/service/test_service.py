@@ -7,6 +7,7 @@ import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
+from stream_ae.errors import StreamAEError
 from stream_ae.metrics import ServiceMetrics
 from stream_ae.runtime.broker import EmbeddedBroker
 from stream_ae.runtime.service import DetectorService
@@ -144,3 +145,10 @@ def test_broker_unreachable_at_start_is_waited_for(artifact: Path, tmp_path: Pat
     finally:
         service.close()
     assert "Traceback" not in service.text()
+
+
+def test_a_metrics_port_in_use_is_a_sentence() -> None:
+    first = ServiceMetrics(CollectorRegistry())
+    where = first.serve("127.0.0.1:0")
+    with pytest.raises(StreamAEError, match=r"metrics\.address"):
+        ServiceMetrics(CollectorRegistry()).serve(where)
