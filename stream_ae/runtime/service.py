@@ -156,7 +156,6 @@ class DetectorService:
         ]
         points = [batch.points[i] for i in keep]
         origins = [batch.origins[i] for i in keep]
-        m = self.metrics
         started = time.perf_counter()
         if batch.rebuild:
             await self._in_worker(self.detector.process, batch.rebuild)
@@ -179,21 +178,39 @@ class DetectorService:
         await self.sink.send(messages)
         sent = time.perf_counter()
         await self.source.commit(batch.offsets)
-        m.stage_seconds.labels(stage="fetch").observe(batch.fetch_s)
-        m.stage_seconds.labels(stage="score").observe(scored - started)
-        m.stage_seconds.labels(stage="send").observe(sent - scored)
-        m.stage_seconds.labels(stage="commit").observe(time.perf_counter() - sent)
+        committed = time.perf_counter()
         for point, origin in zip(points, origins, strict=True):
             self._series_partition[point.series] = TopicPartition(origin.topic, origin.partition)
         if self.first_fit is not None:
             await self._in_worker(self.first_fit.poll)
-        s = self.stats
+        self._account(batch, len(points), out, dead, (started, scored, sent, committed))
+        if self.on_alert is not None:
+            for alert in out.alerts:
+                self.on_alert(alert)
+        self._report_progress()
+
+    def _account(
+        self,
+        batch: SourceBatch,
+        points: int,
+        out: Output,
+        dead: list[DeadLetter],
+        times: tuple[float, float, float, float],
+    ) -> None:
+        """Totals and metrics of one finished batch; `times` mark the start of scoring,
+        sending and committing, and the end."""
+        started, scored, sent, committed = times
+        s, m = self.stats, self.metrics
         s.batches += 1
-        s.points += len(points)
+        s.points += points
         s.rebuilt += len(batch.rebuild)
         s.alerts += len(out.alerts)
         s.dead_letters += len(dead)
-        m.points_consumed.inc(len(points))
+        m.stage_seconds.labels(stage="fetch").observe(batch.fetch_s)
+        m.stage_seconds.labels(stage="score").observe(scored - started)
+        m.stage_seconds.labels(stage="send").observe(sent - scored)
+        m.stage_seconds.labels(stage="commit").observe(committed - sent)
+        m.points_consumed.inc(points)
         m.windows_scored.inc(out.points_scored)
         m.batch_points.observe(len(batch))
         for d in dead:
@@ -205,10 +222,6 @@ class DetectorService:
             m.consumer_lag.labels(partition=str(tp.partition)).set(lag)
         serving = self.detector.serving
         m.model.info({"version": serving.version, "scorer": serving.name})
-        if self.on_alert is not None:
-            for alert in out.alerts:
-                self.on_alert(alert)
-        self._report_progress()
 
     def _report_progress(self, every_s: float = 30.0) -> None:
         """A log line now and then: throughput, lag, and the model serving."""
