@@ -62,6 +62,23 @@ class ServiceMetrics:
             "stream_ae_series_tracked", "Series with a live window.", registry=registry
         )
         self.model = Info("stream_ae_model", "The model serving.", registry=registry)
+        self.model_age = Gauge(
+            "stream_ae_model_age_seconds",
+            "Age of the model serving (since it was fitted).",
+            registry=registry,
+        )
+        self.event_to_alert = Histogram(
+            "stream_ae_event_to_alert_seconds",
+            "From a point's event time to its alert being acknowledged.",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600),
+            registry=registry,
+        )
+        self.append_to_alert = Histogram(
+            "stream_ae_append_to_alert_seconds",
+            "From the broker appending a point to its alert being acknowledged.",
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=registry,
+        )
         for stage in STAGES:
             self.stage_seconds.labels(stage=stage)
 

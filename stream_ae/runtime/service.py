@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -70,8 +71,11 @@ class DetectorService:
             artifact or settings.model.artifact or latest_artifact(settings.model.artifact_dir)
         )
         channels = settings.window.channels
+        self._model_created = time.time()  # a first fit is as new as the service
         if artifact is not None:
-            channels = load_artifact(artifact).manifest.channel_names
+            manifest = load_artifact(artifact).manifest
+            channels = manifest.channel_names
+            self._model_created = datetime.fromisoformat(manifest.created_at).timestamp()
         self.detector: Detector = wiring.detector(settings, channels, artifact)
         self.first_fit: FirstFit | None = None
         if artifact is None:
@@ -89,6 +93,7 @@ class DetectorService:
         self._queue: asyncio.Queue[SourceBatch] = asyncio.Queue(self.kafka.max_queued_batches)
         self._series_partition: dict[str, TopicPartition] = {}
         self._reported = (0.0, 0)  # (monotonic time, points) of the last progress line
+        self._model_version = self.detector.serving.version
 
     async def _in_worker(self, fn: Callable[..., T], *args: object) -> T:
         # Every touch of the detector goes through the one worker thread.
@@ -179,6 +184,7 @@ class DetectorService:
         sent = time.perf_counter()
         await self.source.commit(batch.offsets)
         committed = time.perf_counter()
+        self._observe_latency(batch, out.alerts)
         for point, origin in zip(points, origins, strict=True):
             self._series_partition[point.series] = TopicPartition(origin.topic, origin.partition)
         if self.first_fit is not None:
@@ -188,6 +194,17 @@ class DetectorService:
             for alert in out.alerts:
                 self.on_alert(alert)
         self._report_progress()
+
+    def _observe_latency(self, batch: SourceBatch, alerts: list[Alert]) -> None:
+        if not alerts:
+            return
+        now = time.time()
+        appended = {(p.series, p.ts): t for p, t in zip(batch.points, batch.append_ts, strict=True)}
+        for alert in alerts:
+            self.metrics.event_to_alert.observe(max(0.0, now - alert.ts))
+            append_ts = appended.get((alert.series, alert.ts))
+            if append_ts is not None:
+                self.metrics.append_to_alert.observe(max(0.0, now - append_ts))
 
     def _account(
         self,
@@ -221,7 +238,11 @@ class DetectorService:
         for tp, lag in self.source.lag().items():
             m.consumer_lag.labels(partition=str(tp.partition)).set(lag)
         serving = self.detector.serving
+        if serving.version != self._model_version:  # a model fitted here just took over
+            self._model_version = serving.version
+            self._model_created = time.time()
         m.model.info({"version": serving.version, "scorer": serving.name})
+        m.model_age.set(time.time() - self._model_created)
 
     def _report_progress(self, every_s: float = 30.0) -> None:
         """A log line now and then: throughput, lag, and the model serving."""
