@@ -26,7 +26,29 @@ from stream_ae.runtime.service import DetectorService
 
 from ..service.conftest import base_settings, encode, prefix, produce, sine_points
 
-RULES = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+RULES = DEPLOY / "prometheus"
+DASHBOARD = DEPLOY / "grafana" / "stream-ae.json"
+
+
+def dashboard_queries() -> list[tuple[str, str]]:
+    """(panel title, PromQL) of every panel, with Grafana's rate interval filled in."""
+    board = json.loads(DASHBOARD.read_text())
+    return [
+        (panel["title"], target["expr"].replace("$__rate_interval", "1m"))
+        for panel in board["panels"]
+        for target in panel["targets"]
+    ]
+
+
+def test_dashboard_is_grafana_json_with_a_datasource_variable() -> None:
+    board = json.loads(DASHBOARD.read_text())
+    assert board["uid"] == "stream-ae" and board["panels"]
+    names = {v["name"] for v in board["templating"]["list"]}
+    assert "datasource" in names
+    ids = [panel["id"] for panel in board["panels"]]
+    assert len(ids) == len(set(ids))
+    assert all(panel["targets"] for panel in board["panels"])
 
 
 def tool(name: str) -> str:
@@ -164,5 +186,13 @@ def test_prometheus_sees_the_metrics_move(
         rules = yaml.safe_load((RULES / "alerts.yml").read_text())
         for rule in rules["groups"][0]["rules"]:
             prometheus.query(rule["expr"])  # every expression runs without error
+
+        # Every dashboard query runs; those over data that exists return some (a rate
+        # needs two scrapes of a series, hence the wait).
+        def empty_panels() -> set[str]:
+            return {title for title, expr in dashboard_queries() if not prometheus.query(expr)}
+
+        eventually(lambda: empty_panels() <= {"Dead letters / s"}, "data in every panel")
+        assert "Dead letters / s" in empty_panels()  # nothing was dead-lettered
     finally:
         prometheus.stop()
