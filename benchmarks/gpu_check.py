@@ -37,14 +37,14 @@ def main() -> int:
     torch.manual_seed(0)
     module = LSTMAutoencoder(CHANNELS, hidden=32, latent=16).eval()
     x = np.random.default_rng(0).normal(size=(4096, WINDOW, CHANNELS)).astype(np.float32)
-    cpu = AutoencoderScorer.from_module(module, "check", WINDOW, CHANNELS, device="cpu")
+    cpu = AutoencoderScorer(module, "check", WINDOW, CHANNELS, device="cpu")
     want = cpu.score(x[:512]).scores
     print(f"GPU: {torch.cuda.get_device_name(0)}")
     print("| engine | device | batch | windows/s | max abs diff vs CPU |")
     print("|---|---|---:|---:|---:|")
     for engine in ENGINES:
         for batch in (256, 4096):
-            gpu = AutoencoderScorer.from_module(
+            gpu = AutoencoderScorer(
                 module, "check", WINDOW, CHANNELS, device="auto", engine=engine, max_batch=batch
             )
             diff = float(np.abs(gpu.score(x[:512]).scores - want).max())

@@ -109,7 +109,7 @@ def build_engines(
     runs: dict[str, Run] = {name: as_run(forward) for name, forward in forwards.items()}
     for forward in forwards.values():
         warm_up(forward, window)
-    scorer = AutoencoderScorer.from_module(
+    scorer = AutoencoderScorer(
         module, "bench", window, 1, device="cpu", max_batch=max(BATCHES), engine=DEFAULT_ENGINE
     )
     runs["scorer"] = scorer.score

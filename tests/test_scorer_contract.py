@@ -16,9 +16,7 @@ W, C = 12, 2
 
 
 def autoencoder() -> Scorer:
-    return AutoencoderScorer.from_module(
-        LSTMAutoencoder(C, hidden=8, latent=4), "v1", W, C, device="cpu"
-    )
+    return AutoencoderScorer(LSTMAutoencoder(C, hidden=8, latent=4), "v1", W, C, device="cpu")
 
 
 SCORERS: dict[str, Callable[[], Scorer]] = {

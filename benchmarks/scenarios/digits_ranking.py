@@ -65,7 +65,7 @@ def ours(train: np.ndarray, score: np.ndarray, quick: bool) -> np.ndarray:
     """Fit our LSTM AE on `train` images `[n, 8, 8]`; scores of `score` images."""
     mean, std = train.mean(), train.std()
     result = fit(((train - mean) / std).astype(np.float32), config(quick), progress=False)
-    scorer = AutoencoderScorer.from_module(
+    scorer = AutoencoderScorer(
         result.module, "digits", window=8, channels=8, device="cpu", engine="eager"
     )
     return scorer.score(((score - mean) / std).astype(np.float32)).scores

@@ -79,7 +79,7 @@ class AutoencoderScorer:
     `threads` sets torch's intra-op threads for the whole process, once, here:
     one thread beat two in every case measured on the 2-core machines.
 
-    >>> scorer = AutoencoderScorer.from_module(
+    >>> scorer = AutoencoderScorer(
     ...     LSTMAutoencoder(channels=1, hidden=8, latent=4), version="demo", window=16,
     ...     channels=1, device="cpu")
     >>> scorer.score(np.zeros((3, 16, 1), dtype=np.float32)).scores.shape
@@ -91,16 +91,16 @@ class AutoencoderScorer:
     def __init__(
         self,
         module: LSTMAutoencoder,
-        *,
         version: str,
         window: int,
         channels: int,
+        *,
         device: str | torch.device = "auto",
         max_batch: int = 256,
         engine: Engine = DEFAULT_ENGINE,
         threads: int = 1,
     ) -> None:
-        """Same as `from_module`; `from_artifact` fills version, window and channels."""
+        """Score with a freshly fitted module; `from_artifact` serves a published one."""
         if not isinstance(module, LSTMAutoencoder):
             raise ValueError(
                 f"module must be an LSTMAutoencoder, got {type(module).__name__}; for a "
@@ -126,31 +126,6 @@ class AutoencoderScorer:
         self.engine: Engine = engine
         """The engine actually running: 'compile' becomes 'eager' when compiling fails."""
         self._forward = self._prepare(module)
-
-    @classmethod
-    def from_module(
-        cls,
-        module: LSTMAutoencoder,
-        version: str,
-        window: int,
-        channels: int,
-        *,
-        device: str | torch.device = "auto",
-        max_batch: int = 256,
-        engine: Engine = DEFAULT_ENGINE,
-        threads: int = 1,
-    ) -> AutoencoderScorer:
-        """Score with a freshly fitted module, before (or without) publishing it."""
-        return cls(
-            module,
-            version=version,
-            window=window,
-            channels=channels,
-            device=device,
-            max_batch=max_batch,
-            engine=engine,
-            threads=threads,
-        )
 
     @classmethod
     def from_artifact(

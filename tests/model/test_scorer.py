@@ -26,7 +26,7 @@ def module() -> LSTMAutoencoder:
 
 def scorer_for(module: LSTMAutoencoder, **kwargs: object) -> AutoencoderScorer:
     options: dict[str, object] = {"device": "cpu", **kwargs}
-    return AutoencoderScorer.from_module(module, "v-test", WINDOW, module.channels, **options)  # type: ignore[arg-type]
+    return AutoencoderScorer(module, "v-test", WINDOW, module.channels, **options)  # type: ignore[arg-type]
 
 
 def random_windows(batch: int, channels: int = 2, seed: int = 0) -> np.ndarray:
@@ -70,7 +70,7 @@ def test_a_spike_scores_higher_than_normal_windows_after_a_short_fit() -> None:
     normal = sine_windows(20, seed=7)
     spiked = normal[:1].copy()
     spiked[0, WINDOW // 2, 0] += 5.0
-    scorer = AutoencoderScorer.from_module(model, "fresh", WINDOW, 1, device="cpu")
+    scorer = AutoencoderScorer(model, "fresh", WINDOW, 1, device="cpu")
     scores = scorer.score(np.concatenate([normal, spiked])).scores
     assert scores[-1] > scores[:-1].max()
     errors = scorer.score(spiked).errors
@@ -170,7 +170,7 @@ def test_bad_options_are_refused(
 
 def test_channels_must_match_the_module(module: LSTMAutoencoder) -> None:
     with pytest.raises(ValueError, match="built for 2 channels"):
-        AutoencoderScorer.from_module(module, "v", WINDOW, 3, device="cpu")
+        AutoencoderScorer(module, "v", WINDOW, 3, device="cpu")
 
 
 def test_resolve_device() -> None:
