@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from math import isfinite
 
 import orjson
 
 from stream_ae.connectors.timestamps import MS_THRESHOLD, parse_ts
-from stream_ae.connectors.wire import RAW_LIMIT, PointDecoder
+from stream_ae.connectors.wire import RAW_LIMIT, PointDecoder, all_finite
 from stream_ae.core.records import Point, Rejection, RejectReason
 
 _MIN_TS = parse_ts("0001-01-01T00:00:00Z")
@@ -83,7 +82,7 @@ class FastPointDecoder(PointDecoder):
             except ValueError as exc:
                 return _bad(RejectReason.MALFORMED, str(exc), source, raw, series)
         known = self._channels.get(series)
-        if (known is None or known == names) and _all_finite(found):
+        if (known is None or known == names) and all_finite(found):
             if known is None:
                 self._channels[series] = names
             return Point(series, seconds, tuple(found))  # type: ignore[arg-type]  # no None
@@ -110,63 +109,9 @@ class FastPointDecoder(PointDecoder):
             raise _Slow
         return series, ts, tuple(values), [_number(v) for v in values.values()]
 
-    def _checked(
-        self,
-        series: str,
-        ts: float,
-        names: tuple[str, ...],
-        found: list[float | None],
-        source: str,
-        raw: Callable[[], str],
-    ) -> Point | Rejection:
-        # The same checks, in the same order, as PointDecoder._one after pydantic: the
-        # exact rules for the points the fast lane in _item does not pass.
-        known = self._channels.get(series)
-        if known is not None and known != names:
-            if set(known) != set(names):
-                return _bad(
-                    RejectReason.WRONG_CHANNELS,
-                    f"Series {series!r} has channels {list(known)} but this point has "
-                    f"{list(names)}; a series keeps the channel set of its first point.",
-                    source,
-                    raw,
-                    series,
-                    ts,
-                )
-            by_name = dict(zip(names, found, strict=True))
-            found = [by_name[name] for name in known]
-            names = known
-        bad = (
-            []
-            if _all_finite(found)
-            else [n for n, v in zip(names, found, strict=True) if v is None or not isfinite(v)]
-        )
-        if bad:
-            return _bad(
-                RejectReason.NON_FINITE,
-                f"Channel(s) {bad} of series {series!r} are null, NaN or infinite; send "
-                "finite numbers and leave a missing reading out.",
-                source,
-                raw,
-                series,
-                ts,
-            )
-        if known is None:
-            self._channels[series] = names
-        return Point(series, ts, tuple(found))  # type: ignore[arg-type]  # None ruled out
-
 
 class _Slow(Exception):
     """A field the hand checks do not cover: the item goes to pydantic, the reference."""
-
-
-def _all_finite(values: list[float | None]) -> bool:
-    # One sum instead of a check per value: None fails the sum, NaN and inf survive it.
-    # A sum that overflows only sends finite values down the exact (slower) check.
-    try:
-        return isfinite(sum(values))  # type: ignore[arg-type]
-    except TypeError:
-        return False
 
 
 def _number(value: object) -> float | None:

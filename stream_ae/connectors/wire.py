@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -139,22 +140,44 @@ class PointDecoder:
         except ValueError as exc:
             return _malformed(str(exc), source, raw, series)
         by_name = {"value": point.value} if point.values is None else point.values
-        names = tuple(by_name)
-        known = self._channels.get(series, names)
-        if set(known) != set(names):
-            return _reject(
-                RejectReason.WRONG_CHANNELS,
-                f"Series {series!r} has channels {list(known)} but this point has "
-                f"{list(names)}; a series keeps the channel set of its first point.",
-                source,
-                raw,
-                series,
-                ts,
-            )
-        found = [by_name[name] for name in known]
-        bad = [n for n, v in zip(known, found, strict=True) if v is None or not math.isfinite(v)]
+        return self._checked(
+            series, ts, tuple(by_name), list(by_name.values()), source, lambda: raw
+        )
+
+    def _checked(
+        self,
+        series: str,
+        ts: float,
+        names: tuple[str, ...],
+        found: list[float | None],
+        source: str,
+        raw: Callable[[], str],
+    ) -> Point | Rejection:
+        # One channel set per series, in the order of its first accepted point (so a
+        # first bad point cannot fix it), and finite values only. Shared with the fast
+        # decoder, so both refuse the same points for the same reasons.
+        known = self._channels.get(series)
+        if known is not None and known != names:
+            if set(known) != set(names):
+                return _reject_lazy(
+                    RejectReason.WRONG_CHANNELS,
+                    f"Series {series!r} has channels {list(known)} but this point has "
+                    f"{list(names)}; a series keeps the channel set of its first point.",
+                    source,
+                    raw,
+                    series,
+                    ts,
+                )
+            by_name = dict(zip(names, found, strict=True))
+            found = [by_name[name] for name in known]
+            names = known
+        bad = (
+            []
+            if all_finite(found)
+            else [n for n, v in zip(names, found, strict=True) if v is None or not math.isfinite(v)]
+        )
         if bad:
-            return _reject(
+            return _reject_lazy(
                 RejectReason.NON_FINITE,
                 f"Channel(s) {bad} of series {series!r} are null, NaN or infinite; send "
                 "finite numbers and leave a missing reading out.",
@@ -163,9 +186,29 @@ class PointDecoder:
                 series,
                 ts,
             )
-        # Only an accepted point fixes the channels, so a first bad point cannot.
-        self._channels.setdefault(series, known)
-        return Point(series, ts, tuple(v for v in found if v is not None))
+        if known is None:
+            self._channels[series] = names
+        return Point(series, ts, tuple(found))  # type: ignore[arg-type]  # None ruled out
+
+
+def _reject_lazy(
+    reason: RejectReason,
+    detail: str,
+    source: str,
+    raw: Callable[[], str],
+    series: str | None = None,
+    ts: float | None = None,
+) -> Rejection:
+    return Rejection(reason, detail, series=series, ts=ts, source=source, raw=raw()[:RAW_LIMIT])
+
+
+def all_finite(values: list[float | None]) -> bool:
+    # One sum instead of a check per value: None fails the sum, NaN and inf survive it.
+    # A sum that overflows only sends finite values down the exact (slower) check.
+    try:
+        return math.isfinite(sum(values))  # type: ignore[arg-type]
+    except TypeError:
+        return False
 
 
 def _reject(
