@@ -1,17 +1,25 @@
 """The service's Prometheus metrics, defined once, on an injected registry.
 
-Labels stay bounded: reasons, states, severities, stages and partitions, never a
-series id.
+Labels stay bounded: reasons, states, severities, stages and partitions. A series id
+is a label only on the per-series score and threshold gauges, and only for an
+allow-list plus the current top K (`WatchedSeries`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import heapq
+import math
+from collections.abc import Iterable, Sequence
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, start_http_server
 
+from stream_ae.core.detector import Scored
 from stream_ae.core.records import Alert
 from stream_ae.errors import StreamAEError
 
-STAGES = ("fetch", "score", "send", "commit")
+STAGES = ("fetch", "decode", "score", "send", "commit")
+EVICTION_REASONS = ("idle", "revoked")
 
 
 class ServiceMetrics:
@@ -58,10 +66,45 @@ class ServiceMetrics:
             ["partition"],
             registry=registry,
         )
+        self.dead_letters = Counter(
+            "stream_ae_dead_letters_total",
+            "Messages written to the dead-letter topic and acknowledged.",
+            registry=registry,
+        )
         self.series_tracked = Gauge(
             "stream_ae_series_tracked", "Series with a live window.", registry=registry
         )
+        self.series_evicted = Counter(
+            "stream_ae_series_evicted_total",
+            "Series whose state was dropped: idle when the store was full, or their "
+            "partition revoked.",
+            ["reason"],
+            registry=registry,
+        )
+        self.series_warming_up = Gauge(
+            "stream_ae_series_warming_up",
+            "Live series whose threshold is still warming up (scored, never alerted on).",
+            registry=registry,
+        )
+        self.series_score = Gauge(
+            "stream_ae_series_score",
+            "Latest score of a watched series (allow-list or current top K).",
+            ["series"],
+            registry=registry,
+        )
+        self.series_threshold = Gauge(
+            "stream_ae_series_threshold",
+            "Threshold applied to the latest score of a watched series.",
+            ["series"],
+            registry=registry,
+        )
         self.model = Info("stream_ae_model", "The model serving.", registry=registry)
+        self.reload_failures = Counter(
+            "stream_ae_model_reload_failures_total",
+            "Models that could not be fitted, loaded or validated; the serving one stayed.",
+            ["reason"],
+            registry=registry,
+        )
         self.model_age = Gauge(
             "stream_ae_model_age_seconds",
             "Age of the model serving (since it was fitted).",
@@ -81,6 +124,8 @@ class ServiceMetrics:
         )
         for stage in STAGES:
             self.stage_seconds.labels(stage=stage)
+        for reason in EVICTION_REASONS:
+            self.series_evicted.labels(reason=reason)
 
     def alert(self, alert: Alert) -> None:
         self.alerts.labels(state=alert.state.value, severity=alert.severity.value).inc()
@@ -98,3 +143,62 @@ class ServiceMetrics:
                 "to a free port (port 0 picks one)"
             ) from None
         return f"{host or '0.0.0.0'}:{server.server_port}"
+
+
+class WatchedSeries:
+    """Keeps the per-series score and threshold gauges for an allow-list and the top K.
+
+    The top K are the series whose latest score is furthest above its threshold
+    (score / threshold). A series that drops out of the top K loses its gauges, so at
+    most `len(allow) + top_k` series carry them at any time.
+    """
+
+    def __init__(self, metrics: ServiceMetrics, allow: Sequence[str], top_k: int) -> None:
+        if top_k < 0:
+            raise ValueError(f"top_k must be 0 or more (got {top_k})")
+        self._score = metrics.series_score
+        self._threshold = metrics.series_threshold
+        self.allow = frozenset(allow)
+        self.top_k = top_k
+        self._top: dict[str, tuple[float, float, float]] = {}
+        """series -> (ratio, score, threshold) of the current top K."""
+
+    @property
+    def top(self) -> list[str]:
+        """The current top K, furthest above its threshold first."""
+        return sorted(self._top, key=lambda s: -self._top[s][0])
+
+    def update(self, scored: Scored) -> None:
+        """Take one batch of scored rows; a series' last row in the batch is its latest."""
+        latest = {series: i for i, series in enumerate(scored.series)}
+        for series in self.allow.intersection(latest):
+            i = latest[series]
+            self._set(series, float(scored.score[i]), float(scored.threshold[i]))
+        if self.top_k == 0:
+            return
+        candidates = dict(self._top)
+        for series, i in latest.items():
+            score, threshold = float(scored.score[i]), float(scored.threshold[i])
+            if math.isfinite(threshold) and threshold > 0:
+                candidates[series] = (score / threshold, score, threshold)
+            else:  # warming up again: it cannot rank
+                candidates.pop(series, None)
+        chosen = heapq.nlargest(self.top_k, candidates.items(), key=lambda kv: kv[1][0])
+        top = dict(chosen)
+        self.forget([s for s in self._top if s not in top])
+        self._top = top
+        for series, (_, score, threshold) in top.items():
+            self._set(series, score, threshold)
+
+    def forget(self, series: Iterable[str]) -> None:
+        """Drop the gauges of series that left the top K or this detector."""
+        for name in list(series):
+            self._top.pop(name, None)
+            if name not in self.allow:
+                for gauge in (self._score, self._threshold):
+                    with contextlib.suppress(KeyError):  # it never had a value
+                        gauge.remove(name)
+
+    def _set(self, series: str, score: float, threshold: float) -> None:
+        self._score.labels(series=series).set(score)
+        self._threshold.labels(series=series).set(threshold)

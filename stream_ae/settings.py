@@ -249,6 +249,12 @@ class MetricsSettings(BaseModel):
     address: str = Field(default="0.0.0.0:9108", pattern=r"^[^\s]*:\d{1,5}$")
     """host:port where `stream-ae run` serves Prometheus metrics on /metrics (port 0: any
     free port, logged at start)."""
+    series: list[str] = Field(default_factory=list, max_length=1000)
+    """Series whose score and threshold are always exported as gauges (labelled by
+    series id: keep the list short)."""
+    top_k: int = Field(default=10, ge=0, le=100)
+    """Also export score and threshold for the K series currently furthest above their
+    thresholds (0: none), so dashboards can show the series that matter."""
 
 
 # Set only for the duration of one `load_settings` call, so the class-level source

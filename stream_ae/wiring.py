@@ -21,6 +21,7 @@ from stream_ae.core.windows import WindowStore
 from stream_ae.settings import Settings
 
 if TYPE_CHECKING:
+    from stream_ae.metrics import ServiceMetrics, WatchedSeries
     from stream_ae.model.training import TrainConfig
 
 
@@ -142,3 +143,9 @@ def train_config(settings: Settings) -> TrainConfig:
         max_windows=m.max_train_windows,
         threads=settings.scoring.threads,
     )
+
+
+def watched_series(settings: Settings, metrics: ServiceMetrics) -> WatchedSeries:
+    from stream_ae.metrics import WatchedSeries
+
+    return WatchedSeries(metrics, settings.metrics.series, settings.metrics.top_k)

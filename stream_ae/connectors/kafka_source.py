@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 
@@ -60,7 +61,9 @@ class SourceBatch:
     """Next offset per partition once this batch is done: what to commit."""
     messages: int = 0
     fetch_s: float = 0.0
-    """Seconds spent waiting for and decoding this batch."""
+    """Seconds spent waiting for this batch's messages."""
+    decode_s: float = 0.0
+    """Seconds spent decoding them."""
 
     def __len__(self) -> int:
         return len(self.points) + len(self.rebuild)
@@ -166,10 +169,12 @@ class KafkaSource:
                 timeout_ms=max(1, int(remaining * 1000)),
                 max_records=self.kafka.max_batch_points - len(batch),
             )
+            decoding = time.perf_counter()
             for tp, messages in records.items():
                 for message in messages:
                     self._take(batch, tp, message)
-        batch.fetch_s = loop.time() - started
+            batch.decode_s += time.perf_counter() - decoding
+        batch.fetch_s = loop.time() - started - batch.decode_s
         return batch
 
     def _take(self, batch: SourceBatch, tp: TopicPartition, message: ConsumerRecord) -> None:

@@ -160,6 +160,12 @@ class Detector:
     def in_shadow(self) -> Scorer | None:
         return self.lanes[1].scorer if len(self.lanes) > 1 else None
 
+    def warming_up(self) -> int:
+        """How many live series the serving lane cannot judge yet (threshold warming up)."""
+        lane = self.lanes[0]
+        counts = lane.threshold.count(self.store.live_slots())
+        return int((counts < lane.threshold.warmup).sum())
+
     def _assign(self, slot: int, series: str) -> None:
         for lane in self.lanes:
             lane.normalizer.assign(slot, series)
@@ -300,10 +306,7 @@ class Detector:
         if len(self.lanes) < 2:
             return
         shadow = self.lanes[1]
-        live = np.array(
-            [s for s in (self.store.slot(x) for x in self.store.series_ids()) if s is not None],
-            dtype=np.int64,
-        )
+        live = self.store.live_slots()
         warm = shadow.threshold.count(live) >= shadow.threshold.warmup
         budget = 2 * shadow.threshold.warmup * max(len(live), 1)
         if warm.all() or shadow.shadow_windows >= budget:

@@ -22,6 +22,8 @@ class Scorer(Protocol):
     """Short, bounded name carried by alerts and metrics, e.g. 'lstm-ae' or 'hst'."""
     version: str
     """Model version, or a fixed tag for scorers without artifacts."""
+    device: str
+    """Where it runs, e.g. 'cpu' or 'cuda:0' (bounded: a metric label)."""
     window: int
     channels: int
 

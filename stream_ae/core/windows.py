@@ -72,6 +72,7 @@ class WindowStore:
         slack: int | None = None,
         stats_alpha: float = 0.001,
         on_assign: Callable[[int, str], None] | None = None,
+        on_evict: Callable[[str, str], None] | None = None,
     ) -> None:
         if window < 2:
             raise ValueError(f"window must be at least 2 points (got {window})")
@@ -109,6 +110,9 @@ class WindowStore:
         self.ring = window + self.slack
         self.on_assign = on_assign
         """Called with (slot, series) when a series takes a slot: slot-aligned state resets."""
+        self.on_evict = on_evict
+        """Called with (series, reason) when a series is forgotten; reason is 'idle' or
+        what the caller of `evict` said."""
         self._slot_of: dict[str, int] = {}
         self._series_of: list[str | None] = []
         self._free: list[int] = []
@@ -163,6 +167,10 @@ class WindowStore:
 
     def series_ids(self) -> list[str]:
         return list(self._slot_of)
+
+    def live_slots(self) -> np.ndarray:
+        """The slots of every live series, int64."""
+        return np.fromiter(self._slot_of.values(), dtype=np.int64, count=len(self._slot_of))
 
     # -- writes ----------------------------------------------------------------
 
@@ -304,14 +312,16 @@ class WindowStore:
             return False
         victim = self._series_of[oldest]
         if victim is not None:
-            self.evict(victim)
+            self.evict(victim, reason="idle")
         return True
 
-    def evict(self, series: str) -> None:
+    def evict(self, series: str, reason: str = "requested") -> None:
         """Forget a series and free its slot (its pending windows are dropped)."""
         slot = self._slot_of.pop(series, None)
         if slot is None:
             return
+        if self.on_evict is not None:
+            self.on_evict(series, reason)
         self._series_of[slot] = None
         self._last_ts[slot] = math.inf  # never picked as the idlest while free
         self._free.append(slot)
@@ -327,7 +337,7 @@ class WindowStore:
         idle = np.flatnonzero(now - self._last_ts >= self.idle_evict_s)
         evicted = [s for s in (self._series_of[i] for i in idle) if s is not None]
         for series in evicted:
-            self.evict(series)
+            self.evict(series, reason="idle")
         return evicted
 
     # -- reads -----------------------------------------------------------------

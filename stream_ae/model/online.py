@@ -31,6 +31,7 @@ class HalfSpaceTreesScorer:
 
     name = "hst"
     version = "online"
+    device = "cpu"
 
     def __init__(
         self,

@@ -120,7 +120,8 @@ class AutoencoderScorer:
         self.window = window
         self.channels = channels
         self.max_batch = max_batch
-        self.device = resolve_device(device) if isinstance(device, str) else device
+        self.torch_device = resolve_device(device) if isinstance(device, str) else device
+        self.device = str(self.torch_device)
         if torch.get_num_threads() != threads:
             torch.set_num_threads(threads)
         self.engine: Engine = engine
@@ -159,7 +160,7 @@ class AutoencoderScorer:
         with torch.inference_mode():
             for start in range(0, batch, self.max_batch):
                 stop = min(start + self.max_batch, batch)
-                chunk = torch.from_numpy(x[start:stop]).to(self.device)
+                chunk = torch.from_numpy(x[start:stop]).to(self.torch_device)
                 rebuilt = self._forward(chunk)
                 expected[start:stop] = rebuilt.cpu().numpy()
                 errors[start:stop] = (rebuilt - chunk).square_().cpu().numpy()
@@ -200,7 +201,7 @@ class AutoencoderScorer:
 
     def _prepare(self, module: LSTMAutoencoder) -> Forward:
         # A copy: the caller's module keeps its device and train/eval mode.
-        eager = copy.deepcopy(module).to(self.device).eval()
+        eager = copy.deepcopy(module).to(self.torch_device).eval()
         forward: Forward = eager
         if self.engine == "torchscript":
             # Scripted from the device-placed copy: same code and weights as the
@@ -234,4 +235,4 @@ class AutoencoderScorer:
         # initialises); pay that here rather than on the first live batch.
         with torch.inference_mode():
             for batch in (1, 1, min(self.max_batch, 8)):
-                forward(torch.zeros(batch, self.window, self.channels, device=self.device))
+                forward(torch.zeros(batch, self.window, self.channels, device=self.torch_device))

@@ -86,6 +86,10 @@ class DetectorService:
             self.first_fit = FirstFit(self.detector, fit, blocking=wait)
         self.on_alert = on_alert
         self.metrics = metrics or ServiceMetrics(CollectorRegistry())
+        self.watched = wiring.watched_series(settings, self.metrics)
+        self.detector.store.on_evict = self._on_evict
+        self._gauges_at = 0.0  # monotonic time the slower gauges were last refreshed
+        self._fit_failure_counted = False
         self.stats = ServiceStats()
         self.source = KafkaSource(self.kafka, on_revoke=self._on_revoke)
         self.sink = KafkaSink(self.kafka)
@@ -224,6 +228,7 @@ class DetectorService:
         s.alerts += len(out.alerts)
         s.dead_letters += len(dead)
         m.stage_seconds.labels(stage="fetch").observe(batch.fetch_s)
+        m.stage_seconds.labels(stage="decode").observe(batch.decode_s)
         m.stage_seconds.labels(stage="score").observe(scored - started)
         m.stage_seconds.labels(stage="send").observe(sent - scored)
         m.stage_seconds.labels(stage="commit").observe(committed - sent)
@@ -232,17 +237,36 @@ class DetectorService:
         m.batch_points.observe(len(batch))
         for d in dead:
             m.points_rejected.labels(reason=d.rejection.reason.value).inc()
+        m.dead_letters.inc(len(dead))  # acknowledged by the broker before this point
         for alert in out.alerts:
             m.alert(alert)
-        m.series_tracked.set(len(self.detector.store))
+        for rows in out.scored:
+            self.watched.update(rows)
         for tp, lag in self.source.lag().items():
             m.consumer_lag.labels(partition=str(tp.partition)).set(lag)
         serving = self.detector.serving
         if serving.version != self._model_version:  # a model fitted here just took over
             self._model_version = serving.version
             self._model_created = time.time()
-        m.model.info({"version": serving.version, "scorer": serving.name})
+        m.model.info({"version": serving.version, "scorer": serving.name, "device": serving.device})
         m.model_age.set(time.time() - self._model_created)
+        if self.first_fit is not None and self.first_fit.error and not self._fit_failure_counted:
+            m.reload_failures.labels(reason="fit").inc()
+            self._fit_failure_counted = True
+        self._refresh_gauges()
+
+    def _refresh_gauges(self, every_s: float = 1.0) -> None:
+        # Counting warm series walks every live one: at most once a second.
+        now = time.monotonic()
+        if now - self._gauges_at < every_s:
+            return
+        self._gauges_at = now
+        self.metrics.series_tracked.set(len(self.detector.store))
+        self.metrics.series_warming_up.set(self.detector.warming_up())
+
+    def _on_evict(self, series: str, reason: str) -> None:
+        # Called on the worker thread; a counter's increment is thread-safe.
+        self.metrics.series_evicted.labels(reason=reason).inc()
 
     def _report_progress(self, every_s: float = 30.0) -> None:
         """A log line now and then: throughput, lag, and the model serving."""
@@ -269,13 +293,14 @@ class DetectorService:
         for series in gone:
             del self._series_partition[series]
         await self._in_worker(_evict, self.detector, gone)
+        self.watched.forget(gone)
         if gone:
             log.info("dropped the state of %d series of revoked partitions", len(gone))
 
 
 def _evict(detector: Detector, series: list[str]) -> None:
     for name in series:
-        detector.store.evict(name)
+        detector.store.evict(name, reason="revoked")
 
 
 def _score_messages(topic: str, out: Output) -> list[Message]:

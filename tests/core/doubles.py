@@ -11,6 +11,7 @@ class LastStepScorer:
     """Expects every window to be flat at 0 (the series mean): error = value squared."""
 
     name = "last-step"
+    device = "cpu"
 
     def __init__(self, window: int, channels: int, version: str = "v-test") -> None:
         self.window = window

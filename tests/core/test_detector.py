@@ -139,6 +139,19 @@ def test_shadow_lane_takes_over_once_warm() -> None:
     assert any(a.model_version == "v2" and a.ts == 380.0 for a in out.alerts)
 
 
+def test_warming_up_counts_live_series_the_threshold_cannot_judge_yet() -> None:
+    det = make()
+    assert det.warming_up() == 0
+    det.process(series("s1", W - 1 + 50))  # 50 scores: exactly the warm-up
+    det.process(series("s2", W - 1 + 49))
+    assert det.warming_up() == 1
+    det.process(series("s2", W - 1 + 50)[-1:])
+    assert det.warming_up() == 0
+    det.store.evict("s2")
+    det.process(series("s3", 3))  # not a full window yet: still warming up
+    assert det.warming_up() == 1
+
+
 def test_collector_receives_every_window_in_order() -> None:
     collector = TrainingCollector(target=10_000)
     det = make(collector=collector)

@@ -167,6 +167,19 @@ def test_evict_idle_and_assign_callback() -> None:
     assert assigned[2][0] == assigned[0][0]  # the freed slot is reused
 
 
+def test_evictions_are_reported_with_their_reason() -> None:
+    evicted: list[tuple[str, str]] = []
+    store = WindowStore(window=2, channels=1, max_series=2, idle_evict_s=10.0)
+    store.on_evict = lambda series, reason: evicted.append((series, reason))
+    store.push("a", 0.0, (1.0,))
+    store.push("b", 50.0, (1.0,))
+    store.push("c", 51.0, (1.0,))  # full: "a" is idle and makes room
+    store.evict("b", reason="revoked")
+    store.evict("nobody", reason="revoked")  # unknown: nothing to report
+    assert evicted == [("a", "idle"), ("b", "revoked")]
+    assert sorted(store.series_at(int(s)) or "" for s in store.live_slots()) == ["c"]
+
+
 def test_evicting_drops_pending_windows() -> None:
     store = WindowStore(window=2, channels=1)
     push_all(store, "a", [1, 2])

@@ -140,7 +140,7 @@ def test_scorer_implements_the_protocol(module: LSTMAutoencoder) -> None:
         WINDOW,
         2,
     )
-    assert scorer.device == torch.device("cpu")
+    assert scorer.device == "cpu" and scorer.torch_device == torch.device("cpu")
     assert scorer.engine == DEFAULT_ENGINE
     assert torch.get_num_threads() == 1
 

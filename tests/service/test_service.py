@@ -26,7 +26,10 @@ from .conftest import (
 
 
 def run_service(
-    settings: Settings, artifact: Path, until_points: int, metrics: ServiceMetrics | None = None
+    settings: Settings,
+    artifact: Path | None,
+    until_points: int,
+    metrics: ServiceMetrics | None = None,
 ) -> DetectorService:
     """Run a detector in this process until it has scored `until_points`, then stop it."""
 
@@ -46,6 +49,8 @@ def run_service(
 def test_points_in_alerts_out(broker: EmbeddedBroker, artifact: Path, tmp_path: Path) -> None:
     p = prefix()
     settings = base_settings(tmp_path, broker.address, p)
+    watch = settings.metrics.model_copy(update={"series": ["fan-3"], "top_k": 1})
+    settings = settings.model_copy(update={"metrics": watch})
     points = sine_points(["pump-1", "pump-2", "fan-3"], 500, spikes={"pump-2": 400})
     asyncio.run(
         produce(broker.address, f"{p}.points", [(x.series.encode(), encode(x)) for x in points])
@@ -79,8 +84,21 @@ def test_points_in_alerts_out(broker: EmbeddedBroker, artifact: Path, tmp_path: 
         if k.startswith("stream_ae_alerts_total{") and 'state="open"' in k
     )
     assert counted == len(opened)  # every open alert on the topic, counted once
-    assert values['stream_ae_stage_seconds_count{stage="score"}'] >= 1
-    assert "pump" not in scraped  # no series ids in labels
+    for stage in ("fetch", "decode", "score", "send", "commit"):
+        assert values[f'stream_ae_stage_seconds_count{{stage="{stage}"}}'] >= 1
+    assert values["stream_ae_series_tracked"] == 3
+    assert values["stream_ae_series_warming_up"] == 0
+    assert values["stream_ae_dead_letters_total"] == 0
+    info = next(k for k in values if k.startswith("stream_ae_model_info{"))
+    assert 'device="cpu"' in info and 'scorer="lstm-ae"' in info
+    # Series ids appear only on the watched gauges: the allow-list and the top 1.
+    labelled = [k for k in values if "pump" in k or "fan" in k]
+    assert all(
+        k.startswith(("stream_ae_series_score{", "stream_ae_series_threshold{")) for k in labelled
+    )
+    watched = {k.split('"')[1] for k in labelled}
+    assert len(service.watched.top) == 1
+    assert watched == {"fan-3", *service.watched.top}
 
 
 def test_malformed_input_goes_to_dead_letters_and_scoring_goes_on(
@@ -105,6 +123,7 @@ def test_malformed_input_goes_to_dead_letters_and_scoring_goes_on(
 
     dead = [orjson.loads(m.value) for m in asyncio.run(consume_all(broker.address, f"{p}.dead"))]
     assert len(dead) == len(bad) == service.stats.dead_letters
+    assert service.metrics.dead_letters._value.get() == len(bad)
     assert all(d["source"]["topic"] == f"{p}.points" and d["detail"] for d in dead)
     assert {d["reason"] for d in dead} == {"malformed", "non_finite"}
     assert any("kafka.max_message_bytes" in d["detail"] for d in dead)
@@ -112,6 +131,33 @@ def test_malformed_input_goes_to_dead_letters_and_scoring_goes_on(
     assert len(set(offsets)) == len(bad)
     scores = asyncio.run(consume_all(broker.address, f"{p}.scores"))
     assert len(scores) == len(good) - 16 + 1  # every good point after the first window
+
+
+def test_a_failed_first_fit_keeps_the_cold_scorer_serving_and_is_counted(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    p = prefix()
+    (tmp_path / "not-a-dir").write_text("")  # the models directory cannot be created
+    settings = Settings.model_validate(
+        base_settings(tmp_path, broker.address, p).model_dump()
+        | {
+            "model": {
+                "artifact_dir": str(tmp_path / "not-a-dir" / "models"),
+                "fit_after_windows": 100,
+            },
+            "cold_start": {"fit_mode": "wait"},
+        }
+    )
+    points = sine_points(["pump-1"], 300, spikes={})
+    asyncio.run(
+        produce(broker.address, f"{p}.points", [(x.series.encode(), encode(x)) for x in points])
+    )
+    service = run_service(settings, None, until_points=len(points))
+
+    assert service.stats.points == len(points)  # scoring went on after the failure
+    assert service.detector.serving.name == "hst"
+    failures = service.metrics.reload_failures.labels(reason="fit")._value.get()
+    assert failures == 1
 
 
 def test_broker_unreachable_at_start_is_waited_for(artifact: Path, tmp_path: Path) -> None:
