@@ -5,13 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import socket
 import subprocess
 import threading
 import time
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,8 +16,10 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
+from stream_ae.errors import StreamAEError
 from stream_ae.metrics import ServiceMetrics
 from stream_ae.runtime.broker import EmbeddedBroker
+from stream_ae.runtime.prometheus import LocalPrometheus, tool
 from stream_ae.runtime.service import DetectorService
 
 from ..service.conftest import base_settings, encode, prefix, produce, sine_points
@@ -35,27 +33,26 @@ def dashboard_queries() -> list[tuple[str, str]]:
     """(panel title, PromQL) of every panel, with Grafana's rate interval filled in."""
     board = json.loads(DASHBOARD.read_text())
     return [
-        (panel["title"], target["expr"].replace("$__rate_interval", "1m"))
+        (panel["title"], target["expr"].replace("$__rate_interval", "1m").replace("$series", ".+"))
         for panel in board["panels"]
         for target in panel["targets"]
     ]
+
+
+def series_variable_query() -> str:
+    board = json.loads(DASHBOARD.read_text())
+    (variable,) = [v for v in board["templating"]["list"] if v["name"] == "series"]
+    return str(variable["query"]["query"])
 
 
 def test_dashboard_is_grafana_json_with_a_datasource_variable() -> None:
     board = json.loads(DASHBOARD.read_text())
     assert board["uid"] == "stream-ae" and board["panels"]
     names = {v["name"] for v in board["templating"]["list"]}
-    assert "datasource" in names
+    assert names == {"datasource", "series"}
     ids = [panel["id"] for panel in board["panels"]]
     assert len(ids) == len(set(ids))
     assert all(panel["targets"] for panel in board["panels"])
-
-
-def tool(name: str) -> str:
-    found = shutil.which(name)
-    if found is None:
-        raise FileNotFoundError(f"{name} is not installed: apt-get install -y prometheus")
-    return found
 
 
 def test_alert_rules_check_and_pass_their_unit_tests() -> None:
@@ -74,57 +71,6 @@ def test_alert_rules_check_and_pass_their_unit_tests() -> None:
         text=True,
     )
     assert tested.returncode == 0, tested.stdout + tested.stderr
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Prometheus:
-    def __init__(self, workdir: Path, target: str) -> None:
-        self.port = free_port()
-        config = workdir / "prometheus.yml"
-        config.write_text(
-            yaml.safe_dump(
-                {
-                    "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-                    "scrape_configs": [
-                        {"job_name": "stream-ae", "static_configs": [{"targets": [target]}]}
-                    ],
-                }
-            )
-        )
-        self.log = (workdir / "prometheus.log").open("w")
-        self.proc = subprocess.Popen(
-            [
-                tool("prometheus"),
-                f"--config.file={config}",
-                f"--storage.tsdb.path={workdir / 'tsdb'}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-            ],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def query(self, expr: str) -> list[dict[str, Any]]:
-        url = f"http://127.0.0.1:{self.port}/api/v1/query?" + urllib.parse.urlencode(
-            {"query": expr}
-        )
-        with urllib.request.urlopen(url, timeout=5) as response:
-            body = json.load(response)
-        assert body["status"] == "success", body
-        return list(body["data"]["result"])
-
-    def value(self, expr: str) -> float:
-        result = self.query(expr)
-        return float(result[0]["value"][1]) if result else float("nan")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
-        self.log.close()
 
 
 def eventually(check: Any, what: str, limit_s: float = 90.0) -> None:
@@ -162,9 +108,8 @@ def test_prometheus_sees_the_metrics_move(
     broker: EmbeddedBroker, detector: Any, tmp_path: Path
 ) -> None:
     p, address = detector
-    prometheus = Prometheus(tmp_path, address)
-    try:
-        eventually(lambda: prometheus.value('up{job="stream-ae"}') == 1, "the first scrape")
+    with LocalPrometheus(tmp_path, [address]) as prometheus:
+        prometheus.wait_until_up()
         points = sine_points(["pump-1", "pump-2"], 400, spikes={"pump-2": 350})
         asyncio.run(
             produce(broker.address, f"{p}.points", [(x.series.encode(), encode(x)) for x in points])
@@ -183,6 +128,8 @@ def test_prometheus_sees_the_metrics_move(
         assert prometheus.value("stream_ae_model_age_seconds") > 0
         assert prometheus.query('stream_ae_model_info{scorer="lstm-ae"}')
 
+        with pytest.raises(StreamAEError, match="parse error"):
+            prometheus.query("sum(")  # so a broken expression below could not pass unseen
         rules = yaml.safe_load((RULES / "alerts.yml").read_text())
         for rule in rules["groups"][0]["rules"]:
             prometheus.query(rule["expr"])  # every expression runs without error
@@ -194,5 +141,10 @@ def test_prometheus_sees_the_metrics_move(
 
         eventually(lambda: empty_panels() <= {"Dead letters / s"}, "data in every panel")
         assert "Dead letters / s" in empty_panels()  # nothing was dead-lettered
-    finally:
-        prometheus.stop()
+
+        # The series variable lists the watched series: here both (top K is 10).
+        assert set(prometheus.label_values("series", "stream_ae_series_score")) == {
+            "pump-1",
+            "pump-2",
+        }
+        assert series_variable_query() == "label_values(stream_ae_series_score, series)"
