@@ -96,7 +96,13 @@ def _demo(args: argparse.Namespace) -> int:
     from stream_ae.runtime.demo import run_demo
 
     result = run_demo(
-        args.out, sensors=args.sensors, steps=args.steps, speed=args.speed, echo=not args.quiet
+        args.out,
+        sensors=args.sensors,
+        steps=args.steps,
+        speed=args.speed,
+        echo=not args.quiet,
+        metrics_address=args.metrics_address,
+        watch=args.watch,
     )
     print()
     print(result.report.table())
@@ -184,6 +190,18 @@ def parser() -> argparse.ArgumentParser:
     m.add_argument("--steps", type=int, default=3600, help="one-minute steps to simulate")
     m.add_argument("--speed", type=float, default=0.0, help="x real time (0: as fast as it goes)")
     m.add_argument("-q", "--quiet", action="store_true", help="do not print alerts")
+    m.add_argument(
+        "--metrics-address",
+        default="127.0.0.1:0",
+        help="host:port for the detector's /metrics (default: a free loopback port)",
+    )
+    m.add_argument(
+        "--watch",
+        action="append",
+        default=[],
+        metavar="SENSOR",
+        help="export this sensor's score and threshold as gauges (repeatable)",
+    )
     m.set_defaults(run=_demo)
 
     c = sub.add_parser("check-config", help="validate settings and print the effective values")

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, start_http_server
 
 from stream_ae.core.detector import Scored
-from stream_ae.core.records import Alert
+from stream_ae.core.records import Alert, RejectReason
 from stream_ae.errors import StreamAEError
 
 STAGES = ("fetch", "decode", "score", "send", "commit")
@@ -119,13 +119,15 @@ class ServiceMetrics:
         self.append_to_alert = Histogram(
             "stream_ae_append_to_alert_seconds",
             "From the broker appending a point to its alert being acknowledged.",
-            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            buckets=(0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 2.5, 5, 10, 30),
             registry=registry,
         )
         for stage in STAGES:
             self.stage_seconds.labels(stage=stage)
         for reason in EVICTION_REASONS:
             self.series_evicted.labels(reason=reason)
+        for rejected in RejectReason:  # a zero, not "no data", on a quiet day
+            self.points_rejected.labels(reason=rejected.value)
 
     def alert(self, alert: Alert) -> None:
         self.alerts.labels(state=alert.state.value, severity=alert.severity.value).inc()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,11 +42,13 @@ class DemoResult:
     picture: Path | None
 
 
-def demo_settings(bootstrap: str, out: Path) -> Settings:
-    """Defaults everywhere, except where the demo's broker and files live."""
+def demo_settings(bootstrap: str, out: Path, watch: Sequence[str] = ()) -> Settings:
+    """Defaults everywhere, except where the demo's broker and files live, and which
+    sensors' scores are exported as gauges besides the top K."""
     return Settings.model_validate(
         {
             "model": {"artifact_dir": str(out / "models"), "max_train_windows": 6000},
+            "metrics": {"series": list(watch)},
             "kafka": {
                 "bootstrap": bootstrap,
                 "input_topic": "demo.points",
@@ -106,6 +109,8 @@ def run_demo(
     speed: float = 0.0,
     echo: bool = True,
     picture: bool = True,
+    metrics_address: str = "127.0.0.1:0",
+    watch: Sequence[str] = (),
 ) -> DemoResult:
     started = time.monotonic()
     out.mkdir(parents=True, exist_ok=True)
@@ -123,7 +128,7 @@ def run_demo(
 
     with EmbeddedBroker() as broker:
         print(f"broker listening on {broker.address}", flush=True)
-        settings = demo_settings(broker.address, out)
+        settings = demo_settings(broker.address, out, watch)
         artifact = pretrain(settings, stream[: plant.clean_steps])
         print(
             f"model {artifact.name} fitted on the first {plant.clean_steps} clean steps; "
@@ -132,7 +137,8 @@ def run_demo(
         )
 
         metrics = ServiceMetrics(CollectorRegistry())
-        print(f"detector metrics on http://{metrics.serve('127.0.0.1:0')}/metrics", flush=True)
+        where = metrics.serve(metrics_address)
+        print(f"detector metrics on http://{where}/metrics", flush=True)
 
         async def main() -> None:
             stop = asyncio.Event()

@@ -90,6 +90,8 @@ class DetectorService:
         self.detector.store.on_evict = self._on_evict
         self._gauges_at = 0.0  # monotonic time the slower gauges were last refreshed
         self._fit_failure_counted = False
+        self._model_version = self.detector.serving.version
+        self._describe_model()  # before any data: dashboards show what will serve
         self.stats = ServiceStats()
         self.source = KafkaSource(self.kafka, on_revoke=self._on_revoke)
         self.sink = KafkaSink(self.kafka)
@@ -97,7 +99,6 @@ class DetectorService:
         self._queue: asyncio.Queue[SourceBatch] = asyncio.Queue(self.kafka.max_queued_batches)
         self._series_partition: dict[str, TopicPartition] = {}
         self._reported = (0.0, 0)  # (monotonic time, points) of the last progress line
-        self._model_version = self.detector.serving.version
 
     async def _in_worker(self, fn: Callable[..., T], *args: object) -> T:
         # Every touch of the detector goes through the one worker thread.
@@ -244,16 +245,19 @@ class DetectorService:
             self.watched.update(rows)
         for tp, lag in self.source.lag().items():
             m.consumer_lag.labels(partition=str(tp.partition)).set(lag)
-        serving = self.detector.serving
+        self._describe_model()
+        if self.first_fit is not None and self.first_fit.error and not self._fit_failure_counted:
+            m.reload_failures.labels(reason="fit").inc()
+            self._fit_failure_counted = True
+        self._refresh_gauges()
+
+    def _describe_model(self) -> None:
+        serving, m = self.detector.serving, self.metrics
         if serving.version != self._model_version:  # a model fitted here just took over
             self._model_version = serving.version
             self._model_created = time.time()
         m.model.info({"version": serving.version, "scorer": serving.name, "device": serving.device})
         m.model_age.set(time.time() - self._model_created)
-        if self.first_fit is not None and self.first_fit.error and not self._fit_failure_counted:
-            m.reload_failures.labels(reason="fit").inc()
-            self._fit_failure_counted = True
-        self._refresh_gauges()
 
     def _refresh_gauges(self, every_s: float = 1.0) -> None:
         # Counting warm series walks every live one: at most once a second.
