@@ -331,7 +331,7 @@ def config_path() -> Path | None:
     return Path(from_env) if from_env else None
 
 
-def load_settings(path: Path | None = None) -> Settings:
+def load_settings(path: Path | str | None = None) -> Settings:
     """Build the settings from defaults, `path` (or `$STREAM_AE_CONFIG`) and the environment.
 
     Raises ConfigError listing every problem, one per line, with the dotted key, what is
@@ -344,7 +344,7 @@ def load_settings(path: Path | None = None) -> Settings:
         if _is_stray_env(name)
     ]
     settings: Settings | None = None
-    token = _CONFIG_PATH.set(path)
+    token = _CONFIG_PATH.set(None if path is None else Path(path))
     try:
         file = config_path()
         settings = Settings()
