@@ -9,6 +9,7 @@ import warnings
 from importlib.resources import files
 from pathlib import Path
 
+from stream_ae.cli_model import add_model_commands
 from stream_ae.errors import StreamAEError
 from stream_ae.settings import load_settings
 
@@ -152,8 +153,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--model",
         type=Path,
-        help="model artifact directory (default: model.artifact, else the newest in "
-        "model.artifact_dir, else a first model is fitted from the stream)",
+        help="model artifact directory (default: model.artifact, else the registry's "
+        "current version in model.artifact_dir, else a first model is fitted from the stream)",
     )
     r.add_argument("-q", "--quiet", action="store_true", help="do not print alerts")
     r.set_defaults(run=_run)
@@ -203,6 +204,8 @@ def parser() -> argparse.ArgumentParser:
         help="export this sensor's score and threshold as gauges (repeatable)",
     )
     m.set_defaults(run=_demo)
+
+    add_model_commands(sub)
 
     c = sub.add_parser("check-config", help="validate settings and print the effective values")
     c.add_argument("--config", type=Path, help="TOML settings (default: $STREAM_AE_CONFIG)")

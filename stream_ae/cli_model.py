@@ -1,0 +1,104 @@
+"""`stream-ae model list | show | promote | rollback`: the registry from a shell."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from stream_ae.registry import ModelRegistry
+from stream_ae.settings import load_settings
+
+
+def _registry(args: argparse.Namespace) -> ModelRegistry:
+    return ModelRegistry(args.registry or load_settings(args.config).model.artifact_dir)
+
+
+def _list(args: argparse.Namespace) -> int:
+    registry = _registry(args)
+    current = registry.current()
+    versions = registry.versions()
+    if not versions:
+        print(f"no versions in {registry.root}")
+        return 0
+    serving = current or versions[-1].name
+    print(f"{'':2}{'version':34}{'created':22}{'window':>7}  {'channels':20}parent")
+    for v in versions:
+        mark = "* " if v.name == serving else "  "
+        channels = ",".join(v.channels)
+        print(f"{mark}{v.name:34}{v.created_at:22}{v.window:>7}  {channels:20}{v.parent or '-'}")
+    if current is None:
+        print("(no version promoted yet: detectors serve the newest)")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    registry = _registry(args)
+    version = registry.get(args.version)
+    shown: dict[str, Any] = {
+        "version": version.name,
+        "path": str(version.path),
+        "current": registry.current() == version.name,
+        "manifest": version.manifest,
+    }
+    print(json.dumps(shown, indent=2))
+    return 0
+
+
+def _promote(args: argparse.Namespace) -> int:
+    registry = _registry(args)
+    version = registry.get(args.version)
+    if not args.force:
+        # Refuse here what a detector would refuse, so a bad promotion never reaches it.
+        from stream_ae.model.artifact import load_artifact
+
+        settings = load_settings(args.config)
+        load_artifact(
+            version.path,
+            expect_window=settings.window.length,
+            expect_channels=len(version.channels),
+        )
+    before = registry.current()
+    registry.promote(version.name, reason=args.reason)
+    print(f"current: {version.name} (was {before or 'none'})")
+    return 0
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    registry = _registry(args)
+    before = registry.current()
+    back = registry.rollback(reason=args.reason)
+    print(f"current: {back} (was {before})")
+    return 0
+
+
+def add_model_commands(sub: Any) -> None:
+    """Register `model` and its verbs on the top-level subparsers."""
+    m = sub.add_parser("model", help="list, show, promote and roll back model versions")
+    verbs = m.add_subparsers(dest="verb", required=True)
+
+    def verb(name: str, help: str) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = verbs.add_parser(name, help=help)
+        p.add_argument("--config", type=Path, help="TOML settings (default: $STREAM_AE_CONFIG)")
+        p.add_argument(
+            "--registry", type=Path, help="registry directory (default: model.artifact_dir)"
+        )
+        return p
+
+    verb("list", "versions, oldest first; * marks the one detectors serve").set_defaults(run=_list)
+    show = verb("show", "a version's manifest: shape, lineage, validation figures")
+    show.add_argument("version")
+    show.set_defaults(run=_show)
+    promote = verb("promote", "make VERSION current; running detectors swap to it")
+    promote.add_argument("version")
+    promote.add_argument(
+        "--force",
+        action="store_true",
+        help="skip loading and checking it here (detectors still refuse a bad one)",
+    )
+    promote.add_argument("--reason", default="promoted by hand", help="kept in the pointer")
+    promote.set_defaults(run=_promote)
+    rollback = verb("rollback", "make the previously current version current again")
+    rollback.add_argument("--reason", default="rolled back by hand", help="kept in the pointer")
+    rollback.set_defaults(run=_rollback)
