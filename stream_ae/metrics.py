@@ -99,6 +99,11 @@ class ServiceMetrics:
             registry=registry,
         )
         self.model = Info("stream_ae_model", "The model serving.", registry=registry)
+        self.model_rollbacks = Counter(
+            "stream_ae_model_rollbacks_total",
+            "Automatic rollbacks: a swapped-in model opened too many alerts.",
+            registry=registry,
+        )
         self.reload_failures = Counter(
             "stream_ae_model_reload_failures_total",
             "Models that could not be fitted, loaded or validated; the serving one stayed.",

@@ -99,7 +99,17 @@ class ModelSettings(BaseModel):
     max_train_windows: int = Field(default=20_000, ge=16)
     """Most windows used for one fit (the latest ones)."""
     artifact_dir: Path = Path("models")
-    """Where fitted artifacts are published."""
+    """The model registry: published versions and the `current` pointer to the one that
+    serves (`stream-ae model list`)."""
+    registry_poll_s: float = Field(default=10.0, ge=0)
+    """How often `stream-ae run` checks the registry for a newly promoted version, which
+    it then scores in shadow until warm and swaps in without a pause (0: never)."""
+    rollback_alert_rate: float = Field(default=0.01, ge=0, le=1)
+    """Alerts opened per window scored by a newly swapped-in model, over its first
+    `rollback_check_windows`, above which the service rolls back to the previous
+    version (0: never)."""
+    rollback_check_windows: int = Field(default=5000, ge=1)
+    """Windows a swapped-in model scores before its alert rate is judged."""
 
 
 class ScoringSettings(BaseModel):

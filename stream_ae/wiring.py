@@ -18,6 +18,7 @@ from stream_ae.core.normalize import Normalizer
 from stream_ae.core.threshold import RollingThreshold
 from stream_ae.core.training import TrainingCollector
 from stream_ae.core.windows import WindowStore
+from stream_ae.registry import ModelRegistry
 from stream_ae.settings import Settings
 
 if TYPE_CHECKING:
@@ -105,9 +106,14 @@ def detector(settings: Settings, channels: Sequence[str], artifact: Path | None 
 
 
 def first_fit(
-    settings: Settings, channels: Sequence[str], lineage: dict[str, Any], progress: bool | None
+    settings: Settings,
+    channels: Sequence[str],
+    lineage: dict[str, Any],
+    progress: bool | None,
+    promote: bool = False,
 ) -> Callable[[Sequence[str], np.ndarray], Lane]:
-    """What cold start runs once it has collected windows: fit, publish, load back."""
+    """What cold start runs once it has collected windows: fit, publish, load back, and
+    (for the service) promote it in the registry so a restart serves it."""
 
     def fit(series: Sequence[str], windows: np.ndarray) -> Lane:
         from stream_ae.model.publish import train_and_publish
@@ -121,7 +127,10 @@ def first_fit(
             lineage=lineage,
             progress=progress,
         )
-        return model_lane(settings, path, channels)
+        lane = model_lane(settings, path, channels)
+        if promote:
+            ModelRegistry(settings.model.artifact_dir).promote(path.name, reason="first fit")
+        return lane
 
     return fit
 

@@ -166,13 +166,15 @@ def load_artifact(
         raise ArtifactError(
             f"{manifest_path}: the model was trained on windows of {manifest.window} steps "
             f"but the detector is configured for {expect_window}; set the window to "
-            f"{manifest.window} or publish a model trained for {expect_window}."
+            f"{manifest.window} or publish a model trained for {expect_window}.",
+            reason="mismatch",
         )
     if expect_channels is not None and manifest.channels != expect_channels:
         raise ArtifactError(
             f"{manifest_path}: the model expects {manifest.channels} channels "
             f"{list(manifest.channel_names)} but the detector is configured for "
-            f"{expect_channels}; publish a model trained on the same channels."
+            f"{expect_channels}; publish a model trained on the same channels.",
+            reason="mismatch",
         )
 
     module_path = directory / MODULE_FILE

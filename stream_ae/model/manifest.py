@@ -28,7 +28,13 @@ class ArtifactError(StreamAEError, ValueError):
 
     Not retriable: the same files fail the same way until someone re-publishes
     or rolls back. A ValueError too, for callers that only know the builtins.
+    `reason` is a bounded word for metrics: 'corrupt' (unreadable, incomplete,
+    modified) or 'mismatch' (a sound model for another window or channel count).
     """
+
+    def __init__(self, message: str, reason: str = "corrupt") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)

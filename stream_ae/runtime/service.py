@@ -9,6 +9,7 @@ letters, waits for the acknowledgements, and only then commits the batch's offse
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import time
@@ -29,9 +30,12 @@ from stream_ae.connectors.kafka_sink import KafkaSink, Message, alert_message, d
 from stream_ae.connectors.kafka_source import DeadLetter, KafkaSource, SourceBatch
 from stream_ae.core.alerting import STATE_NAMES
 from stream_ae.core.detector import Detector, Output
-from stream_ae.core.records import Alert
+from stream_ae.core.records import Alert, AlertState
+from stream_ae.errors import StreamAEError
 from stream_ae.metrics import ServiceMetrics
+from stream_ae.registry import ModelRegistry
 from stream_ae.runtime.first_fit import FirstFit
+from stream_ae.runtime.model_watch import ModelWatcher, SwapGuard
 from stream_ae.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -61,15 +65,17 @@ class DetectorService:
         on_alert: Callable[[Alert], None] | None = None,
         metrics: ServiceMetrics | None = None,
     ) -> None:
-        from stream_ae.model.artifact import latest_artifact, load_artifact
+        from stream_ae.model.artifact import load_artifact
 
         self.settings = settings
         self.kafka = settings.kafka
-        # Without an explicit model, serve the newest one published (by an earlier
+        self.registry = ModelRegistry(settings.model.artifact_dir)
+        # Without an explicit model, serve the registry's current one (an earlier
         # run's first fit, say), so a restart scores as before.
-        artifact = (
-            artifact or settings.model.artifact or latest_artifact(settings.model.artifact_dir)
-        )
+        if artifact is None and settings.model.artifact is None:
+            current = self.registry.serving()
+            artifact = None if current is None else current.path
+        artifact = artifact or settings.model.artifact
         channels = settings.window.channels
         self._model_created = time.time()  # a first fit is as new as the service
         if artifact is not None:
@@ -80,13 +86,22 @@ class DetectorService:
         self.first_fit: FirstFit | None = None
         if artifact is None:
             fit = wiring.first_fit(
-                settings, channels, lineage={"source": self.kafka.input_topic}, progress=False
+                settings,
+                channels,
+                lineage={"source": self.kafka.input_topic},
+                progress=False,
+                promote=True,
             )
             wait = settings.cold_start.fit_mode == "wait"
             self.first_fit = FirstFit(self.detector, fit, blocking=wait)
         self.on_alert = on_alert
         self.metrics = metrics or ServiceMetrics(CollectorRegistry())
         self.watched = wiring.watched_series(settings, self.metrics)
+        self.watcher = ModelWatcher(
+            self.registry, lambda path: wiring.model_lane(settings, path, channels), self.metrics
+        )
+        m = settings.model
+        self.guard = SwapGuard(self.registry, m.rollback_alert_rate, m.rollback_check_windows)
         self.detector.store.on_evict = self._on_evict
         self._gauges_at = 0.0  # monotonic time the slower gauges were last refreshed
         self._fit_failure_counted = False
@@ -121,11 +136,13 @@ class DetectorService:
             )
             fetcher = asyncio.create_task(self._fetch(stop), name="fetcher")
             processor = asyncio.create_task(self._process(fetcher), name="processor")
+            watcher = asyncio.create_task(self._watch_registry(stop), name="registry")
             await asyncio.wait([fetcher, processor], return_when=asyncio.FIRST_EXCEPTION)
             for task in (fetcher, processor):
                 if task.done() and task.exception():
                     raise task.exception()  # type: ignore[misc]
             await processor
+            watcher.cancel()
             await self.source.stop()  # leaves the group: partitions move on at once
         finally:
             await self.sink.stop()
@@ -133,6 +150,24 @@ class DetectorService:
                 self.first_fit.close()
             self._worker.shutdown(wait=True)
         log.info("detector stopped: %s", self.stats)
+
+    async def _watch_registry(self, stop: asyncio.Event) -> None:
+        """Install newly promoted versions in shadow; loading runs off the scoring path."""
+        every = self.settings.model.registry_poll_s
+        while every > 0 and not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=every)
+            shadow = self.detector.in_shadow
+            lane = await asyncio.to_thread(
+                self.watcher.poll,
+                self.detector.serving.version,
+                None if shadow is None else shadow.version,
+            )
+            if lane is not None:
+                await self._in_worker(self.detector.install, lane)
+                log.info(
+                    "model %s scores in shadow until its thresholds warm up", lane.scorer.version
+                )
 
     async def _fetch(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -246,6 +281,7 @@ class DetectorService:
         for tp, lag in self.source.lag().items():
             m.consumer_lag.labels(partition=str(tp.partition)).set(lag)
         self._describe_model()
+        self._judge_swap(out)
         if self.first_fit is not None and self.first_fit.error and not self._fit_failure_counted:
             m.reload_failures.labels(reason="fit").inc()
             self._fit_failure_counted = True
@@ -253,11 +289,29 @@ class DetectorService:
 
     def _describe_model(self) -> None:
         serving, m = self.detector.serving, self.metrics
-        if serving.version != self._model_version:  # a model fitted here just took over
+        if serving.version != self._model_version:  # a new model just took over
+            log.info("model %s now serves (was %s)", serving.version, self._model_version)
             self._model_version = serving.version
-            self._model_created = time.time()
+            self._model_created = self._created_at(serving.version)
+            self.guard.swapped(serving.version)
         m.model.info({"version": serving.version, "scorer": serving.name, "device": serving.device})
         m.model_age.set(time.time() - self._model_created)
+
+    def _created_at(self, version: str) -> float:
+        """When `version` was published (its manifest), else now."""
+        with contextlib.suppress(StreamAEError, ValueError):
+            return datetime.fromisoformat(self.registry.get(version).created_at).timestamp()
+        return time.time()
+
+    def _judge_swap(self, out: Output) -> None:
+        opened = sum(a.state is AlertState.OPEN for a in out.alerts)
+        try:
+            back = self.guard.observe(out.points_scored, opened)
+        except StreamAEError as exc:
+            log.error("cannot roll back after a noisy swap: %s", exc)
+            return
+        if back is not None:
+            self.metrics.model_rollbacks.inc()
 
     def _refresh_gauges(self, every_s: float = 1.0) -> None:
         # Counting warm series walks every live one: at most once a second.

@@ -1,0 +1,128 @@
+"""A running detector follows the registry: promote, refuse, roll back, with no gap."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import shutil
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from stream_ae.cli import main
+from stream_ae.core.records import Alert, AlertState
+from stream_ae.metrics import ServiceMetrics
+from stream_ae.registry import ModelRegistry
+from stream_ae.runtime.broker import EmbeddedBroker
+from stream_ae.runtime.service import DetectorService
+from stream_ae.settings import Settings
+
+from ..service.conftest import base_settings, prefix, produce_points, sine_points, wait_for
+
+SERIES = ["pump-1", "pump-2", "fan-3"]
+
+
+def copy_version(artifact: Path, root: Path, name: str) -> Path:
+    """The same weights published under another version name."""
+    target = root / name
+    shutil.copytree(artifact, target)
+    manifest = json.loads((target / "manifest.json").read_text())
+    manifest["model_version"] = name
+    (target / "manifest.json").write_text(json.dumps(manifest))
+    return target
+
+
+@dataclass
+class Running:
+    service: DetectorService
+    alerts: list[Alert]
+    registry: ModelRegistry
+
+    def serving(self) -> str:
+        return self.service.detector.serving.version
+
+
+@pytest.fixture
+def running(broker: EmbeddedBroker, artifact: Path, tmp_path: Path) -> Iterator[Running]:
+    """A detector serving version A of a fresh registry, polling it every 0.2 s."""
+    p = prefix()
+    base = base_settings(tmp_path, broker.address, p).model_dump()
+    base["model"] |= {"registry_poll_s": 0.2, "rollback_alert_rate": 0.0}
+    base["alerts"] = {"open_k": 3, "open_n": 5, "resolve_after": 3, "cooldown": 5}
+    settings = Settings.model_validate(base)
+    registry = ModelRegistry(settings.model.artifact_dir)
+    copy_version(artifact, registry.root, "A")
+    registry.promote("A")
+    alerts: list[Alert] = []
+    service = DetectorService(
+        settings, on_alert=alerts.append, metrics=ServiceMetrics(CollectorRegistry())
+    )
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+    thread = threading.Thread(target=loop.run_until_complete, args=(service.run(stop),))
+    thread.start()
+    running = Running(service, alerts, registry)
+    running.topic = settings.kafka.input_topic  # type: ignore[attr-defined]
+    yield running
+    loop.call_soon_threadsafe(stop.set)
+    thread.join(timeout=60)
+
+
+def feed(broker: EmbeddedBroker, run: Running, points: list, upto: int) -> None:
+    produce_points(broker.address, run.topic, points)  # type: ignore[attr-defined]
+    wait_for(lambda: run.service.stats.points >= upto, f"{upto} points scored")
+
+
+def test_promote_then_rollback_swaps_without_a_gap_or_a_storm(
+    broker: EmbeddedBroker, artifact: Path, running: Running
+) -> None:
+    points = sine_points(SERIES, 900, spikes={})
+    steps = [points[i : i + 300 * len(SERIES)] for i in range(0, len(points), 300 * len(SERIES))]
+    assert running.serving() == "A"
+    feed(broker, running, steps[0], len(steps[0]))
+
+    copy_version(artifact, running.registry.root, "B")
+    assert main(["model", "promote", "B", "--force", "--registry", str(running.registry.root)]) == 0
+    wait_for(lambda: running.service.detector.in_shadow is not None, "B loaded in shadow")
+    feed(broker, running, steps[1], len(steps[0]) + len(steps[1]))
+    assert running.serving() == "B"  # warm on every series within 300 points
+
+    assert main(["model", "rollback", "--registry", str(running.registry.root)]) == 0
+    wait_for(
+        lambda: (
+            (shadow := running.service.detector.in_shadow) is not None and shadow.version == "A"
+        ),
+        "A back in shadow",
+    )
+    feed(broker, running, steps[2], len(points))
+    assert running.serving() == "A"
+
+    assert running.service.stats.points == len(points)  # every point scored, no gap
+    scored = running.service.metrics.windows_scored._value.get()
+    assert scored == len(points) - len(SERIES) * (16 - 1)
+    opened = [a for a in running.alerts if a.state is AlertState.OPEN]
+    assert len(opened) <= 1, opened  # clean data: no storm at either swap
+
+
+def test_a_corrupt_promotion_leaves_the_old_model_serving(
+    broker: EmbeddedBroker, artifact: Path, running: Running, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger="stream_ae.runtime.model_watch")
+    bad = copy_version(artifact, running.registry.root, "broken")
+    (bad / "model.pt").write_bytes((bad / "model.pt").read_bytes()[:100])  # truncated
+    running.registry.promote("broken")
+    failures = running.service.metrics.reload_failures.labels(reason="corrupt")
+    wait_for(lambda: failures._value.get() == 1, "the refusal counted")
+
+    points = sine_points(SERIES, 200, spikes={"pump-2": 150})
+    feed(broker, running, points, len(points))
+    assert running.serving() == "A" and running.service.detector.in_shadow is None
+    assert any(a.series == "pump-2" and a.model_version == "A" for a in running.alerts)
+    (record,) = [r for r in caplog.records if "refused" in r.getMessage()]
+    assert "model broken refused, A keeps serving" in record.getMessage()
+    assert "sha256 mismatch" in record.getMessage()
