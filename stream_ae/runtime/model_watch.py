@@ -60,6 +60,10 @@ class ModelWatcher:
             self._metrics.reload_failures.labels(reason=exc.reason).inc()
             log.error("model %s refused, %s keeps serving: %s", wanted, serving, exc)
             return None
+        except Exception:  # whatever else loading raises must not stop the watching
+            self._metrics.reload_failures.labels(reason="load").inc()
+            log.exception("model %s could not be loaded, %s keeps serving", wanted, serving)
+            return None
 
 
 @dataclass

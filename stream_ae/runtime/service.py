@@ -137,12 +137,14 @@ class DetectorService:
             fetcher = asyncio.create_task(self._fetch(stop), name="fetcher")
             processor = asyncio.create_task(self._process(fetcher), name="processor")
             watcher = asyncio.create_task(self._watch_registry(stop), name="registry")
-            await asyncio.wait([fetcher, processor], return_when=asyncio.FIRST_EXCEPTION)
-            for task in (fetcher, processor):
-                if task.done() and task.exception():
-                    raise task.exception()  # type: ignore[misc]
-            await processor
-            watcher.cancel()
+            try:
+                await asyncio.wait([fetcher, processor], return_when=asyncio.FIRST_EXCEPTION)
+                for task in (fetcher, processor):
+                    if task.done() and task.exception():
+                        raise task.exception()  # type: ignore[misc]
+                await processor
+            finally:
+                watcher.cancel()
             await self.source.stop()  # leaves the group: partitions move on at once
         finally:
             await self.sink.stop()

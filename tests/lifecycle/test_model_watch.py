@@ -24,7 +24,7 @@ def lane(version: str) -> Lane:
 
 def test_watcher_loads_each_promotion_once_and_counts_refusals(tmp_path: Path) -> None:
     registry = ModelRegistry(tmp_path)
-    for name in ("a", "b", "wide"):
+    for name in ("a", "b", "wide", "odd"):
         fake_version(tmp_path, name)
     registry.promote("a")
     loaded: list[str] = []
@@ -33,6 +33,8 @@ def test_watcher_loads_each_promotion_once_and_counts_refusals(tmp_path: Path) -
         loaded.append(path.name)
         if path.name == "wide":
             raise ArtifactError(f"{path}: expects 2 channels", reason="mismatch")
+        if path.name == "odd":
+            raise RuntimeError("CUDA out of memory")
         return lane(path.name)
 
     metrics = ServiceMetrics(CollectorRegistry())
@@ -46,9 +48,13 @@ def test_watcher_loads_each_promotion_once_and_counts_refusals(tmp_path: Path) -
     assert watcher.poll(serving="b", in_shadow=None) is None
     assert watcher.poll(serving="b", in_shadow=None) is None  # a refused one is not retried
     assert metrics.reload_failures.labels(reason="mismatch")._value.get() == 1
+    registry.promote("odd")  # an unexpected error is counted too, and watching goes on
+    assert watcher.poll(serving="b", in_shadow=None) is None
+    assert metrics.reload_failures.labels(reason="load")._value.get() == 1
+    registry.rollback()  # back to wide, refused before: not retried until it moves
     registry.rollback()  # back to b, which serves: nothing to load
     assert watcher.poll(serving="b", in_shadow=None) is None
-    assert loaded == ["b", "wide"]
+    assert loaded == ["b", "wide", "odd"]
 
 
 def test_guard_rolls_back_a_noisy_swap_once(tmp_path: Path) -> None:
