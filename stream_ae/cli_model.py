@@ -1,4 +1,5 @@
-"""`stream-ae model list | show | promote | rollback`: the registry from a shell."""
+"""`stream-ae model list | show | promote | rollback` and `stream-ae retrain`: the
+model's life from a shell."""
 
 from __future__ import annotations
 
@@ -73,6 +74,48 @@ def _rollback(args: argparse.Namespace) -> int:
     return 0
 
 
+def duration(text: str) -> float:
+    """Seconds from '90', '90s', '30m', '24h' or '7d'.
+
+    >>> duration("24h"), duration("90")
+    (86400.0, 90.0)
+    """
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    number, unit = (text[:-1], text[-1]) if text[-1:] in units else (text, "s")
+    try:
+        value = float(number) * units[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration; write e.g. 90s, 30m, 24h or 7d"
+        ) from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: a duration must be positive")
+    return value
+
+
+def _retrain(args: argparse.Namespace) -> int:
+    from stream_ae.retrain.job import run_retrain
+
+    settings = load_settings(args.config)
+    changes: dict[str, Any] = {}
+    if args.since is not None:
+        changes["since_s"] = args.since
+    if args.pushgateway is not None:
+        changes["pushgateway"] = args.pushgateway
+    if changes:
+        settings = settings.model_copy(
+            update={"retrain": settings.retrain.model_copy(update=changes)}
+        )
+    result = run_retrain(
+        settings,
+        files=args.file or None,
+        alert_files=args.alerts or None,
+        progress=False if args.no_progress else None,
+    )
+    print(result.text())
+    return 0
+
+
 def add_model_commands(sub: Any) -> None:
     """Register `model` and its verbs on the top-level subparsers."""
     m = sub.add_parser("model", help="list, show, promote and roll back model versions")
@@ -102,3 +145,24 @@ def add_model_commands(sub: Any) -> None:
     rollback = verb("rollback", "make the previously current version current again")
     rollback.add_argument("--reason", default="rolled back by hand", help="kept in the pointer")
     rollback.set_defaults(run=_rollback)
+
+    r = sub.add_parser(
+        "retrain",
+        help="fit a candidate on recent data; promote it only if it beats the serving one",
+    )
+    r.add_argument("--config", type=Path, help="TOML settings (default: $STREAM_AE_CONFIG)")
+    r.add_argument(
+        "--since", type=duration, help="how far back to read the input topic (retrain.since_s)"
+    )
+    r.add_argument(
+        "--file", type=Path, action="append", help="read points from this file instead (repeatable)"
+    )
+    r.add_argument(
+        "--alerts",
+        type=Path,
+        action="append",
+        help="with --file: alerts JSONL whose incidents are left out (repeatable)",
+    )
+    r.add_argument("--pushgateway", help="push the job's metrics to this host:port")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.set_defaults(run=_retrain)

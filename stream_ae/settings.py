@@ -254,6 +254,29 @@ class KafkaSettings(BaseModel):
     """CA bundle for SSL, when the system's is not the one."""
 
 
+class RetrainSettings(BaseModel):
+    model_config = _SECTION
+    since_s: float = Field(default=86_400.0, gt=0)
+    """`stream-ae retrain` reads this many seconds of the input topic, up to now."""
+    holdout_fraction: float = Field(default=0.2, gt=0, lt=1)
+    """The newest share of each series' windows, kept out of training to compare the
+    candidate with the serving model."""
+    min_windows: int = Field(default=500, ge=10)
+    """Fewer clean windows than this: no candidate is fitted."""
+    max_error_ratio: float = Field(default=1.0, gt=0)
+    """Promotion rule: the candidate's 99th-percentile holdout error must be at most this
+    times the serving model's."""
+    interval_s: float = Field(default=0.0, ge=0)
+    """`stream-ae run` starts the retrain job, in its own process, this often (0: never;
+    a CronJob can run it instead)."""
+    drift: Literal["off", "page_hinkley", "adwin"] = "page_hinkley"
+    """Drift detector on each series' scores; a drift asks for a retrain early."""
+    drift_cooldown_s: float = Field(default=3600.0, ge=0)
+    """Least time between two retrains started by the service."""
+    pushgateway: str | None = None
+    """host:port of a Prometheus Pushgateway the retrain job pushes its metrics to."""
+
+
 class MetricsSettings(BaseModel):
     model_config = _SECTION
     address: str = Field(default="0.0.0.0:9108", pattern=r"^[^\s]*:\d{1,5}$")
@@ -292,6 +315,7 @@ class Settings(BaseSettings):
     files: FileSettings = FileSettings()
     kafka: KafkaSettings = KafkaSettings()
     metrics: MetricsSettings = MetricsSettings()
+    retrain: RetrainSettings = RetrainSettings()
 
     @classmethod
     def settings_customise_sources(

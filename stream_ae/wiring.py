@@ -72,13 +72,11 @@ def model_lane(settings: Settings, artifact: Path, channels: Sequence[str]) -> L
     return Lane(scorer, normalizer, threshold(settings))
 
 
-def detector(settings: Settings, channels: Sequence[str], artifact: Path | None = None) -> Detector:
-    """A detector serving `artifact`, or, without one, the cold-start scorer that
-    collects windows for a first model."""
+def window_store(settings: Settings, channels: int) -> WindowStore:
     w = settings.window
-    store = WindowStore(
+    return WindowStore(
         w.length,
-        len(channels),
+        channels,
         hop=w.hop,
         max_series=w.max_series,
         idle_evict_s=w.idle_evict_s,
@@ -88,6 +86,12 @@ def detector(settings: Settings, channels: Sequence[str], artifact: Path | None 
         duplicates=w.duplicates,
         stats_alpha=settings.normalize.online_alpha,
     )
+
+
+def detector(settings: Settings, channels: Sequence[str], artifact: Path | None = None) -> Detector:
+    """A detector serving `artifact`, or, without one, the cold-start scorer that
+    collects windows for a first model."""
+    store = window_store(settings, len(channels))
     a = settings.alerts
     policy = AlertPolicy(a.open_k, a.open_n, a.resolve_after, a.cooldown)
     if artifact is not None:
@@ -116,23 +120,38 @@ def first_fit(
     (for the service) promote it in the registry so a restart serves it."""
 
     def fit(series: Sequence[str], windows: np.ndarray) -> Lane:
-        from stream_ae.model.publish import train_and_publish
-
-        path = train_and_publish(
-            series,
-            windows,
-            channel_names=channels,
-            config=train_config(settings),
-            root=settings.model.artifact_dir,
-            lineage=lineage,
-            progress=progress,
-        )
+        root = settings.model.artifact_dir
+        path = publish_fit(settings, series, windows, channels, root, lineage, progress)
         lane = model_lane(settings, path, channels)
         if promote:
             ModelRegistry(settings.model.artifact_dir).promote(path.name, reason="first fit")
         return lane
 
     return fit
+
+
+def publish_fit(
+    settings: Settings,
+    series: Sequence[str],
+    windows: np.ndarray,
+    channels: Sequence[str],
+    root: Path,
+    lineage: dict[str, Any],
+    progress: bool | None,
+) -> Path:
+    """Fit a model on raw windows with the configured training settings; publish it
+    under `root` (not promoted) and return its directory."""
+    from stream_ae.model.publish import train_and_publish
+
+    return train_and_publish(
+        series,
+        windows,
+        channel_names=channels,
+        config=train_config(settings),
+        root=root,
+        lineage=lineage,
+        progress=progress,
+    )
 
 
 def train_config(settings: Settings) -> TrainConfig:

@@ -1,0 +1,123 @@
+"""The retraining job's data: windows cut as the detector cuts them, incidents left out,
+and the newest windows of each series held out for the comparison.
+
+Pure numpy over the detector's own WindowStore, so training sees the windows
+(gaps, hop, running statistics) the service would score.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from stream_ae.core.records import Point
+from stream_ae.core.windows import WindowStore
+
+Incidents = dict[str, list[tuple[float, float]]]
+"""series -> [(first, last) event time] of the incidents alerted on."""
+
+
+@dataclass(frozen=True, slots=True)
+class Windows:
+    """Windows of many series, columnar (row i belongs to `series[i]`)."""
+
+    series: tuple[str, ...]
+    values: np.ndarray
+    """[rows, window, channels] raw values."""
+    start_ts: np.ndarray
+    end_ts: np.ndarray
+    mean: np.ndarray
+    """[rows, channels] the series' running statistics as of the window's end."""
+    var: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.series)
+
+    def take(self, rows: np.ndarray) -> Windows:
+        return Windows(
+            tuple(self.series[i] for i in rows.tolist()),
+            self.values[rows],
+            self.start_ts[rows],
+            self.end_ts[rows],
+            self.mean[rows],
+            self.var[rows],
+        )
+
+
+def cut_windows(points: Iterable[Point], store: WindowStore) -> Windows:
+    """Every window the points complete (points a detector would refuse are skipped)."""
+    parts = []
+    for p in points:
+        if store.push(p.series, p.ts, p.values) is None and store.needs_drain:
+            parts.append(store.drain().batch)
+    parts.append(store.drain().batch)
+    parts = [b for b in parts if len(b)]
+    if not parts:
+        empty = np.zeros((0, store.window, store.channels), dtype=np.float32)
+        none = np.zeros(0)
+        return Windows(
+            (), empty, none, none, np.zeros((0, store.channels)), np.zeros((0, store.channels))
+        )
+    return Windows(
+        series=tuple(s for b in parts for s in b.series),
+        values=np.concatenate([b.values for b in parts]),
+        start_ts=np.concatenate([b.ts[:, 0] for b in parts]),
+        end_ts=np.concatenate([b.end_ts for b in parts]),
+        mean=np.concatenate([b.mean for b in parts]),
+        var=np.concatenate([b.var for b in parts]),
+    )
+
+
+def incidents(alerts: Iterable[Mapping[str, Any]]) -> Incidents:
+    """Incident spans from alert messages: open to resolve, or open onwards if unresolved.
+
+    >>> incidents([{"series": "a", "incident_id": "i", "state": "open", "opened_ts": 5.0,
+    ...             "ts": 5.0}, {"series": "a", "incident_id": "i", "state": "resolved",
+    ...             "opened_ts": 5.0, "ts": 9.0}])
+    {'a': [(5.0, 9.0)]}
+    """
+    spans: dict[tuple[str, str], tuple[str, float, float]] = {}
+    for a in alerts:
+        key = (str(a["series"]), str(a["incident_id"]))
+        opened = float(a["opened_ts"])
+        end = float(a["ts"]) if a["state"] == "resolved" else math.inf
+        _, _, known_end = spans.get(key, ("", opened, math.inf))
+        spans[key] = (key[0], opened, min(end, known_end))
+    out: Incidents = defaultdict(list)
+    for series, start, end in spans.values():
+        out[series].append((start, end))
+    return dict(out)
+
+
+def without_incidents(windows: Windows, spans: Incidents) -> tuple[Windows, int]:
+    """The windows that overlap no incident of their series, and how many were left out."""
+    keep = np.ones(len(windows), dtype=bool)
+    by_series: dict[str, list[int]] = defaultdict(list)
+    for i, s in enumerate(windows.series):
+        by_series[s].append(i)
+    for series, rows_list in by_series.items():
+        rows = np.asarray(rows_list)
+        for start, end in spans.get(series, []):
+            overlap = (windows.end_ts[rows] >= start) & (windows.start_ts[rows] <= end)
+            keep[rows[overlap]] = False
+    return windows.take(np.flatnonzero(keep)), int((~keep).sum())
+
+
+def split_holdout(windows: Windows, fraction: float) -> tuple[Windows, Windows]:
+    """(train, holdout): the newest `fraction` of each series' windows is held out."""
+    holdout = np.zeros(len(windows), dtype=bool)
+    by_series: dict[str, list[int]] = defaultdict(list)
+    for i, s in enumerate(windows.series):
+        by_series[s].append(i)
+    for rows_list in by_series.values():
+        rows = np.asarray(rows_list)
+        newest = rows[np.argsort(windows.end_ts[rows], kind="stable")]
+        n = round(len(rows) * fraction)
+        if n:
+            holdout[newest[-n:]] = True
+    return windows.take(np.flatnonzero(~holdout)), windows.take(np.flatnonzero(holdout))

@@ -1,0 +1,241 @@
+"""`stream-ae retrain`: fit a candidate on recent data and promote it only if it is better.
+
+1. Read the last `retrain.since_s` of the input topic (found with
+   `offsets_for_times`), or files, and the alerts of the same span.
+2. Cut windows as the detector does; leave out every window that overlaps an
+   incident alerted on, so incidents never become the new normal.
+3. Hold out the newest `retrain.holdout_fraction` of each series' windows; fit a
+   candidate on the rest (staged inside the registry, invisible to detectors).
+4. Score the holdout with the candidate and with the serving model, each with its
+   own scaling; promote the candidate only if its 99th-percentile error is at most
+   `retrain.max_error_ratio` times the serving model's.
+5. Record lineage and figures in the candidate's manifest; publish and promote it,
+   or delete it. Metrics go to their own registry, pushed to a Pushgateway if set.
+
+A failed or worse candidate changes nothing that serves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
+
+from stream_ae import wiring
+from stream_ae.connectors.fastwire import FastPointDecoder
+from stream_ae.connectors.files import open_points
+from stream_ae.core.detector import Lane
+from stream_ae.core.records import Point
+from stream_ae.errors import StreamAEError
+from stream_ae.registry import ModelRegistry
+from stream_ae.retrain.dataset import (
+    Windows,
+    cut_windows,
+    incidents,
+    split_holdout,
+    without_incidents,
+)
+from stream_ae.settings import Settings
+
+log = logging.getLogger(__name__)
+STAGING = ".staging"
+
+
+class RetrainError(StreamAEError):
+    """The job could not produce a candidate; nothing that serves changed."""
+
+
+@dataclass
+class RetrainResult:
+    promoted: bool
+    candidate: str
+    parent: str | None
+    figures: dict[str, Any] = field(default_factory=dict)
+    reason: str = ""
+
+    def text(self) -> str:
+        c, s = self.figures.get("candidate", {}), self.figures.get("serving", {})
+        lines = [
+            f"candidate {self.candidate} (parent {self.parent or 'none'}): "
+            + ("PROMOTED" if self.promoted else "not promoted")
+            + f" — {self.reason}",
+            f"windows: {self.figures.get('train_windows', 0)} train, "
+            f"{self.figures.get('holdout_windows', 0)} holdout, "
+            f"{self.figures.get('excluded_windows', 0)} left out (incidents)",
+        ]
+        for name, f in (("candidate", c), ("serving", s)):
+            if f:
+                lines.append(
+                    f"{name:9} holdout error p50 {f['p50']:.4g}  p95 {f['p95']:.4g}  "
+                    f"p99 {f['p99']:.4g}  exceedance {f['exceedance']:.4f}"
+                )
+        return "\n".join(lines)
+
+
+def run_retrain(
+    settings: Settings,
+    *,
+    files: list[Path] | None = None,
+    alert_files: list[Path] | None = None,
+    now: float | None = None,
+    progress: bool | None = None,
+) -> RetrainResult:
+    started = time.monotonic()
+    now = time.time() if now is None else now
+    since = now - settings.retrain.since_s
+    registry = ModelRegistry(settings.model.artifact_dir)
+    serving = registry.serving()
+    channels = serving.channels if serving else tuple(settings.window.channels)
+    if files:
+        points = [p for f in files for p in open_points(f) if isinstance(p, Point)]
+        alerts = [orjson.loads(line) for f in alert_files or [] for line in _lines(f)]
+        source = ", ".join(str(f) for f in files)
+    else:
+        points, alerts = asyncio.run(_from_topics(settings, since, now))
+        source = f"{settings.kafka.input_topic} [{since:.0f}, {now:.0f})"
+    windows = cut_windows(points, wiring.window_store(settings, len(channels)))
+    clean, excluded = without_incidents(windows, incidents(alerts))
+    train, holdout = split_holdout(clean, settings.retrain.holdout_fraction)
+    if len(train) < settings.retrain.min_windows:
+        raise RetrainError(
+            f"only {len(train)} clean training windows in {source} (retrain.min_windows is "
+            f"{settings.retrain.min_windows}); read a longer span (retrain.since_s) or wait"
+        )
+    parent = serving.name if serving else None
+    lineage: dict[str, Any] = {
+        "source": source,
+        "data_from": float(train.start_ts.min()),
+        "data_to": float(clean.end_ts.max()),
+        "parent": parent,
+        "excluded_windows": excluded,
+    }
+    staging = registry.root / STAGING
+    path = wiring.publish_fit(
+        settings, train.series, train.values, channels, staging, lineage, progress
+    )
+    figures: dict[str, Any] = {
+        "train_windows": len(train),
+        "holdout_windows": len(holdout),
+        "excluded_windows": excluded,
+    }
+    try:
+        candidate = wiring.model_lane(settings, path, channels)
+        figures["candidate"] = holdout_figures(candidate, train, holdout, settings)
+        if serving is not None:
+            current = wiring.model_lane(settings, serving.path, channels)
+            figures["serving"] = holdout_figures(current, train, holdout, settings)
+        promoted, reason = promotion_rule(figures, settings.retrain.max_error_ratio)
+        if promoted:
+            _record(path, figures)
+            final = registry.root / path.name
+            path.rename(final)
+            registry.promote(path.name, reason=f"retrain: {reason}")
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    result = RetrainResult(promoted, path.name, parent, figures, reason)
+    _push_metrics(settings, result, time.monotonic() - started)
+    return result
+
+
+def promotion_rule(figures: dict[str, Any], max_ratio: float) -> tuple[bool, str]:
+    """Promote when nothing serves, or when the candidate's p99 holdout error is at most
+    `max_ratio` times the serving model's.
+
+    >>> promotion_rule({"candidate": {"p99": 1.0}, "serving": {"p99": 2.0}}, 1.0)
+    (True, 'holdout p99 error 1 <= 1 x 2 of the serving model')
+    """
+    if "serving" not in figures:
+        return True, "no model served before"
+    c, s = figures["candidate"]["p99"], figures["serving"]["p99"]
+    verdict = "<=" if c <= max_ratio * s else ">"
+    return (
+        c <= max_ratio * s,
+        f"holdout p99 error {c:.4g} {verdict} {max_ratio:g} x {s:.4g} of the serving model",
+    )
+
+
+def holdout_figures(
+    lane: Lane, train: Windows, holdout: Windows, settings: Settings
+) -> dict[str, float]:
+    """Error quantiles on the holdout, and the share of holdout windows above the
+    threshold quantile of the same model's errors on the training windows."""
+    reference = _scores(lane, train)
+    scores = _scores(lane, holdout)
+    threshold = float(np.quantile(reference, settings.threshold.quantile))
+    return {
+        "p50": float(np.quantile(scores, 0.5)),
+        "p95": float(np.quantile(scores, 0.95)),
+        "p99": float(np.quantile(scores, 0.99)),
+        "exceedance": float((scores > threshold).mean()),
+    }
+
+
+def _scores(lane: Lane, windows: Windows) -> np.ndarray:
+    names = list(dict.fromkeys(windows.series))
+    for slot, name in enumerate(names):
+        lane.normalizer.assign(slot, name)
+    slot_of = {name: i for i, name in enumerate(names)}
+    slots = np.fromiter((slot_of[s] for s in windows.series), dtype=np.int64, count=len(windows))
+    scaled = lane.normalizer.scale(slots, windows.mean, windows.var).apply(windows.values)
+    return lane.scorer.score(scaled).scores
+
+
+def _lines(path: Path) -> list[bytes]:
+    return [line for line in path.read_bytes().splitlines() if line.strip()]
+
+
+async def _from_topics(
+    settings: Settings, since: float, now: float
+) -> tuple[list[Point], list[dict[str, Any]]]:
+    from stream_ae.connectors.kafka_range import read_range
+
+    k = settings.kafka
+    decoder = FastPointDecoder(default_series="")
+    points: list[Point] = []
+    for record in await read_range(k, k.input_topic, since, now):
+        key = record.key.decode("utf-8", "replace") if record.key else ""
+        for item in decoder.decode(record.value, "retrain"):
+            if isinstance(item, Point):
+                points.append(item if item.series else Point(key, item.ts, item.values))
+    alerts = [orjson.loads(r.value) for r in await read_range(k, k.alert_topic, since, now + 1)]
+    points.sort(key=lambda p: p.ts)  # partitions interleaved back into time order
+    return points, alerts
+
+
+def _record(path: Path, figures: dict[str, Any]) -> None:
+    """Add the comparison to the candidate's manifest (the module's hash is unchanged)."""
+    manifest_path = path / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["validation"] = {**manifest["validation"], "holdout": figures}
+    manifest_path.write_text(json.dumps(manifest, indent=2))
+
+
+def _push_metrics(settings: Settings, result: RetrainResult, seconds: float) -> CollectorRegistry:
+    """The job's own metrics (a batch job: its own registry), pushed if a gateway is set."""
+    registry = CollectorRegistry()
+
+    def gauge(name: str, doc: str, labels: tuple[str, ...] = ()) -> Gauge:
+        return Gauge(f"stream_ae_retrain_{name}", doc, labels, registry=registry)
+
+    gauge("promoted", "1 if the last candidate was promoted.").set(int(result.promoted))
+    gauge("duration_seconds", "Time the last retrain took.").set(seconds)
+    gauge("last_run_timestamp_seconds", "When the last retrain ended.").set_to_current_time()
+    windows = gauge("windows", "Windows of the last retrain, by use.", ("set",))
+    for name in ("train", "holdout", "excluded"):
+        windows.labels(set=name).set(result.figures.get(f"{name}_windows", 0))
+    p99 = gauge("holdout_error_p99", "99th-percentile holdout error, by model.", ("model",))
+    for name in ("candidate", "serving"):
+        if name in result.figures:
+            p99.labels(model=name).set(result.figures[name]["p99"])
+    if settings.retrain.pushgateway:
+        push_to_gateway(settings.retrain.pushgateway, job="stream-ae-retrain", registry=registry)
+    return registry

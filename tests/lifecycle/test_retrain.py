@@ -1,0 +1,228 @@
+"""`stream-ae retrain`: data in, incidents out, candidate judged, promoted only if better."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stream_ae.cli import main
+from stream_ae.core.records import Point
+from stream_ae.core.windows import WindowStore
+from stream_ae.registry import ModelRegistry
+from stream_ae.retrain.dataset import cut_windows, incidents, split_holdout, without_incidents
+from stream_ae.retrain.job import RetrainError, run_retrain
+from stream_ae.runtime.broker import EmbeddedBroker
+from stream_ae.runtime.prometheus import tool
+from stream_ae.settings import Settings
+
+from ..service.conftest import T0, base_settings, produce, produce_points, sine_points
+
+
+def settings_for(
+    tmp_path: Path, bootstrap: str = "unused:1", prefix: str = "x", **retrain: object
+) -> Settings:
+    raw = base_settings(tmp_path, bootstrap, prefix).model_dump()
+    raw["retrain"] = {"min_windows": 100, "holdout_fraction": 0.25, **retrain}
+    return Settings.model_validate(raw)
+
+
+def write_csv(path: Path, values: np.ndarray) -> Path:
+    lines = ["timestamp,value"] + [f"{T0 + 60 * i},{v:.5f}" for i, v in enumerate(values)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def wave(n: int, level: float = 0.0, seed: int = 0) -> np.ndarray:
+    noise = np.random.default_rng(seed).normal(0, 0.05, n)
+    return level + np.sin(2 * np.pi * np.arange(n) / 25) + noise
+
+
+# -- the data --------------------------------------------------------------------------
+
+
+def test_windows_leave_out_incidents_and_hold_out_the_newest() -> None:
+    points = [Point(s, T0 + 60 * t, (float(t),)) for t in range(40) for s in ("a", "b")]
+    windows = cut_windows(points, WindowStore(10, 1))
+    assert len(windows) == 2 * 31
+    spans = incidents(
+        [
+            {
+                "series": "a",
+                "incident_id": "i1",
+                "state": "open",
+                "opened_ts": T0 + 600,
+                "ts": T0 + 600,
+            },
+            {
+                "series": "a",
+                "incident_id": "i1",
+                "state": "resolved",
+                "opened_ts": T0 + 600,
+                "ts": T0 + 900,
+            },
+            {
+                "series": "b",
+                "incident_id": "i2",
+                "state": "open",
+                "opened_ts": T0 + 2100,
+                "ts": T0 + 2100,
+            },
+        ]
+    )
+    assert spans == {"a": [(T0 + 600, T0 + 900)], "b": [(T0 + 2100, float("inf"))]}
+    clean, dropped = without_incidents(windows, spans)
+    # a: windows ending at steps 10..24 touch steps 10..15; b: every window ending at 35+.
+    assert dropped == 15 + 5 and len(clean) == 62 - 20
+    train, holdout = split_holdout(clean, 0.25)
+    assert len(train) + len(holdout) == len(clean)
+    for s in ("a", "b"):
+        newest_train = max(t for t, x in zip(train.end_ts, train.series, strict=True) if x == s)
+        oldest_held = min(t for t, x in zip(holdout.end_ts, holdout.series, strict=True) if x == s)
+        assert newest_train < oldest_held
+
+
+# -- from files ------------------------------------------------------------------------
+
+
+def test_first_retrain_promotes_then_a_level_shift_is_learned_with_lineage(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    registry = ModelRegistry(settings.model.artifact_dir)
+    before = write_csv(tmp_path / "pump.csv", wave(600))
+    first = run_retrain(settings, files=[before], progress=False)
+    assert first.promoted and first.parent is None and registry.current() == first.candidate
+
+    after = write_csv(tmp_path / "pump.csv", wave(600, level=3.0, seed=1))
+    second = run_retrain(settings, files=[after], progress=False)
+    assert second.promoted, second.text()
+    assert second.parent == first.candidate and registry.current() == second.candidate
+    c, s = second.figures["candidate"], second.figures["serving"]
+    assert c["p99"] < s["p99"]  # the old model has never seen this level
+    manifest = registry.get(second.candidate).manifest
+    assert manifest["training"]["parent"] == first.candidate
+    assert manifest["training"]["source"] == str(after)
+    assert manifest["validation"]["holdout"]["candidate"]["p99"] == c["p99"]
+    assert not (registry.root / ".staging").exists()
+
+
+def test_a_worse_candidate_changes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = settings_for(tmp_path)
+    data = write_csv(tmp_path / "pump.csv", wave(600))
+    first = run_retrain(settings, files=[data], progress=False)
+    strict = settings_for(tmp_path, max_error_ratio=0.01)  # nothing can be 100x better
+    second = run_retrain(strict, files=[data], progress=False)
+    assert not second.promoted and "> 0.01 x" in second.reason
+    registry = ModelRegistry(settings.model.artifact_dir)
+    assert registry.current() == first.candidate
+    assert [v.name for v in registry.versions()] == [first.candidate]  # not even published
+
+
+def test_too_little_data_is_a_sentence_and_changes_nothing(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, min_windows=5000)
+    data = write_csv(tmp_path / "pump.csv", wave(300))
+    with pytest.raises(RetrainError, match="only 214 clean training windows"):
+        run_retrain(settings, files=[data], progress=False)
+    assert ModelRegistry(settings.model.artifact_dir).versions() == []
+
+
+# -- from the topic, with incidents left out and metrics pushed ---------------------------
+
+
+@pytest.fixture
+def pushgateway(tmp_path: Path) -> Iterator[str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [tool("prometheus-pushgateway"), f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    address = f"127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"http://{address}/metrics", timeout=2)
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    yield address
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def test_retrain_reads_the_topic_leaves_out_incidents_and_pushes_metrics(
+    broker: EmbeddedBroker, pushgateway: str, tmp_path: Path
+) -> None:
+    p = f"r{time.monotonic_ns()}"
+    settings = settings_for(tmp_path, broker.address, p, pushgateway=pushgateway)
+    points = sine_points(["pump-1", "pump-2"], 400, spikes={"pump-2": 300})
+    produce_points(broker.address, f"{p}.points", points)
+    incident = [
+        {
+            "series": "pump-2",
+            "incident_id": "i",
+            "state": "open",
+            "opened_ts": T0 + 60 * 300,
+            "ts": T0 + 60 * 300,
+        },
+        {
+            "series": "pump-2",
+            "incident_id": "i",
+            "state": "resolved",
+            "opened_ts": T0 + 60 * 300,
+            "ts": T0 + 60 * 310,
+        },
+    ]
+    asyncio.run(
+        produce(
+            broker.address, f"{p}.alerts", [(b"pump-2", json.dumps(a).encode()) for a in incident]
+        )
+    )
+
+    assert (
+        main(
+            [
+                "retrain",
+                "--since",
+                "1h",
+                "--no-progress",
+                "--config",
+                str(_toml(tmp_path, settings)),
+            ]
+        )
+        == 0
+    )
+    registry = ModelRegistry(settings.model.artifact_dir)
+    manifest = registry.get(registry.current() or "").manifest
+    # Windows of 16 steps touching steps 300..310 of pump-2: ends 300..325.
+    assert manifest["training"]["excluded_windows"] == 26
+    assert (
+        manifest["validation"]["holdout"]["train_windows"]
+        + manifest["validation"]["holdout"]["holdout_windows"]
+        == 2 * (400 - 15) - 26
+    )
+    pushed = urllib.request.urlopen(f"http://{pushgateway}/metrics").read().decode()
+    assert 'stream_ae_retrain_promoted{instance="",job="stream-ae-retrain"} 1' in pushed
+    assert (
+        'stream_ae_retrain_windows{instance="",job="stream-ae-retrain",set="excluded"} 26' in pushed
+    )
+
+
+def _toml(tmp_path: Path, settings: Settings) -> Path:
+    """The settings as a TOML file, for the command line."""
+    path = tmp_path / "stream-ae.toml"
+    path.write_text(settings.summary())
+    return path
