@@ -104,6 +104,17 @@ class ServiceMetrics:
             "Automatic rollbacks: a swapped-in model opened too many alerts.",
             registry=registry,
         )
+        self.drifts = Counter(
+            "stream_ae_drift_detected_total",
+            "Series whose scores drifted (each asks for a retrain).",
+            registry=registry,
+        )
+        self.retrain_runs = Counter(
+            "stream_ae_retrain_runs_total",
+            "Retrain jobs the service ran, by how they ended: promoted, kept, failed.",
+            ["result"],
+            registry=registry,
+        )
         self.reload_failures = Counter(
             "stream_ae_model_reload_failures_total",
             "Models that could not be fitted, loaded or validated; the serving one stayed.",

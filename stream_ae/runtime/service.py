@@ -30,12 +30,14 @@ from stream_ae.connectors.kafka_sink import KafkaSink, Message, alert_message, d
 from stream_ae.connectors.kafka_source import DeadLetter, KafkaSource, SourceBatch
 from stream_ae.core.alerting import STATE_NAMES
 from stream_ae.core.detector import Detector, Output
+from stream_ae.core.drift import DriftMonitor
 from stream_ae.core.records import Alert, AlertState
 from stream_ae.errors import StreamAEError
 from stream_ae.metrics import ServiceMetrics
 from stream_ae.registry import ModelRegistry
 from stream_ae.runtime.first_fit import FirstFit
 from stream_ae.runtime.model_watch import ModelWatcher, SwapGuard
+from stream_ae.runtime.retrain_schedule import RetrainScheduler
 from stream_ae.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -102,6 +104,9 @@ class DetectorService:
         )
         m = settings.model
         self.guard = SwapGuard(self.registry, m.rollback_alert_rate, m.rollback_check_windows)
+        r = settings.retrain
+        self.drift = None if r.drift == "off" else DriftMonitor(r.drift)
+        self.retrains = RetrainScheduler(settings, self.metrics)
         self.detector.store.on_evict = self._on_evict
         self._gauges_at = 0.0  # monotonic time the slower gauges were last refreshed
         self._fit_failure_counted = False
@@ -137,6 +142,7 @@ class DetectorService:
             fetcher = asyncio.create_task(self._fetch(stop), name="fetcher")
             processor = asyncio.create_task(self._process(fetcher), name="processor")
             watcher = asyncio.create_task(self._watch_registry(stop), name="registry")
+            scheduler = asyncio.create_task(self._schedule_retrains(stop), name="retrain")
             try:
                 await asyncio.wait([fetcher, processor], return_when=asyncio.FIRST_EXCEPTION)
                 for task in (fetcher, processor):
@@ -145,6 +151,8 @@ class DetectorService:
                 await processor
             finally:
                 watcher.cancel()
+                scheduler.cancel()
+                await self.retrains.close()
             await self.source.stop()  # leaves the group: partitions move on at once
         finally:
             await self.sink.stop()
@@ -170,6 +178,13 @@ class DetectorService:
                 log.info(
                     "model %s scores in shadow until its thresholds warm up", lane.scorer.version
                 )
+
+    async def _schedule_retrains(self, stop: asyncio.Event) -> None:
+        """Start the retrain job when it is due; it runs in its own process."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+            await self.retrains.tick()
 
     async def _fetch(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -284,6 +299,7 @@ class DetectorService:
             m.consumer_lag.labels(partition=str(tp.partition)).set(lag)
         self._describe_model()
         self._judge_swap(out)
+        self._watch_drift(out)
         if self.first_fit is not None and self.first_fit.error and not self._fit_failure_counted:
             m.reload_failures.labels(reason="fit").inc()
             self._fit_failure_counted = True
@@ -296,6 +312,8 @@ class DetectorService:
             self._model_version = serving.version
             self._model_created = self._created_at(serving.version)
             self.guard.swapped(serving.version)
+            if self.drift is not None:
+                self.drift.reset()  # the new model's scores are a new stream
         m.model.info({"version": serving.version, "scorer": serving.name, "device": serving.device})
         m.model_age.set(time.time() - self._model_created)
 
@@ -314,6 +332,20 @@ class DetectorService:
             return
         if back is not None:
             self.metrics.model_rollbacks.inc()
+
+    def _watch_drift(self, out: Output) -> None:
+        if self.drift is None or self.detector.serving.name == "hst":
+            return  # no model of ours serves yet: nothing to retrain
+        drifted = [
+            name for rows in out.scored for name in self.drift.update(rows.series, rows.score)
+        ]
+        if drifted:
+            self.metrics.drifts.inc(len(drifted))
+            shown = ", ".join(drifted[:5]) + (
+                f" and {len(drifted) - 5} more" if len(drifted) > 5 else ""
+            )
+            log.warning("the scores of %s drifted; asking for a retrain", shown)
+            self.retrains.request(f"drift in {shown}")
 
     def _refresh_gauges(self, every_s: float = 1.0) -> None:
         # Counting warm series walks every live one: at most once a second.

@@ -8,6 +8,7 @@ import logging
 import shutil
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from stream_ae.cli import main
-from stream_ae.core.records import Alert, AlertState
+from stream_ae.core.records import Alert, AlertState, Point
 from stream_ae.metrics import ServiceMetrics
 from stream_ae.registry import ModelRegistry
 from stream_ae.runtime.broker import EmbeddedBroker
@@ -42,19 +43,24 @@ class Running:
     service: DetectorService
     alerts: list[Alert]
     registry: ModelRegistry
+    topic: str
 
     def serving(self) -> str:
         return self.service.detector.serving.version
 
 
-@pytest.fixture
-def running(broker: EmbeddedBroker, artifact: Path, tmp_path: Path) -> Iterator[Running]:
-    """A detector serving version A of a fresh registry, polling it every 0.2 s."""
-    p = prefix()
-    base = base_settings(tmp_path, broker.address, p).model_dump()
+def lifecycle_settings(broker: EmbeddedBroker, tmp_path: Path, **retrain: object) -> Settings:
+    """Small model, a registry polled every 0.2 s, 3-of-5 alerts; rollback off."""
+    base = base_settings(tmp_path, broker.address, prefix()).model_dump()
     base["model"] |= {"registry_poll_s": 0.2, "rollback_alert_rate": 0.0}
     base["alerts"] = {"open_k": 3, "open_n": 5, "resolve_after": 3, "cooldown": 5}
-    settings = Settings.model_validate(base)
+    base["retrain"] = {"min_windows": 100, **retrain}
+    return Settings.model_validate(base)
+
+
+@contextmanager
+def serving_version_a(settings: Settings, artifact: Path) -> Iterator[Running]:
+    """A detector on a thread, serving version A of a fresh registry."""
     registry = ModelRegistry(settings.model.artifact_dir)
     copy_version(artifact, registry.root, "A")
     registry.promote("A")
@@ -66,15 +72,21 @@ def running(broker: EmbeddedBroker, artifact: Path, tmp_path: Path) -> Iterator[
     stop = asyncio.Event()
     thread = threading.Thread(target=loop.run_until_complete, args=(service.run(stop),))
     thread.start()
-    running = Running(service, alerts, registry)
-    running.topic = settings.kafka.input_topic  # type: ignore[attr-defined]
-    yield running
-    loop.call_soon_threadsafe(stop.set)
-    thread.join(timeout=60)
+    try:
+        yield Running(service, alerts, registry, settings.kafka.input_topic)
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(timeout=60)
 
 
-def feed(broker: EmbeddedBroker, run: Running, points: list, upto: int) -> None:
-    produce_points(broker.address, run.topic, points)  # type: ignore[attr-defined]
+@pytest.fixture
+def running(broker: EmbeddedBroker, artifact: Path, tmp_path: Path) -> Iterator[Running]:
+    with serving_version_a(lifecycle_settings(broker, tmp_path), artifact) as run:
+        yield run
+
+
+def feed(broker: EmbeddedBroker, run: Running, points: list[Point], upto: int) -> None:
+    produce_points(broker.address, run.topic, points)
     wait_for(lambda: run.service.stats.points >= upto, f"{upto} points scored")
 
 

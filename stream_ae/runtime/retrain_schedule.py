@@ -1,0 +1,113 @@
+"""Running `stream-ae retrain` from the service, in its own process.
+
+Every `retrain.interval_s`, or early when a drift asks for it (at most once per
+`retrain.drift_cooldown_s`), one child process runs the retrain job; scoring goes
+on meanwhile, and a promoted candidate reaches the service through the registry
+like any other promotion. One job at a time; a stopping service ends its job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from stream_ae.metrics import ServiceMetrics
+from stream_ae.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class RetrainScheduler:
+    """Decides when to start the retrain job, starts it, and reports how it ended."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: ServiceMetrics,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self._metrics = metrics
+        self._clock = clock
+        self._last_start = clock()  # the first scheduled run comes one interval in
+        self._requested: str | None = None
+        self._child: asyncio.subprocess.Process | None = None
+        self._config: Path | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._child is not None
+
+    def request(self, reason: str) -> None:
+        """Ask for a retrain soon (a drift); honoured once the cooldown has passed."""
+        self._requested = reason
+
+    def due(self) -> str | None:
+        """Why a job should start now, or None."""
+        r, since = self.settings.retrain, self._clock() - self._last_start
+        if r.interval_s > 0 and since >= r.interval_s:
+            return f"every {r.interval_s:g} s"
+        if self._requested is not None and since >= r.drift_cooldown_s:
+            return self._requested
+        return None
+
+    async def tick(self) -> None:
+        """Collect a finished job; start one if it is due and none runs."""
+        if self._child is not None and self._child.returncode is None:
+            return
+        if self._child is not None:
+            await self._finish(self._child)
+        reason = self.due()
+        if reason is not None:
+            await self._start(reason)
+
+    async def _start(self, reason: str) -> None:
+        self._requested = None
+        self._last_start = self._clock()
+        # The child gets exactly this service's settings, in a file only we can read.
+        fd, name = tempfile.mkstemp(prefix="stream-ae-retrain-", suffix=".toml")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(self.settings.summary())
+        self._config = Path(name)
+        self._child = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "stream_ae.cli",
+            "retrain",
+            "--config",
+            name,
+            "--no-progress",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        log.info("retrain job started (pid %d): %s", self._child.pid, reason)
+
+    async def _finish(self, child: asyncio.subprocess.Process) -> None:
+        output = (await child.stdout.read()).decode(errors="replace") if child.stdout else ""
+        self._child = None
+        if self._config is not None:
+            self._config.unlink(missing_ok=True)
+        last = output.strip().splitlines()[-3:]
+        if child.returncode != 0:
+            result = "failed"
+            log.error("retrain job failed (exit %s): %s", child.returncode, " | ".join(last))
+        else:
+            result = "promoted" if "PROMOTED" in output else "kept"
+            log.info("retrain job ended, candidate %s: %s", result, " | ".join(last))
+        self._metrics.retrain_runs.labels(result=result).inc()
+
+    async def close(self) -> None:
+        """End a running job (the next run starts over) and clean up."""
+        if self._child is not None and self._child.returncode is None:
+            self._child.terminate()
+            with contextlib.suppress(ProcessLookupError):
+                await self._child.wait()
+        if self._config is not None:
+            self._config.unlink(missing_ok=True)
