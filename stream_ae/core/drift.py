@@ -9,10 +9,12 @@ is not an alert: spikes are the alert policy's business, drifts the model's.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-from river import drift
+
+if TYPE_CHECKING:
+    from river.drift import ADWIN, PageHinkley
 
 DriftKind = Literal["page_hinkley", "adwin"]
 
@@ -31,11 +33,15 @@ class DriftMonitor:
         if kind not in ("page_hinkley", "adwin"):
             raise ValueError(f"drift detector must be 'page_hinkley' or 'adwin' (got {kind!r})")
         self.kind = kind
-        self._detectors: dict[str, drift.PageHinkley | drift.ADWIN] = {}
+        self._detectors: dict[str, PageHinkley | ADWIN] = {}
 
-    def _fresh(self) -> drift.PageHinkley | drift.ADWIN:
+    def _fresh(self) -> PageHinkley | ADWIN:
+        # Imported here: river.drift pulls in scikit-learn (seconds, and asyncio with
+        # it), which `import stream_ae.core` must not.
+        from river.drift import ADWIN, PageHinkley
+
         # Only a rise matters: falling errors mean the data got easier to explain.
-        return drift.PageHinkley(mode="up") if self.kind == "page_hinkley" else drift.ADWIN()
+        return PageHinkley(mode="up") if self.kind == "page_hinkley" else ADWIN()
 
     def update(self, series: Sequence[str], scores: np.ndarray) -> list[str]:
         drifted: list[str] = []
