@@ -6,6 +6,7 @@ edge (connectors), not here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -75,6 +76,39 @@ class WindowBatch:
 
     def __len__(self) -> int:
         return len(self.series)
+
+    def take(self, rows: np.ndarray) -> WindowBatch:
+        """The rows `rows` (int indices), in that order."""
+        return WindowBatch(
+            tuple(self.series[i] for i in rows.tolist()),
+            self.end_ts[rows],
+            self.ts[rows],
+            self.values[rows],
+            self.mean[rows],
+            self.var[rows],
+        )
+
+    @staticmethod
+    def concat(parts: Sequence[WindowBatch], window: int, channels: int) -> WindowBatch:
+        """One batch of the rows of `parts`, in order (an empty one of this shape if none)."""
+        if not parts:
+            none = np.zeros((0, channels))
+            return WindowBatch(
+                (),
+                np.zeros(0),
+                np.zeros((0, window)),
+                np.zeros((0, window, channels), dtype=np.float32),
+                none,
+                none,
+            )
+        return WindowBatch(
+            tuple(s for b in parts for s in b.series),
+            np.concatenate([b.end_ts for b in parts]),
+            np.concatenate([b.ts for b in parts]),
+            np.concatenate([b.values for b in parts]),
+            np.concatenate([b.mean for b in parts]),
+            np.concatenate([b.var for b in parts]),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,67 +10,25 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from stream_ae.core.records import Point
+from stream_ae.core.records import Point, WindowBatch
 from stream_ae.core.windows import WindowStore
 
 Incidents = dict[str, list[tuple[float, float]]]
 """series -> [(first, last) event time] of the incidents alerted on."""
 
 
-@dataclass(frozen=True, slots=True)
-class Windows:
-    """Windows of many series, columnar (row i belongs to `series[i]`)."""
-
-    series: tuple[str, ...]
-    values: np.ndarray
-    """[rows, window, channels] raw values."""
-    start_ts: np.ndarray
-    end_ts: np.ndarray
-    mean: np.ndarray
-    """[rows, channels] the series' running statistics as of the window's end."""
-    var: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.series)
-
-    def take(self, rows: np.ndarray) -> Windows:
-        return Windows(
-            tuple(self.series[i] for i in rows.tolist()),
-            self.values[rows],
-            self.start_ts[rows],
-            self.end_ts[rows],
-            self.mean[rows],
-            self.var[rows],
-        )
-
-
-def cut_windows(points: Iterable[Point], store: WindowStore) -> Windows:
+def cut_windows(points: Iterable[Point], store: WindowStore) -> WindowBatch:
     """Every window the points complete (points a detector would refuse are skipped)."""
     parts = []
     for p in points:
         if store.push(p.series, p.ts, p.values) is None and store.needs_drain:
             parts.append(store.drain().batch)
     parts.append(store.drain().batch)
-    parts = [b for b in parts if len(b)]
-    if not parts:
-        empty = np.zeros((0, store.window, store.channels), dtype=np.float32)
-        none = np.zeros(0)
-        return Windows(
-            (), empty, none, none, np.zeros((0, store.channels)), np.zeros((0, store.channels))
-        )
-    return Windows(
-        series=tuple(s for b in parts for s in b.series),
-        values=np.concatenate([b.values for b in parts]),
-        start_ts=np.concatenate([b.ts[:, 0] for b in parts]),
-        end_ts=np.concatenate([b.end_ts for b in parts]),
-        mean=np.concatenate([b.mean for b in parts]),
-        var=np.concatenate([b.var for b in parts]),
-    )
+    return WindowBatch.concat([b for b in parts if len(b)], store.window, store.channels)
 
 
 def incidents(alerts: Iterable[Mapping[str, Any]]) -> Incidents:
@@ -94,7 +52,7 @@ def incidents(alerts: Iterable[Mapping[str, Any]]) -> Incidents:
     return dict(out)
 
 
-def without_incidents(windows: Windows, spans: Incidents) -> tuple[Windows, int]:
+def without_incidents(windows: WindowBatch, spans: Incidents) -> tuple[WindowBatch, int]:
     """The windows that overlap no incident of their series, and how many were left out."""
     keep = np.ones(len(windows), dtype=bool)
     by_series: dict[str, list[int]] = defaultdict(list)
@@ -103,12 +61,12 @@ def without_incidents(windows: Windows, spans: Incidents) -> tuple[Windows, int]
     for series, rows_list in by_series.items():
         rows = np.asarray(rows_list)
         for start, end in spans.get(series, []):
-            overlap = (windows.end_ts[rows] >= start) & (windows.start_ts[rows] <= end)
+            overlap = (windows.end_ts[rows] >= start) & (windows.ts[rows, 0] <= end)
             keep[rows[overlap]] = False
     return windows.take(np.flatnonzero(keep)), int((~keep).sum())
 
 
-def split_holdout(windows: Windows, fraction: float) -> tuple[Windows, Windows]:
+def split_holdout(windows: WindowBatch, fraction: float) -> tuple[WindowBatch, WindowBatch]:
     """(train, holdout): the newest `fraction` of each series' windows is held out."""
     holdout = np.zeros(len(windows), dtype=bool)
     by_series: dict[str, list[int]] = defaultdict(list)

@@ -34,11 +34,10 @@ from stream_ae import wiring
 from stream_ae.connectors.fastwire import FastPointDecoder
 from stream_ae.connectors.files import open_points
 from stream_ae.core.detector import Lane
-from stream_ae.core.records import Point
+from stream_ae.core.records import Point, WindowBatch
 from stream_ae.errors import StreamAEError
 from stream_ae.registry import ModelRegistry
 from stream_ae.retrain.dataset import (
-    Windows,
     cut_windows,
     incidents,
     split_holdout,
@@ -113,7 +112,7 @@ def run_retrain(
     parent = serving.name if serving else None
     lineage: dict[str, Any] = {
         "source": source,
-        "data_from": float(train.start_ts.min()),
+        "data_from": float(train.ts[:, 0].min()),
         "data_to": float(clean.end_ts.max()),
         "parent": parent,
         "excluded_windows": excluded,
@@ -164,7 +163,7 @@ def promotion_rule(figures: dict[str, Any], max_ratio: float) -> tuple[bool, str
 
 
 def holdout_figures(
-    lane: Lane, train: Windows, holdout: Windows, settings: Settings
+    lane: Lane, train: WindowBatch, holdout: WindowBatch, settings: Settings
 ) -> dict[str, float]:
     """Error quantiles on the holdout, and the share of holdout windows above the
     threshold quantile of the same model's errors on the training windows."""
@@ -179,7 +178,7 @@ def holdout_figures(
     }
 
 
-def _scores(lane: Lane, windows: Windows) -> np.ndarray:
+def _scores(lane: Lane, windows: WindowBatch) -> np.ndarray:
     names = list(dict.fromkeys(windows.series))
     for slot, name in enumerate(names):
         lane.normalizer.assign(slot, name)
