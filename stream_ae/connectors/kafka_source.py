@@ -96,7 +96,7 @@ class KafkaSource:
     def __init__(self, kafka: KafkaSettings, on_revoke: RevokeHook) -> None:
         self.kafka = kafka
         self._on_revoke = on_revoke
-        self._decoder = FastPointDecoder(_NO_SERIES)
+        self._decoder = message_decoder()
         self._rebuild_until: dict[TopicPartition, int] = {}
         self._consumed: dict[TopicPartition, int] = {}
         self._started: AIOKafkaConsumer | None = None
@@ -195,19 +195,7 @@ class KafkaSource:
                     )
                 )
             return
-        key = message.key.decode("utf-8", "replace") if message.key else None
-        for item in self._decoder.decode(value, str(position)):
-            if isinstance(item, Point) and item.series == _NO_SERIES:
-                item = (
-                    replace(item, series=key)
-                    if key
-                    else Rejection(
-                        RejectReason.MALFORMED,
-                        'the point names no series and the message has no key; add "series"',
-                        source=str(position),
-                        raw=_text(value),
-                    )
-                )
+        for item in decode_message(self._decoder, message.key, value, str(position)):
             if isinstance(item, Rejection):
                 if not rebuilding:
                     batch.dead.append(DeadLetter(item, position, message.key))
@@ -249,6 +237,33 @@ class KafkaSource:
             if high is not None and tp in self._consumed:
                 lags[tp] = max(0, high - self._consumed[tp])
         return lags
+
+
+def message_decoder() -> FastPointDecoder:
+    """A decoder for `decode_message`: points naming no series are marked for the key."""
+    return FastPointDecoder(_NO_SERIES)
+
+
+def decode_message(
+    decoder: FastPointDecoder, key: bytes | None, value: bytes, source: str
+) -> list[Point | Rejection]:
+    """The points of one message; one that names no series takes the message key, and
+    without a key it is refused."""
+    name = key.decode("utf-8", "replace") if key else None
+    items = decoder.decode(value, source)
+    for i, item in enumerate(items):
+        if isinstance(item, Point) and item.series == _NO_SERIES:
+            items[i] = (
+                replace(item, series=name)
+                if name
+                else Rejection(
+                    RejectReason.MALFORMED,
+                    'the point names no series and the message has no key; add "series"',
+                    source=source,
+                    raw=_text(value),
+                )
+            )
+    return items
 
 
 def _dead(detail: str, position: Position, key: bytes | None, value: bytes) -> DeadLetter:

@@ -31,7 +31,6 @@ import orjson
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
 
 from stream_ae import wiring
-from stream_ae.connectors.fastwire import FastPointDecoder
 from stream_ae.connectors.files import open_points
 from stream_ae.core.detector import Lane
 from stream_ae.core.records import Point, WindowBatch
@@ -195,16 +194,19 @@ def _lines(path: Path) -> list[bytes]:
 async def _from_topics(
     settings: Settings, since: float, now: float
 ) -> tuple[list[Point], list[dict[str, Any]]]:
+    """The points of the input topic in [since, now) (the refused ones skipped, as the
+    detector skipped them), and the alerts of the same span."""
     from stream_ae.connectors.kafka_range import read_range
+    from stream_ae.connectors.kafka_source import decode_message, message_decoder
 
     k = settings.kafka
-    decoder = FastPointDecoder(default_series="")
-    points: list[Point] = []
-    for record in await read_range(k, k.input_topic, since, now):
-        key = record.key.decode("utf-8", "replace") if record.key else ""
-        for item in decoder.decode(record.value, "retrain"):
-            if isinstance(item, Point):
-                points.append(item if item.series else Point(key, item.ts, item.values))
+    decoder = message_decoder()
+    points = [
+        item
+        for record in await read_range(k, k.input_topic, since, now)
+        for item in decode_message(decoder, record.key, record.value, "retrain")
+        if isinstance(item, Point)
+    ]
     alerts = [orjson.loads(r.value) for r in await read_range(k, k.alert_topic, since, now + 1)]
     points.sort(key=lambda p: p.ts)  # partitions interleaved back into time order
     return points, alerts
