@@ -43,6 +43,7 @@ __all__ = [
     "Manifest",
     "eager_from_artifact",
     "load_artifact",
+    "read_manifest",
     "write_artifact",
 ]
 
@@ -233,6 +234,11 @@ def eager_from_artifact(loaded: LoadedArtifact) -> LSTMAutoencoder:
             f"{_first_line(exc)}; re-publish the model."
         ) from exc
     return module.eval()
+
+
+def read_manifest(directory: Path) -> Manifest:
+    """The validated manifest of a version directory, without loading its module."""
+    return _read_manifest(Path(directory) / MANIFEST_FILE)
 
 
 def _read_manifest(path: Path) -> Manifest:

@@ -67,7 +67,7 @@ class DetectorService:
         on_alert: Callable[[Alert], None] | None = None,
         metrics: ServiceMetrics | None = None,
     ) -> None:
-        from stream_ae.model.artifact import load_artifact
+        from stream_ae.model.artifact import read_manifest
 
         self.settings = settings
         self.kafka = settings.kafka
@@ -81,7 +81,8 @@ class DetectorService:
         channels = settings.window.channels
         self._model_created = time.time()  # a first fit is as new as the service
         if artifact is not None:
-            manifest = load_artifact(artifact).manifest
+            # The manifest only: wiring.detector loads and checks the module itself.
+            manifest = read_manifest(artifact)
             channels = manifest.channel_names
             self._model_created = datetime.fromisoformat(manifest.created_at).timestamp()
         self.detector: Detector = wiring.detector(settings, channels, artifact)
