@@ -16,7 +16,7 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
-from stream_ae.dashboard_plot import render_dashboard
+from stream_ae.dashboard_plot import panel_queries, render_dashboard
 from stream_ae.errors import StreamAEError
 from stream_ae.metrics import ServiceMetrics
 from stream_ae.runtime.broker import EmbeddedBroker
@@ -31,12 +31,13 @@ DASHBOARD = DEPLOY / "grafana" / "stream-ae.json"
 
 
 def dashboard_queries() -> list[tuple[str, str]]:
-    """(panel title, PromQL) of every panel, with Grafana's rate interval filled in."""
+    """(panel title, PromQL) of every panel, Grafana's variables filled in as the
+    dashboard picture fills them."""
     board = json.loads(DASHBOARD.read_text())
     return [
-        (panel["title"], target["expr"].replace("$__rate_interval", "1m").replace("$series", ".+"))
+        (panel["title"], expr)
         for panel in board["panels"]
-        for target in panel["targets"]
+        for expr, _ in panel_queries(panel, rate_interval="1m", series=".+")
     ]
 
 
