@@ -7,7 +7,6 @@ when reading began (later messages belong to the next run).
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -74,4 +73,3 @@ async def _read_partition(
         idle = 0 if messages else idle + 1
         if idle >= 6:  # the broker keeps answering with nothing: take what there is
             return out
-        await asyncio.sleep(0)
