@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from stream_ae.core.alerting import (
-    ACTIVE,
     OPENED,
     RESOLVED,
     AlertPolicy,
@@ -166,6 +165,15 @@ class Detector:
         counts = lane.threshold.count(self.store.live_slots())
         return int((counts < lane.threshold.warmup).sum())
 
+    def with_open_incident(self, series: Iterable[str]) -> list[str]:
+        """Those of `series` that are live and have an incident open."""
+        named = [(name, self.store.slot(name)) for name in series]
+        live = [(name, slot) for name, slot in named if slot is not None]
+        if not live:
+            return []
+        is_open = self.policy.is_open(np.array([slot for _, slot in live], dtype=np.int64))
+        return [name for (name, _), o in zip(live, is_open, strict=True) if o]
+
     def _assign(self, slot: int, series: str) -> None:
         for lane in self.lanes:
             lane.normalizer.assign(slot, series)
@@ -233,13 +241,13 @@ class Detector:
             decider[rows] = pick
             ratio = np.where(exceeded[rows], score[rows] / threshold[rows], 0.0)
             moves = self.policy.update(s, exceeded[rows], batch.end_ts[rows], ratio)
-            # Keep an incident's clear exceedances out of the threshold's history.
-            # Not the marginal ones: with a 1-of-1 policy every exceedance opens
-            # an incident, and holding them all sinks the threshold (11% of
-            # independent scores exceeded a 99.5th percentile). Not the quiet
-            # scores inside an incident either: they are normal.
-            in_incident = (moves.state == OPENED) | (moves.state == ACTIVE)
-            hold = in_incident & exceeded[rows] & (ratio >= HOLD_RATIO)
+            # Keep clear exceedances out of the threshold's history, also before
+            # k of n has opened an incident: with a short history two spike
+            # windows otherwise lift the threshold above the third. Not the
+            # marginal ones: with a 1-of-1 policy every exceedance opens an
+            # incident, and holding them all sinks the threshold (11% of
+            # independent scores exceeded a 99.5th percentile).
+            hold = exceeded[rows] & (ratio >= HOLD_RATIO)
             for lane, res in zip(self.lanes, results, strict=True):
                 lane.threshold.learn(s, res.scores[rows], hold=hold)
             state[rows] = moves.state

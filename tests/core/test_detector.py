@@ -209,3 +209,23 @@ def test_threshold_stays_calibrated_under_every_policy(k: int, n: int, resolve: 
     score = np.concatenate([s.score for s in out.scored])[5000:]
     threshold = np.concatenate([s.threshold for s in out.scored])[5000:]
     assert np.mean(score > threshold) < 0.01
+
+
+def test_a_short_burst_opens_k_of_n_before_its_scores_lift_the_threshold() -> None:
+    # At q=0.995 over 200 scores the second-highest sets the threshold: had the
+    # first two burst scores been learned, the third would no longer exceed.
+    points = series("s1", 400)
+    for t, v in ((300, 12.0), (301, 11.0), (302, 10.0)):
+        points[t] = Point("s1", float(t), (v,))
+    det = Detector(
+        WindowStore(W, 1),
+        Lane(
+            LastStepScorer(W, 1),
+            Normalizer(1, {"s1": {"mean": [0.0], "std": [1.0]}}),
+            RollingThreshold(history=200, quantile=0.995, warmup=50),
+        ),
+        AlertPolicy(open_k=3, open_n=5, resolve_after=3, cooldown=5),
+        channel_names=["value"],
+    )
+    opened = [a for a in det.process(points).alerts if a.state is AlertState.OPEN]
+    assert [a.ts for a in opened] == [302.0]
