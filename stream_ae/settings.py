@@ -263,6 +263,9 @@ class RetrainSettings(BaseModel):
     candidate with the serving model."""
     min_windows: int = Field(default=500, ge=10)
     """Fewer clean windows than this: no candidate is fitted."""
+    scale_on_newest: float = Field(default=0.25, gt=0, le=1)
+    """The candidate scales each series by the statistics of its newest share of training
+    windows, so a series whose level moved is centred where it is now (1: all windows)."""
     max_error_ratio: float = Field(default=1.0, gt=0)
     """Promotion rule: the candidate's 99th-percentile holdout error must be at most this
     times the serving model's."""

@@ -138,6 +138,7 @@ def publish_fit(
     root: Path,
     lineage: dict[str, Any],
     progress: bool | None,
+    scale_on_newest: float = 1.0,
 ) -> Path:
     """Fit a model on raw windows with the configured training settings; publish it
     under `root` (not promoted) and return its directory."""
@@ -151,6 +152,7 @@ def publish_fit(
         root=root,
         lineage=lineage,
         progress=progress,
+        scale_on_newest=scale_on_newest,
     )
 
 

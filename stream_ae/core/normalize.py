@@ -16,17 +16,26 @@ def _floored(mean: np.ndarray, std: np.ndarray) -> np.ndarray:
     return np.maximum(std, 1e-6 + 1e-3 * np.abs(mean))
 
 
-def fit_scaler(series: Sequence[str], windows: np.ndarray) -> ScalerTable:
+def fit_scaler(series: Sequence[str], windows: np.ndarray, newest: float = 1.0) -> ScalerTable:
     """Mean and standard deviation per series (and channel) of raw training windows.
+
+    `newest` < 1 fits each series on only its newest share of windows (given in
+    time order), so a series that moved is centred where it is now.
 
     >>> w = np.array([[[1.0], [3.0]], [[5.0], [7.0]]], dtype=np.float32)
     >>> fit_scaler(["a", "b"], w)["a"]
     {'mean': [2.0], 'std': [1.0]}
+    >>> fit_scaler(["a", "a"], w, newest=0.5)["a"]
+    {'mean': [6.0], 'std': [1.0]}
     """
+    if not 0.0 < newest <= 1.0:
+        raise ValueError(f"newest must be a share in (0, 1], got {newest!r}")
     table: ScalerTable = {}
     ids = np.asarray(series)
     for name in dict.fromkeys(series):
-        values = windows[ids == name].reshape(-1, windows.shape[-1]).astype(np.float64)
+        rows = np.flatnonzero(ids == name)
+        rows = rows[len(rows) - max(1, round(newest * len(rows))) :]
+        values = windows[rows].reshape(-1, windows.shape[-1]).astype(np.float64)
         mean = values.mean(axis=0)
         std = _floored(mean, values.std(axis=0))
         table[name] = {"mean": mean.tolist(), "std": std.tolist()}

@@ -36,14 +36,17 @@ def train_and_publish(
     root: Path,
     lineage: Mapping[str, Any] | None = None,
     progress: bool | None = None,
+    scale_on_newest: float = 1.0,
 ) -> Path:
-    """Fit on raw `[N, window, channels]` windows of `series`; returns the artifact directory."""
+    """Fit on raw `[N, window, channels]` windows of `series` (each series' in time order);
+    returns the artifact directory. Each series is scaled by the statistics of its newest
+    `scale_on_newest` share of windows."""
     if windows.ndim != 3 or len(series) != len(windows):
         raise ValueError(
             f"expected one series id per window and windows of rank 3; got {len(series)} "
             f"ids for windows of shape {list(windows.shape)}"
         )
-    table = fit_scaler(series, windows)
+    table = fit_scaler(series, windows, scale_on_newest)
     flat = windows.reshape(-1, windows.shape[-1]).astype(np.float64)
     scaler = {
         "global": {"mean": flat.mean(axis=0).tolist(), "std": flat.std(axis=0).tolist()},

@@ -118,7 +118,14 @@ def run_retrain(
     }
     staging = registry.root / STAGING
     path = wiring.publish_fit(
-        settings, train.series, train.values, channels, staging, lineage, progress
+        settings,
+        train.series,
+        train.values,
+        channels,
+        staging,
+        lineage,
+        progress,
+        scale_on_newest=settings.retrain.scale_on_newest,
     )
     figures: dict[str, Any] = {
         "train_windows": len(train),

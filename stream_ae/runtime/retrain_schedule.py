@@ -2,7 +2,9 @@
 
 Every `retrain.interval_s`, or early when a drift asks for it (at most once per
 `retrain.drift_cooldown_s`), one child process runs the retrain job; scoring goes
-on meanwhile, and a promoted candidate reaches the service through the registry
+on meanwhile. A drift's retrain waits while a drifted series has an incident
+open: the job leaves incidents out, so it would learn the series' old level and
+not its new one, and a promoted candidate reaches the service through the registry
 like any other promotion. One job at a time; a stopping service ends its job.
 """
 
@@ -15,13 +17,20 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from stream_ae.metrics import ServiceMetrics
 from stream_ae.settings import Settings
 
 log = logging.getLogger(__name__)
+
+OpenIncidents = Callable[[Sequence[str]], list[str]]
+"""Which of the given series have an incident open now."""
+
+
+def _none_open(series: Sequence[str]) -> list[str]:
+    return []
 
 
 class RetrainScheduler:
@@ -38,6 +47,8 @@ class RetrainScheduler:
         self._clock = clock
         self._last_start = clock()  # the first scheduled run comes one interval in
         self._requested: str | None = None
+        self._drifted: set[str] = set()
+        self._waiting_on: list[str] = []
         self._child: asyncio.subprocess.Process | None = None
         self._config: Path | None = None
 
@@ -45,31 +56,44 @@ class RetrainScheduler:
     def running(self) -> bool:
         return self._child is not None
 
-    def request(self, reason: str) -> None:
-        """Ask for a retrain soon (a drift); honoured once the cooldown has passed."""
+    def request(self, reason: str, series: Sequence[str] = ()) -> None:
+        """Ask for a retrain soon because `series` drifted; honoured once the cooldown has
+        passed and none of them has an incident open."""
         self._requested = reason
+        self._drifted.update(series)
 
-    def due(self) -> str | None:
+    def due(self, open_incidents: OpenIncidents = _none_open) -> str | None:
         """Why a job should start now, or None."""
         r, since = self.settings.retrain, self._clock() - self._last_start
         if r.interval_s > 0 and since >= r.interval_s:
             return f"every {r.interval_s:g} s"
-        if self._requested is not None and since >= r.drift_cooldown_s:
-            return self._requested
-        return None
+        if self._requested is None or since < r.drift_cooldown_s:
+            return None
+        waiting = open_incidents(sorted(self._drifted))
+        if waiting and waiting != self._waiting_on:
+            log.info(
+                "the retrain for %s waits until the open incident of %s resolves; until "
+                "then the job would leave their new level out as an incident",
+                self._requested,
+                ", ".join(waiting),
+            )
+        self._waiting_on = waiting
+        return None if waiting else self._requested
 
-    async def tick(self) -> None:
+    async def tick(self, open_incidents: OpenIncidents = _none_open) -> None:
         """Collect a finished job; start one if it is due and none runs."""
         if self._child is not None and self._child.returncode is None:
             return
         if self._child is not None:
             await self._finish(self._child)
-        reason = self.due()
+        reason = self.due(open_incidents)
         if reason is not None:
             await self._start(reason)
 
     async def _start(self, reason: str) -> None:
         self._requested = None
+        self._drifted.clear()
+        self._waiting_on = []
         self._last_start = self._clock()
         # The child gets exactly this service's settings, in a file only we can read.
         fd, name = tempfile.mkstemp(prefix="stream-ae-retrain-", suffix=".toml")

@@ -185,7 +185,9 @@ class DetectorService:
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
-            await self.retrains.tick()
+            # Read from the loop while the worker may be scoring: a stale flag only
+            # delays the job by one tick.
+            await self.retrains.tick(self.detector.with_open_incident)
 
     async def _fetch(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -337,16 +339,18 @@ class DetectorService:
     def _watch_drift(self, out: Output) -> None:
         if self.drift is None or self.detector.serving.name == "hst":
             return  # no model of ours serves yet: nothing to retrain
-        drifted = [
-            name for rows in out.scored for name in self.drift.update(rows.series, rows.score)
-        ]
+        drifted = list(  # once per series, however many drains the batch took
+            dict.fromkeys(
+                name for rows in out.scored for name in self.drift.update(rows.series, rows.score)
+            )
+        )
         if drifted:
             self.metrics.drifts.inc(len(drifted))
             shown = ", ".join(drifted[:5]) + (
                 f" and {len(drifted) - 5} more" if len(drifted) > 5 else ""
             )
             log.warning("the scores of %s drifted; asking for a retrain", shown)
-            self.retrains.request(f"drift in {shown}")
+            self.retrains.request(f"drift in {shown}", drifted)
 
     def _refresh_gauges(self, every_s: float = 1.0) -> None:
         # Counting warm series walks every live one: at most once a second.

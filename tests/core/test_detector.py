@@ -229,3 +229,13 @@ def test_a_short_burst_opens_k_of_n_before_its_scores_lift_the_threshold() -> No
     )
     opened = [a for a in det.process(points).alerts if a.state is AlertState.OPEN]
     assert [a.ts for a in opened] == [302.0]
+
+
+def test_with_open_incident_names_live_series_whose_incident_is_open() -> None:
+    det = make()
+    points = series("s1", 400, spike_at=300) + series("s2", 400)
+    det.process(points[:302])  # s1 up to just after its spike
+    det.process(points[400:])
+    assert det.with_open_incident(["s1", "s2", "never-seen"]) == ["s1"]
+    det.process(points[302:400])  # s1 resolves 3 quiet windows after the spike
+    assert det.with_open_incident(["s1", "s2"]) == []

@@ -5,19 +5,22 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
 
-from stream_ae.core.records import Point
+from stream_ae import wiring
+from stream_ae.core.records import Alert, AlertState, Point
 from stream_ae.metrics import ServiceMetrics
+from stream_ae.retrain.dataset import cut_windows
 from stream_ae.runtime.broker import EmbeddedBroker
 from stream_ae.runtime.retrain_schedule import RetrainScheduler
 from stream_ae.settings import Settings
 
-from ..service.conftest import produce_points, sine_points, wait_for
-from .test_hot_swap import feed, lifecycle_settings, serving_version_a
+from ..service.conftest import T0, WINDOW, base_settings, produce_points, sine_points, wait_for
+from .test_hot_swap import Running, feed, lifecycle_settings, serving_version_a
 
 
 def shifted(points: list[Point], series: str, start_ts: float, by: float) -> list[Point]:
@@ -29,49 +32,77 @@ def shifted(points: list[Point], series: str, start_ts: float, by: float) -> lis
     ]
 
 
-def test_a_level_shift_drifts_and_the_retrained_model_takes_over(
-    broker: EmbeddedBroker, artifact: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+@pytest.fixture(scope="module")
+def two_pumps(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Version A knows pump-1 and pump-2 at their old level: each has its fixed scale."""
+    root = tmp_path_factory.mktemp("two-pumps")
+    settings = base_settings(root, "unused:1", "unused")
+    points = sine_points(["pump-1", "pump-2"], 600, spikes={})
+    windows = cut_windows(points, wiring.window_store(settings, 1))
+    return wiring.publish_fit(
+        settings, windows.series, windows.values, ("value",), root, {}, progress=False
+    )
+
+
+def in_shadow(run: Running) -> str | None:
+    shadow = run.service.detector.in_shadow
+    return None if shadow is None else shadow.version
+
+
+def steps(alerts: list[Alert], series: str, version: str) -> list[int]:
+    """The time steps (see sine_points) at which `version` opened incidents on `series`."""
+    return [
+        round((a.ts - T0) / 60)
+        for a in alerts
+        if a.series == series and a.model_version == version and a.state is AlertState.OPEN
+    ]
+
+
+def test_a_level_shift_becomes_normal_through_drift_and_retrain_and_a_spike_still_alerts(
+    broker: EmbeddedBroker, two_pumps: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="stream_ae")
-    settings = lifecycle_settings(
-        broker, tmp_path, since_s=3600, drift_cooldown_s=0, max_error_ratio=100.0
-    )
-    points = sine_points(["pump-1", "pump-2"], 1000, spikes={})
-    t_shift = points[2 * 400].ts
-    points = shifted(points, "pump-1", t_shift, 3.0)
-    with serving_version_a(settings, artifact) as run:
-        feed(broker, run, points[: 2 * 600], 2 * 600)
+    settings = lifecycle_settings(broker, tmp_path, since_s=3600, drift_cooldown_s=0)
+    points = sine_points(["pump-1", "pump-2"], 1500, spikes={"pump-1": 1300})
+    points = shifted(points, "pump-1", points[2 * 600].ts, 3.0)
+    with serving_version_a(settings, two_pumps) as run:
+        # Under A the +3 shift opens an incident and drifts. The retrain waits for the
+        # incident to resolve: the job leaves incidents out, so it would learn the old level.
+        feed(broker, run, points[: 2 * 700], 2 * 700)
         wait_for(lambda: run.service.metrics.drifts._value.get() >= 1, "a drift")
+        assert run.service.detector.with_open_incident(["pump-1", "pump-2"]) == ["pump-1"]
+        assert not run.service.retrains.running
+        # The threshold escapes to the new level (about step 820) and resolves it.
+        feed(broker, run, points[2 * 700 : 2 * 1100], 2 * 1100)
         wait_for(lambda: run.registry.current() != "A", "the retrained model promoted", 300)
-        new = run.registry.current()
-
-        def in_shadow() -> str | None:
-            shadow = run.service.detector.in_shadow
-            return None if shadow is None else shadow.version
-
-        wait_for(lambda: in_shadow() == new, "the new model loaded in shadow")
-        produce_points(broker.address, run.topic, points[2 * 600 :])
-        wait_for(lambda: run.serving() == new, "the new model serving", 300)
+        new = str(run.registry.current())
+        wait_for(lambda: in_shadow(run) == new, "the new model loaded in shadow")
+        # The rest carries a spike at step 1300, after the new model has warmed up.
+        produce_points(broker.address, run.topic, points[2 * 1100 :])
         wait_for(lambda: run.service.stats.points == len(points), "every point scored")
+        lanes = run.service.detector.lanes
+        assert run.serving() == new, [(lane.scorer.version, lane.shadow_windows) for lane in lanes]
 
-        runs = run.service.metrics.retrain_runs
-        wait_for(lambda: runs.labels(result="promoted")._value.get() == 1, "the job's end")
-        assert runs.labels(result="failed")._value.get() == 0
-        manifest = run.registry.get(str(new)).manifest
-        assert manifest["training"]["parent"] == "A"
         messages = [r.getMessage() for r in caplog.records]
         assert any("pump-1 drifted; asking for a retrain" in m for m in messages)
         assert not any("pump-2 drifted" in m for m in messages)
-        assert any(m.startswith("retrain job started") and "drift in pump-1" in m for m in messages)
-        assert any(m.startswith(f"model {new} now serves (was A)") for m in messages)
+        assert any("waits until the open incident of pump-1 resolves" in m for m in messages)
+        assert [t for t in steps(run.alerts, "pump-1", "A") if 600 <= t < 616]
+        assert steps(run.alerts, "pump-2", new) == []
+        caught = steps(run.alerts, "pump-1", new)
+        assert caught and all(1300 <= t < 1300 + WINDOW for t in caught), caught
+
+        holdout = run.registry.get(new).manifest["validation"]["holdout"]
+        assert (
+            holdout["candidate"]["p99"]
+            <= settings.retrain.max_error_ratio * (holdout["serving"]["p99"])
+        )
+        assert run.registry.get(new).manifest["training"]["parent"] == "A"
+        assert run.service.metrics.retrain_runs.labels(result="failed")._value.get() == 0
 
 
 def test_the_schedule_honours_interval_and_cooldown() -> None:
     now = [0.0]
-    settings = (
-        lifecycle_settings.__wrapped__ if hasattr(lifecycle_settings, "__wrapped__") else None
-    )
-    del settings
 
     def scheduler(**retrain: float) -> RetrainScheduler:
         s = Settings.model_validate({"retrain": retrain})
@@ -89,3 +120,18 @@ def test_the_schedule_honours_interval_and_cooldown() -> None:
     assert on_drift.due() is None  # within the cooldown since the service started
     now[0] = 600
     assert on_drift.due() == "drift in pump-1"
+
+
+def test_a_drift_retrain_waits_while_a_drifted_series_has_an_incident_open() -> None:
+    s = Settings.model_validate({"retrain": {"drift_cooldown_s": 0}})
+    scheduler = RetrainScheduler(s, ServiceMetrics(CollectorRegistry()), clock=lambda: 0.0)
+    scheduler.request("drift in pump-1", ["pump-1"])
+    asked: list[list[str]] = []
+
+    def pump_1_open(series: Sequence[str]) -> list[str]:
+        asked.append(list(series))
+        return [name for name in series if name == "pump-1"]
+
+    assert scheduler.due(pump_1_open) is None
+    assert asked == [["pump-1"]]
+    assert scheduler.due(lambda series: []) == "drift in pump-1"

@@ -113,6 +113,20 @@ def test_first_retrain_promotes_then_a_level_shift_is_learned_with_lineage(tmp_p
     assert not (registry.root / ".staging").exists()
 
 
+@pytest.mark.parametrize(("share", "level"), [(0.25, 3.0), (1.0, 1.0)])
+def test_a_series_that_moved_is_scaled_by_its_newest_windows(
+    tmp_path: Path, share: float, level: float
+) -> None:
+    moved = np.concatenate([wave(400), wave(400, level=3.0, seed=1)])
+    settings = settings_for(tmp_path, scale_on_newest=share)
+    result = run_retrain(settings, files=[write_csv(tmp_path / "pump.csv", moved)], progress=False)
+    scaler = ModelRegistry(settings.model.artifact_dir).get(result.candidate).manifest["scaler"]
+    ((mean,),) = [stats["mean"] for stats in scaler["series"].values()]
+    # Training covers steps 0-603 (the newest quarter of windows is held out): its
+    # newest quarter lies after the shift at 400; all of it averages 3 x 204 / 604.
+    assert mean == pytest.approx(level, abs=0.35)
+
+
 def test_a_worse_candidate_changes_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
