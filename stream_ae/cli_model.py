@@ -106,10 +106,16 @@ def _retrain(args: argparse.Namespace) -> int:
         settings = settings.model_copy(
             update={"retrain": settings.retrain.model_copy(update=changes)}
         )
+    labels = None
+    if args.labels is not None:
+        from stream_ae.connectors.labels import read_label_windows
+
+        labels = read_label_windows(args.labels)
     result = run_retrain(
         settings,
         files=args.file or None,
         alert_files=args.alerts or None,
+        labels=labels,
         progress=False if args.no_progress else None,
     )
     print(result.text())
@@ -162,6 +168,12 @@ def add_model_commands(sub: Any) -> None:
         type=Path,
         action="append",
         help="with --file: alerts JSONL whose incidents are left out (repeatable)",
+    )
+    r.add_argument(
+        "--labels",
+        type=Path,
+        help="CSV of known anomaly windows (series,start,end): left out of training, and "
+        "precision/recall on the holdout join the comparison",
     )
     r.add_argument("--pushgateway", help="push the job's metrics to this host:port")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")

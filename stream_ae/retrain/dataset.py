@@ -52,9 +52,9 @@ def incidents(alerts: Iterable[Mapping[str, Any]]) -> Incidents:
     return dict(out)
 
 
-def without_incidents(windows: WindowBatch, spans: Incidents) -> tuple[WindowBatch, int]:
-    """The windows that overlap no incident of their series, and how many were left out."""
-    keep = np.ones(len(windows), dtype=bool)
+def overlapping(windows: WindowBatch, spans: Incidents) -> np.ndarray:
+    """[rows] True where a window overlaps a span of its own series."""
+    hit = np.zeros(len(windows), dtype=bool)
     by_series: dict[str, list[int]] = defaultdict(list)
     for i, s in enumerate(windows.series):
         by_series[s].append(i)
@@ -62,8 +62,23 @@ def without_incidents(windows: WindowBatch, spans: Incidents) -> tuple[WindowBat
         rows = np.asarray(rows_list)
         for start, end in spans.get(series, []):
             overlap = (windows.end_ts[rows] >= start) & (windows.ts[rows, 0] <= end)
-            keep[rows[overlap]] = False
-    return windows.take(np.flatnonzero(keep)), int((~keep).sum())
+            hit[rows[overlap]] = True
+    return hit
+
+
+def without_incidents(windows: WindowBatch, spans: Incidents) -> tuple[WindowBatch, int]:
+    """The windows that overlap no incident of their series, and how many were left out."""
+    hit = overlapping(windows, spans)
+    return windows.take(np.flatnonzero(~hit)), int(hit.sum())
+
+
+def merged(*spans: Incidents) -> Incidents:
+    """One span table holding every span of `spans`."""
+    out: Incidents = defaultdict(list)
+    for table in spans:
+        for series, pairs in table.items():
+            out[series].extend(pairs)
+    return dict(out)
 
 
 def split_holdout(windows: WindowBatch, fraction: float) -> tuple[WindowBatch, WindowBatch]:

@@ -2,13 +2,17 @@
 
 1. Read the last `retrain.since_s` of the input topic (found with
    `offsets_for_times`), or files, and the alerts of the same span.
-2. Cut windows as the detector does; leave out every window that overlaps an
-   incident alerted on, so incidents never become the new normal.
-3. Hold out the newest `retrain.holdout_fraction` of each series' windows; fit a
-   candidate on the rest (staged inside the registry, invisible to detectors).
-4. Score the holdout with the candidate and with the serving model, each with its
-   own scaling; promote the candidate only if its 99th-percentile error is at most
-   `retrain.max_error_ratio` times the serving model's.
+2. Cut windows as the detector does; hold out the newest `retrain.holdout_fraction`
+   of each series' windows. Leave out every window that overlaps an incident
+   alerted on, or a labelled anomaly, so incidents never become the new normal;
+   fit a candidate on the rest (staged inside the registry, invisible to detectors).
+3. Score the clean holdout with the candidate and with the serving model, each
+   with its own scaling: error quantiles, and the share of windows above the
+   model's own threshold. With labels, also precision and recall of those
+   verdicts on the whole holdout, labelled windows included.
+4. Promote the candidate only if its 99th-percentile error is at most
+   `retrain.max_error_ratio` times the serving model's and, with labels, its F1
+   is at least the serving model's.
 5. Record lineage and figures in the candidate's manifest; publish and promote it,
    or delete it. Metrics go to their own registry, pushed to a Pushgateway if set.
 
@@ -37,8 +41,11 @@ from stream_ae.core.records import Point, WindowBatch
 from stream_ae.errors import StreamAEError
 from stream_ae.registry import ModelRegistry
 from stream_ae.retrain.dataset import (
+    Incidents,
     cut_windows,
     incidents,
+    merged,
+    overlapping,
     split_holdout,
     without_incidents,
 )
@@ -75,6 +82,12 @@ class RetrainResult:
                 lines.append(
                     f"{name:9} holdout error p50 {f['p50']:.4g}  p95 {f['p95']:.4g}  "
                     f"p99 {f['p99']:.4g}  exceedance {f['exceedance']:.4f}"
+                    + (
+                        f"  precision {f['precision']:.3f}  recall {f['recall']:.3f}  "
+                        f"f1 {f['f1']:.3f}"
+                        if "f1" in f
+                        else ""
+                    )
                 )
         return "\n".join(lines)
 
@@ -84,6 +97,7 @@ def run_retrain(
     *,
     files: list[Path] | None = None,
     alert_files: list[Path] | None = None,
+    labels: Incidents | None = None,
     now: float | None = None,
     progress: bool | None = None,
 ) -> RetrainResult:
@@ -101,8 +115,12 @@ def run_retrain(
         points, alerts = asyncio.run(_from_topics(settings, since, now))
         source = f"{settings.kafka.input_topic} [{since:.0f}, {now:.0f})"
     windows = cut_windows(points, wiring.window_store(settings, len(channels)))
-    clean, excluded = without_incidents(windows, incidents(alerts))
-    train, holdout = split_holdout(clean, settings.retrain.holdout_fraction)
+    labels = labels or {}
+    every_train, every_held = split_holdout(windows, settings.retrain.holdout_fraction)
+    known = merged(incidents(alerts), labels)
+    train, left_out = without_incidents(every_train, known)
+    holdout, held_out = without_incidents(every_held, known)
+    excluded = left_out + held_out
     if len(train) < settings.retrain.min_windows:
         raise RetrainError(
             f"only {len(train)} clean training windows in {source} (retrain.min_windows is "
@@ -112,7 +130,7 @@ def run_retrain(
     lineage: dict[str, Any] = {
         "source": source,
         "data_from": float(train.ts[:, 0].min()),
-        "data_to": float(clean.end_ts.max()),
+        "data_to": float(windows.end_ts.max()),
         "parent": parent,
         "excluded_windows": excluded,
     }
@@ -132,12 +150,16 @@ def run_retrain(
         "holdout_windows": len(holdout),
         "excluded_windows": excluded,
     }
+    # Labelled verdicts are judged on the whole holdout, anomalies included.
+    truth = (every_held, overlapping(every_held, labels)) if labels else None
+    if truth is not None:
+        figures["labelled_windows"] = int(truth[1].sum())
     try:
         candidate = wiring.model_lane(settings, path, channels)
-        figures["candidate"] = holdout_figures(candidate, train, holdout, settings)
+        figures["candidate"] = holdout_figures(candidate, train, holdout, settings, truth)
         if serving is not None:
             current = wiring.model_lane(settings, serving.path, channels)
-            figures["serving"] = holdout_figures(current, train, holdout, settings)
+            figures["serving"] = holdout_figures(current, train, holdout, settings, truth)
         promoted, reason = promotion_rule(figures, settings.retrain.max_error_ratio)
         if promoted:
             _record(path, figures)
@@ -153,35 +175,60 @@ def run_retrain(
 
 def promotion_rule(figures: dict[str, Any], max_ratio: float) -> tuple[bool, str]:
     """Promote when nothing serves, or when the candidate's p99 holdout error is at most
-    `max_ratio` times the serving model's.
+    `max_ratio` times the serving model's and (with labels) its F1 is no lower.
 
     >>> promotion_rule({"candidate": {"p99": 1.0}, "serving": {"p99": 2.0}}, 1.0)
     (True, 'holdout p99 error 1 <= 1 x 2 of the serving model')
+    >>> promotion_rule({"candidate": {"p99": 1.0, "f1": 0.5},
+    ...                 "serving": {"p99": 2.0, "f1": 0.8}}, 1.0)[1]
+    'holdout p99 error 1 <= 1 x 2 of the serving model; labelled F1 0.5 < 0.8'
     """
     if "serving" not in figures:
         return True, "no model served before"
-    c, s = figures["candidate"]["p99"], figures["serving"]["p99"]
-    verdict = "<=" if c <= max_ratio * s else ">"
+    c, s = figures["candidate"], figures["serving"]
+    errors_ok = c["p99"] <= max_ratio * s["p99"]
+    reason = (
+        f"holdout p99 error {c['p99']:.4g} {'<=' if errors_ok else '>'} {max_ratio:g} x "
+        f"{s['p99']:.4g} of the serving model"
+    )
+    if "f1" not in c or "f1" not in s:
+        return errors_ok, reason
+    f1_ok = c["f1"] >= s["f1"]
     return (
-        c <= max_ratio * s,
-        f"holdout p99 error {c:.4g} {verdict} {max_ratio:g} x {s:.4g} of the serving model",
+        errors_ok and f1_ok,
+        f"{reason}; labelled F1 {c['f1']:.3g} {'>=' if f1_ok else '<'} {s['f1']:.3g}",
     )
 
 
 def holdout_figures(
-    lane: Lane, train: WindowBatch, holdout: WindowBatch, settings: Settings
+    lane: Lane,
+    train: WindowBatch,
+    holdout: WindowBatch,
+    settings: Settings,
+    truth: tuple[WindowBatch, np.ndarray] | None = None,
 ) -> dict[str, float]:
-    """Error quantiles on the holdout, and the share of holdout windows above the
-    threshold quantile of the same model's errors on the training windows."""
+    """Error quantiles on the clean holdout, and the share of its windows above the
+    threshold quantile of the same model's errors on the training windows. With
+    `truth` (windows and which are labelled anomalous), precision, recall and F1 of
+    that threshold's verdicts on them."""
     reference = _scores(lane, train)
     scores = _scores(lane, holdout)
     threshold = float(np.quantile(reference, settings.threshold.quantile))
-    return {
+    figures = {
         "p50": float(np.quantile(scores, 0.5)),
         "p95": float(np.quantile(scores, 0.95)),
         "p99": float(np.quantile(scores, 0.99)),
         "exceedance": float((scores > threshold).mean()),
     }
+    if truth is not None:
+        windows, anomalous = truth
+        flagged = _scores(lane, windows) > threshold
+        hits = int((flagged & anomalous).sum())
+        precision = hits / max(int(flagged.sum()), 1)
+        recall = hits / max(int(anomalous.sum()), 1)
+        f1 = 2 * precision * recall / (precision + recall) if hits else 0.0
+        figures |= {"precision": precision, "recall": recall, "f1": f1}
+    return figures
 
 
 def _scores(lane: Lane, windows: WindowBatch) -> np.ndarray:
@@ -241,9 +288,12 @@ def _push_metrics(settings: Settings, result: RetrainResult, seconds: float) -> 
     for name in ("train", "holdout", "excluded"):
         windows.labels(set=name).set(result.figures.get(f"{name}_windows", 0))
     p99 = gauge("holdout_error_p99", "99th-percentile holdout error, by model.", ("model",))
+    f1 = gauge("holdout_f1", "F1 on the labelled holdout (with labels only), by model.", ("model",))
     for name in ("candidate", "serving"):
         if name in result.figures:
             p99.labels(model=name).set(result.figures[name]["p99"])
+            if "f1" in result.figures[name]:
+                f1.labels(model=name).set(result.figures[name]["f1"])
     if settings.retrain.pushgateway:
         push_to_gateway(settings.retrain.pushgateway, job="stream-ae-retrain", registry=registry)
     return registry

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from stream_ae.cli import main
+from stream_ae.connectors.labels import read_label_windows
 from stream_ae.core.records import Point
 from stream_ae.core.windows import WindowStore
 from stream_ae.registry import ModelRegistry
@@ -125,6 +126,45 @@ def test_a_series_that_moved_is_scaled_by_its_newest_windows(
     # Training covers steps 0-603 (the newest quarter of windows is held out): its
     # newest quarter lies after the shift at 400; all of it averages 3 x 204 / 604.
     assert mean == pytest.approx(level, abs=0.35)
+
+
+def test_labels_are_left_out_of_training_and_score_both_models(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = settings_for(tmp_path)
+    config = _toml(tmp_path, settings)
+    data = write_csv(tmp_path / "pump.csv", wave(600))
+    assert main(["retrain", "--config", str(config), "--file", str(data), "--no-progress"]) == 0
+    spiky = wave(600, seed=2)
+    spikes = [200, 470, 520, 570]  # one in training, three in the held-out newest quarter
+    spiky[spikes] += 6.0
+    data = write_csv(tmp_path / "pump.csv", spiky)
+    labels = tmp_path / "labels.csv"
+    labels.write_text(
+        "series,start,end\n" + "".join(f"pump,{T0 + 60 * t},{T0 + 60 * t}\n" for t in spikes)
+    )
+    bad = tmp_path / "bad.csv"
+    bad.write_text("series,start,end\npump,later,1\n")
+    retrain = ["retrain", "--config", str(config), "--file", str(data), "--no-progress"]
+    capsys.readouterr()
+
+    assert main([*retrain, "--labels", str(bad)]) == 2
+    assert "line 2: The timestamp 'later'" in capsys.readouterr().err
+    assert len(ModelRegistry(settings.model.artifact_dir).versions()) == 1
+
+    assert main([*retrain, "--labels", str(labels)]) == 0
+    printed = capsys.readouterr().out
+    assert "labelled F1" in printed and printed.count("recall") == 2
+
+    result = run_retrain(settings, files=[data], labels=read_label_windows(labels), progress=False)
+    assert result.figures["excluded_windows"] == 4 * 16  # every window that holds a spike
+    assert result.figures["labelled_windows"] == 3 * 16
+    for model in ("candidate", "serving"):
+        f = result.figures[model]
+        assert f["recall"] >= 0.75 and f["precision"] >= 0.75, f
+        assert f["f1"] == pytest.approx(
+            2 * f["precision"] * f["recall"] / (f["precision"] + f["recall"])
+        )
 
 
 def test_a_worse_candidate_changes_nothing(
