@@ -94,3 +94,17 @@ def split_holdout(windows: WindowBatch, fraction: float) -> tuple[WindowBatch, W
         if n:
             holdout[newest[-n:]] = True
     return windows.take(np.flatnonzero(~holdout)), windows.take(np.flatnonzero(holdout))
+
+
+def after_training(windows: WindowBatch, train: WindowBatch) -> WindowBatch:
+    """The windows that end after their series' last training window (a series with no
+    training window contributes all of its windows)."""
+    last: dict[str, float] = {}
+    for series, end in zip(train.series, train.end_ts.tolist(), strict=True):
+        last[series] = max(end, last.get(series, end))
+    keep = [
+        i
+        for i, (series, end) in enumerate(zip(windows.series, windows.end_ts.tolist(), strict=True))
+        if end > last.get(series, -np.inf)
+    ]
+    return windows.take(np.asarray(keep, dtype=np.int64))

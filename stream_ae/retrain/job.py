@@ -2,14 +2,14 @@
 
 1. Read the last `retrain.since_s` of the input topic (found with
    `offsets_for_times`), or files, and the alerts of the same span.
-2. Cut windows as the detector does; hold out the newest `retrain.holdout_fraction`
-   of each series' windows. Leave out every window that overlaps an incident
-   alerted on, or a labelled anomaly, so incidents never become the new normal;
+2. Cut windows as the detector does; leave out every window that overlaps an
+   incident alerted on, or a labelled anomaly, so incidents never become the new
+   normal. Hold out the newest `retrain.holdout_fraction` of each series' windows;
    fit a candidate on the rest (staged inside the registry, invisible to detectors).
 3. Score the clean holdout with the candidate and with the serving model, each
    with its own scaling: error quantiles, and the share of windows above the
    model's own threshold. With labels, also precision and recall of those
-   verdicts on the whole holdout, labelled windows included.
+   verdicts on every window after the training ones, labelled windows included.
 4. Promote the candidate only if its 99th-percentile error is at most
    `retrain.max_error_ratio` times the serving model's and, with labels, its F1
    is at least the serving model's.
@@ -42,6 +42,7 @@ from stream_ae.errors import StreamAEError
 from stream_ae.registry import ModelRegistry
 from stream_ae.retrain.dataset import (
     Incidents,
+    after_training,
     cut_windows,
     incidents,
     merged,
@@ -116,11 +117,8 @@ def run_retrain(
         source = f"{settings.kafka.input_topic} [{since:.0f}, {now:.0f})"
     windows = cut_windows(points, wiring.window_store(settings, len(channels)))
     labels = labels or {}
-    every_train, every_held = split_holdout(windows, settings.retrain.holdout_fraction)
-    known = merged(incidents(alerts), labels)
-    train, left_out = without_incidents(every_train, known)
-    holdout, held_out = without_incidents(every_held, known)
-    excluded = left_out + held_out
+    clean, excluded = without_incidents(windows, merged(incidents(alerts), labels))
+    train, holdout = split_holdout(clean, settings.retrain.holdout_fraction)
     if len(train) < settings.retrain.min_windows:
         raise RetrainError(
             f"only {len(train)} clean training windows in {source} (retrain.min_windows is "
@@ -130,7 +128,7 @@ def run_retrain(
     lineage: dict[str, Any] = {
         "source": source,
         "data_from": float(train.ts[:, 0].min()),
-        "data_to": float(windows.end_ts.max()),
+        "data_to": float(clean.end_ts.max()),
         "parent": parent,
         "excluded_windows": excluded,
     }
@@ -150,8 +148,9 @@ def run_retrain(
         "holdout_windows": len(holdout),
         "excluded_windows": excluded,
     }
-    # Labelled verdicts are judged on the whole holdout, anomalies included.
-    truth = (every_held, overlapping(every_held, labels)) if labels else None
+    # Labelled verdicts are judged on every window after training, anomalies included.
+    later = after_training(windows, train)
+    truth = (later, overlapping(later, labels)) if labels else None
     if truth is not None:
         figures["labelled_windows"] = int(truth[1].sum())
     try:
