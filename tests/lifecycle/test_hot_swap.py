@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import shutil
@@ -23,7 +24,7 @@ from stream_ae.runtime.broker import EmbeddedBroker
 from stream_ae.runtime.service import DetectorService
 from stream_ae.settings import Settings
 
-from ..service.conftest import base_settings, prefix, produce_points, sine_points, wait_for
+from ..service.conftest import T0, base_settings, prefix, produce_points, sine_points, wait_for
 
 SERIES = ["pump-1", "pump-2", "fan-3"]
 
@@ -138,3 +139,43 @@ def test_a_corrupt_promotion_leaves_the_old_model_serving(
     (record,) = [r for r in caplog.records if "refused" in r.getMessage()]
     assert "model broken refused, A keeps serving" in record.getMessage()
     assert "sha256 mismatch" in record.getMessage()
+
+
+def test_a_swap_followed_by_an_alert_storm_rolls_back_by_itself(
+    broker: EmbeddedBroker, artifact: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger="stream_ae.runtime.model_watch")
+    raw = lifecycle_settings(broker, tmp_path).model_dump()
+    raw["model"] |= {"rollback_alert_rate": 0.01, "rollback_check_windows": 450}
+    settings = Settings.model_validate(raw)
+    points = sine_points(SERIES, 900, spikes={})
+    # A spike every 30 steps in every series from step 300 to 600, where B takes over
+    # (within 2 x warm-up x 3 series = 360 shadow windows, so it serves at least 540
+    # of them): about one incident per 30 windows, far above the bound of 1 in 100.
+    points = [
+        dataclasses.replace(p, values=(p.values[0] + 6.0,))
+        if 300 <= (t := round((p.ts - T0) / 60)) < 600 and t % 30 == 15
+        else p
+        for p in points
+    ]
+    steps = [points[i : i + 300 * len(SERIES)] for i in range(0, len(points), 300 * len(SERIES))]
+    with serving_version_a(settings, artifact) as run:
+        feed(broker, run, steps[0], len(steps[0]))
+        copy_version(artifact, run.registry.root, "B")
+        run.registry.promote("B")
+        wait_for(lambda: run.service.detector.in_shadow is not None, "B loaded in shadow")
+        feed(broker, run, steps[1], 2 * len(steps[0]))
+        assert run.serving() == "B"
+
+        wait_for(lambda: run.registry.current() == "A", "the registry rolled back to A")
+        assert run.service.metrics.model_rollbacks._value.get() == 1
+        pointer = json.loads((run.registry.root / "current").read_text())
+        assert pointer["reason"].startswith("B opened"), pointer
+        wait_for(lambda: run.service.detector.in_shadow is not None, "A loaded in shadow")
+        feed(broker, run, steps[2], len(points))
+        assert run.serving() == "A"
+        assert run.service.stats.points == len(points)  # every point scored through both swaps
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(
+        m.startswith("model B opened") and "rolled the registry back to A" in m for m in messages
+    )
