@@ -20,6 +20,7 @@ from stream_ae.errors import StreamAEError
 
 STAGES = ("fetch", "decode", "score", "send", "commit")
 EVICTION_REASONS = ("idle", "revoked")
+RETRAIN_RESULTS = ("promoted", "kept", "failed")
 
 
 class ServiceMetrics:
@@ -142,6 +143,8 @@ class ServiceMetrics:
             self.stage_seconds.labels(stage=stage)
         for reason in EVICTION_REASONS:
             self.series_evicted.labels(reason=reason)
+        for result in RETRAIN_RESULTS:
+            self.retrain_runs.labels(result=result)
         for rejected in RejectReason:  # a zero, not "no data", on a quiet day
             self.points_rejected.labels(reason=rejected.value)
 
