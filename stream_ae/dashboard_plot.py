@@ -40,14 +40,16 @@ def legend(template: str, labels: dict[str, str]) -> str:
     return text or ", ".join(f"{k}={v}" for k, v in labels.items() if k != "__name__")
 
 
-def human(value: float, unit: str) -> str:
+def human(value: float, unit: str, decimals: int | None = None) -> str:
     """A stat panel's number, as Grafana would print it.
 
-    >>> human(5400.0, "s"), human(0.25, "s"), human(1234.0, "short")
-    ('1.5 h', '250 ms', '1234')
+    >>> human(5400.0, "s"), human(0.25, "s"), human(1234.0, "short"), human(7.003, "short", 0)
+    ('1.5 h', '250 ms', '1234', '7')
     """
     if math.isnan(value):
         return "no data"
+    if decimals is not None and unit != "s":
+        return f"{value:.{decimals}f}"
     if unit == "s":
         for size, name in ((86400, "d"), (3600, "h"), (60, "min"), (1, "s")):
             if abs(value) >= size:
@@ -84,14 +86,15 @@ def render_dashboard(
         ax = fig.add_axes((left + 0.035, top - height + 0.03, width - 0.05, height - 0.055))
         title = panel["title"].replace("$series", "watched")
         ax.set_title(title, loc="left", fontsize=10, fontweight="bold")
-        unit = panel.get("fieldConfig", {}).get("defaults", {}).get("unit", "short")
+        defaults = panel.get("fieldConfig", {}).get("defaults", {})
+        unit, decimals = defaults.get("unit", "short"), defaults.get("decimals")
         results = [
             (template, query_range(expr, start, end, step))
             for expr, template in panel_queries(panel, rate_interval, series)
         ]
         had_data[panel["title"]] = any(matrix for _, matrix in results)
         draw = {"timeseries": _timeseries, "stat": _stat, "table": _table}[panel["type"]]
-        draw(ax, results, start, unit)
+        draw(ax, results, start, unit, decimals)
         if panel["type"] == "timeseries":
             ax.set_xlim(0, (end - start) / 60)
     fig.suptitle(f"{board['title']}: {board.get('description', '')}", fontsize=11, y=0.999)
@@ -104,7 +107,7 @@ def render_dashboard(
 Results = list[tuple[str, list[dict[str, Any]]]]
 
 
-def _timeseries(ax: Any, results: Results, start: float, unit: str) -> None:
+def _timeseries(ax: Any, results: Results, start: float, unit: str, decimals: int | None) -> None:
     for template, matrix in results:
         for entry in matrix:
             t = [(float(v[0]) - start) / 60 for v in entry["values"]]
@@ -127,16 +130,23 @@ def _timeseries(ax: Any, results: Results, start: float, unit: str) -> None:
         ax.legend(fontsize=7, loc="upper left", ncols=2)
 
 
-def _stat(ax: Any, results: Results, start: float, unit: str) -> None:
-    last = math.nan
-    for _, matrix in results[:1]:
-        if matrix:
-            last = float(matrix[0]["values"][-1][1])
-    ax.text(0.5, 0.5, human(last, unit), ha="center", va="center", fontsize=28)
+def _stat(ax: Any, results: Results, start: float, unit: str, decimals: int | None) -> None:
+    # One number per series at the end of the range, side by side, each under its legend.
+    shown = [
+        (legend(template, entry["metric"]), float(entry["values"][-1][1]))
+        for template, matrix in results
+        for entry in matrix
+    ] or [("", math.nan)]
+    for i, (label, value) in enumerate(shown):
+        x = (i + 0.5) / len(shown)
+        size = 28 if len(shown) == 1 else 20
+        ax.text(x, 0.5, human(value, unit, decimals), ha="center", va="center", fontsize=size)
+        if len(shown) > 1:
+            ax.text(x, 0.2, label, ha="center", va="center", fontsize=9)
     ax.set_axis_off()
 
 
-def _table(ax: Any, results: Results, start: float, unit: str) -> None:
+def _table(ax: Any, results: Results, start: float, unit: str, decimals: int | None) -> None:
     # What the table shows at the end of the range: series still reporting then.
     entries = [entry for _, matrix in results for entry in matrix]
     last = max((float(e["values"][-1][0]) for e in entries), default=0.0)
