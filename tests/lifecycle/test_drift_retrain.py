@@ -49,12 +49,15 @@ def in_shadow(run: Running) -> str | None:
     return None if shadow is None else shadow.version
 
 
-def steps(alerts: list[Alert], series: str, version: str) -> list[int]:
-    """The time steps (see sine_points) at which `version` opened incidents on `series`."""
+def steps(alerts: list[Alert], series: str, a: bool) -> list[int]:
+    """The time steps (see sine_points) at which version A (or, with `a` False, any
+    retrained version) opened incidents on `series`."""
     return [
-        round((a.ts - T0) / 60)
-        for a in alerts
-        if a.series == series and a.model_version == version and a.state is AlertState.OPEN
+        round((alert.ts - T0) / 60)
+        for alert in alerts
+        if alert.series == series
+        and (alert.model_version == "A") == a
+        and alert.state is AlertState.OPEN
     ]
 
 
@@ -71,25 +74,32 @@ def test_a_level_shift_becomes_normal_through_drift_and_retrain_and_a_spike_stil
         feed(broker, run, points[: 2 * 700], 2 * 700)
         wait_for(lambda: run.service.metrics.drifts._value.get() >= 1, "a drift")
         assert run.service.detector.with_open_incident(["pump-1", "pump-2"]) == ["pump-1"]
+
+        def waiting() -> bool:
+            return any(
+                "waits until the open incident of pump-1" in r.getMessage() for r in caplog.records
+            )
+
+        wait_for(waiting, "the scheduler to hold the retrain")  # it looks once a second
         assert not run.service.retrains.running
         # The threshold escapes to the new level (about step 820) and resolves it.
         feed(broker, run, points[2 * 700 : 2 * 1100], 2 * 1100)
         wait_for(lambda: run.registry.current() != "A", "the retrained model promoted", 300)
         new = str(run.registry.current())
-        wait_for(lambda: in_shadow(run) == new, "the new model loaded in shadow")
+        # A's scores may drift again and retrain once more: any version but A will do.
+        wait_for(lambda: in_shadow(run) not in (None, "A"), "the new model loaded in shadow")
         # The rest carries a spike at step 1300, after the new model has warmed up.
         produce_points(broker.address, run.topic, points[2 * 1100 :])
         wait_for(lambda: run.service.stats.points == len(points), "every point scored")
         lanes = run.service.detector.lanes
-        assert run.serving() == new, [(lane.scorer.version, lane.shadow_windows) for lane in lanes]
+        assert run.serving() != "A", [(lane.scorer.version, lane.shadow_windows) for lane in lanes]
 
         messages = [r.getMessage() for r in caplog.records]
         assert any("pump-1 drifted; asking for a retrain" in m for m in messages)
         assert not any("pump-2 drifted" in m for m in messages)
-        assert any("waits until the open incident of pump-1 resolves" in m for m in messages)
-        assert [t for t in steps(run.alerts, "pump-1", "A") if 600 <= t < 616]
-        assert steps(run.alerts, "pump-2", new) == []
-        caught = steps(run.alerts, "pump-1", new)
+        assert [t for t in steps(run.alerts, "pump-1", a=True) if 600 <= t < 616]
+        assert steps(run.alerts, "pump-2", a=False) == []
+        caught = steps(run.alerts, "pump-1", a=False)
         assert caught and all(1300 <= t < 1300 + WINDOW for t in caught), caught
 
         holdout = run.registry.get(new).manifest["validation"]["holdout"]
