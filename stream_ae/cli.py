@@ -9,6 +9,7 @@ import warnings
 from importlib.resources import files
 from pathlib import Path
 
+from stream_ae.cli_bench import add_bench_commands
 from stream_ae.cli_model import add_model_commands
 from stream_ae.errors import StreamAEError
 from stream_ae.settings import load_settings
@@ -206,6 +207,7 @@ def parser() -> argparse.ArgumentParser:
     m.set_defaults(run=_demo)
 
     add_model_commands(sub)
+    add_bench_commands(sub)
 
     c = sub.add_parser("check-config", help="validate settings and print the effective values")
     c.add_argument("--config", type=Path, help="TOML settings (default: $STREAM_AE_CONFIG)")

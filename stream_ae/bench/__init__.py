@@ -1,0 +1,1 @@
+"""Replay benchmarks: the NAB corpus and its scoring rules, and baselines beside us."""
