@@ -19,10 +19,17 @@ from stream_ae.connectors.timestamps import parse_ts
 from stream_ae.settings import Settings
 
 
-def stream_ae(settings: Settings) -> Detector:
+def stream_ae(settings: Settings, score: str = "policy") -> Detector:
     """The real detector (`stream-ae detect`'s path): cold start on the probation rows,
-    its first model fitted on them, then scored row by row. The anomaly score is each
-    window's error ranked against the series' last `threshold.history` errors."""
+    its first model fitted on them, then scored row by row.
+
+    The anomaly score, from r = error / the series' threshold at that row:
+    - "policy": r / (1 + r) on rows where the alert policy opened an incident (above
+      0.5 there), half that elsewhere (below 0.5): a threshold of 0.5 gives exactly
+      the detector's own alerts, and a sweep keeps only the stronger ones, or adds
+      exceedances the policy did not page for;
+    - "rank": the error's rank among the series' last `threshold.history` errors.
+    """
     from stream_ae.runtime.detect_job import DetectJob
 
     def replay(f: NabFile, scratch: Path) -> Output:
@@ -33,29 +40,40 @@ def stream_ae(settings: Settings) -> Detector:
         cold = settings.cold_start.model_copy(update={"fit_mode": "wait"})
         run = settings.model_copy(update={"model": model, "cold_start": cold})
         DetectJob(open_points(f.path), run, scratch, echo_alerts=False).run(progress=False)
-        score, opened = _scored(scratch / "scored.csv", f.ts)
-        return Output(rolling_rank(score, settings.threshold.history), opened)
+        error, threshold, opened = _scored(scratch / "scored.csv", f.ts)
+        if score == "rank":
+            return Output(rolling_rank(error, settings.threshold.history), opened)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = np.nan_to_num(error / threshold, nan=0.0, posinf=0.0)
+        squashed = r / (1.0 + r)
+        return Output(np.where(opened == 1, squashed, 0.5 * squashed), opened)
 
     return replay
 
 
-def _scored(path: Path, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Scores and opened alerts by row; rows the detector refused or had no window
-    for yet keep NaN and 0."""
-    by_ts: dict[float, tuple[float, bool]] = {}
+def _scored(path: Path, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Errors, thresholds and opened alerts by row; rows the detector refused or had
+    no window (or no threshold) for yet keep NaN and 0."""
+    by_ts: dict[float, tuple[float, float, bool]] = {}
     with path.open(newline="") as handle:
         for row in csv.DictReader(handle):
             if row["score"]:
                 by_ts.setdefault(
-                    parse_ts(row["timestamp"]), (float(row["score"]), row["alert_state"] == "open")
+                    parse_ts(row["timestamp"]),
+                    (
+                        float(row["score"]),
+                        float(row["threshold"]) if row["threshold"] else math.nan,
+                        row["alert_state"] == "open",
+                    ),
                 )
-    score = np.full(len(ts), np.nan)
+    error = np.full(len(ts), np.nan)
+    threshold = np.full(len(ts), np.nan)
     opened = np.zeros(len(ts), dtype=np.int8)
     for i, t in enumerate(ts.tolist()):
         hit = by_ts.pop(t, None)  # a repeated timestamp was refused: only its first row
         if hit is not None:
-            score[i], opened[i] = hit[0], hit[1]
-    return score, opened
+            error[i], threshold[i], opened[i] = hit[0], hit[1], hit[2]
+    return error, threshold, opened
 
 
 def rolling_zscore(window: int = 288, alert_z: float = 4.0) -> Detector:

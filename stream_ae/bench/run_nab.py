@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 def all_detectors(settings: Settings) -> dict[str, Detector]:
     return {
         "stream-ae": detectors.stream_ae(settings),
+        "stream-ae-rank": detectors.stream_ae(settings, score="rank"),
         "rolling-zscore": detectors.rolling_zscore(),
         "half-space-trees": detectors.half_space_trees(),
         "dense-ae-4sigma": detectors.dense_autoencoder(),

@@ -88,7 +88,7 @@ def test_the_table_ranks_by_the_standard_profile(tmp_path: Path) -> None:
     assert any(line.startswith("zscore alerts") for line in lines)
 
 
-def test_stream_ae_fits_on_probation_and_ranks_the_jump_top(tmp_path: Path) -> None:
+def test_stream_ae_fits_on_probation_and_scores_the_jump_top(tmp_path: Path) -> None:
     from stream_ae.settings import Settings
 
     settings = Settings.model_validate(
@@ -104,8 +104,11 @@ def test_stream_ae_fits_on_probation_and_ranks_the_jump_top(tmp_path: Path) -> N
     )
     result = detectors.stream_ae(settings)(jump, tmp_path / "scratch")
     assert (result.anomaly_score[:15] == 0).all()  # no full window yet
-    assert result.anomaly_score[300] == 1.0 and result.alert[300] == 1
-    assert result.alert[jump.probation : 300].sum() <= 2
+    assert result.alert[300] == 1 and result.alert[jump.probation : 300].sum() <= 2
+    # Above 0.5 exactly where the policy paged: 0.5 reproduces its own alerts.
+    assert ((result.anomaly_score > 0.5) == (result.alert == 1)).all()
+    ranked = detectors.stream_ae(settings, score="rank")(jump, tmp_path / "scratch-rank")
+    assert ranked.anomaly_score[300] == 1.0
     manifests = list((tmp_path / "scratch" / "models").glob("*/manifest.json"))
     assert len(manifests) == 1
     assert json.loads(manifests[0].read_text())["training"]["windows"] == jump.probation - 15
