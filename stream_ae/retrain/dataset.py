@@ -52,14 +52,18 @@ def incidents(alerts: Iterable[Mapping[str, Any]]) -> Incidents:
     return dict(out)
 
 
+def _rows_by_series(windows: WindowBatch) -> dict[str, np.ndarray]:
+    """Each series' row indices in `windows`, in order."""
+    rows: dict[str, list[int]] = defaultdict(list)
+    for i, series in enumerate(windows.series):
+        rows[series].append(i)
+    return {series: np.asarray(r) for series, r in rows.items()}
+
+
 def overlapping(windows: WindowBatch, spans: Incidents) -> np.ndarray:
     """[rows] True where a window overlaps a span of its own series."""
     hit = np.zeros(len(windows), dtype=bool)
-    by_series: dict[str, list[int]] = defaultdict(list)
-    for i, s in enumerate(windows.series):
-        by_series[s].append(i)
-    for series, rows_list in by_series.items():
-        rows = np.asarray(rows_list)
+    for series, rows in _rows_by_series(windows).items():
         for start, end in spans.get(series, []):
             overlap = (windows.end_ts[rows] >= start) & (windows.ts[rows, 0] <= end)
             hit[rows[overlap]] = True
@@ -84,11 +88,7 @@ def merged(*spans: Incidents) -> Incidents:
 def split_holdout(windows: WindowBatch, fraction: float) -> tuple[WindowBatch, WindowBatch]:
     """(train, holdout): the newest `fraction` of each series' windows is held out."""
     holdout = np.zeros(len(windows), dtype=bool)
-    by_series: dict[str, list[int]] = defaultdict(list)
-    for i, s in enumerate(windows.series):
-        by_series[s].append(i)
-    for rows_list in by_series.values():
-        rows = np.asarray(rows_list)
+    for rows in _rows_by_series(windows).values():
         newest = rows[np.argsort(windows.end_ts[rows], kind="stable")]
         n = round(len(rows) * fraction)
         if n:
