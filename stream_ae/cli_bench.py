@@ -1,23 +1,31 @@
-"""`stream-ae bench nab`: the replay benchmark on the NAB corpus."""
+"""`stream-ae bench nab | replay`: replay benchmarks, stream-ae beside baselines."""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from stream_ae.errors import ConfigError
 from stream_ae.settings import load_settings
+
+T = TypeVar("T")
+
+
+def _choose(known: Mapping[str, T], asked: str | None) -> dict[str, T]:
+    chosen = asked.split(",") if asked else list(known)
+    unknown = sorted(set(chosen) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown detector(s) {unknown}; choose from {sorted(known)}")
+    return {name: known[name] for name in chosen}
 
 
 def _nab(args: argparse.Namespace) -> int:
     from stream_ae.bench.run_nab import all_detectors, run_nab, scoreboard, table
 
-    known = all_detectors(load_settings(args.config))
-    chosen = args.detectors.split(",") if args.detectors else list(known)
-    unknown = sorted(set(chosen) - set(known))
-    if unknown:
-        raise SystemExit(f"stream-ae: unknown detector(s) {unknown}; choose from {sorted(known)}")
-    report = run_nab(args.corpus, args.out, {n: known[n] for n in chosen}, files=args.files)
+    chosen = _choose(all_detectors(load_settings(args.config)), args.detectors)
+    report = run_nab(args.corpus, args.out, chosen, files=args.files)
     published = (
         scoreboard(args.corpus / "SCORING.md") if (args.corpus / "SCORING.md").is_file() else []
     )
@@ -25,6 +33,31 @@ def _nab(args: argparse.Namespace) -> int:
     for s in report:
         print(f"{s.name}: {s.seconds:.0f} s; thresholds {s.thresholds}")
     print(f"results: {args.out} (NAB layout, plus scores.json)")
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from stream_ae.bench.recording import load_recording
+    from stream_ae.bench.run_replay import replayers, run_replay, table
+
+    settings = load_settings(args.config)
+    chosen = _choose(replayers(settings), args.detectors)
+    recording = load_recording(args.data, labels=args.labels, label_column=args.label_column)
+    windows = sum(len(s.windows) for s in recording.series.values())
+    print(
+        f"{args.data}: {len(recording.series)} series, "
+        f"{sum(len(s.ts) for s in recording.series.values()):,} rows, {windows} labelled "
+        f"windows; {recording.refused} rows refused, {recording.out_of_order} out of order"
+    )
+    tolerance = settings.window.length if args.tolerance is None else args.tolerance
+    report = run_replay(recording, args.out, chosen, tolerance)
+    print(table(report))
+    print(
+        f"per point: rows inside an open incident; per event: a window caught by an incident "
+        f"open from its start to {tolerance} rows after its end; NAB: normalised, standard "
+        "profile, own alerts and best threshold"
+    )
+    print(f"results: {args.out} (a CSV per detector, quality.json)")
     return 0
 
 
@@ -40,3 +73,24 @@ def add_bench_commands(sub: Any) -> None:
     nab.add_argument("--detectors", help="comma-separated subset (default: all)")
     nab.add_argument("--files", default="*", help="only corpus files matching this glob")
     nab.set_defaults(run=_nab)
+
+    replay = kinds.add_parser(
+        "replay", help="replay your own labelled CSV or JSONL and score every detector"
+    )
+    replay.add_argument("data", type=Path, help="points, as `stream-ae detect` reads them")
+    given = replay.add_mutually_exclusive_group()
+    given.add_argument(
+        "--labels", type=Path, help="anomaly windows, a CSV with header series,start,end"
+    )
+    given.add_argument(
+        "--label-column", help="the data's 0/1 label column (default: 'label', if present)"
+    )
+    replay.add_argument("--out", type=Path, default=Path("out/replay"), help="results folder")
+    replay.add_argument("--config", type=Path, help="TOML settings for stream-ae")
+    replay.add_argument("--detectors", help="comma-separated subset (default: all)")
+    replay.add_argument(
+        "--tolerance",
+        type=int,
+        help="rows after a window's end an alert still counts for it (default: window.length)",
+    )
+    replay.set_defaults(run=_replay)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
@@ -11,30 +10,10 @@ from typing import Any
 
 import numpy as np
 
+from stream_ae.connectors.scored import read_scored
 from stream_ae.errors import StreamAEError
 
 MAX_SERIES = 4
-
-
-def _read_scored(path: Path) -> tuple[list[str], dict[str, dict[str, list[object]]]]:
-    by_series: dict[str, dict[str, list[object]]] = defaultdict(lambda: defaultdict(list))
-    with path.open(newline="") as f:
-        reader = csv.DictReader(f)
-        fields = reader.fieldnames or []
-        channels = [
-            c
-            for c in fields
-            if c not in ("series", "timestamp", "score", "threshold", "alert_state", "scorer")
-        ]
-        for row in reader:
-            col = by_series[row["series"]]
-            col["t"].append(datetime.fromisoformat(row["timestamp"].replace("Z", "+00:00")))
-            for c in channels:
-                col[c].append(float(row[c]))
-            col["score"].append(float(row["score"]) if row["score"] else np.nan)
-            col["threshold"].append(float(row["threshold"]) if row["threshold"] else np.nan)
-            col["state"].append(row["alert_state"])
-    return channels, by_series
 
 
 def _incidents(alerts: Path) -> dict[str, list[tuple[float, float | None, str]]]:
@@ -63,7 +42,7 @@ def plot_detection(scored_csv: Path, alerts_jsonl: Path, out: Path, title: str =
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    channels, data = _read_scored(scored_csv)
+    channels, data = read_scored(scored_csv)
     incidents = _incidents(alerts_jsonl)
     ranked = sorted(data, key=lambda s: (-len(incidents.get(s, [])), s))[:MAX_SERIES]
     if not ranked:
@@ -80,9 +59,9 @@ def plot_detection(scored_csv: Path, alerts_jsonl: Path, out: Path, title: str =
     for k, series in enumerate(ranked):
         col = data[series]
         ax, axs = axes[2 * k, 0], axes[2 * k + 1, 0]
-        t = col["t"]
-        for c in channels:
-            ax.plot(t, col[c], lw=0.8, label=c)
+        t = [datetime.fromtimestamp(x, UTC) for x in col.ts.tolist()]
+        for c, channel in enumerate(channels):
+            ax.plot(t, col.values[:, c], lw=0.8, label=channel)
         opened: Counter[str] = Counter()
         for start, end, severity in incidents.get(series, []):
             a = datetime.fromtimestamp(start, UTC)
@@ -95,8 +74,7 @@ def plot_detection(scored_csv: Path, alerts_jsonl: Path, out: Path, title: str =
         ax.set_ylabel("value")
         if len(channels) > 1:
             ax.legend(loc="upper left", fontsize=8)
-        score = np.asarray(col["score"], dtype=float)
-        threshold = np.asarray(col["threshold"], dtype=float)
+        score, threshold = col.score, col.threshold
         axs.plot(t, score, lw=0.7, color="#1f77b4", label="score")
         axs.plot(t, threshold, lw=1.0, color="#d62728", label="threshold")
         if np.nanmin(score, initial=np.inf) > 0:

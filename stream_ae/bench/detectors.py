@@ -6,22 +6,23 @@ scores, and uses the probation rows (and nothing else it is told) to warm up.
 
 from __future__ import annotations
 
-import csv
 import math
 from collections import deque
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
-from stream_ae.bench.nab import Detector, NabFile, Output, rolling_rank
-from stream_ae.connectors.files import open_points
-from stream_ae.connectors.timestamps import parse_ts
+from stream_ae.bench.labelled import Detector, LabelledSeries, Output, flagged
+from stream_ae.bench.nab import rolling_rank
+from stream_ae.connectors.files import PointReader, open_points
+from stream_ae.connectors.scored import ScoredSeries, read_scored
 from stream_ae.settings import Settings
 
 
 def stream_ae(settings: Settings, score: str = "policy") -> Detector:
-    """The real detector (`stream-ae detect`'s path): cold start on the probation rows,
-    its first model fitted on them, then scored row by row.
+    """The real detector (`stream-ae detect`'s path) on one file of one series: cold
+    start on the probation rows, its first model fitted on them, then row by row.
 
     The anomaly score, from r = error / the series' threshold at that row:
     - "policy": r / (1 + r) on rows where the alert policy opened an incident (above
@@ -30,57 +31,74 @@ def stream_ae(settings: Settings, score: str = "policy") -> Detector:
       exceedances the policy did not page for;
     - "rank": the error's rank among the series' last `threshold.history` errors.
     """
-    from stream_ae.runtime.detect_job import DetectJob
 
-    def replay(f: NabFile, scratch: Path) -> Output:
-        fit_after = max(16, f.probation - settings.window.length + 1)
-        model = settings.model.model_copy(
-            update={"fit_after_windows": fit_after, "artifact_dir": scratch / "models"}
-        )
-        cold = settings.cold_start.model_copy(update={"fit_mode": "wait"})
-        run = settings.model_copy(update={"model": model, "cold_start": cold})
-        DetectJob(open_points(f.path), run, scratch, echo_alerts=False).run(progress=False)
-        error, threshold, opened = _scored(scratch / "scored.csv", f.ts)
-        if score == "rank":
-            return Output(rolling_rank(error, settings.threshold.history), opened)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            r = np.nan_to_num(error / threshold, nan=0.0, posinf=0.0)
-        squashed = r / (1.0 + r)
-        return Output(np.where(opened == 1, squashed, 0.5 * squashed), opened)
+    def replay(f: LabelledSeries, scratch: Path) -> Output:
+        reader = open_points(f.path)
+        return replay_stream_ae(settings, reader, {reader.series_default: f}, scratch, score)[
+            reader.series_default
+        ]
 
     return replay
 
 
-def _scored(path: Path, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Errors, thresholds and opened alerts by row; rows the detector refused or had
-    no window (or no threshold) for yet keep NaN and 0."""
-    by_ts: dict[float, tuple[float, float, bool]] = {}
-    with path.open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            if row["score"]:
-                by_ts.setdefault(
-                    parse_ts(row["timestamp"]),
-                    (
-                        float(row["score"]),
-                        float(row["threshold"]) if row["threshold"] else math.nan,
-                        row["alert_state"] == "open",
-                    ),
-                )
-    error = np.full(len(ts), np.nan)
-    threshold = np.full(len(ts), np.nan)
-    opened = np.zeros(len(ts), dtype=np.int8)
-    for i, t in enumerate(ts.tolist()):
-        hit = by_ts.pop(t, None)  # a repeated timestamp was refused: only its first row
-        if hit is not None:
-            error[i], threshold[i], opened[i] = hit[0], hit[1], hit[2]
-    return error, threshold, opened
+def replay_stream_ae(
+    settings: Settings,
+    reader: PointReader,
+    series: Mapping[str, LabelledSeries],
+    scratch: Path,
+    score: str = "policy",
+) -> dict[str, Output]:
+    """One detector over every series of a file, as a deployment runs them. Its first
+    model fits once the file has given as many windows as all series' probation rows
+    hold (with the series interleaved in time, that is when each has passed probation)."""
+    from stream_ae.runtime.detect_job import DetectJob
+
+    fills = settings.window.length - 1
+    fit_after = max(16, sum(max(1, s.probation - fills) for s in series.values()))
+    model = settings.model.model_copy(
+        update={"fit_after_windows": fit_after, "artifact_dir": scratch / "models"}
+    )
+    cold = settings.cold_start.model_copy(update={"fit_mode": "wait"})
+    run = settings.model_copy(update={"model": model, "cold_start": cold})
+    DetectJob(reader, run, scratch, echo_alerts=False).run(progress=False)
+    _, scored = read_scored(scratch / "scored.csv")
+    return {
+        name: _output(s, scored.get(name), settings.threshold.history, score)
+        for name, s in series.items()
+    }
+
+
+def _output(s: LabelledSeries, scored: ScoredSeries | None, history: int, score: str) -> Output:
+    """The scored rows laid on the series' rows; rows the detector refused or had no
+    window (or no threshold) for yet keep a score of 0."""
+    error = np.full(len(s.ts), np.nan)
+    threshold = np.full(len(s.ts), np.nan)
+    opened = np.zeros(len(s.ts), dtype=np.int8)
+    within = np.zeros(len(s.ts), dtype=np.int8)
+    if scored is not None:
+        row_of = {t: i for i, t in reversed(list(enumerate(s.ts.tolist())))}
+        taken = set()
+        incident = scored.in_incident
+        for j, t in enumerate(scored.ts.tolist()):
+            i = row_of.get(t)
+            if i is None or i in taken:  # a repeated timestamp was refused: its first row
+                continue
+            taken.add(i)
+            error[i], threshold[i] = scored.score[j], scored.threshold[j]
+            opened[i], within[i] = scored.state[j] == "open", incident[j]
+    if score == "rank":
+        return Output(rolling_rank(error, history), opened, within)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.nan_to_num(error / threshold, nan=0.0, posinf=0.0)
+    squashed = r / (1.0 + r)
+    return Output(np.where(opened == 1, squashed, 0.5 * squashed), opened, within)
 
 
 def rolling_zscore(window: int = 288, alert_z: float = 4.0) -> Detector:
     """|x - mean| / std over the previous `window` rows; the score is erf(z / sqrt 2),
     the alert z > `alert_z` (the tutorials' 4 sigma)."""
 
-    def replay(f: NabFile, scratch: Path) -> Output:
+    def replay(f: LabelledSeries, scratch: Path) -> Output:
         recent: deque[float] = deque(maxlen=window)
         score = np.zeros(len(f.values))
         for i, x in enumerate(f.values.tolist()):
@@ -91,7 +109,7 @@ def rolling_zscore(window: int = 288, alert_z: float = 4.0) -> Detector:
                 score[i] = math.erf(z / math.sqrt(2)) if math.isfinite(z) else 1.0
             recent.append(x)
         alert = score > math.erf(alert_z / math.sqrt(2))
-        return Output(score, _openings(alert))
+        return flagged(score, alert)
 
     return replay
 
@@ -102,7 +120,7 @@ def half_space_trees(
     """river's HalfSpaceTrees on the value scaled by the probation rows' range; its own
     score in [0, 1], the alert above that score's 99th percentile over probation."""
 
-    def replay(f: NabFile, scratch: Path) -> Output:
+    def replay(f: LabelledSeries, scratch: Path) -> Output:
         from river.anomaly import HalfSpaceTrees
 
         model = HalfSpaceTrees(n_trees=trees, height=height, window_size=window, seed=seed)
@@ -118,16 +136,9 @@ def half_space_trees(
             if f.probation > window
             else 1.0
         )
-        return Output(score, _openings(score > bar))
+        return flagged(score, score > bar)
 
     return replay
-
-
-def _openings(flag: np.ndarray) -> np.ndarray:
-    """1 where a run of raised rows starts: one page per run, as the detectors send."""
-    flag = flag.astype(bool)
-    start = flag & ~np.concatenate([[False], flag[:-1]])
-    return start.astype(np.int8)
 
 
 def dense_autoencoder(window: int = 32, sigmas: float = 4.0) -> Detector:
@@ -135,7 +146,7 @@ def dense_autoencoder(window: int = 32, sigmas: float = 4.0) -> Detector:
     (scaled by their mean and std), alerting where the error exceeds the training
     errors' mean + 4 sigma. The score is r / (1 + r) for r = error / that threshold."""
 
-    def replay(f: NabFile, scratch: Path) -> Output:
+    def replay(f: LabelledSeries, scratch: Path) -> Output:
         from stream_ae.model.dense import dense_errors, fit_dense
 
         head = f.values[: f.probation]
@@ -148,6 +159,6 @@ def dense_autoencoder(window: int = 32, sigmas: float = 4.0) -> Detector:
         bar = float(reference.mean() + sigmas * reference.std()) or 1e-12
         ratio = np.zeros(len(x))
         ratio[window - 1 :] = dense_errors(model, np.ascontiguousarray(windows)) / bar
-        return Output(ratio / (1 + ratio), _openings(ratio > 1))
+        return flagged(ratio / (1 + ratio), ratio > 1)
 
     return replay

@@ -15,56 +15,20 @@ import json
 import logging
 from bisect import bisect_left, insort
 from collections import deque
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from stream_ae.bench.nab_scoring import FileRows, probation
+from stream_ae.bench.labelled import LabelledSeries, Output, windows_of_spans
+from stream_ae.bench.nab_scoring import FileRows
 from stream_ae.connectors.timestamps import format_ts, parse_ts
 from stream_ae.errors import InputError
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class NabFile:
-    """One corpus file: its rows, and its labelled windows as row indices."""
-
-    name: str
-    """Path relative to the corpus' data/ folder, as in the label files."""
-    path: Path
-    ts: np.ndarray
-    values: np.ndarray
-    windows: list[tuple[int, int]]
-
-    @property
-    def probation(self) -> int:
-        return probation(len(self.ts))
-
-    def labels(self) -> np.ndarray:
-        label = np.zeros(len(self.ts), dtype=np.int8)
-        for lo, hi in self.windows:
-            label[lo : hi + 1] = 1
-        return label
-
-
-@dataclass(frozen=True)
-class Output:
-    """What a detector said about every row of one file."""
-
-    anomaly_score: np.ndarray
-    """[rows] in [0, 1]."""
-    alert: np.ndarray
-    """[rows] 1 where the detector's own policy opened an incident (one page each)."""
-
-
-Detector = Callable[[NabFile, Path], Output]
-"""Replays one file (a scratch folder for whatever it writes) and scores every row."""
-
-
-def load_corpus(root: Path) -> Iterator[NabFile]:
+def load_corpus(root: Path) -> Iterator[LabelledSeries]:
     """Every file of a NAB corpus folder (data/ and labels/combined_windows.json)."""
     labels_path = root / "labels" / "combined_windows.json"
     if not labels_path.is_file():
@@ -80,17 +44,13 @@ def load_corpus(root: Path) -> Iterator[NabFile]:
         yield _read(path, name, windows[name])
 
 
-def _read(path: Path, name: str, spans: list[list[str]]) -> NabFile:
+def _read(path: Path, name: str, spans: list[list[str]]) -> LabelledSeries:
     with path.open(newline="") as f:
         rows = list(csv.reader(f))[1:]
     ts = np.array([parse_ts(r[0]) for r in rows])
     values = np.array([float(r[1]) for r in rows])
-    windows = []
-    for start, end in spans:
-        inside = np.flatnonzero((ts >= parse_ts(start)) & (ts <= parse_ts(end)))
-        if len(inside):
-            windows.append((int(inside[0]), int(inside[-1])))
-    return NabFile(name, path, ts, values, windows)
+    windows = windows_of_spans(ts, [(parse_ts(start), parse_ts(end)) for start, end in spans])
+    return LabelledSeries(name, path, ts, values, windows)
 
 
 def rolling_rank(scores: np.ndarray, history: int) -> np.ndarray:
@@ -115,7 +75,7 @@ def rolling_rank(scores: np.ndarray, history: int) -> np.ndarray:
     return out
 
 
-def write_results(out: Path, detector: str, f: NabFile, result: Output) -> Path:
+def write_results(out: Path, detector: str, f: LabelledSeries, result: Output) -> Path:
     """NAB's layout: <out>/<detector>/<folder>/<detector>_<file>.csv."""
     folder, file = f.name.split("/", 1)
     path = out / detector / folder / f"{detector}_{file}"
@@ -137,7 +97,7 @@ def write_results(out: Path, detector: str, f: NabFile, result: Output) -> Path:
     return path
 
 
-def scored_rows(f: NabFile, result: Output, alerts: bool = False) -> FileRows:
+def scored_rows(f: LabelledSeries, result: Output, alerts: bool = False) -> FileRows:
     """The file as the scorer sees it: continuous scores, or the alerts as 0/1."""
     scores = result.alert.astype(np.float64) if alerts else result.anomaly_score
     return FileRows(scores=scores, windows=f.windows, probation=f.probation)

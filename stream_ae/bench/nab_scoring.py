@@ -127,7 +127,7 @@ def optimise(files: Sequence[FileRows], profile: Profile) -> Best:
     order = np.argsort(-scores, kind="stable")
     scores, total = scores[order], null + np.cumsum(deltas[order])
     # A threshold counts every row at or above it: judge at the last row of each score.
-    last = np.flatnonzero(np.append(scores[1:] != scores[:-1], True)) if len(scores) else []
+    last = np.flatnonzero(np.append(scores[1:] != scores[:-1], True)) if len(scores) else ()
     best_raw, best_t = null, math.inf
     for i in last:
         if total[i] > best_raw:

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stream_ae.bench import detectors
-from stream_ae.bench.nab import Detector, load_corpus, scored_rows, write_results
+from stream_ae.bench.labelled import Detector
+from stream_ae.bench.nab import load_corpus, scored_rows, write_results
 from stream_ae.bench.nab_scoring import PROFILES, FileRows, optimise, raw_score
 from stream_ae.settings import Settings
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Self
 
-from stream_ae.connectors.timestamps import format_ts, parse_ts
+from stream_ae.connectors.timestamps import parse_ts
 from stream_ae.connectors.wire import RAW_LIMIT, PointDecoder, alert_to_dict, rejection_to_dict
 from stream_ae.core.records import Alert, Point, Rejection, RejectReason
 from stream_ae.errors import InputError
@@ -183,6 +183,26 @@ class CsvPointReader(PointReader):
             except (csv.Error, OSError, EOFError) as exc:  # a NUL byte, a truncated .gz
                 raise InputError(f"{self._source(rows.line_num)} cannot be read: {exc}.") from None
 
+    def column_cells(self, name: str) -> dict[int, str]:
+        """Another column's cells by line number (e.g. a label column beside the points),
+        so that a point can be matched through `last_source`; the name is matched in any
+        case."""
+        lowered = [h.lower() for h in self._header]
+        if name.lower() not in lowered:
+            raise InputError(
+                f"{self.path.name} has no column {name!r}; columns found: "
+                f"{', '.join(self._header)}."
+            )
+        index = lowered.index(name.lower())
+        cells = {}
+        with _open_text(self.path) as file:
+            rows = csv.reader(file)
+            next(rows, None)
+            for row in rows:
+                if len(row) == len(self._header):
+                    cells[rows.line_num] = row[index].strip()
+        return cells
+
     def _point(self, row: list[str], raw: str, line: int) -> Point | Rejection:
         source = self._source(line)
         raw = raw.rstrip("\r\n")
@@ -313,7 +333,7 @@ def _open_text(path: Path) -> IO[str]:
     return path.open(encoding="utf-8-sig", errors="replace", newline="")
 
 
-class _Writer:
+class LineWriter:
     """An output file: parent dirs created, flushed and closed on close or on `with` exit."""
 
     def __init__(self, path: Path) -> None:
@@ -342,67 +362,15 @@ class _Writer:
         self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
-class AlertWriter(_Writer):
+class AlertWriter(LineWriter):
     """Alerts as JSONL, one alert (wire format 1) per line."""
 
     def write(self, alert: Alert) -> None:
         self._line(alert_to_dict(alert))
 
 
-class RejectWriter(_Writer):
+class RejectWriter(LineWriter):
     """Rejected input as JSONL: source, reason, detail, raw (a dead-letter file)."""
 
     def write(self, rejection: Rejection) -> None:
         self._line(rejection_to_dict(rejection))
-
-
-ALERT_STATES = ("", "open", "resolved", "active")
-"""alert_state values of a scored row: none, opened here, resolved here, still open."""
-
-
-class ScoredCsvWriter(_Writer):
-    """Every scored point as a CSV row, for plots and benchmark scoring.
-
-    Columns: series, timestamp (ISO 8601 UTC), one per channel, score, threshold,
-    alert_state, scorer. A point without a score yet has empty score and threshold.
-    """
-
-    def __init__(self, path: Path, channels: Sequence[str]) -> None:
-        fixed = ("series", "timestamp", "score", "threshold", "alert_state", "scorer")
-        clash = sorted(set(channels) & set(fixed))
-        if clash or len(set(channels)) != len(channels) or not channels:
-            raise ValueError(
-                f"Channel names {list(channels)} must be distinct, at least one, "
-                f"and none of {', '.join(fixed)}; rename {clash or 'the repeats'}."
-            )
-        super().__init__(path)
-        self.channels = tuple(channels)
-        self._csv = csv.writer(self._file, lineterminator="\n")
-        self._csv.writerow([*fixed[:2], *self.channels, *fixed[2:]])
-
-    def write(
-        self,
-        point: Point,
-        score: float | None,
-        threshold: float | None,
-        alert_state: str = "",
-        scorer: str = "",
-    ) -> None:
-        if alert_state not in ALERT_STATES:
-            raise ValueError(f"alert_state {alert_state!r} must be one of {ALERT_STATES}.")
-        if len(point.values) != len(self.channels):
-            raise ValueError(
-                f"The point has {len(point.values)} values but this file has "
-                f"channels {list(self.channels)}."
-            )
-        self._csv.writerow(
-            [
-                point.series,
-                format_ts(point.ts),
-                *point.values,
-                "" if score is None else score,
-                "" if threshold is None else threshold,
-                alert_state,
-                scorer,
-            ]
-        )

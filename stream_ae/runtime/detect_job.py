@@ -19,9 +19,9 @@ from stream_ae.connectors.files import (
     AlertWriter,
     PointReader,
     RejectWriter,
-    ScoredCsvWriter,
     open_points,
 )
+from stream_ae.connectors.scored import ScoredCsvWriter
 from stream_ae.core.alerting import STATE_NAMES
 from stream_ae.core.detector import Detector, Output
 from stream_ae.core.records import Alert, AlertState, Point, Rejection

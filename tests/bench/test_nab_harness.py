@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from stream_ae.bench import detectors
-from stream_ae.bench.nab import NabFile, Output, load_corpus
+from stream_ae.bench.labelled import LabelledSeries, Output
+from stream_ae.bench.nab import load_corpus
 from stream_ae.bench.run_nab import run_nab, scoreboard, table
 from stream_ae.errors import InputError
 
@@ -47,7 +48,7 @@ def test_a_folder_without_labels_is_refused_with_what_to_give(tmp_path: Path) ->
 def test_results_are_written_in_nab_layout_and_scored(tmp_path: Path) -> None:
     seen: list[int] = []
 
-    def spy(f: NabFile, scratch: Path) -> Output:
+    def spy(f: LabelledSeries, scratch: Path) -> Output:
         seen.append(len(f.ts))  # a detector gets rows, never the label column
         assert not hasattr(f, "label")
         return detectors.rolling_zscore(window=50)(f, scratch)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from stream_ae.connectors.files import AlertWriter, RejectWriter, ScoredCsvWriter
+from stream_ae.connectors.files import AlertWriter, RejectWriter
+from stream_ae.connectors.scored import ScoredCsvWriter
 from stream_ae.connectors.wire import alert_from_dict, alert_to_dict
 from stream_ae.core.records import (
     Alert,
