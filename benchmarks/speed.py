@@ -1,0 +1,420 @@
+"""Speed: points/s and produce-to-alert latency through the embedded broker, beside the
+ceilings and the peers, for 1 to 100,000 series at hop 1 and a larger hop.
+
+For each case one `stream-ae run` subprocess (score topic off, as deployed) reads the
+points this process produces to the embedded broker. Three phases, one service:
+
+- fill: every series' window is filled (no timing);
+- max rate: `timed` steps produced as fast as the producer goes; points/s = points /
+  (first send .. the service's committed offsets reach the last point). A commit
+  follows the batch's alerts being acknowledged, so this is work finished, not read;
+- paced: steps at `--pace` x that rate, with spikes at points that complete a scored
+  window; alert latency = alert read - that point's send (p50, p99).
+
+Beside it, in the same session: the model alone on windows in the pipeline's batch
+size (the ceiling; as points/s it is windows/s x hop), the consumer alone reading and
+decoding the same topic through `KafkaSource` (the broker's ceiling), the detector
+alone without Kafka, and the peers of `peers.py`. Memory per series is the service's
+resident memory after the max-rate phase less before the first point, per series.
+
+Alerts open 1-of-1 above a fixed floor (threshold warm-up of 1 score) so that every
+spike alerts at once: latency is the pipeline's, not the k-of-n policy's wait.
+
+    python benchmarks/speed.py [--quick] [--series 1,100,10000,100000] [--hops 1,8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import tempfile
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import e2e_kafka as e2e
+import numpy as np
+import peers
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.structs import TopicPartition
+
+from stream_ae import wiring
+from stream_ae.connectors.kafka_common import ensure_topics
+from stream_ae.connectors.kafka_source import KafkaSource
+from stream_ae.core.records import Point
+from stream_ae.runtime.broker import EmbeddedBroker
+from stream_ae.settings import Settings
+
+warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.jit")
+
+WINDOW, HIDDEN, T0 = e2e.WINDOW, e2e.HIDDEN, e2e.T0
+FLOOR = 0.5
+"""Threshold floor: clean windows score ~0.02-0.1 after the synthetic fit, spiked ones >1."""
+TIMED_POINTS = {1: 30_000, 100: 100_000}
+"""Points of the max-rate phase (default 200,000, and at least 4 steps): enough for
+several seconds at each count's rate, so batching waits do not dominate."""
+BATCH = 5000
+HERE = Path(__file__).resolve().parent
+
+
+@dataclass
+class Row:
+    series: int
+    hop: int
+    points: int
+    points_per_s: float
+    windows_per_s: float
+    ceiling_windows_per_s: float
+    ratio: float
+    """points/s over the model's ceiling as points/s (windows/s x hop)."""
+    decode_points_per_s: float
+    detector_alone_points_per_s: float
+    alert_p50_ms: float
+    alert_p99_ms: float
+    alerts: int
+    spikes: int
+    memory_kib_per_series: float
+    seconds: float
+
+
+def settings_for(bootstrap: str, root: Path, name: str, hop: int, series: int) -> Settings:
+    return Settings.model_validate(
+        {
+            "window": {"length": WINDOW, "hop": hop, "max_series": max(20_000, 2 * series)},
+            "model": {
+                "hidden": HIDDEN,
+                "epochs": 8,
+                "patience": 3,
+                "max_train_windows": 4000,
+                "artifact_dir": str(root / "models"),
+            },
+            "threshold": {"warmup": 1, "history": 100, "floor": FLOOR},
+            "alerts": {"open_k": 1, "open_n": 1, "resolve_after": 1, "cooldown": 0},
+            "metrics": {"address": "127.0.0.1:0"},
+            "kafka": {
+                "bootstrap": bootstrap,
+                "input_topic": f"{name}.points",
+                "alert_topic": f"{name}.alerts",
+                "dead_letter_topic": f"{name}.dead-letters",
+                "group_id": name,
+                "session_timeout_ms": 6000,
+                "max_wait_ms": 200,
+                "max_batch_points": BATCH,
+            },
+        }
+    )
+
+
+def scored_step(step: int, hop: int) -> bool:
+    """True where a series' point completes a window that is scored."""
+    return step >= WINDOW - 1 and (step - (WINDOW - 1)) % hop == 0
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+class Commits:
+    """The service group's committed offsets on the input topic, read by a consumer of
+    the same group that never subscribes (so it never joins or rebalances the group)."""
+
+    def __init__(self, settings: Settings) -> None:
+        k = settings.kafka
+        self.partitions = [TopicPartition(k.input_topic, p) for p in range(k.partitions)]
+        self.group = k.group_id
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=k.bootstrap, group_id=k.group_id, enable_auto_commit=False
+        )
+
+    async def total(self) -> int:
+        got = await asyncio.gather(*(self.consumer.committed(tp) for tp in self.partitions))
+        return sum(offset or 0 for offset in got)
+
+    async def wait(self, total: int, limit: float) -> float:
+        """Wait until `total` points are committed; the time that was first seen."""
+        deadline = time.perf_counter() + limit
+        while await self.total() < total:
+            if time.perf_counter() > deadline:
+                raise RuntimeError(
+                    f"{self.group}: {await self.total()} of {total} points processed in {limit} s"
+                )
+            await asyncio.sleep(0.02)
+        return time.perf_counter()
+
+
+async def decode_alone(settings: Settings, total: int) -> float:
+    """Points/s of `KafkaSource` alone (fetch, decode, commit) over the whole topic."""
+    kafka = settings.kafka.model_copy(update={"group_id": f"{settings.kafka.group_id}-decode"})
+
+    async def nothing(_: object) -> None:
+        return None
+
+    source = KafkaSource(kafka, on_revoke=nothing)
+    await source.start()
+    try:
+        for _ in range(600):  # the group join runs in the background: up to 30 s
+            if source.assignment():
+                break
+            await asyncio.sleep(0.05)
+        seen, started = 0, time.perf_counter()
+        while seen < total:
+            batch = await source.next_batch()
+            seen += len(batch.points)
+            await source.commit(batch.offsets)
+        return seen / (time.perf_counter() - started)
+    finally:
+        await source.stop()
+
+
+def detector_alone(
+    artifact: Path, settings: Settings, stream: e2e.Stream, fill: int, last: int
+) -> float:
+    """Points/s of `Detector.process` on steps [fill, last) after untimed [0, fill)."""
+    detector = wiring.detector(settings, ("value",), artifact)
+
+    def points(first: int, stop: int) -> list[Point]:
+        return [
+            Point(name, T0 + step, (value,))
+            for step in range(first, stop)
+            for name, value in zip(stream.names, stream.values[step].tolist(), strict=True)
+        ]
+
+    for step in range(0, fill, max(1, BATCH // len(stream.names))):
+        chunk = points(step, min(fill, step + max(1, BATCH // len(stream.names))))
+        for i in range(0, len(chunk), BATCH):
+            detector.process(chunk[i : i + BATCH])
+    timed = points(fill, last)
+    started = time.perf_counter()
+    for i in range(0, len(timed), BATCH):
+        detector.process(timed[i : i + BATCH])
+    return len(timed) / (time.perf_counter() - started)
+
+
+async def run_case(
+    series: int,
+    hop: int,
+    timed: int,
+    bootstrap: str,
+    artifact: Path,
+    workdir: Path,
+    args: argparse.Namespace,
+) -> tuple[Row, e2e.Stream, tuple[int, int]]:
+    name = f"speed-{series}-{hop}"
+    settings = settings_for(bootstrap, workdir, name, hop, series)
+    k = settings.kafka
+    await ensure_topics(k, [k.input_topic, k.alert_topic, k.dead_letter_topic])
+    fill = WINDOW - 1 + hop  # every series has one score: thresholds are warm
+    s1 = fill + timed
+    while not scored_step(s1, hop):  # the paced phase starts on a scored step
+        s1 += 1
+    paced_room = max(2 * hop, int(150_000 * args.paced_seconds / series))
+    values = e2e.series_values(series, s1 + paced_room, args.seed)
+    spiked = range(0, series, max(1, series // 200))
+    spike_steps = [s for s in range(s1, values.shape[0], 64) if scored_step(s, hop)]
+    stream = e2e.Stream(values, [(s, i) for s in spike_steps for i in spiked])
+    service = e2e.SubprocessService(settings, artifact, workdir)
+    consumer = AIOKafkaConsumer(
+        k.alert_topic,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        fetch_max_wait_ms=20,
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks=1)
+    commits = Commits(settings)
+    wall = time.perf_counter()
+    try:
+        await service.start()
+        assert service.process is not None
+        pid = service.process.pid
+        await asyncio.gather(consumer.start(), producer.start(), commits.consumer.start())
+        observer = asyncio.create_task(e2e.observe(consumer, stream, score_topic=""))
+        try:
+            before = rss_kib(pid)
+            await e2e.produce(producer, k.input_topic, stream, 0, fill, None)
+            await commits.wait(fill * series, args.timeout)
+            started = await e2e.produce(producer, k.input_topic, stream, fill, s1, None)
+            done = await commits.wait(s1 * series, args.timeout)
+            memory = (rss_kib(pid) - before) / series
+            rate = (s1 - fill) * series / (done - started)
+            s2 = min(
+                values.shape[0], s1 + max(2, int(args.pace * rate * args.paced_seconds / series))
+            )
+            await e2e.produce(producer, k.input_topic, stream, s1, s2, args.pace * rate)
+            await commits.wait(s2 * series, args.timeout)
+            await asyncio.sleep(0.5)  # the last alerts' reads
+        finally:
+            observer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await observer
+        await service.stop()
+        decode = await decode_alone(settings, s2 * series)
+    finally:
+        service.kill()
+        await asyncio.gather(producer.stop(), consumer.stop(), commits.consumer.stop())
+    latency = np.array(
+        [t - stream.sent[step, i] for step, i, t in stream.opened if s1 <= step < s2]
+    )
+    spikes = sum(1 for s in spike_steps if s < s2) * len(spiked)
+    windows = sum(scored_step(s, hop) for s in range(fill, s1)) * series
+    top = e2e.ceiling(artifact, settings, min(200_000, max(windows, 20_000)), BATCH)
+    points = (s1 - fill) * series
+    row = Row(
+        series=series,
+        hop=hop,
+        points=points,
+        points_per_s=rate,
+        windows_per_s=windows / (done - started),
+        ceiling_windows_per_s=top,
+        ratio=rate / (top * hop),
+        decode_points_per_s=decode,
+        detector_alone_points_per_s=detector_alone(artifact, settings, stream, fill, s1),
+        alert_p50_ms=float(np.percentile(latency, 50) * 1000) if len(latency) else float("nan"),
+        alert_p99_ms=float(np.percentile(latency, 99) * 1000) if len(latency) else float("nan"),
+        alerts=len(latency),
+        spikes=spikes,
+        memory_kib_per_series=memory,
+        seconds=time.perf_counter() - wall,
+    )
+    return row, stream, (s1, s2)
+
+
+def table(rows: list[Row], hst: float, per_point: float) -> str:
+    lines = [
+        "| series | hop | points timed | points/s | model ceiling (points/s) | ratio "
+        "| decode alone | detector alone | vs HST | vs per-point torch "
+        "| alert p50 / p99 ms | alerts / spikes | KiB per series |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r.series:,} | {r.hop} | {r.points:,} | {r.points_per_s:,.0f} "
+            f"| {r.ceiling_windows_per_s * r.hop:,.0f} | {r.ratio:.2f} "
+            f"| {r.decode_points_per_s:,.0f} | {r.detector_alone_points_per_s:,.0f} "
+            f"| {r.points_per_s / hst:.1f}x | {r.points_per_s / per_point:.1f}x "
+            f"| {r.alert_p50_ms:,.0f} / {r.alert_p99_ms:,.0f} | {r.alerts} / {r.spikes} "
+            f"| {r.memory_kib_per_series:,.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def plot(rows: list[Row], hst: float, per_point: float, out: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [f"{r.series:,} series\nhop {r.hop}" for r in rows]
+    x = np.arange(len(rows))
+    bars = [
+        ("model alone (ceiling)", [r.ceiling_windows_per_s * r.hop for r in rows], "#bbbbbb"),
+        ("consume + decode alone", [r.decode_points_per_s for r in rows], "#9ecae1"),
+        ("detector alone, no Kafka", [r.detector_alone_points_per_s for r in rows], "#6baed6"),
+        ("stream-ae pipeline", [r.points_per_s for r in rows], "#08519c"),
+        ("HalfSpaceTrees per point", [hst] * len(rows), "#fdae6b"),
+        ("torch per point (tutorial loop)", [per_point] * len(rows), "#e6550d"),
+    ]
+    width = 0.8 / len(bars)
+    fig, ax = plt.subplots(figsize=(12, 5))
+    for k, (name, heights, colour) in enumerate(bars):
+        ax.bar(x + (k - len(bars) / 2 + 0.5) * width, heights, width, label=name, color=colour)
+    ax.set_yscale("log")
+    ax.set_xticks(x, labels, fontsize=8)
+    ax.set_ylabel("points / s (log)")
+    ax.set_title("stream-ae end to end through the embedded broker, beside ceilings and peers")
+    ax.legend(fontsize=8, ncol=3, loc="upper left")
+    fig.tight_layout()
+    throughput = out / "speed_throughput.png"
+    fig.savefig(throughput, dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(12, 4))
+    ax.bar(x - 0.2, [r.alert_p50_ms for r in rows], 0.4, label="p50", color="#6baed6")
+    ax.bar(x + 0.2, [r.alert_p99_ms for r in rows], 0.4, label="p99", color="#08519c")
+    ax.set_xticks(x, labels, fontsize=8)
+    ax.set_ylabel("produce to alert, ms")
+    ax.set_title("Alert latency under a paced load (half the measured maximum rate)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    latency = out / "speed_latency.png"
+    fig.savefig(latency, dpi=110)
+    plt.close(fig)
+    return [throughput, latency]
+
+
+def report(rows: list[Row], hst: float, per_point: float, out: Path) -> None:
+    """The table so far, and its JSON and plots (written after every case)."""
+    print(f"\nmachine: {e2e.machine()}\n")
+    print(table(rows, hst, per_point))
+    print(
+        f"\npeers (steady state, one series, points/s): HalfSpaceTrees {hst:,.0f}; "
+        f"eager LSTM autoencoder per point {per_point:,.0f}\n",
+        flush=True,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "speed.json").write_text(
+        json.dumps(
+            {
+                "machine": e2e.machine(),
+                "hst_points_per_s": hst,
+                "torch_per_point_points_per_s": per_point,
+                "rows": [asdict(r) for r in rows],
+            },
+            indent=1,
+        )
+    )
+    plot(rows, hst, per_point, out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1, 100 and 2,000 series")
+    parser.add_argument("--series", help="comma-separated series counts")
+    parser.add_argument("--hops", default="1,8", help="comma-separated hops")
+    parser.add_argument("--pace", type=float, default=0.5, help="paced rate / max rate")
+    parser.add_argument("--paced-seconds", type=float, default=8.0)
+    parser.add_argument("--timeout", type=float, default=900.0, help="per-phase limit, s")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=HERE / "results", help="JSON and PNGs")
+    args = parser.parse_args()
+    default = "1,100,2000" if args.quick else "1,100,10000,100000"
+    counts = [int(s) for s in (args.series or default).split(",")]
+    hops = [int(h) for h in args.hops.split(",")]
+    logging.basicConfig(level=logging.WARNING)
+    values = e2e.series_values(1, 20_500, args.seed)[:, 0]
+    hst = peers.half_space_trees_rate(values)
+    per_point = peers.torch_per_point_rate(values[:5_000], WINDOW, HIDDEN)
+    print(f"peers, points/s: HalfSpaceTrees {hst:,.0f}, torch per point {per_point:,.0f}")
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="speed-") as tmp, EmbeddedBroker() as broker:
+        workdir = Path(tmp)
+        base = settings_for(broker.address, workdir, "speed", 1, 1)
+        artifact, fit_s = e2e.pretrain(base, args.seed)
+        print(f"model: window {WINDOW}, hidden {HIDDEN}, fitted in {fit_s:.1f} s", flush=True)
+        for series in counts:
+            for hop in hops:
+                timed = max(4, TIMED_POINTS.get(series, 200_000) // series)
+                if args.quick:
+                    timed = max(2, timed // 4)
+                row, _, _ = asyncio.run(
+                    run_case(series, hop, timed, broker.address, artifact, workdir, args)
+                )
+                rows.append(row)
+                print(
+                    f"{series:,} series hop {hop}: {row.points_per_s:,.0f} points/s, ratio "
+                    f"{row.ratio:.2f}, alert p50 {row.alert_p50_ms:,.0f} ms ({row.seconds:.0f} s)",
+                    flush=True,
+                )
+                report(rows, hst, per_point, args.out)
+
+
+if __name__ == "__main__":
+    main()
