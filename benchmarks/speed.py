@@ -330,7 +330,7 @@ def plot(rows: list[Row], hst: float, per_point: float, out: Path) -> list[Path]
     ax.set_xticks(x, labels, fontsize=8)
     ax.set_ylabel("points / s (log)")
     ax.set_title("stream-ae end to end through the embedded broker, beside ceilings and peers")
-    ax.legend(fontsize=8, ncol=3, loc="upper left")
+    ax.legend(fontsize=8, ncol=6, loc="upper center", bbox_to_anchor=(0.5, -0.12))
     fig.tight_layout()
     throughput = out / "speed_throughput.png"
     fig.savefig(throughput, dpi=110)
