@@ -148,6 +148,10 @@ class ThresholdSettings(BaseModel):
     """Consecutive protected scores after which the history takes them (learns a level shift)."""
     floor: float = Field(default=1e-6, ge=0)
     """Smallest threshold, so a flat series does not alert on noise."""
+    seed_from_fit: bool = True
+    """When cold start fits a model on the stream's own first windows, seed each series'
+    history with the model's scores on them, so the model judges at once instead of
+    after `warmup` more scores of its own."""
 
     @model_validator(mode="after")
     def _warmup_fits(self) -> ThresholdSettings:

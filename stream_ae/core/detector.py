@@ -180,8 +180,13 @@ class Detector:
             lane.threshold.reset(slot)
         self.policy.reset(slot)
 
-    def install(self, lane: Lane) -> None:
-        """Start scoring with `lane` in shadow; it takes over series by series once warm."""
+    def install(self, lane: Lane, seed: tuple[Sequence[str], np.ndarray] | None = None) -> None:
+        """Start scoring with `lane` in shadow; it takes over series by series once warm.
+
+        `seed` is (series, raw windows) the scorer was just fitted on, each series'
+        windows in time order: its scores on them enter each live series' threshold
+        history, so a series with `warmup` of them is judged by the new lane at once.
+        """
         if lane.scorer.window != self.store.window or lane.scorer.channels != self.store.channels:
             raise ValueError(
                 f"the new scorer expects windows of {lane.scorer.window} x "
@@ -193,7 +198,25 @@ class Detector:
             if slot is not None:
                 lane.normalizer.assign(slot, series)
                 lane.threshold.reset(slot)
+        if seed is not None:
+            self._seed(lane, *seed)
         self.lanes[1:] = [lane]
+
+    def _seed(self, lane: Lane, series: Sequence[str], windows: np.ndarray) -> None:
+        slot_of = [self.store.slot(name) for name in series]
+        rows = np.array([i for i, slot in enumerate(slot_of) if slot is not None], dtype=np.int64)
+        if len(rows) == 0:
+            return
+        slots = np.array([slot_of[i] for i in rows.tolist()], dtype=np.int64)
+        x = windows[rows].astype(np.float32)
+        # Running statistics are not kept per training window: a series scaled online
+        # is seeded with each window's own mean and variance instead.
+        scale = lane.normalizer.scale(slots, x.mean(axis=1), x.var(axis=1))
+        scores = lane.scorer.score(scale.apply(x)).scores
+        occ = occurrence(slots)
+        for r in range(int(occ.max()) + 1):  # one score per slot per call, in time order
+            pick = occ == r
+            lane.threshold.learn(slots[pick], scores[pick])
 
     def process(self, points: Sequence[Point]) -> Output:
         """Score `points` (any mix of series, each series in time order)."""

@@ -126,7 +126,12 @@ class DetectJob:
                 # background would tangle with the stream's.
                 progress=False if background else None,
             )
-            self._first_fit = FirstFit(self.detector, fit, blocking=not background)
+            self._first_fit = FirstFit(
+                self.detector,
+                fit,
+                blocking=not background,
+                seed=settings.threshold.seed_from_fit,
+            )
         self._rejected: Counter[str] = Counter()
         self._severity: Counter[str] = Counter()
         self._scored_by: Counter[str] = Counter()

@@ -25,10 +25,14 @@ class FirstFit:
     fit, which makes a replay's results independent of machine speed.
     """
 
-    def __init__(self, detector: Detector, fit: FitFn, *, blocking: bool = False) -> None:
+    def __init__(
+        self, detector: Detector, fit: FitFn, *, blocking: bool = False, seed: bool = True
+    ) -> None:
         self._detector = detector
         self._fit = fit
         self._blocking = blocking
+        self._seed = seed
+        self._fitted_on: tuple[Sequence[str], np.ndarray] | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._future: Future[Lane] | None = None
         self.installed: Lane | None = None
@@ -43,6 +47,7 @@ class FirstFit:
         collector = self._detector.collector
         if collector is not None and collector.ready and self._future is None:
             series, windows = collector.take()
+            self._fitted_on = (series, windows) if self._seed else None
             log.info(
                 "fitting a first model on %d windows of %d series", len(windows), len(set(series))
             )
@@ -81,8 +86,19 @@ class FirstFit:
                 "the first model fit failed; scoring goes on with the cold-start scorer: %s", error
             )
             self._future = Future()  # done with: never retried in this run
+            self._fitted_on = None
             return
         lane = future.result()
-        self._detector.install(lane)
+        seed, self._fitted_on = self._fitted_on, None
+        self._detector.install(lane, seed=seed)
         self.installed = lane
-        log.info("model %s scores in shadow until its thresholds warm up", lane.scorer.version)
+        if seed is not None:
+            log.info(
+                "model %s judges each series once its thresholds hold %d scores; its scores "
+                "on the %d windows it was fitted on are already in them",
+                lane.scorer.version,
+                lane.threshold.warmup,
+                len(seed[1]),
+            )
+        else:
+            log.info("model %s scores in shadow until its thresholds warm up", lane.scorer.version)

@@ -96,7 +96,9 @@ class DetectorService:
                 promote=True,
             )
             wait = settings.cold_start.fit_mode == "wait"
-            self.first_fit = FirstFit(self.detector, fit, blocking=wait)
+            self.first_fit = FirstFit(
+                self.detector, fit, blocking=wait, seed=settings.threshold.seed_from_fit
+            )
         self.on_alert = on_alert
         self.metrics = metrics or ServiceMetrics(CollectorRegistry())
         self.watched = wiring.watched_series(settings, self.metrics)

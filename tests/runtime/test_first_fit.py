@@ -64,3 +64,26 @@ def test_failed_fit_keeps_the_cold_scorer() -> None:
     assert det.serving.version == "cold" and det.in_shadow is None
     out = det.process(points(40, 10))
     assert out.points_scored == 10
+
+
+def test_a_model_seeded_with_its_scores_on_its_training_windows_judges_at_once() -> None:
+    fitted_on: list[int] = []
+
+    def fit(series: Sequence[str], windows: np.ndarray) -> Lane:
+        fitted_on.append(len(windows))
+        return Lane(LastStepScorer(W, 1, "fitted"), Normalizer(1), RollingThreshold(100, 0.99, 10))
+
+    serving: dict[bool, str] = {}
+    for seed in (True, False):
+        det = detector()
+        first = FirstFit(det, fit, blocking=True, seed=seed)
+        det.process(points(0, 40))
+        first.poll()
+        assert det.in_shadow is not None and det.in_shadow.version == "fitted"
+        out = det.process(points(40, 1))
+        assert out.points_scored == 1 and not np.isnan(out.scored[0].threshold[0])
+        serving[seed] = det.serving.version
+    # Seeded with 20 training scores (warm-up 10), the new model decides the very next
+    # window and takes over; unseeded it waits in shadow for 10 scores of its own.
+    assert fitted_on == [20, 20]
+    assert serving == {True: "fitted", False: "cold"}
