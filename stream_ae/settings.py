@@ -150,8 +150,8 @@ class ThresholdSettings(BaseModel):
     """Smallest threshold, so a flat series does not alert on noise."""
     seed_from_fit: bool = True
     """When cold start fits a model on the stream's own first windows, seed each series'
-    history with the model's scores on them, so the model judges at once instead of
-    after `warmup` more scores of its own."""
+    history with the model's scores on them and judge it at once, instead of waiting in
+    shadow for `warmup` scores of its own."""
 
     @model_validator(mode="after")
     def _warmup_fits(self) -> ThresholdSettings:

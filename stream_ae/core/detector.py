@@ -185,7 +185,7 @@ class Detector:
 
         `seed` is (series, raw windows) the scorer was just fitted on, each series'
         windows in time order: its scores on them enter each live series' threshold
-        history, so a series with `warmup` of them is judged by the new lane at once.
+        history, and the new lane judges those series at once, however few they are.
         """
         if lane.scorer.window != self.store.window or lane.scorer.channels != self.store.channels:
             raise ValueError(
@@ -217,6 +217,7 @@ class Detector:
         for r in range(int(occ.max()) + 1):  # one score per slot per call, in time order
             pick = occ == r
             lane.threshold.learn(slots[pick], scores[pick])
+        lane.threshold.warm(np.unique(slots))
 
     def process(self, points: Sequence[Point]) -> Output:
         """Score `points` (any mix of series, each series in time order)."""

@@ -95,6 +95,12 @@ class RollingThreshold:
         self._held_run[slot] = 0
         self._quantiles[slot] = self._fresh()
 
+    def warm(self, slots: np.ndarray) -> None:
+        """Judge these slots from now on, however few scores they hold: their history
+        was seeded with a model's scores on its own training windows."""
+        self._ensure(slots)
+        self._count[slots] = np.maximum(self._count[slots], self.warmup)
+
     def _fresh(self) -> RollingQuantile:
         return RollingQuantile(q=self.quantile, window_size=self.history)
 

@@ -94,10 +94,9 @@ class FirstFit:
         self.installed = lane
         if seed is not None:
             log.info(
-                "model %s judges each series once its thresholds hold %d scores; its scores "
-                "on the %d windows it was fitted on are already in them",
+                "model %s judges at once: its thresholds hold its scores on the %d windows "
+                "it was fitted on",
                 lane.scorer.version,
-                lane.threshold.warmup,
                 len(seed[1]),
             )
         else:

@@ -21,6 +21,19 @@ def test_no_verdict_during_warmup() -> None:
     assert all(np.isnan(t) and not e for t, e in results)
 
 
+def test_a_seeded_slot_is_judged_at_once_and_the_others_still_warm_up() -> None:
+    thr = RollingThreshold(history=50, quantile=0.5, warmup=20)
+    slots = np.array([0, 1])
+    for s in (1.0, 2.0, 3.0):
+        thr.learn(slots, np.array([s, s]))
+    thr.warm(np.array([0]))
+    d = thr.judge(slots, np.array([9.0, 9.0]))
+    assert d.threshold[0] == 2.0 and d.exceeded[0]
+    assert np.isnan(d.threshold[1]) and not d.exceeded[1]
+    thr.reset(0)  # a new series in the slot warms up again
+    assert np.isnan(thr.current(np.array([0])))[0]
+
+
 def test_percentile_of_own_history_per_series() -> None:
     thr = RollingThreshold(history=100, quantile=0.95, warmup=100)
     rng = np.random.default_rng(0)
