@@ -357,6 +357,19 @@ def phase_result(
     )
 
 
+def clients(bootstrap: str, read: list[str]) -> tuple[AIOKafkaConsumer, AIOKafkaProducer]:
+    """A consumer of `read` from the start (no group) and a producer, both not started."""
+    consumer = AIOKafkaConsumer(
+        *read,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        fetch_max_wait_ms=20,
+    )
+    return consumer, AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks=1)
+
+
 async def run_case(
     case: Case,
     bootstrap: str,
@@ -381,16 +394,7 @@ async def run_case(
     service = (SubprocessService if args.service == "subprocess" else InProcessService)(
         settings, artifact, workdir
     )
-    consumer = AIOKafkaConsumer(
-        k.score_topic,
-        k.alert_topic,
-        bootstrap_servers=bootstrap,
-        group_id=None,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        fetch_max_wait_ms=20,
-    )
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks=1)
+    consumer, producer = clients(bootstrap, [k.score_topic, k.alert_topic])
     phases: list[Phase] = []
     try:
         await service.start()

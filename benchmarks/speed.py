@@ -39,7 +39,7 @@ from pathlib import Path
 import e2e_kafka as e2e
 import numpy as np
 import peers
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
 from stream_ae import wiring
@@ -220,15 +220,7 @@ async def run_case(
     spike_steps = [s for s in range(s1, values.shape[0], 64) if scored_step(s, hop)]
     stream = e2e.Stream(values, [(s, i) for s in spike_steps for i in spiked])
     service = e2e.SubprocessService(settings, artifact, workdir)
-    consumer = AIOKafkaConsumer(
-        k.alert_topic,
-        bootstrap_servers=bootstrap,
-        group_id=None,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        fetch_max_wait_ms=20,
-    )
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks=1)
+    consumer, producer = e2e.clients(bootstrap, [k.alert_topic])
     commits = Commits(settings)
     wall = time.perf_counter()
     try:
