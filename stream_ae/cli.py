@@ -10,6 +10,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from stream_ae.cli_bench import add_bench_commands
+from stream_ae.cli_columns import add_column_arguments, column_options
 from stream_ae.cli_model import add_model_commands
 from stream_ae.errors import StreamAEError
 from stream_ae.settings import load_settings
@@ -29,10 +30,7 @@ def _detect(args: argparse.Namespace) -> int:
         settings,
         out_dir,
         artifact=args.model or settings.model.artifact,
-        series=args.series,
-        time_column=args.time_column,
-        value_columns=args.value_columns.split(",") if args.value_columns else None,
-        series_column=args.series_column,
+        **column_options(args),
         progress=False if args.no_progress else None,
         echo_alerts=not args.quiet,
     )
@@ -72,10 +70,7 @@ def _replay(args: argparse.Namespace) -> int:
         topic=args.topic,
         bootstrap=args.bootstrap,
         speed=args.speed,
-        series=args.series,
-        time_column=args.time_column,
-        value_columns=args.value_columns.split(",") if args.value_columns else None,
-        series_column=args.series_column,
+        **column_options(args),
         progress=False if args.no_progress else None,
     )
     print(summary.text())
@@ -141,10 +136,7 @@ def parser() -> argparse.ArgumentParser:
         "from the stream while an online detector scores",
     )
     d.add_argument("--plot", type=Path, help="write a PNG of the series, alerts and scores")
-    d.add_argument("--series", help="series id for every point (default: the file stem)")
-    d.add_argument("--time-column", help="CSV time column (default: found by name)")
-    d.add_argument("--value-columns", help="comma-separated CSV value columns (channels)")
-    d.add_argument("--series-column", help="CSV column naming each row's series")
+    add_column_arguments(d)
     d.add_argument("--no-progress", action="store_true", help="no progress bar")
     d.add_argument("-q", "--quiet", action="store_true", help="do not print alerts as they happen")
     d.set_defaults(run=_detect)

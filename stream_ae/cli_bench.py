@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from stream_ae.cli_columns import add_column_arguments, column_options
 from stream_ae.errors import ConfigError
 from stream_ae.settings import load_settings
 
@@ -42,7 +43,9 @@ def _replay(args: argparse.Namespace) -> int:
 
     settings = load_settings(args.config)
     chosen = _choose(replayers(settings), args.detectors)
-    recording = load_recording(args.data, labels=args.labels, label_column=args.label_column)
+    recording = load_recording(
+        args.data, labels=args.labels, label_column=args.label_column, **column_options(args)
+    )
     windows = sum(len(s.windows) for s in recording.series.values())
     print(
         f"{args.data}: {len(recording.series)} series, "
@@ -85,6 +88,7 @@ def add_bench_commands(sub: Any) -> None:
     given.add_argument(
         "--label-column", help="the data's 0/1 label column (default: 'label', if present)"
     )
+    add_column_arguments(replay)
     replay.add_argument("--out", type=Path, default=Path("out/replay"), help="results folder")
     replay.add_argument("--config", type=Path, help="TOML settings for stream-ae")
     replay.add_argument("--detectors", help="comma-separated subset (default: all)")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,6 +31,8 @@ class Recording:
     path: Path
     label_column: str
     """Left out of the values (whether or not it held the labels)."""
+    columns: dict[str, Any]
+    """How the file's columns are read (`open_points` keywords)."""
     series: dict[str, LabelledSeries]
     refused: int
     """Rows the reader refused."""
@@ -37,7 +40,7 @@ class Recording:
     """Rows at or before their series' previous time (a detector refuses them)."""
 
     def reader(self) -> PointReader:
-        return open_points(self.path, ignore_columns=(self.label_column,))
+        return open_points(self.path, ignore_columns=(self.label_column,), **self.columns)
 
     @property
     def channels(self) -> int:
@@ -46,14 +49,17 @@ class Recording:
 
 
 def load_recording(
-    path: Path, labels: Path | None = None, label_column: str | None = None
+    path: Path,
+    labels: Path | None = None,
+    label_column: str | None = None,
+    **columns: Any,
 ) -> Recording:
     """Read `path` with its labels: a windows file, or a label column (by default
-    'label', when the file has one)."""
+    'label', when the file has one). `columns` are `open_points`' column options."""
     if labels is not None and label_column is not None:
         raise LabelError("give either a windows file or a label column, not both")
     column = label_column or LABEL_COLUMN
-    reader = open_points(path, ignore_columns=(column,))
+    reader = open_points(path, ignore_columns=(column,), **columns)
     cells: dict[int, str] | None = None
     if labels is None:
         if not isinstance(reader, CsvPointReader):
@@ -89,7 +95,7 @@ def load_recording(
             else windows_of_spans(ts, spans.get(name, []))
         )
         series[name] = LabelledSeries(name, path, ts, values, windows)
-    return Recording(path, column, series, refused, late)
+    return Recording(path, column, columns, series, refused, late)
 
 
 def _read(

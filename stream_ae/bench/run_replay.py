@@ -47,8 +47,8 @@ def per_series(detector: Detector) -> Replayer:
         if recording.channels > 1:
             raise InputError(
                 f"{recording.path.name} has {recording.channels} value channels; the "
-                "baselines take one: replay it with --detectors stream-ae, or give one "
-                "value column"
+                "baselines take one: replay it with --detectors stream-ae, or pick one "
+                "with --value-columns"
             )
         return {name: detector(s, scratch) for name, s in recording.series.items()}
 

@@ -161,3 +161,6 @@ def test_baselines_refuse_several_channels_and_unknown_detectors_are_named(
     assert "2 value channels; the baselines take one" in capsys.readouterr().err
     assert main(["bench", "replay", data, "--detectors", "htm", "--out", out]) == 2
     assert "unknown detector(s) ['htm']" in capsys.readouterr().err
+    picked = ["--detectors", "rolling-zscore", "--value-columns", "b", "--out", out]
+    assert main(["bench", "replay", data, *picked]) == 0
+    assert "1 series, 50 rows" in capsys.readouterr().out
