@@ -112,6 +112,23 @@ def series_values(series: int, steps: int, seed: int) -> np.ndarray:
     return values.round(4)
 
 
+def kafka_section(
+    bootstrap: str, name: str, max_wait_ms: int, max_batch_points: int, score_topic: bool
+) -> dict[str, object]:
+    """The [kafka] settings of one benchmark case: its own topics and group, `name`.*."""
+    return {
+        "bootstrap": bootstrap,
+        "input_topic": f"{name}.points",
+        "alert_topic": f"{name}.alerts",
+        "dead_letter_topic": f"{name}.dead-letters",
+        "score_topic": f"{name}.scores" if score_topic else None,
+        "group_id": name,
+        "session_timeout_ms": 6000,
+        "max_wait_ms": max_wait_ms,
+        "max_batch_points": max_batch_points,
+    }
+
+
 def make_settings(bootstrap: str, root: Path, name: str, args: argparse.Namespace) -> Settings:
     return Settings.model_validate(
         {
@@ -125,17 +142,9 @@ def make_settings(bootstrap: str, root: Path, name: str, args: argparse.Namespac
             },
             "threshold": {"warmup": WARMUP, "history": 500},
             "metrics": {"address": "127.0.0.1:0"},
-            "kafka": {
-                "bootstrap": bootstrap,
-                "input_topic": f"{name}.points",
-                "alert_topic": f"{name}.alerts",
-                "dead_letter_topic": f"{name}.dead-letters",
-                "score_topic": f"{name}.scores",
-                "group_id": name,
-                "session_timeout_ms": 6000,
-                "max_wait_ms": args.max_wait_ms,
-                "max_batch_points": args.max_batch_points,
-            },
+            "kafka": kafka_section(
+                bootstrap, name, args.max_wait_ms, args.max_batch_points, score_topic=True
+            ),
         }
     )
 

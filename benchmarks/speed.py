@@ -95,16 +95,7 @@ def settings_for(bootstrap: str, root: Path, name: str, hop: int, series: int) -
             "threshold": {"warmup": 1, "history": 100, "floor": FLOOR},
             "alerts": {"open_k": 1, "open_n": 1, "resolve_after": 1, "cooldown": 0},
             "metrics": {"address": "127.0.0.1:0"},
-            "kafka": {
-                "bootstrap": bootstrap,
-                "input_topic": f"{name}.points",
-                "alert_topic": f"{name}.alerts",
-                "dead_letter_topic": f"{name}.dead-letters",
-                "group_id": name,
-                "session_timeout_ms": 6000,
-                "max_wait_ms": 200,
-                "max_batch_points": BATCH,
-            },
+            "kafka": e2e.kafka_section(bootstrap, name, 200, BATCH, score_topic=False),
         }
     )
 
