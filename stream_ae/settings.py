@@ -7,7 +7,7 @@ default. Nested keys use `__` in the environment, e.g.
 
 >>> s = Settings()
 >>> s.window.length, s.threshold.quantile
-(64, 0.995)
+(32, 0.995)
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ _SECTION = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True
 
 class WindowSettings(BaseModel):
     model_config = _SECTION
-    length: int = Field(default=64, ge=2, le=4096)
+    length: int = Field(default=32, ge=2, le=4096)
     """Points per window, the model's input length."""
     channels: tuple[str, ...] = Field(default=("value",), min_length=1)
     """Channel names of the service's series (one model serves them all); a model
@@ -344,7 +344,7 @@ class Settings(BaseSettings):
         """The effective settings as TOML (what `stream-ae check-config` prints).
 
         >>> print(Settings().summary().splitlines()[1])
-        length = 64
+        length = 32
         """
         lines: list[str] = []
         for section_name in type(self).model_fields:

@@ -36,7 +36,7 @@ def problems(excinfo: pytest.ExceptionInfo[ConfigError]) -> str:
 def test_defaults_load_without_file_or_env() -> None:
     settings = load_settings()
     assert settings == Settings()
-    assert settings.window.length == 64
+    assert settings.window.length == 32
     assert settings.window.gap_policy == "reset"
     assert settings.model.artifact is None
     assert settings.model.artifact_dir == Path("models")
