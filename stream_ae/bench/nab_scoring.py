@@ -142,3 +142,27 @@ def raw_score(files: Sequence[FileRows], profile: Profile, threshold: float) -> 
         scores, deltas, windows = _events(f, profile)
         total += -profile.fn * windows + float(deltas[scores >= threshold].sum())
     return total
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileScore:
+    """One profile's normalised scores of a detector over a corpus."""
+
+    best: Best
+    """The continuous score at its optimised threshold."""
+    alerts: float
+    """The detector's own alerts (0/1 scores) at the fixed threshold 0.5, normalised."""
+
+
+def score_profiles(
+    continuous: Sequence[FileRows], alerts: Sequence[FileRows]
+) -> dict[str, ProfileScore]:
+    """Every profile's scores; `alerts` holds the same files with the alerts as scores."""
+    out = {}
+    for profile in PROFILES:
+        best = optimise(continuous, profile)
+        fixed = raw_score(alerts, profile, 0.5)
+        out[profile.name] = ProfileScore(
+            best, 100.0 * (fixed - best.null) / (best.perfect - best.null)
+        )
+    return out

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from stream_ae.bench.labelled import LabelledSeries, Output
-from stream_ae.bench.nab_scoring import PROFILES, FileRows, optimise, raw_score
+from stream_ae.bench.nab import scored_rows
+from stream_ae.bench.nab_scoring import score_profiles
 
 DAY_S = 86_400.0
 
@@ -116,11 +117,10 @@ def judge(pairs: Sequence[tuple[LabelledSeries, Output]], tolerance: int) -> Qua
         pages = np.flatnonzero(out.alert[first:]) + first
         q.alerts += len(pages)
         q.true_alerts += int(near[pages].sum())
-        continuous.append(FileRows(out.anomaly_score, s.windows, first))
-        own.append(FileRows(out.alert.astype(np.float64), s.windows, first))
-    for profile in PROFILES if q.events else ():  # no window: nothing to normalise by
-        best = optimise(continuous, profile)
-        q.nab_best[profile.name] = best.normalised
-        fixed = raw_score(own, profile, 0.5)
-        q.nab_alerts[profile.name] = 100 * (fixed - best.null) / (best.perfect - best.null)
+        continuous.append(scored_rows(s, out))
+        own.append(scored_rows(s, out, alerts=True))
+    if q.events:  # without a labelled window there is nothing to normalise by
+        for profile, got in score_profiles(continuous, own).items():
+            q.nab_best[profile] = got.best.normalised
+            q.nab_alerts[profile] = got.alerts
     return q

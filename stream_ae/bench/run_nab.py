@@ -15,7 +15,7 @@ from pathlib import Path
 from stream_ae.bench import detectors
 from stream_ae.bench.labelled import Detector
 from stream_ae.bench.nab import load_corpus, scored_rows, write_results
-from stream_ae.bench.nab_scoring import PROFILES, FileRows, optimise, raw_score
+from stream_ae.bench.nab_scoring import PROFILES, FileRows, score_profiles
 from stream_ae.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -66,12 +66,10 @@ def run_nab(
             own.append(scored_rows(f, result, alerts=True))
             log.info("%s: %s replayed", name, f.name)
         scores = DetectorScores(name, seconds=time.perf_counter() - started)
-        for profile in PROFILES:
-            best = optimise(continuous, profile)
-            scores.continuous[profile.name] = best.normalised
-            scores.thresholds[profile.name] = best.threshold
-            fixed = raw_score(own, profile, 0.5)
-            scores.alerts[profile.name] = 100 * (fixed - best.null) / (best.perfect - best.null)
+        for profile, got in score_profiles(continuous, own).items():
+            scores.continuous[profile] = got.best.normalised
+            scores.thresholds[profile] = got.best.threshold
+            scores.alerts[profile] = got.alerts
         report.append(scores)
     (out / "scores.json").write_text(
         json.dumps([s.__dict__ for s in report], indent=2, default=float) + "\n"
