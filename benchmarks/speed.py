@@ -177,8 +177,10 @@ def detector_alone(
             for name, value in zip(stream.names, stream.values[step].tolist(), strict=True)
         ]
 
-    for step in range(0, fill, max(1, BATCH // len(stream.names))):
-        chunk = points(step, min(fill, step + max(1, BATCH // len(stream.names))))
+    # The fill is made a step at a time: at 100,000 series all its points at once
+    # would take gigabytes.
+    for step in range(fill):
+        chunk = points(step, step + 1)
         for i in range(0, len(chunk), BATCH):
             detector.process(chunk[i : i + BATCH])
     timed = points(fill, last)
