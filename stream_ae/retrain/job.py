@@ -25,6 +25,7 @@ import asyncio
 import json
 import logging
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,7 +54,7 @@ from stream_ae.retrain.dataset import (
 from stream_ae.settings import Settings
 
 log = logging.getLogger(__name__)
-STAGING = ".staging"
+STAGING_PREFIX = ".staging-"
 
 
 class RetrainError(StreamAEError):
@@ -132,7 +133,10 @@ def run_retrain(
         "parent": parent,
         "excluded_windows": excluded,
     }
-    staging = registry.root / STAGING
+    # A staging directory of its own: hidden from detectors, and a second job
+    # running at the same time cannot delete this one's candidate.
+    registry.root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=registry.root))
     path = wiring.publish_fit(
         settings,
         train.series,
@@ -162,8 +166,7 @@ def run_retrain(
         promoted, reason = promotion_rule(figures, settings.retrain.max_error_ratio)
         if promoted:
             _record(path, figures)
-            final = registry.root / path.name
-            path.rename(final)
+            _move_into(registry, path)
             registry.promote(path.name, reason=f"retrain: {reason}")
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -263,6 +266,26 @@ async def _from_topics(
     alerts = [orjson.loads(r.value) for r in await read_range(k, k.alert_topic, since, now + 1)]
     points.sort(key=lambda p: p.ts)  # partitions interleaved back into time order
     return points, alerts
+
+
+def _move_into(registry: ModelRegistry, path: Path) -> None:
+    """Move a staged candidate into the registry under its own name.
+
+    A name is the publish time to the second plus a hash of the weights, so it is
+    taken already only when the same model was published in the same second (the
+    same data and seed fitted twice): that version is the candidate, and it stays.
+    """
+    final = registry.root / path.name
+    if not final.exists():
+        path.rename(final)
+        return
+    ours = json.loads((path / "manifest.json").read_text())["module_sha256"]
+    if registry.get(path.name).manifest.get("module_sha256") != ours:
+        raise RetrainError(
+            f"{final} already holds a different model under the candidate's name; "
+            "nothing was promoted, run the retrain again"
+        )
+    log.info("the candidate's weights are already published as %s; keeping that one", path.name)
 
 
 def _record(path: Path, figures: dict[str, Any]) -> None:

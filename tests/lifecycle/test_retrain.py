@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import socket
 import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
+from datetime import datetime, tzinfo
 from pathlib import Path
 
 import numpy as np
@@ -111,7 +113,40 @@ def test_first_retrain_promotes_then_a_level_shift_is_learned_with_lineage(tmp_p
     assert manifest["training"]["parent"] == first.candidate
     assert manifest["training"]["source"] == str(after)
     assert manifest["validation"]["holdout"]["candidate"]["p99"] == c["p99"]
-    assert not (registry.root / ".staging").exists()
+    assert not [p.name for p in registry.root.iterdir() if p.name.startswith(".staging")]
+
+
+class _FrozenClock(datetime):
+    @classmethod
+    def now(cls, tz: tzinfo | None = None) -> _FrozenClock:
+        return cls(2026, 11, 23, 0, 10, 18, tzinfo=tz)
+
+
+def test_the_same_model_retrained_in_the_same_second_is_kept_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A version is named by its second and its weights: the same data and seed
+    # fitted twice within a second give one name, which must not fail the job.
+    monkeypatch.setattr("stream_ae.model.artifact.datetime", _FrozenClock)
+    settings = settings_for(tmp_path)
+    registry = ModelRegistry(settings.model.artifact_dir)
+    data = write_csv(tmp_path / "pump.csv", wave(600))
+    first = run_retrain(settings, files=[data], progress=False)
+    again = run_retrain(settings, files=[data], progress=False)
+    assert again.promoted and again.candidate == first.candidate
+    assert [v.name for v in registry.versions()] == [first.candidate]
+    assert registry.current() == first.candidate
+
+    # Another model under that name (fitted on other data elsewhere, copied in).
+    (tmp_path / "other").mkdir()
+    elsewhere = settings_for(tmp_path / "other")
+    moved = run_retrain(elsewhere, files=[write_csv(tmp_path / "moved.csv", wave(600, level=3.0))])
+    shutil.rmtree(registry.root / first.candidate)
+    shutil.copytree(elsewhere.model.artifact_dir / moved.candidate, registry.root / first.candidate)
+    with pytest.raises(RetrainError, match="already holds a different model"):
+        run_retrain(settings, files=[data], progress=False)
+    assert registry.current() == first.candidate
+    assert not [p.name for p in registry.root.iterdir() if p.name.startswith(".staging")]
 
 
 @pytest.mark.parametrize(("share", "level"), [(0.25, 3.0), (1.0, 1.0)])
