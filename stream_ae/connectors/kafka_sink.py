@@ -14,6 +14,8 @@ from aiokafka.errors import KafkaError
 from stream_ae.connectors.kafka_common import client_options, start_patiently
 from stream_ae.connectors.kafka_source import DeadLetter
 from stream_ae.connectors.wire import alert_to_dict
+from stream_ae.core.alerting import STATE_NAMES
+from stream_ae.core.detector import Scored
 from stream_ae.core.records import Alert
 from stream_ae.settings import KafkaSettings
 
@@ -48,6 +50,24 @@ def dead_letter_message(topic: str, dead: DeadLetter) -> Message:
     }
     headers = [("reason", r.reason.value.encode())]
     return topic, dead.key, orjson.dumps(body), headers
+
+
+def score_messages(topic: str, scored: Sequence[Scored]) -> list[Message]:
+    """One message per scored window, keyed by series (see the README's wire formats)."""
+    messages: list[Message] = []
+    for rows in scored:
+        for i, series in enumerate(rows.series):
+            threshold = float(rows.threshold[i])
+            body = {
+                "series": series,
+                "ts": float(rows.ts[i]),
+                "score": float(rows.score[i]),
+                "threshold": None if threshold != threshold else threshold,
+                "alert_state": STATE_NAMES[int(rows.state[i])],
+                "scorer": rows.scorer[i],
+            }
+            messages.append((topic, series.encode(), orjson.dumps(body), []))
+    return messages
 
 
 class KafkaSink:

@@ -20,23 +20,27 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
-import orjson
 from aiokafka import TopicPartition
 from prometheus_client import CollectorRegistry
 
 from stream_ae import wiring
 from stream_ae.connectors.kafka_common import ensure_topics
-from stream_ae.connectors.kafka_sink import KafkaSink, Message, alert_message, dead_letter_message
+from stream_ae.connectors.kafka_sink import (
+    KafkaSink,
+    Message,
+    alert_message,
+    dead_letter_message,
+    score_messages,
+)
 from stream_ae.connectors.kafka_source import DeadLetter, KafkaSource, SourceBatch
-from stream_ae.core.alerting import STATE_NAMES
 from stream_ae.core.detector import Detector, Output
 from stream_ae.core.drift import DriftMonitor
-from stream_ae.core.records import Alert, AlertState
-from stream_ae.errors import StreamAEError
+from stream_ae.core.records import Alert
 from stream_ae.metrics import ServiceMetrics
 from stream_ae.registry import ModelRegistry
 from stream_ae.runtime.first_fit import FirstFit
 from stream_ae.runtime.model_watch import ModelWatcher, SwapGuard
+from stream_ae.runtime.oversight import ModelOversight
 from stream_ae.runtime.retrain_schedule import RetrainScheduler
 from stream_ae.settings import Settings
 
@@ -79,12 +83,12 @@ class DetectorService:
             artifact = None if current is None else current.path
         artifact = artifact or settings.model.artifact
         channels = settings.window.channels
-        self._model_created = time.time()  # a first fit is as new as the service
+        created = time.time()  # a first fit is as new as the service
         if artifact is not None:
             # The manifest only: wiring.detector loads and checks the module itself.
             manifest = read_manifest(artifact)
             channels = manifest.channel_names
-            self._model_created = datetime.fromisoformat(manifest.created_at).timestamp()
+            created = datetime.fromisoformat(manifest.created_at).timestamp()
         self.detector: Detector = wiring.detector(settings, channels, artifact)
         self.first_fit: FirstFit | None = None
         if artifact is None:
@@ -105,16 +109,21 @@ class DetectorService:
         self.watcher = ModelWatcher(
             self.registry, lambda path: wiring.model_lane(settings, path, channels), self.metrics
         )
-        m = settings.model
-        self.guard = SwapGuard(self.registry, m.rollback_alert_rate, m.rollback_check_windows)
-        r = settings.retrain
-        self.drift = None if r.drift == "off" else DriftMonitor(r.drift)
+        m, r = settings.model, settings.retrain
         self.retrains = RetrainScheduler(settings, self.metrics)
+        self.oversight = ModelOversight(
+            self.detector,
+            self.registry,
+            self.metrics,
+            SwapGuard(self.registry, m.rollback_alert_rate, m.rollback_check_windows),
+            None if r.drift == "off" else DriftMonitor(r.drift),
+            self.retrains,
+            created,
+        )
         self.detector.store.on_evict = self._on_evict
         self._gauges_at = 0.0  # monotonic time the slower gauges were last refreshed
         self._fit_failure_counted = False
-        self._model_version = self.detector.serving.version
-        self._describe_model()  # before any data: dashboards show what will serve
+        self.oversight.describe()  # before any data: dashboards show what will serve
         self.stats = ServiceStats()
         self.source = KafkaSource(self.kafka, on_revoke=self._on_revoke)
         self.sink = KafkaSink(self.kafka)
@@ -241,7 +250,7 @@ class DetectorService:
         messages: list[Message] = [alert_message(self.kafka.alert_topic, a) for a in out.alerts]
         messages += [dead_letter_message(self.kafka.dead_letter_topic, d) for d in dead]
         if self.kafka.score_topic:
-            messages += _score_messages(self.kafka.score_topic, out)
+            messages += score_messages(self.kafka.score_topic, out.scored)
         await self.sink.send(messages)
         sent = time.perf_counter()
         await self.source.commit(batch.offsets)
@@ -302,57 +311,11 @@ class DetectorService:
             self.watched.update(rows)
         for tp, lag in self.source.lag().items():
             m.consumer_lag.labels(partition=str(tp.partition)).set(lag)
-        self._describe_model()
-        self._judge_swap(out)
-        self._watch_drift(out)
+        self.oversight.observe(out)
         if self.first_fit is not None and self.first_fit.error and not self._fit_failure_counted:
             m.reload_failures.labels(reason="fit").inc()
             self._fit_failure_counted = True
         self._refresh_gauges()
-
-    def _describe_model(self) -> None:
-        serving, m = self.detector.serving, self.metrics
-        if serving.version != self._model_version:  # a new model just took over
-            log.info("model %s now serves (was %s)", serving.version, self._model_version)
-            self._model_version = serving.version
-            self._model_created = self._created_at(serving.version)
-            self.guard.swapped(serving.version)
-            if self.drift is not None:
-                self.drift.reset()  # the new model's scores are a new stream
-        m.model.info({"version": serving.version, "scorer": serving.name, "device": serving.device})
-        m.model_age.set(time.time() - self._model_created)
-
-    def _created_at(self, version: str) -> float:
-        """When `version` was published (its manifest), else now."""
-        with contextlib.suppress(StreamAEError, ValueError):
-            return datetime.fromisoformat(self.registry.get(version).created_at).timestamp()
-        return time.time()
-
-    def _judge_swap(self, out: Output) -> None:
-        opened = sum(a.state is AlertState.OPEN for a in out.alerts)
-        try:
-            back = self.guard.observe(out.points_scored, opened)
-        except StreamAEError as exc:
-            log.error("cannot roll back after a noisy swap: %s", exc)
-            return
-        if back is not None:
-            self.metrics.model_rollbacks.inc()
-
-    def _watch_drift(self, out: Output) -> None:
-        if self.drift is None or self.detector.serving.name == "hst":
-            return  # no model of ours serves yet: nothing to retrain
-        drifted = list(  # once per series, however many drains the batch took
-            dict.fromkeys(
-                name for rows in out.scored for name in self.drift.update(rows.series, rows.score)
-            )
-        )
-        if drifted:
-            self.metrics.drifts.inc(len(drifted))
-            shown = ", ".join(drifted[:5]) + (
-                f" and {len(drifted) - 5} more" if len(drifted) > 5 else ""
-            )
-            log.warning("the scores of %s drifted; asking for a retrain", shown)
-            self.retrains.request(f"drift in {shown}", drifted)
 
     def _refresh_gauges(self, every_s: float = 1.0) -> None:
         # Counting warm series walks every live one: at most once a second.
@@ -400,24 +363,6 @@ class DetectorService:
 def _evict(detector: Detector, series: list[str]) -> None:
     for name in series:
         detector.store.evict(name, reason="revoked")
-
-
-def _score_messages(topic: str, out: Output) -> list[Message]:
-    messages: list[Message] = []
-    for scored in out.scored:
-        for i, series in enumerate(scored.series):
-            body = {
-                "series": series,
-                "ts": float(scored.ts[i]),
-                "score": float(scored.score[i]),
-                "threshold": None
-                if scored.threshold[i] != scored.threshold[i]
-                else float(scored.threshold[i]),
-                "alert_state": STATE_NAMES[int(scored.state[i])],
-                "scorer": scored.scorer[i],
-            }
-            messages.append((topic, series.encode(), orjson.dumps(body), []))
-    return messages
 
 
 def serve(settings: Settings, artifact: Path | None = None, echo: bool = True) -> None:
