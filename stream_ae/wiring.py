@@ -93,7 +93,7 @@ def detector(settings: Settings, channels: Sequence[str], artifact: Path | None 
     collects windows for a first model."""
     store = window_store(settings, len(channels))
     a = settings.alerts
-    policy = AlertPolicy(a.open_k, a.open_n, a.resolve_after, a.cooldown)
+    policy = AlertPolicy(a.open_k, a.open_n, a.resolve_after, a.cooldown, a.open_ratio)
     if artifact is not None:
         lane, collector = model_lane(settings, artifact, channels), None
     else:

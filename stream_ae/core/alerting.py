@@ -51,8 +51,9 @@ class Transitions:
 
 
 class AlertPolicy:
-    """Hysteresis per series: open after `open_k` of the last `open_n` points
-    exceeded, resolve after `resolve_after` quiet points in a row, then stay
+    """Hysteresis per series: open after `open_k` of the last `open_n` scores
+    reached `open_ratio` times the threshold, stay open while scores exceed the
+    threshold, resolve after `resolve_after` quiet points in a row, then stay
     closed for `cooldown` points.
 
     State lives in slot-aligned arrays; the last `open_n` verdicts are bits of
@@ -66,7 +67,12 @@ class AlertPolicy:
     """
 
     def __init__(
-        self, open_k: int = 3, open_n: int = 5, resolve_after: int = 10, cooldown: int = 20
+        self,
+        open_k: int = 3,
+        open_n: int = 5,
+        resolve_after: int = 10,
+        cooldown: int = 20,
+        open_ratio: float = 1.2,
     ) -> None:
         if not 1 <= open_n <= 63:
             raise ValueError(f"open_n must be between 1 and 63 (got {open_n})")
@@ -76,10 +82,13 @@ class AlertPolicy:
             raise ValueError(f"resolve_after must be at least 1 (got {resolve_after})")
         if cooldown < 0:
             raise ValueError(f"cooldown must be >= 0 (got {cooldown})")
+        if not open_ratio >= 1.0:
+            raise ValueError(f"open_ratio must be at least 1 (got {open_ratio})")
         self.open_k = open_k
         self.open_n = open_n
         self.resolve_after = resolve_after
         self.cooldown = cooldown
+        self.open_ratio = open_ratio
         self._mask = np.uint64((1 << open_n) - 1)
         self._bits = np.zeros(0, np.uint64)
         self._open = np.zeros(0, bool)
@@ -118,11 +127,14 @@ class AlertPolicy:
         """Take one verdict per (distinct) slot; `ratio` is score / threshold."""
         if len(slots) and int(slots.max()) >= len(self._open):
             self._grow(int(slots.max()))
-        bits = ((self._bits[slots] << np.uint64(1)) | exceeded.astype(np.uint64)) & self._mask
+        # Only scores `open_ratio` times the threshold count towards opening; any
+        # exceedance keeps an open incident open.
+        high = exceeded & (ratio >= self.open_ratio)
+        bits = ((self._bits[slots] << np.uint64(1)) | high.astype(np.uint64)) & self._mask
         self._bits[slots] = bits
         was_open = self._open[slots]
         cooling = self._cooling[slots]
-        opening = ~was_open & (cooling == 0) & exceeded & (np.bitwise_count(bits) >= self.open_k)
+        opening = ~was_open & (cooling == 0) & high & (np.bitwise_count(bits) >= self.open_k)
         self._cooling[slots] = np.where(~was_open & (cooling > 0), cooling - 1, cooling)
         quiet = np.where(was_open & ~exceeded, self._quiet[slots] + 1, 0)
         resolving = was_open & (quiet >= self.resolve_after)

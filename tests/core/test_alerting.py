@@ -51,6 +51,21 @@ def test_an_exceedance_while_open_resets_the_quiet_run() -> None:
     ]
 
 
+def test_only_scores_open_ratio_past_the_threshold_open_and_any_exceedance_keeps_open() -> None:
+    policy = AlertPolicy(open_k=2, open_n=3, resolve_after=2, cooldown=0, open_ratio=1.2)
+    slot = np.array([0])
+
+    def step(t: int, ratio: float) -> int:
+        exceeded = np.array([ratio > 1.0])
+        moves = policy.update(slot, exceeded, np.array([float(t)]), np.array([ratio]))
+        return int(moves.state[0])
+
+    # Marginal exceedances never open; two clear ones do; marginal ones then hold it open.
+    ratios = [1.1, 1.15, 1.1, 1.3, 1.1, 1.25, 1.05, 1.1, 0.0, 0.0]
+    states = [step(t, r) for t, r in enumerate(ratios)]
+    assert states == [QUIET] * 5 + [OPENED, ACTIVE, ACTIVE, ACTIVE, RESOLVED]
+
+
 def test_series_are_independent() -> None:
     policy = AlertPolicy(open_k=1, open_n=1, resolve_after=5, cooldown=0)
     moves = policy.update(
@@ -92,8 +107,9 @@ def test_severity_bands(ratio: float, severity: Severity) -> None:
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"open_k": 6, "open_n": 5}, {"open_n": 64}, {"resolve_after": 0}]
+    "kwargs",
+    [{"open_k": 6, "open_n": 5}, {"open_n": 64}, {"resolve_after": 0}, {"open_ratio": 0.9}],
 )
-def test_bad_arguments(kwargs: dict[str, int]) -> None:
+def test_bad_arguments(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         AlertPolicy(**kwargs)
