@@ -150,6 +150,13 @@ def test_open_n_is_bounded(tmp_path: Path) -> None:
         load_settings(path)
 
 
+def test_open_ratio_below_one_is_refused(tmp_path: Path) -> None:
+    # Below 1 an incident could open on scores that do not even exceed the threshold.
+    path = write(tmp_path, "[alerts]\nopen_ratio = 0.9\n")
+    with pytest.raises(ConfigError, match=r"alerts\.open_ratio: must be >= 1"):
+        load_settings(path)
+
+
 def test_toml_syntax_error_names_the_file(tmp_path: Path) -> None:
     path = write(tmp_path, "[window\nlength = 3\n")
     with pytest.raises(ConfigError) as excinfo:
