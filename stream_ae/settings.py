@@ -58,6 +58,9 @@ class WindowSettings(BaseModel):
     """On a gap: 'reset' empties the series' window, 'impute' fills the missing steps."""
     gap_factor: float = Field(default=3.0, gt=1)
     """A gap is a step longer than gap_factor times the series' usual step."""
+    irregular_after: int = Field(default=3, ge=0)
+    """After this many gap resets in a row, each before the series' window filled, the
+    series is taken as sampled irregularly and its gaps stop resetting it (0: never)."""
     out_of_order: Literal["reject", "ignore_time"] = "reject"
     """A point older than its series' last one: 'reject' it, or take it in arrival order."""
     duplicates: Literal["reject", "replace"] = "reject"

@@ -6,6 +6,7 @@ import, and `check-config` or a file reader should not pay for it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,8 @@ from stream_ae.core.training import TrainingCollector
 from stream_ae.core.windows import WindowStore
 from stream_ae.registry import ModelRegistry
 from stream_ae.settings import Settings
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from stream_ae.metrics import ServiceMetrics, WatchedSeries
@@ -85,6 +88,13 @@ def window_store(settings: Settings, channels: int) -> WindowStore:
         out_of_order=w.out_of_order,
         duplicates=w.duplicates,
         stats_alpha=settings.normalize.online_alpha,
+        irregular_after=w.irregular_after,
+        on_irregular=lambda series: log.warning(
+            "%s: %d gaps in a row came before its window filled; it is sampled irregularly, "
+            "so its windows span its gaps from now on (window.irregular_after)",
+            series,
+            w.irregular_after,
+        ),
     )
 
 

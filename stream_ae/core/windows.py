@@ -56,6 +56,8 @@ class WindowStore:
     _step: np.ndarray  # slow average of the series' step between points
     _stats: np.ndarray  # [slots, 2, channels] running mean and variance of the values
     _stats_n: np.ndarray  # points behind the running statistics
+    _short_resets: np.ndarray  # gap resets in a row that came before the window filled
+    _irregular: np.ndarray  # bool: gaps no longer reset this series (see irregular_after)
 
     def __init__(
         self,
@@ -71,8 +73,10 @@ class WindowStore:
         duplicates: DuplicatePolicy = "reject",
         slack: int | None = None,
         stats_alpha: float = 0.001,
+        irregular_after: int = 3,
         on_assign: Callable[[int, str], None] | None = None,
         on_evict: Callable[[str, str], None] | None = None,
+        on_irregular: Callable[[str], None] | None = None,
     ) -> None:
         if window < 2:
             raise ValueError(f"window must be at least 2 points (got {window})")
@@ -92,6 +96,8 @@ class WindowStore:
             )
         if not 0.0 < stats_alpha < 1.0:
             raise ValueError(f"stats_alpha must be in (0, 1) (got {stats_alpha})")
+        if irregular_after < 0:
+            raise ValueError(f"irregular_after must be >= 0 (got {irregular_after})")
         if duplicates not in ("reject", "replace"):
             raise ValueError(f"duplicates must be 'reject' or 'replace' (got {duplicates!r})")
         self.window = window
@@ -104,6 +110,11 @@ class WindowStore:
         self.out_of_order = out_of_order
         self.duplicates = duplicates
         self.stats_alpha = stats_alpha
+        self.irregular_after = irregular_after
+        """After this many gap resets in a row that each came before the series' window
+        filled, the series is taken as sampled irregularly: its gaps stop resetting it
+        (0: never). A series with outages fills its window between them and keeps
+        resetting; one whose usual steps vary would otherwise never be scored."""
         self.slack = max(window, 32) if slack is None else slack
         if self.slack < 1:
             raise ValueError(f"slack must be at least 1 (got {self.slack})")
@@ -113,6 +124,8 @@ class WindowStore:
         self.on_evict = on_evict
         """Called with (series, reason) when a series is forgotten; reason is 'idle' or
         what the caller of `evict` said."""
+        self.on_irregular = on_irregular
+        """Called with the series when its gaps stop resetting it (see irregular_after)."""
         self._slot_of: dict[str, int] = {}
         self._series_of: list[str | None] = []
         self._free: list[int] = []
@@ -145,6 +158,8 @@ class WindowStore:
         extend("_step", (), math.nan, np.float64)
         extend("_stats", (2, self.channels), 0.0, np.float64)
         extend("_stats_n", (), 0, np.int64)
+        extend("_short_resets", (), 0, np.int64)
+        extend("_irregular", (), False, np.bool_)
         self._series_of.extend([None] * grow)
         self._free.extend(range(capacity - 1, old - 1, -1))
 
@@ -268,13 +283,27 @@ class WindowStore:
             return
         missing = round(dt / step) - 1
         if self.gap_policy == "reset" or missing >= self.window or missing > self.slack // 2:
-            self._valid_from[slot] = self._seq[slot]
+            self._reset_at_gap(slot)
             return
         prev = self._values[slot, (int(self._seq[slot]) - 1) % self.ring].astype(np.float64)
         new = np.asarray(values, dtype=np.float64)
         for k in range(1, missing + 1):
             frac = k / (missing + 1)
             self._write(slot, last + k * step, tuple((prev + frac * (new - prev)).tolist()))
+
+    def _reset_at_gap(self, slot: int) -> None:
+        if self._irregular[slot]:
+            return
+        filled = int(self._seq[slot]) - int(self._valid_from[slot]) >= self.window
+        short = 0 if filled else int(self._short_resets[slot]) + 1
+        self._short_resets[slot] = short
+        if self.irregular_after and short >= self.irregular_after:
+            self._irregular[slot] = True
+            series = self._series_of[slot]
+            if self.on_irregular is not None and series is not None:
+                self.on_irregular(series)
+            return
+        self._valid_from[slot] = self._seq[slot]
 
     def _assign(self, series: str, ts: float) -> int | Rejection:
         if not self._free:
@@ -301,6 +330,8 @@ class WindowStore:
         self._step[slot] = math.nan
         self._stats[slot] = 0.0
         self._stats_n[slot] = 0
+        self._short_resets[slot] = 0
+        self._irregular[slot] = False
         if self.on_assign is not None:
             self.on_assign(slot, series)
         return slot

@@ -119,6 +119,31 @@ def test_gap_reset_starts_window_afresh() -> None:
     assert store.drain().batch.values[0, :, 0].tolist() == [7.0, 8.0, 9.0]
 
 
+def test_a_series_whose_gaps_never_let_its_window_fill_stops_resetting() -> None:
+    irregular: list[str] = []
+    store = WindowStore(window=4, channels=1, gap_factor=3.0, on_irregular=irregular.append)
+    # Steps of 1 and now and then 10: every long step comes before 4 points since the last.
+    times = np.cumsum([1, 1, 1, 1, 10, 1, 1, 10, 1, 1, 10, 1, 1, 10, 1, 1, 1]).astype(float)
+    ends = []
+    for t in times:
+        assert store.push("a", float(t), (t,)) is None
+        ends += store.drain().batch.end_ts.tolist()
+    # The first gap follows a full window: a reset. The next two follow 3 points each:
+    # resets too. The third such gap marks the series irregular: its window spans it.
+    assert irregular == ["a"]
+    assert ends == [4.0] + [float(t) for t in times[13:]]
+
+
+def test_a_series_with_outages_keeps_resetting_at_each() -> None:
+    store = WindowStore(window=3, channels=1, gap_factor=3.0, irregular_after=1)
+    for start in (0.0, 100.0, 200.0, 300.0):  # four outages, the window full before each
+        got = []
+        for t in range(5):
+            assert store.push("a", start + t, (float(t),)) is None
+            got += store.drain().batch.end_ts.tolist()
+        assert got == [start + 2, start + 3, start + 4]  # the window starts afresh each time
+
+
 def test_gap_impute_fills_linearly_and_scores_only_real_points() -> None:
     store = WindowStore(window=4, channels=1, gap_policy="impute", gap_factor=1.5)
     push_all(store, "a", [0.0, 1.0, 2.0, 3.0])
@@ -207,6 +232,7 @@ def test_grows_beyond_first_allocation() -> None:
         ({"out_of_order": "sort"}, "out_of_order"),
         ({"duplicates": "keep"}, "duplicates"),
         ({"gap_factor": 1.0}, "gap_factor"),
+        ({"irregular_after": -1}, "irregular_after"),
     ],
 )
 def test_bad_settings_refused_with_a_sentence(kwargs: dict[str, object], fragment: str) -> None:
