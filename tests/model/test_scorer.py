@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -142,7 +144,27 @@ def test_scorer_implements_the_protocol(module: LSTMAutoencoder) -> None:
     )
     assert scorer.device == "cpu" and scorer.torch_device == torch.device("cpu")
     assert scorer.engine == DEFAULT_ENGINE
-    assert torch.get_num_threads() == 1
+
+
+def test_every_thread_that_scores_sets_the_thread_count_once(
+    module: LSTMAutoencoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # torch's thread count binds only the thread that sets it, and the service scores on
+    # a worker thread: unset there, a forward of a few windows ran 40x slower.
+    calls: list[tuple[str, int]] = []
+    real = torch.set_num_threads
+
+    def record(n: int) -> None:
+        calls.append((threading.current_thread().name, n))
+        real(n)
+
+    monkeypatch.setattr(torch, "set_num_threads", record)
+    scorer = scorer_for(module, threads=1)
+    with ThreadPoolExecutor(1, thread_name_prefix="scoring") as pool:
+        for _ in range(3):
+            pool.submit(scorer.score, random_windows(4)).result()
+    worker = [n for name, n in calls if name.startswith("scoring")]
+    assert worker == [1]
 
 
 def test_the_callers_module_is_left_untouched(module: LSTMAutoencoder) -> None:
