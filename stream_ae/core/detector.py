@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -111,6 +111,18 @@ def occurrence(slots: np.ndarray) -> np.ndarray:
     return out
 
 
+def in_turns(slots: np.ndarray) -> Iterator[np.ndarray]:
+    """Row indices in turns of at most one row per slot, each slot's rows in order: the
+    threshold and alert policy take one verdict per series per call.
+
+    >>> [rows.tolist() for rows in in_turns(np.array([4, 2, 4, 4, 2]))]
+    [[0, 1], [2, 4], [3]]
+    """
+    occ = occurrence(slots)
+    for turn in range(int(occ.max()) + 1 if len(slots) else 0):
+        yield np.flatnonzero(occ == turn)
+
+
 class Detector:
     """Scores points of many series and decides which are anomalous.
 
@@ -213,10 +225,8 @@ class Detector:
         # is seeded with each window's own mean and variance instead.
         scale = lane.normalizer.scale(slots, x.mean(axis=1), x.var(axis=1))
         scores = lane.scorer.score(scale.apply(x)).scores
-        occ = occurrence(slots)
-        for r in range(int(occ.max()) + 1):  # one score per slot per call, in time order
-            pick = occ == r
-            lane.threshold.learn(slots[pick], scores[pick])
+        for rows in in_turns(slots):
+            lane.threshold.learn(slots[rows], scores[rows])
         lane.threshold.warm(np.unique(slots))
 
     def process(self, points: Sequence[Point]) -> Output:
@@ -246,9 +256,7 @@ class Detector:
         exceeded = np.zeros(n, dtype=bool)
         decider = np.zeros(n, dtype=np.int64)
         state = np.zeros(n, dtype=np.int8)
-        occ = occurrence(slots)
-        for r in range(int(occ.max()) + 1):
-            rows = np.flatnonzero(occ == r)
+        for rows in in_turns(slots):
             s = slots[rows]
             decisions = [
                 lane.threshold.judge(s, res.scores[rows])
