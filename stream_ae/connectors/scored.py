@@ -15,14 +15,14 @@ import numpy as np
 
 from stream_ae.connectors.files import LineWriter
 from stream_ae.connectors.timestamps import format_ts, parse_ts
+from stream_ae.core.alerting import ACTIVE, OPENED, STATE_NAMES
 from stream_ae.core.records import Point
 from stream_ae.errors import InputError
 
 FIXED = ("series", "timestamp", "score", "threshold", "alert_state", "scorer")
-
-
-ALERT_STATES = ("", "open", "resolved", "active")
-"""alert_state values of a scored row: none, opened here, resolved here, still open."""
+"""The columns besides the channels; alert_state is one of the policy's STATE_NAMES
+(none, opened here, still open, resolved here)."""
+_OPEN_STATES = (STATE_NAMES[OPENED], STATE_NAMES[ACTIVE])
 
 
 class ScoredCsvWriter(LineWriter):
@@ -52,8 +52,8 @@ class ScoredCsvWriter(LineWriter):
         alert_state: str = "",
         scorer: str = "",
     ) -> None:
-        if alert_state not in ALERT_STATES:
-            raise ValueError(f"alert_state {alert_state!r} must be one of {ALERT_STATES}.")
+        if alert_state not in STATE_NAMES:
+            raise ValueError(f"alert_state {alert_state!r} must be one of {STATE_NAMES}.")
         if len(point.values) != len(self.channels):
             raise ValueError(
                 f"The point has {len(point.values)} values but this file has "
@@ -85,12 +85,12 @@ class ScoredSeries:
     threshold: np.ndarray
     """[rows] the series' threshold at that row; NaN where there was none."""
     state: tuple[str, ...]
-    """[rows] one of ALERT_STATES."""
+    """[rows] one of the policy's STATE_NAMES."""
 
     @property
     def in_incident(self) -> np.ndarray:
         """[rows] True where an incident was open (opened here or still open)."""
-        return np.isin(np.array(self.state, dtype=object), ("open", "active"))
+        return np.isin(np.array(self.state, dtype=object), _OPEN_STATES)
 
 
 def read_scored(path: Path) -> tuple[tuple[str, ...], dict[str, ScoredSeries]]:
