@@ -464,20 +464,32 @@ def ceiling(artifact: Path, settings: Settings, windows: int, batch: int) -> flo
     return windows / best
 
 
-def detector_alone(artifact: Path, settings: Settings, stream: Stream, steps: int) -> float:
-    """Points/s of `Detector.process` on the max-rate phase's points, in service-sized
-    batches (no Kafka, no decoding, no score messages)."""
+def detector_alone(
+    artifact: Path, settings: Settings, stream: Stream, last: int, fill: int = 0
+) -> float:
+    """Points/s of `Detector.process` on steps [fill, last) after untimed [0, fill), in
+    service-sized batches (no Kafka, no decoding, no score messages)."""
     detector = wiring.detector(settings, ("value",), artifact)
-    points = [
-        Point(name, T0 + step, (value,))
-        for step in range(steps)
-        for name, value in zip(stream.names, stream.values[step].tolist(), strict=True)
-    ]
     batch = settings.kafka.max_batch_points
+
+    def points(first: int, stop: int) -> list[Point]:
+        return [
+            Point(name, T0 + step, (value,))
+            for step in range(first, stop)
+            for name, value in zip(stream.names, stream.values[step].tolist(), strict=True)
+        ]
+
+    # The fill goes a step at a time: at 100,000 series all its points at once would
+    # take gigabytes.
+    for step in range(fill):
+        chunk = points(step, step + 1)
+        for i in range(0, len(chunk), batch):
+            detector.process(chunk[i : i + batch])
+    timed = points(fill, last)
     start = time.perf_counter()
-    for i in range(0, len(points), batch):
-        detector.process(points[i : i + batch])
-    return len(points) / (time.perf_counter() - start)
+    for i in range(0, len(timed), batch):
+        detector.process(timed[i : i + batch])
+    return len(timed) / (time.perf_counter() - start)
 
 
 # -- report ---------------------------------------------------------------------------

@@ -42,10 +42,8 @@ import peers
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
-from stream_ae import wiring
 from stream_ae.connectors.kafka_common import ensure_topics
 from stream_ae.connectors.kafka_source import KafkaSource
-from stream_ae.core.records import Point
 from stream_ae.runtime.broker import EmbeddedBroker
 from stream_ae.settings import Settings
 
@@ -164,32 +162,6 @@ async def decode_alone(settings: Settings, total: int) -> float:
         await source.stop()
 
 
-def detector_alone(
-    artifact: Path, settings: Settings, stream: e2e.Stream, fill: int, last: int
-) -> float:
-    """Points/s of `Detector.process` on steps [fill, last) after untimed [0, fill)."""
-    detector = wiring.detector(settings, ("value",), artifact)
-
-    def points(first: int, stop: int) -> list[Point]:
-        return [
-            Point(name, T0 + step, (value,))
-            for step in range(first, stop)
-            for name, value in zip(stream.names, stream.values[step].tolist(), strict=True)
-        ]
-
-    # The fill is made a step at a time: at 100,000 series all its points at once
-    # would take gigabytes.
-    for step in range(fill):
-        chunk = points(step, step + 1)
-        for i in range(0, len(chunk), BATCH):
-            detector.process(chunk[i : i + BATCH])
-    timed = points(fill, last)
-    started = time.perf_counter()
-    for i in range(0, len(timed), BATCH):
-        detector.process(timed[i : i + BATCH])
-    return len(timed) / (time.perf_counter() - started)
-
-
 async def run_case(
     series: int,
     hop: int,
@@ -261,7 +233,7 @@ async def run_case(
         ceiling_windows_per_s=top,
         ratio=rate / (top * hop),
         decode_points_per_s=decode,
-        detector_alone_points_per_s=detector_alone(artifact, settings, stream, fill, s1),
+        detector_alone_points_per_s=e2e.detector_alone(artifact, settings, stream, s1, fill),
         alert_p50_ms=float(np.percentile(latency, 50) * 1000) if len(latency) else float("nan"),
         alert_p99_ms=float(np.percentile(latency, 99) * 1000) if len(latency) else float("nan"),
         alerts=len(latency),
