@@ -144,6 +144,8 @@ def test_scorer_implements_the_protocol(module: LSTMAutoencoder) -> None:
     )
     assert scorer.device == "cpu" and scorer.torch_device == torch.device("cpu")
     assert scorer.engine == DEFAULT_ENGINE
+    scorer.score(random_windows(1))  # the thread count is set by the thread that scores
+    assert torch.get_num_threads() == 1
 
 
 def test_every_thread_that_scores_sets_the_thread_count_once(
