@@ -38,6 +38,17 @@ class RejectReason(StrEnum):
     WRONG_CHANNELS = "wrong_channels"
     CAPACITY = "capacity"
     MALFORMED = "malformed"
+    INVALID_SERIES = "invalid_series"
+    """The series id is not valid UTF-8, too long, or holds control characters."""
+    OUT_OF_RANGE = "out_of_range"
+    """A value too large for float32 scaling (or a window that turned non-finite)."""
+    EMPTY = "empty"
+    """A message that held no point at all (an empty array, say)."""
+    TOO_FAR_AHEAD = "too_far_ahead"
+    """An event time too far ahead of its series' own clock or of wall time."""
+    INTERNAL_ERROR = "internal_error"
+    """Scoring the point raised an unexpected error; the dead letter's id names the
+    logged traceback."""
 
 
 @dataclass(frozen=True, slots=True)
