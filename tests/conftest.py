@@ -30,3 +30,27 @@ def broker() -> Iterator[EmbeddedBroker]:
     errors and says how to install it."""
     with EmbeddedBroker() as started:
         yield started
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "broker: starts the embedded Kafka-protocol broker")
+    config.addinivalue_line("markers", "prometheus: runs Prometheus, promtool or the Pushgateway")
+    config.addinivalue_line("markers", "slow: replays a corpus or a tutorial scenario")
+
+
+# Marked from what a test uses, so no test can forget its marker: `pytest -m "not broker
+# and not prometheus and not slow"` runs the pure tests alone in seconds; CI runs all.
+_PROMETHEUS_DIRS = {"observability", "deploy"}
+_SLOW_DIRS = {"scenarios"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        parts = set(item.path.relative_to(REPO).parts) if item.path.is_relative_to(REPO) else set()
+        if "broker" in fixtures:
+            item.add_marker(pytest.mark.broker)
+        if "pushgateway" in fixtures or parts & _PROMETHEUS_DIRS:
+            item.add_marker(pytest.mark.prometheus)
+        if "nab_dir" in fixtures or parts & _SLOW_DIRS:
+            item.add_marker(pytest.mark.slow)

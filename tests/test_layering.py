@@ -60,3 +60,33 @@ def test_core_and_model_never_import_upwards() -> None:
         if name.startswith(upward)
     ]
     assert offenders == []
+
+
+# Modules that mean I/O, threads, an event loop or a framework: the core takes none of
+# them, also not lazily inside a function (which the import probe above cannot see).
+_IMPURE = (
+    "torch",
+    "asyncio",
+    "aiokafka",
+    "prometheus_client",
+    "pydantic",
+    "orjson",
+    "socket",
+    "subprocess",
+    "threading",
+    "concurrent",
+    "logging",
+    "os",
+    "pathlib",
+    "time",
+)
+
+
+def test_core_sources_import_nothing_impure_even_lazily() -> None:
+    offenders = [
+        f"{path.relative_to(PACKAGE)} imports {name}"
+        for path in (PACKAGE / "core").rglob("*.py")
+        for name in imports_of(path)
+        if name.split(".")[0] in _IMPURE
+    ]
+    assert offenders == []
