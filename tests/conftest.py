@@ -41,6 +41,7 @@ def pytest_configure(config: pytest.Config) -> None:
 # Marked from what a test uses, so no test can forget its marker: `pytest -m "not broker
 # and not prometheus and not slow"` runs the pure tests alone in seconds; CI runs all.
 _PROMETHEUS_DIRS = {"observability", "deploy"}
+_BROKER_DIRS = {"kafka", "service", "chaos"}  # some start their own broker or process
 _SLOW_DIRS = {"scenarios"}
 
 
@@ -48,7 +49,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
         parts = set(item.path.relative_to(REPO).parts) if item.path.is_relative_to(REPO) else set()
-        if "broker" in fixtures:
+        if "broker" in fixtures or parts & _BROKER_DIRS:
             item.add_marker(pytest.mark.broker)
         if "pushgateway" in fixtures or parts & _PROMETHEUS_DIRS:
             item.add_marker(pytest.mark.prometheus)
