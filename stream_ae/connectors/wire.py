@@ -139,11 +139,13 @@ class PointDecoder:
         self._log_budget = LogBudget(log)
 
     def channels_of(self, series: str) -> tuple[str, ...] | None:
-        """The channel names of a series, in order, once a point of it was accepted."""
+        """The channel names of a series, in order: the expected ones, or those its first
+        accepted point pinned (None before it, or once dropped)."""
         return self.expected or self._channels.get(series)
 
     def forget(self, series: str) -> None:
-        """Drop everything kept about `series` (its window was evicted, say)."""
+        """Drop everything kept about `series` (its window was evicted, say). Each step
+        is one dict operation, so another thread (the detector's worker) may call it."""
         self._channels.pop(series, None)
         self._refused.pop(series, None)
         self._logged.pop(series, None)

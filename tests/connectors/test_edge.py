@@ -219,6 +219,14 @@ def test_the_first_wrong_channel_refusal_of_a_series_is_logged_once(
     assert "'a'" in lines[0] and "'b'" in lines[1]
 
 
+def test_refusal_lines_are_rate_limited(caplog: pytest.LogCaptureFixture) -> None:
+    decoder = FastPointDecoder("dflt", channels=("value",))
+    with caplog.at_level(logging.WARNING, logger="stream_ae.connectors.wire"):
+        for i in range(100):
+            one(decoder, json.dumps({"series": f"s{i}", "ts": 1, "values": {"temp": 1}}))
+    assert len(caplog.records) == 10  # a minute's budget; the dead letters have them all
+
+
 def test_the_already_logged_set_is_bounded() -> None:
     decoder = FastPointDecoder("dflt", channels=("value",), max_series=50)
     for i in range(1000):
