@@ -3,7 +3,8 @@
 `PointDecoder` validates every point with pydantic (~12 µs a point measured); at 100k
 points/s that alone would take a core. `FastPointDecoder` parses with orjson and checks
 the documented schema by hand: series a non-empty string, ts a number or a date string,
-exactly one of value (a number or null) or values (an object of channel: number or null).
+exactly one of value (a number or null) or values (an object of channel: number or null);
+the checks after that (series id, channels, finite values, range) are the parent's own.
 Input outside that (a number sent as a string, a huge integer, a wrong type) is handed to
 `PointDecoder`'s own validation, so both decoders accept and refuse exactly the same input
 and give the same points; only the wording of some rejection details differs.
@@ -19,11 +20,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 
 import orjson
 
+from stream_ae.connectors.dead_letters import RAW_LIMIT, rejected
+from stream_ae.connectors.point_rules import (
+    SERIES_MAX_CHARS,
+    all_in_range,
+    empty,
+    invalid_series,
+    series_problem,
+)
 from stream_ae.connectors.timestamps import MS_THRESHOLD, parse_ts
-from stream_ae.connectors.wire import RAW_LIMIT, PointDecoder, all_finite
+from stream_ae.connectors.wire import PointDecoder
 from stream_ae.core.records import Point, Rejection, RejectReason
 
 _MIN_TS = parse_ts("0001-01-01T00:00:00Z")
@@ -35,42 +45,60 @@ _EXACT = 2.0**53
 class FastPointDecoder(PointDecoder):
     """`PointDecoder` with the same results, built on orjson and hand validation.
 
-    Stateful like its parent: the first accepted point of a series fixes its channels.
+    Stateful like its parent, with the same channel rules (see `PointDecoder`).
     """
 
-    def decode(self, text: str | bytes, source: str) -> list[Point | Rejection]:
-        """All points of one message or line, in order; bad ones become rejections."""
+    def decode(
+        self, text: str | bytes, source: str, default: str | Rejection | None = None
+    ) -> list[Point | Rejection]:
+        """All points of one message or line, in order; bad ones become rejections, and
+        a message with no point at all becomes one (see `PointDecoder.decode`)."""
         try:
             parsed = orjson.loads(text)
         except orjson.JSONDecodeError:
             # Rare: bad input, or JSON that orjson refuses and the stdlib reads (NaN,
             # integers beyond 64 bits, UTF-16). The parent decides, as the reference.
-            return self._stdlib_decode(text, source)
+            return self._stdlib_decode(text, source, default)
+        fallback = self.default_series if default is None else default
         if type(parsed) is list:
-            return [self._item(item, source, _dumps_of(item, text)) for item in parsed]
-        return [self._item(parsed, source, _text_of(text))]
+            if not parsed:
+                return [empty(source, _text_of(text))]
+            return [self._item(item, source, _dumps_of(item, text), fallback) for item in parsed]
+        return [self._item(parsed, source, _text_of(text), fallback)]
 
-    def _stdlib_decode(self, text: str | bytes, source: str) -> list[Point | Rejection]:
+    def _stdlib_decode(
+        self, text: str | bytes, source: str, default: str | Rejection | None
+    ) -> list[Point | Rejection]:
         try:
-            return super().decode(text, source)
+            return super().decode(text, source, default)
         except RecursionError:  # nesting deeper than the stdlib parser can follow
             return [
-                Rejection(
+                rejected(
                     RejectReason.MALFORMED,
                     "The input nests JSON too deeply to be a point; send points like "
                     '{"series": "pump-7", "ts": 1732262400.25, "value": 0.731}.',
-                    source=source,
-                    raw=_text_of(text)()[:RAW_LIMIT],
+                    source,
+                    _text_of(text),
                 )
             ]
 
-    def _item(self, item: object, source: str, raw: Callable[[], str]) -> Point | Rejection:
+    def _item(
+        self, item: object, source: str, raw: Callable[[], str], default: str | Rejection
+    ) -> Point | Rejection:
         if type(item) is not dict:
-            return self._one(item, source, raw())
+            return self._one(item, source, raw(), default)
         try:
             series, ts, names, found = self._fields(item)
         except _Slow:
-            return self._one(item, source, raw())
+            return self._one(item, source, raw(), default)
+        if series is None:
+            if isinstance(default, Rejection):
+                return replace(default, source=source, raw=raw()[:RAW_LIMIT])
+            series = default
+        elif not (len(series) <= SERIES_MAX_CHARS and series.isprintable()):
+            problem = series_problem(series)
+            if problem is not None:
+                return invalid_series(series, problem, source, raw)
         # Epoch numbers inline (parse_ts's own arithmetic); dates and errors via parse_ts.
         if isinstance(ts, str):
             seconds = _MIN_TS - 1.0  # out of range: parse_ts reads it
@@ -80,22 +108,28 @@ class FastPointDecoder(PointDecoder):
             try:
                 seconds = parse_ts(ts)
             except ValueError as exc:
-                return _bad(RejectReason.MALFORMED, str(exc), source, raw, series)
-        known = self._channels.get(series)
-        if (known is None or known == names) and all_finite(found):
-            if known is None:
-                self._channels[series] = names
-            return Point(series, seconds, tuple(found))  # type: ignore[arg-type]  # no None
+                return rejected(RejectReason.MALFORMED, str(exc), source, raw, series)
+        expected = self.expected
+        if expected is not None:
+            if names == expected and all_in_range(found):
+                return Point(series, seconds, tuple(found))  # type: ignore[arg-type]  # no None
+        else:
+            known = self._channels.get(series)
+            if (known is None or known == names) and all_in_range(found):
+                if known is None:
+                    self._pin(series, names)
+                if self._refused:
+                    self._refused.pop(series, None)
+                return Point(series, seconds, tuple(found))  # type: ignore[arg-type]  # no None
         return self._checked(series, seconds, names, found, source, raw)
 
     def _fields(
         self, item: dict[str, object]
-    ) -> tuple[str, float | str, tuple[str, ...], list[float | None]]:
-        """series, raw ts, channel names and values; _Slow for anything unusual."""
+    ) -> tuple[str | None, float | str, tuple[str, ...], list[float | None]]:
+        """series (None: not named), raw ts, channel names and values; _Slow for anything
+        unusual."""
         series = item.get("series")
-        if series is None:
-            series = self.default_series
-        elif type(series) is not str or not series:
+        if series is not None and (type(series) is not str or not series):
             raise _Slow
         ts = item.get("ts")
         if type(ts) is not float and type(ts) is not int and type(ts) is not str:
@@ -123,17 +157,6 @@ def _number(value: object) -> float | None:
     if value is None:
         return None
     raise _Slow  # bool, str, list, dict, or an integer pydantic may refuse
-
-
-def _bad(
-    reason: RejectReason,
-    detail: str,
-    source: str,
-    raw: Callable[[], str],
-    series: str | None = None,
-    ts: float | None = None,
-) -> Rejection:
-    return Rejection(reason, detail, series=series, ts=ts, source=source, raw=raw()[:RAW_LIMIT])
 
 
 # The raw text is only needed for a rejection, so it is made lazily: an accepted point

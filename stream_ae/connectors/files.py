@@ -19,8 +19,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Self
 
+from stream_ae.connectors.dead_letters import DeadLetter, dead_letter_to_dict, rejected
+from stream_ae.connectors.point_rules import SERIES_MAX_CHARS, VALUE_LIMIT, series_problem
 from stream_ae.connectors.timestamps import parse_ts
-from stream_ae.connectors.wire import RAW_LIMIT, PointDecoder, alert_to_dict, rejection_to_dict
+from stream_ae.connectors.wire import PointDecoder, alert_to_dict
 from stream_ae.core.records import Alert, Point, Rejection, RejectReason
 from stream_ae.errors import InputError
 
@@ -220,6 +222,15 @@ class CsvPointReader(PointReader):
                 return _bad(
                     f"The series column {self._header[self._series]!r} is empty.", source, raw
                 )
+            problem = series_problem(series)
+            if problem is not None:
+                return _bad(
+                    f"The series id in column {self._header[self._series]!r} cannot be used: "
+                    f"{problem}; give series ids of 1 to {SERIES_MAX_CHARS} printable characters.",
+                    source,
+                    raw,
+                    reason=RejectReason.INVALID_SERIES,
+                )
         try:
             ts = parse_ts(row[self._time])
         except ValueError as exc:
@@ -248,6 +259,17 @@ class CsvPointReader(PointReader):
                     series,
                     ts,
                     RejectReason.NON_FINITE,
+                )
+            if abs(value) > VALUE_LIMIT:
+                return _bad(
+                    f"Column {channel!r} holds {cell.strip()[:40]}, beyond ±{VALUE_LIMIT:g}, "
+                    f"more than float32 scaling can carry; give values within ±{VALUE_LIMIT:g} "
+                    "(in a larger unit, say).",
+                    source,
+                    raw,
+                    series,
+                    ts,
+                    RejectReason.OUT_OF_RANGE,
                 )
             values.append(value)
         return Point(series, ts, tuple(values))
@@ -302,7 +324,7 @@ def _bad(
     ts: float | None = None,
     reason: RejectReason = RejectReason.MALFORMED,
 ) -> Rejection:
-    return Rejection(reason, detail, series=series, ts=ts, source=source, raw=raw[:RAW_LIMIT])
+    return rejected(reason, detail, source, raw, series, ts)
 
 
 def _find(header: list[str], names: Sequence[str]) -> int | None:
@@ -370,7 +392,7 @@ class AlertWriter(LineWriter):
 
 
 class RejectWriter(LineWriter):
-    """Rejected input as JSONL: source, reason, detail, raw (a dead-letter file)."""
+    """Rejected input as JSONL, one dead letter per line (`connectors.dead_letters`)."""
 
     def write(self, rejection: Rejection) -> None:
-        self._line(rejection_to_dict(rejection))
+        self._line(dead_letter_to_dict(DeadLetter(rejection)))

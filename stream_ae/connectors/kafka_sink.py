@@ -11,8 +11,8 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from stream_ae.connectors.dead_letters import DeadLetter, encode_dead_letter
 from stream_ae.connectors.kafka_common import client_options, start_patiently
-from stream_ae.connectors.kafka_source import DeadLetter
 from stream_ae.connectors.wire import alert_to_dict
 from stream_ae.core.alerting import STATE_NAMES
 from stream_ae.core.detector import Scored
@@ -24,8 +24,6 @@ log = logging.getLogger(__name__)
 Message = tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]
 """(topic, key, value, headers)."""
 
-DEAD_LETTER_FORMAT = 1
-
 
 def alert_message(topic: str, alert: Alert) -> Message:
     """Key = series, `alert_id` in a header and in the body (see the README's wire formats)."""
@@ -34,22 +32,9 @@ def alert_message(topic: str, alert: Alert) -> Message:
 
 
 def dead_letter_message(topic: str, dead: DeadLetter) -> Message:
-    r = dead.rejection
-    body = {
-        "format": DEAD_LETTER_FORMAT,
-        "reason": r.reason.value,
-        "detail": r.detail,
-        "source": {
-            "topic": dead.position.topic,
-            "partition": dead.position.partition,
-            "offset": dead.position.offset,
-        },
-        "series": r.series,
-        "ts": r.ts,
-        "raw": r.raw,
-    }
-    headers = [("reason", r.reason.value.encode())]
-    return topic, dead.key, orjson.dumps(body), headers
+    """Key = the input message's key, the reason in a header (see `dead_letters`)."""
+    headers = [("reason", dead.rejection.reason.value.encode())]
+    return topic, dead.key, encode_dead_letter(dead), headers
 
 
 def score_messages(topic: str, scored: Sequence[Scored]) -> list[Message]:

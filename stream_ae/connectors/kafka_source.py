@@ -5,43 +5,36 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from aiokafka.structs import ConsumerRecord
 
+from stream_ae.connectors.dead_letters import DeadLetter, Position, raw_text, rejected
 from stream_ae.connectors.fastwire import FastPointDecoder
 from stream_ae.connectors.kafka_common import client_options, start_patiently
+from stream_ae.connectors.point_rules import SERIES_MAX_CHARS, series_problem
 from stream_ae.core.records import Point, Rejection, RejectReason
 from stream_ae.settings import KafkaSettings
 
+__all__ = [
+    "DeadLetter",  # defined with the dead-letter encoder; callers import it from here too
+    "KafkaSource",
+    "Position",
+    "SourceBatch",
+    "decode_message",
+    "message_decoder",
+]
+
 log = logging.getLogger(__name__)
 
-_NO_SERIES = "\x00"  # decoder default: replaced by the message key, if there is one
-RAW_LIMIT = 1000
-
-
-@dataclass(frozen=True, slots=True)
-class Position:
-    """Where a message sits in Kafka."""
-
-    topic: str
-    partition: int
-    offset: int
-
-    def __str__(self) -> str:
-        return f"{self.topic}/{self.partition}@{self.offset}"
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    """Input that could not be scored, with its reason and origin."""
-
-    rejection: Rejection
-    position: Position
-    key: bytes | None
+_NO_KEY = Rejection(
+    RejectReason.MALFORMED,
+    'The point names no series and its message has no key; add "series" to the point, '
+    "or send it with the series id as its key.",
+)
 
 
 @dataclass(slots=True)
@@ -90,13 +83,20 @@ class KafkaSource:
     (`commit`). On revocation the caller's hook runs first, so it can finish
     the batches in flight and commit; on assignment each partition is re-read
     from up to `rebuild_messages` before its committed offset, so windows and
-    thresholds come back as they were.
+    thresholds come back as they were. `channels`, when known (the served model's
+    channel names), are the channels every point must carry.
     """
 
-    def __init__(self, kafka: KafkaSettings, on_revoke: RevokeHook) -> None:
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        on_revoke: RevokeHook,
+        channels: Sequence[str] | None = None,
+    ) -> None:
         self.kafka = kafka
         self._on_revoke = on_revoke
-        self._decoder = message_decoder()
+        self.decoder = message_decoder(channels)
+        """Call its `forget(series)` when the detector drops a series."""
         self._rebuild_until: dict[TopicPartition, int] = {}
         self._consumed: dict[TopicPartition, int] = {}
         self._started: AIOKafkaConsumer | None = None
@@ -195,7 +195,7 @@ class KafkaSource:
                     )
                 )
             return
-        for item in decode_message(self._decoder, message.key, value, str(position)):
+        for item in decode_message(self.decoder, message.key, value, str(position)):
             if isinstance(item, Rejection):
                 if not rebuilding:
                     batch.dead.append(DeadLetter(item, position, message.key))
@@ -239,40 +239,41 @@ class KafkaSource:
         return lags
 
 
-def message_decoder() -> FastPointDecoder:
-    """A decoder for `decode_message`: points naming no series are marked for the key."""
-    return FastPointDecoder(_NO_SERIES)
+def message_decoder(channels: Sequence[str] | None = None) -> FastPointDecoder:
+    """A decoder for `decode_message`; with `channels`, every point must carry them."""
+    return FastPointDecoder("", channels)
 
 
 def decode_message(
     decoder: FastPointDecoder, key: bytes | None, value: bytes, source: str
 ) -> list[Point | Rejection]:
-    """The points of one message; one that names no series takes the message key, and
-    without a key it is refused."""
-    name = key.decode("utf-8", "replace") if key else None
-    items = decoder.decode(value, source)
-    for i, item in enumerate(items):
-        if isinstance(item, Point) and item.series == _NO_SERIES:
-            items[i] = (
-                replace(item, series=name)
-                if name
-                else Rejection(
-                    RejectReason.MALFORMED,
-                    'the point names no series and the message has no key; add "series"',
-                    source=source,
-                    raw=_text(value),
-                )
-            )
-    return items
+    """The points of one message (or at least one rejection); a point that names no
+    series takes the message key, and without a usable key it is refused."""
+    return decoder.decode(value, source, _key_series(key))
+
+
+def _key_series(key: bytes | None) -> str | Rejection:
+    if not key:
+        return _NO_KEY
+    try:
+        name = key.decode("utf-8")
+    except UnicodeDecodeError:
+        problem: str | None = "it is not valid UTF-8"
+    else:
+        problem = series_problem(name)
+        if problem is None:
+            return name
+    return Rejection(
+        RejectReason.INVALID_SERIES,
+        f"The point names no series and its message key {key[:40]!r} cannot be one: "
+        f'{problem}; add "series" to the point, or send a key of 1 to {SERIES_MAX_CHARS} '
+        "printable characters of valid UTF-8.",
+    )
 
 
 def _dead(detail: str, position: Position, key: bytes | None, value: bytes) -> DeadLetter:
-    rejection = Rejection(RejectReason.MALFORMED, detail, source=str(position), raw=_text(value))
+    rejection = rejected(RejectReason.MALFORMED, detail, str(position), raw_text(value))
     return DeadLetter(rejection, position, key)
-
-
-def _text(value: bytes) -> str:
-    return value[:RAW_LIMIT].decode("utf-8", "replace")
 
 
 def _names(tps: set[TopicPartition]) -> str:

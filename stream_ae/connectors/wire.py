@@ -5,9 +5,12 @@ Point, format 1 (one JSON object per message or JSONL line, or a JSON array of t
     {"series": "plant-3/pump-7", "ts": 1732262400.25, "value": 0.731}
     {"series": "plant-3/pump-7", "ts": "2024-11-22T08:00:00Z", "values": {"temp": 21.3}}
 
-`ts` is epoch seconds, epoch milliseconds or an RFC 3339 string. A series keeps the
-channel set of its first point; later points may list the channels in any order.
-Unknown keys are ignored so producers can add fields without breaking the detector.
+`ts` is epoch seconds, epoch milliseconds or an RFC 3339 string. `series` and the values
+must meet `point_rules` (id length and characters, value magnitude). A point carries the
+channels the reader expects (the service: the model's), or, where none are known up
+front, those of its series' first accepted point; in any order. Unknown keys are ignored
+so producers can add fields without breaking the detector. A message must hold at least
+one point: an empty array is refused.
 
 Alert, format 1: every field of `stream_ae.core.records.Alert` plus `"format": 1`,
 enums as their string values, contributors as a list of objects, and `null` for a
@@ -17,12 +20,28 @@ number that is not finite (JSON has no NaN).
 from __future__ import annotations
 
 import json
+import logging
 import math
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from stream_ae.connectors.dead_letters import RAW_LIMIT, rejected
+from stream_ae.connectors.point_rules import (
+    MAX_TRACKED_SERIES,
+    PIN_RELEASE_AFTER,
+    POINT_EXAMPLE,
+    VALUE_LIMIT,
+    LogBudget,
+    all_in_range,
+    bounded_put,
+    empty,
+    invalid_series,
+    series_problem,
+)
 from stream_ae.connectors.timestamps import parse_ts
 from stream_ae.core.records import (
     Alert,
@@ -36,10 +55,7 @@ from stream_ae.core.records import (
 
 POINT_FORMAT = 1
 ALERT_FORMAT = 1
-RAW_LIMIT = 500
-"""Characters of raw input kept in a rejection."""
-
-_EXAMPLE = '{"series": "pump-7", "ts": 1732262400.25, "value": 0.731}'
+log = logging.getLogger(__name__)
 
 
 class PointIn(BaseModel):
@@ -87,9 +103,14 @@ class PointIn(BaseModel):
 
 
 class PointDecoder:
-    """Turns JSON text into points and rejections, keeping each series' channel order.
+    """Turns JSON text into points and rejections, checking each point's channels.
 
-    Stateful: the first accepted point of a series fixes its channels.
+    With `channels` (the service: `window.channels`, or the served model's channel
+    names) every point must carry exactly those, in any order; `"value"` stands for the
+    one channel of a one-channel detector. Without them (a JSONL file) the first
+    accepted point of a series pins its channels, until `PIN_RELEASE_AFTER` points in a
+    row are refused for other channels with none accepted, or `forget` drops the series.
+    Per-series state is kept for at most `max_series` series (the oldest goes first).
 
     >>> decoder = PointDecoder(default_series="pump-7")
     >>> decoder.decode('{"ts": 1732262400, "values": {"temp": 21.3, "vib": 0.7}}', "x:1")
@@ -98,43 +119,91 @@ class PointDecoder:
     [Point(series='pump-7', ts=1732262401.0, values=(21.4, 0.8))]
     """
 
-    def __init__(self, default_series: str) -> None:
+    def __init__(
+        self,
+        default_series: str,
+        channels: Sequence[str] | None = None,
+        *,
+        max_series: int = MAX_TRACKED_SERIES,
+    ) -> None:
         self.default_series = default_series
-        self._channels: dict[str, tuple[str, ...]] = {}
+        self.expected = None if channels is None else tuple(channels)
+        """The channels every point must carry, when known up front."""
+        self.max_series = max_series
+        self._channels: OrderedDict[str, tuple[str, ...]] = OrderedDict()
+        """Pinned channels per series (only when `expected` is None)."""
+        self._refused: OrderedDict[str, int] = OrderedDict()
+        """Wrong-channel refusals per series since its last accepted point."""
+        self._logged: OrderedDict[str, None] = OrderedDict()
+        """Series whose first wrong-channel refusal was logged."""
+        self._log_budget = LogBudget(log)
 
     def channels_of(self, series: str) -> tuple[str, ...] | None:
-        """The channel names of a series, in order, once a point of it was accepted."""
-        return self._channels.get(series)
+        """The channel names of a series, in order: the expected ones, or those its first
+        accepted point pinned (None before it, or once dropped)."""
+        return self.expected or self._channels.get(series)
 
-    def decode(self, text: str | bytes, source: str) -> list[Point | Rejection]:
-        """All points of one message or line, in order; bad ones become rejections."""
+    def forget(self, series: str) -> None:
+        """Drop everything kept about `series` (its window was evicted, say). Each step
+        is one dict operation, so another thread (the detector's worker) may call it."""
+        self._channels.pop(series, None)
+        self._refused.pop(series, None)
+        self._logged.pop(series, None)
+
+    def tracked(self) -> int:
+        """How many series the decoder keeps state for (at most `max_series` each map)."""
+        return len(self._channels.keys() | self._refused.keys() | self._logged.keys())
+
+    def decode(
+        self, text: str | bytes, source: str, default: str | Rejection | None = None
+    ) -> list[Point | Rejection]:
+        """All points of one message or line, in order; bad ones become rejections, and
+        a message with no point at all becomes one (reason `empty`). `default` names the
+        series of points that name none (else `default_series`); a `Rejection` there
+        refuses such points with its reason and detail."""
         raw = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
         try:
             parsed = json.loads(text)
         except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
             return [
                 _malformed(
-                    f"The input is not valid JSON ({exc}); send points like {_EXAMPLE}.",
+                    f"The input is not valid JSON ({exc}); send points like {POINT_EXAMPLE}.",
                     source,
                     raw,
                 )
             ]
+        fallback = self.default_series if default is None else default
         if isinstance(parsed, list):
-            return [self._one(item, source, json.dumps(item)) for item in parsed]
-        return [self._one(parsed, source, raw)]
+            if not parsed:
+                return [empty(source, raw)]
+            return [self._one(item, source, json.dumps(item), fallback) for item in parsed]
+        return [self._one(parsed, source, raw, fallback)]
 
-    def _one(self, item: object, source: str, raw: str) -> Point | Rejection:
+    def _one(
+        self, item: object, source: str, raw: str, default: str | Rejection
+    ) -> Point | Rejection:
         if not isinstance(item, dict):
             return _malformed(
-                f"A point must be a JSON object like {_EXAMPLE}, not a {type(item).__name__}.",
+                f"A point must be a JSON object like {POINT_EXAMPLE}, not a {type(item).__name__}.",
                 source,
                 raw,
             )
+        named = item.get("series")
+        # The id first, whatever else is wrong: a dead letter must never carry a bad one.
+        if isinstance(named, str) and named:
+            problem = series_problem(named)
+            if problem is not None:
+                return invalid_series(named, problem, source, raw)
         try:
             point = PointIn.model_validate(item)
         except ValidationError as exc:
             return _malformed(_describe(exc), source, raw, _series_hint(item))
-        series = point.series or self.default_series
+        if point.series is None:
+            if isinstance(default, Rejection):
+                return replace(default, source=source, raw=raw[:RAW_LIMIT])
+            series = default
+        else:
+            series = point.series
         try:
             ts = parse_ts(point.ts)
         except ValueError as exc:
@@ -153,77 +222,98 @@ class PointDecoder:
         source: str,
         raw: Callable[[], str],
     ) -> Point | Rejection:
-        # One channel set per series, in the order of its first accepted point (so a
-        # first bad point cannot fix it), and finite values only. Shared with the fast
-        # decoder, so both refuse the same points for the same reasons.
-        known = self._channels.get(series)
+        # The channel set (expected, or pinned by the series' first accepted point, so a
+        # first bad point cannot pin it), then finite values, then their range. Shared
+        # with the fast decoder, so both refuse the same points for the same reasons.
+        expected = self.expected
+        known = expected if expected is not None else self._channels.get(series)
         if known is not None and known != names:
-            if set(known) != set(names):
-                return _reject_lazy(
-                    RejectReason.WRONG_CHANNELS,
-                    f"Series {series!r} has channels {list(known)} but this point has "
-                    f"{list(names)}; a series keeps the channel set of its first point.",
+            if expected is not None and len(known) == 1 and names == ("value",):
+                names = known  # "value" is the one channel, whatever its name
+            elif set(known) != set(names):
+                return self._wrong_channels(series, ts, names, known, source, raw)
+            else:
+                by_name = dict(zip(names, found, strict=True))
+                found = [by_name[name] for name in known]
+                names = known
+        if not all_in_range(found):
+            bad = [
+                n for n, v in zip(names, found, strict=True) if v is None or not math.isfinite(v)
+            ]
+            if bad:
+                return rejected(
+                    RejectReason.NON_FINITE,
+                    f"Channel(s) {bad} of series {series!r} are null, NaN or infinite; send "
+                    "finite numbers and leave a missing reading out.",
                     source,
                     raw,
                     series,
                     ts,
                 )
-            by_name = dict(zip(names, found, strict=True))
-            found = [by_name[name] for name in known]
-            names = known
-        bad = (
-            []
-            if all_finite(found)
-            else [n for n, v in zip(names, found, strict=True) if v is None or not math.isfinite(v)]
-        )
-        if bad:
-            return _reject_lazy(
-                RejectReason.NON_FINITE,
-                f"Channel(s) {bad} of series {series!r} are null, NaN or infinite; send "
-                "finite numbers and leave a missing reading out.",
-                source,
-                raw,
-                series,
-                ts,
-            )
-        if known is None:
-            self._channels[series] = names
+            huge = [n for n, v in zip(names, found, strict=True) if abs(v) > VALUE_LIMIT]  # type: ignore[arg-type]  # None ruled out
+            if huge:
+                return rejected(
+                    RejectReason.OUT_OF_RANGE,
+                    f"Channel(s) {huge} of series {series!r} are beyond ±{VALUE_LIMIT:g}, "
+                    "more than float32 scaling can carry; send values within "
+                    f"±{VALUE_LIMIT:g} (in a larger unit, say).",
+                    source,
+                    raw,
+                    series,
+                    ts,
+                )
+        if expected is None and known is None:
+            self._pin(series, names)
+        if self._refused:
+            self._refused.pop(series, None)
         return Point(series, ts, tuple(found))  # type: ignore[arg-type]  # None ruled out
 
+    def _pin(self, series: str, names: tuple[str, ...]) -> None:
+        bounded_put(self._channels, series, names, self.max_series)
 
-def _reject_lazy(
-    reason: RejectReason,
-    detail: str,
-    source: str,
-    raw: Callable[[], str],
-    series: str | None = None,
-    ts: float | None = None,
-) -> Rejection:
-    return Rejection(reason, detail, series=series, ts=ts, source=source, raw=raw()[:RAW_LIMIT])
-
-
-def all_finite(values: list[float | None]) -> bool:
-    # One sum instead of a check per value: None fails the sum, NaN and inf survive it.
-    # A sum that overflows only sends finite values down the exact (slower) check.
-    try:
-        return math.isfinite(sum(values))  # type: ignore[arg-type]
-    except TypeError:
-        return False
-
-
-def _reject(
-    reason: RejectReason,
-    detail: str,
-    source: str,
-    raw: str,
-    series: str | None = None,
-    ts: float | None = None,
-) -> Rejection:
-    return Rejection(reason, detail, series=series, ts=ts, source=source, raw=raw[:RAW_LIMIT])
+    def _wrong_channels(
+        self,
+        series: str,
+        ts: float,
+        names: tuple[str, ...],
+        known: tuple[str, ...],
+        source: str,
+        raw: Callable[[], str],
+    ) -> Rejection:
+        if self.expected is not None:
+            detail = (
+                f"Series {series!r} sent channels {list(names)} but this detector scores "
+                f"{list(known)} (set by window.channels, or by the served model's channel "
+                "names when a model is loaded); send exactly those channels, or serve a "
+                "model trained on these."
+            )
+        else:
+            count = self._refused.get(series, 0) + 1
+            if count >= PIN_RELEASE_AFTER:
+                self.forget(series)
+                detail = (
+                    f"Series {series!r} has channels {list(known)} but this point has "
+                    f"{list(names)}; after {count} such points in a row and none accepted, "
+                    "the series' channels are dropped: its next point sets them again."
+                )
+            else:
+                bounded_put(self._refused, series, count, self.max_series)
+                detail = (
+                    f"Series {series!r} has channels {list(known)} but this point has "
+                    f"{list(names)}; a series keeps the channel set of its first accepted "
+                    f"point (until {PIN_RELEASE_AFTER} points in a row are refused)."
+                )
+        if series not in self._logged:
+            bounded_put(self._logged, series, None, self.max_series)
+            self._log_budget.warn(
+                "%s (logged for the first refusal of a series; the dead letters have all)",
+                detail,
+            )
+        return rejected(RejectReason.WRONG_CHANNELS, detail, source, raw, series, ts)
 
 
 def _malformed(detail: str, source: str, raw: str, series: str | None = None) -> Rejection:
-    return _reject(RejectReason.MALFORMED, detail, source, raw, series)
+    return rejected(RejectReason.MALFORMED, detail, source, raw, series)
 
 
 def _series_hint(item: dict[Any, Any]) -> str | None:
@@ -240,7 +330,7 @@ def _describe(exc: ValidationError) -> str:
         problems.append(f"{where}: {message}" if where else message)
     return (
         f"The point does not match the wire format ({'; '.join(problems)}); "
-        f"send points like {_EXAMPLE}."
+        f"send points like {POINT_EXAMPLE}."
     )
 
 
@@ -313,15 +403,3 @@ def alert_from_dict(data: dict[str, Any]) -> Alert:
         )
     except KeyError as exc:
         raise ValueError(f"The alert lacks the key {exc}; it is not a format 1 alert.") from None
-
-
-def rejection_to_dict(rejection: Rejection) -> dict[str, Any]:
-    """The dead-letter wire format: what was refused, why, and where it came from."""
-    return {
-        "source": rejection.source,
-        "reason": rejection.reason.value,
-        "detail": rejection.detail,
-        "raw": rejection.raw,
-        "series": rejection.series,
-        "ts": rejection.ts,
-    }

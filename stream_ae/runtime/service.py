@@ -125,7 +125,9 @@ class DetectorService:
         self._fit_failure_counted = False
         self.oversight.describe()  # before any data: dashboards show what will serve
         self.stats = ServiceStats()
-        self.source = KafkaSource(self.kafka, on_revoke=self._on_revoke)
+        self.source = KafkaSource(
+            self.kafka, on_revoke=self._on_revoke, channels=self.detector.channel_names
+        )
         self.sink = KafkaSink(self.kafka)
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="detector")
         self._queue: asyncio.Queue[SourceBatch] = asyncio.Queue(self.kafka.max_queued_batches)

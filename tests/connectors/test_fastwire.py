@@ -32,16 +32,17 @@ GOOD = [
     '{"series": "plant/m", "ts": 2, "values": {"vib": 0.8, "temp": 21.4}}',  # other order
     '{"series": "plant/m", "ts": 3, "values": {"temp": 21.5, "vib": 1}}',
     '[{"series": "a", "ts": 1, "value": 1}, {"series": "b", "ts": 1, "value": 2}]',
-    "[]",
     '  {"series": "pump-7", "ts": 1732262409, "value": 0.25}\n',
     '{"series": "pump-7", "ts": 1732262410, "value": 9007199254740993}',  # > 2**53
     '{"series": "pump-7", "ts": 1732262411, "value": 100000000000000000000000000000}',
     '{"series": "pump-7", "ts": 1732262412, "value": -0.0}',
-    '{"series": "pump-7", "ts": 1732262413, "value": 1.7976931348623157e308}',
     '{"series": "dup", "ts": 1, "values": {"b": 1, "a": 2, "b": 3}}',  # duplicate key
-    '{"series": "big", "ts": 1, "values": {"a": 1.7e308, "b": 1.7e308}}',  # sum overflows
     '{"series": "ü-sensor", "ts": 1, "value": 1}',
     '{"series": "esc\\u00e9\\ud83d\\ude00", "ts": 1, "value": 1}',
+    '{"series": "pump-7", "ts": 1732262414, "value": 1e30}',  # the largest magnitude taken
+    '{"series": "big", "ts": 1, "values": {"a": 6e29, "b": -6e29}}',  # |sum| over the bound
+    json.dumps({"series": "s" * 256, "ts": 1, "value": 1}),  # the longest id taken
+    '{"series": "nbsp\u00a0and\u200djoiner", "ts": 1, "value": 1}',
 ]
 
 BAD = [
@@ -104,6 +105,22 @@ BAD = [
     '{"series": "pump-7", "ts": 1, "value": 0.5, "series": 3}',  # duplicate, last wins
     '\ufeff{"series": "pump-7", "ts": 1, "value": 0.5}',
     '{"series": "lone \\ud800 surrogate", "ts": 1, "value": 1}',
+    '{"series":"\\ud800","ts":1700000000,"value":1}',
+    '{"series":"\\udfff","ts":"yesterday","value":true}',  # a bad id is named first
+    json.dumps({"series": "s" * 257, "ts": 1, "value": 1}),
+    json.dumps({"series": "s" * 257, "ts": [1], "value": 1}),
+    '{"series": "line\\nbreak", "ts": 1, "value": 1}',
+    '{"series": "nul\\u0000", "ts": 1, "value": 1}',
+    '{"series": "c1\\u0085", "ts": 1, "value": 1}',
+    '{"series": "pump-7", "ts": 1, "value": 1e39}',
+    '{"series": "pump-7", "ts": 1, "value": -1e300}',
+    '{"series": "pump-7", "ts": 1, "value": 1.7976931348623157e308}',
+    '{"series": "pump-7", "ts": 1, "value": 100000000000000000000000000000000}',
+    '{"series": "big", "ts": 1, "values": {"a": 1.7e308, "b": 1.7e308}}',  # sum overflows
+    '{"series": "plant/m", "ts": 9, "values": {"temp": 1e31, "vib": NaN}}',  # NaN wins
+    "[]",
+    " [ ] ",
+    '[{"series": "a", "ts": 1, "value": 1e39}, {"series": "a\\u0001", "ts": 1, "value": 1}]',
     "[" * 50 + "]" * 50,
 ]
 
@@ -117,15 +134,21 @@ BYTES = [
     b"",
     b"\x00",
     b'[{"series": "a", "ts": 2, "value": 1}, {"series": "a", "ts": 3, "values": {"x": 1}}]',
+    b'{"series": "bad\\ud800", "ts": 1, "value": 1}',
+    b"[]",
 ]
 
 CORPUS: list[str | bytes] = [*GOOD, *BAD, *BYTES]
 
 
-def _both(corpus: list[str | bytes]) -> tuple[list[list[object]], list[list[object]]]:
-    reference, fast = PointDecoder("dflt"), FastPointDecoder("dflt")
-    want = [_comparable(reference.decode(m, f"t/0@{i}")) for i, m in enumerate(corpus)]
-    got = [_comparable(fast.decode(m, f"t/0@{i}")) for i, m in enumerate(corpus)]
+def _both(
+    corpus: list[str | bytes],
+    channels: tuple[str, ...] | None = None,
+    default: str | Rejection | None = None,
+) -> tuple[list[list[object]], list[list[object]]]:
+    reference, fast = PointDecoder("dflt", channels), FastPointDecoder("dflt", channels)
+    want = [_comparable(reference.decode(m, f"t/0@{i}", default)) for i, m in enumerate(corpus)]
+    got = [_comparable(fast.decode(m, f"t/0@{i}", default)) for i, m in enumerate(corpus)]
     return want, got
 
 
@@ -147,12 +170,38 @@ def test_same_result_for_each_message(index: int) -> None:
     assert got[-1] == want[-1], CORPUS[index]
 
 
+@pytest.mark.parametrize("channels", [("value",), ("temp", "vib"), ("vib",)])
+def test_same_results_with_channels_known_up_front(channels: tuple[str, ...]) -> None:
+    want, got = _both(CORPUS, channels)
+    assert got == want
+
+
+def test_same_results_when_unnamed_points_are_refused() -> None:
+    # How a Kafka message without a usable key is read: points naming no series refused.
+    no_key = Rejection(RejectReason.INVALID_SERIES, "the key cannot name a series")
+    want, got = _both(CORPUS, None, no_key)
+    assert got == want
+
+
 def test_corpus_has_points_and_every_reason() -> None:
     reference = PointDecoder("dflt")
     items = [item for m in CORPUS for item in reference.decode(m, "x")]
     reasons = {item.reason for item in items if isinstance(item, Rejection)}
     assert any(isinstance(item, Point) for item in items)
-    assert {RejectReason.MALFORMED, RejectReason.NON_FINITE, RejectReason.WRONG_CHANNELS} <= reasons
+    assert {
+        RejectReason.MALFORMED,
+        RejectReason.NON_FINITE,
+        RejectReason.WRONG_CHANNELS,
+        RejectReason.INVALID_SERIES,
+        RejectReason.OUT_OF_RANGE,
+        RejectReason.EMPTY,
+    } <= reasons
+
+
+@pytest.mark.parametrize("kind", [PointDecoder, FastPointDecoder])
+def test_every_message_yields_a_point_or_a_refusal(kind: type[PointDecoder]) -> None:
+    decoder = kind("dflt")
+    assert all(decoder.decode(message, "x") for message in CORPUS)
 
 
 def test_same_results_over_random_corruptions() -> None:
@@ -174,6 +223,7 @@ def test_same_results_over_random_corruptions() -> None:
                 message[min(at, len(message) - 1)] = rng.choice(alphabet)
         corpus.append(bytes(message))
     want, got = _both(corpus)
+    assert all(want) and all(got)  # every message accounted for
     mismatches = [
         (corpus[i], w, g) for i, (w, g) in enumerate(zip(want, got, strict=True)) if w != g
     ]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from stream_ae.connectors.dead_letters import RAW_LIMIT
 from stream_ae.connectors.files import open_points
 from stream_ae.core.records import Point, Rejection, RejectReason
 from stream_ae.errors import InputError
@@ -129,9 +130,9 @@ def test_bad_rows_become_rejections_with_line_numbers(tmp_path: Path) -> None:
 
 
 def test_raw_is_truncated(tmp_path: Path) -> None:
-    path = write(tmp_path, "long.csv", "timestamp,value\n1386018900," + "x" * 2000 + "\n")
+    path = write(tmp_path, "long.csv", "timestamp,value\n1386018900," + "x" * 5000 + "\n")
     (rejection,) = rejections(list(open_points(path)))
-    assert len(rejection.raw) == 500
+    assert len(rejection.raw) == RAW_LIMIT
 
 
 def test_empty_series_cell_is_rejected(tmp_path: Path) -> None:

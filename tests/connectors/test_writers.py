@@ -130,6 +130,7 @@ def test_reject_writer(tmp_path: Path) -> None:
     writer.write(rejection)
     writer.close()
     assert json.loads(path.read_text(encoding="utf-8")) == {
+        "format": 1,
         "source": "pump.csv:7",
         "reason": "non_finite",
         "detail": "Column 'value' is NaN; only finite numbers can be scored.",

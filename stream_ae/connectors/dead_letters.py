@@ -1,0 +1,109 @@
+"""Refused input: one record (`DeadLetter`), one way to make a rejection, one encoder.
+
+The dead-letter format (format 1) is the same on the dead-letter topic and in a
+rejects file::
+
+    {"format": 1, "reason": "invalid_series", "detail": "The series id ...",
+     "source": {"topic": "points", "partition": 3, "offset": 17},
+     "series": null, "ts": null, "raw": "{\"series\": ...}"}
+
+`source` is `{"topic", "partition", "offset"}` for a Kafka message and the text
+`"file:line"` for a line of a file. Encoding never raises, whatever a rejection holds:
+text that UTF-8 cannot carry (a lone surrogate) is written as its escape (`\\ud800`, six
+characters), a time that is not finite as null, and `raw` keeps at most `RAW_LIMIT`
+characters.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from stream_ae.core.records import Rejection, RejectReason
+
+DEAD_LETTER_FORMAT = 1
+RAW_LIMIT = 1000
+"""Characters of raw input kept in a rejection (enough to see what was sent)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where a message sits in Kafka."""
+
+    topic: str
+    partition: int
+    offset: int
+
+    def __str__(self) -> str:
+        return f"{self.topic}/{self.partition}@{self.offset}"
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """Input that could not be scored, with its reason and origin (a Kafka position and
+    key, or neither for a line of a file: its rejection's `source` names it)."""
+
+    rejection: Rejection
+    position: Position | None = None
+    key: bytes | None = None
+
+
+def rejected(
+    reason: RejectReason,
+    detail: str,
+    source: str,
+    raw: str | Callable[[], str],
+    series: str | None = None,
+    ts: float | None = None,
+) -> Rejection:
+    """A rejection whose raw text is cut to `RAW_LIMIT`; `raw` may be a callable, so an
+    accepted point never pays for making its text."""
+    text = raw if isinstance(raw, str) else raw()
+    return Rejection(reason, detail, series=series, ts=ts, source=source, raw=text[:RAW_LIMIT])
+
+
+def raw_text(value: bytes) -> str:
+    """The start of a message's bytes as text, for a rejection (bad UTF-8 becomes U+FFFD)."""
+    return value[: 4 * RAW_LIMIT].decode("utf-8", "replace")[:RAW_LIMIT]
+
+
+def dead_letter_to_dict(dead: DeadLetter) -> dict[str, Any]:
+    """The dead-letter format as a JSON-ready dict whose text is all valid UTF-8."""
+    r, at = dead.rejection, dead.position
+    source: dict[str, Any] | str = (
+        _text(r.source)
+        if at is None
+        else {"topic": _text(at.topic), "partition": at.partition, "offset": at.offset}
+    )
+    return {
+        "format": DEAD_LETTER_FORMAT,
+        "reason": r.reason.value,
+        "detail": _text(r.detail),
+        "source": source,
+        "series": None if r.series is None else _text(r.series),
+        "ts": _finite(r.ts),
+        "raw": _text(r.raw[:RAW_LIMIT])[:RAW_LIMIT],
+    }
+
+
+def encode_dead_letter(dead: DeadLetter) -> bytes:
+    """The dead letter as one JSON document (UTF-8)."""
+    return orjson.dumps(dead_letter_to_dict(dead))
+
+
+def _text(text: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: keep them visible, as escapes
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def _finite(ts: float | None) -> float | None:
+    if isinstance(ts, int | float) and math.isfinite(ts):
+        return float(ts)
+    return None

@@ -1,0 +1,116 @@
+"""The rules a point must meet at the edge, shared by every reader of points.
+
+A series id is 1 to `SERIES_MAX_CHARS` printable characters of valid UTF-8 (no control
+character, no lone surrogate); a value's magnitude is at most `VALUE_LIMIT`. The
+decoders (`wire`, `fastwire`), the Kafka key fallback and the file readers all check
+them here, so each refuses the same input for the same reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import unicodedata
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from stream_ae.connectors.dead_letters import rejected
+from stream_ae.core.records import Rejection, RejectReason
+
+POINT_EXAMPLE = '{"series": "pump-7", "ts": 1732262400.25, "value": 0.731}'
+SERIES_MAX_CHARS = 256
+"""Longest series id accepted, in characters (it keys windows, alerts and messages)."""
+VALUE_LIMIT = 1e30
+"""Largest magnitude of a value. Windows are float32 (max ~3.4e38) and the scaler divides
+the distance from the mean (itself within this bound) by a standard deviation floored at
+1e-6: 2e30 / 1e-6 = 2e36 still fits, with room for the model's own arithmetic."""
+PIN_RELEASE_AFTER = 100
+"""Wrong-channel refusals in a row, none accepted, after which a pinned series' channels
+are dropped (when channels are not known up front)."""
+MAX_TRACKED_SERIES = 100_000
+"""Series a decoder keeps per-series state for, at most; the oldest goes first."""
+
+
+def series_problem(series: str) -> str | None:
+    """Why `series` cannot be a series id, or None when it can.
+
+    >>> series_problem("plant-3/pump 7") is None
+    True
+    >>> series_problem("a\\nb")
+    'it holds a control character (a line break, tab or NUL, say)'
+    """
+    if len(series) > SERIES_MAX_CHARS:
+        return f"it has {len(series):,} characters, more than {SERIES_MAX_CHARS}"
+    if series.isprintable():  # the common case: no control character, no surrogate
+        return None
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in series):
+        return "it holds a lone UTF-16 surrogate, which is not valid UTF-8"
+    if any(unicodedata.category(c) == "Cc" for c in series):
+        return "it holds a control character (a line break, tab or NUL, say)"
+    return None  # other unprintable characters (a no-break space, a joiner) are fine
+
+
+def invalid_series(
+    series: str, problem: str, source: str, raw: str | Callable[[], str]
+) -> Rejection:
+    shown = repr(series[:40]) + ("..." if len(series) > 40 else "")
+    return rejected(
+        RejectReason.INVALID_SERIES,
+        f"The series id {shown} cannot be used: {problem}; send a series id of 1 to "
+        f"{SERIES_MAX_CHARS} printable characters of valid UTF-8.",
+        source,
+        raw,
+    )
+
+
+def empty(source: str, raw: str | Callable[[], str]) -> Rejection:
+    return rejected(
+        RejectReason.EMPTY,
+        f"The message holds no point (an empty array); send at least one, like {POINT_EXAMPLE}.",
+        source,
+        raw,
+    )
+
+
+def all_in_range(values: list[float | None]) -> bool:
+    """True when every value is a number within ±VALUE_LIMIT (None and NaN fail)."""
+    # A plain loop beats sum/min/max for the one or two values a point mostly has.
+    try:
+        for value in values:
+            if not -VALUE_LIMIT <= value <= VALUE_LIMIT:  # type: ignore[operator]
+                return False
+    except TypeError:  # None: a missing reading
+        return False
+    return True
+
+
+def bounded_put(table: OrderedDict[str, Any], key: str, value: Any, limit: int) -> None:
+    if key not in table and len(table) >= limit:
+        table.popitem(last=False)
+    table[key] = value
+
+
+class LogBudget:
+    """At most `per_minute` warnings a minute; the next one says how many were held back."""
+
+    def __init__(self, log: logging.Logger, per_minute: int = 10) -> None:
+        self.log = log
+        self.per_minute = per_minute
+        self._since = -math.inf
+        self._used = 0
+        self._held = 0
+
+    def warn(self, message: str, *args: object) -> None:
+        now = time.monotonic()
+        if now - self._since >= 60.0:
+            self._since, self._used = now, 0
+        if self._used >= self.per_minute:
+            self._held += 1
+            return
+        self._used += 1
+        if self._held:
+            message += f" [{self._held} similar line(s) held back]"
+            self._held = 0
+        self.log.warning(message, *args)

@@ -1,0 +1,112 @@
+"""Poison input through the real broker: read by KafkaSource, dead-lettered by KafkaSink.
+
+Each bad message must come out as a dead letter with its own reason, encoding a dead
+letter must never raise, and the good points around them must still come through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+
+from stream_ae.connectors.kafka_sink import KafkaSink, dead_letter_message
+from stream_ae.connectors.kafka_source import DeadLetter, KafkaSource, SourceBatch
+from stream_ae.core.records import Point
+from stream_ae.runtime.broker import EmbeddedBroker
+from stream_ae.settings import KafkaSettings
+
+from .conftest import PARTITIONS, ConsumeAll, Topics
+
+T0 = 1_700_000_000
+
+POISON: list[tuple[bytes | None, bytes, str]] = [
+    # (key, value, the reason of its one dead letter)
+    (b"p", b'{"series":"\\ud800","ts":1700000000,"value":1}', "invalid_series"),
+    (b"p", json.dumps({"series": "x" * 300, "ts": T0, "value": 1}).encode(), "invalid_series"),
+    (b"p", json.dumps({"series": "a\nb", "ts": T0, "value": 1}).encode(), "invalid_series"),
+    (b"\xff\xfe", json.dumps({"ts": T0, "value": 1}).encode(), "invalid_series"),
+    (b"p", json.dumps({"series": "p", "ts": T0 + 1, "value": 1e39}).encode(), "out_of_range"),
+    (b"p", json.dumps({"series": "p", "ts": T0 + 2, "value": 1e300}).encode(), "out_of_range"),
+    (b"p", b"[]", "empty"),
+    # A mislabelled first point of series m must not cost it the correct ones after it.
+    (b"m", json.dumps({"series": "m", "ts": T0, "values": {"temp": 1}}).encode(), "wrong_channels"),
+]
+GOOD: list[tuple[bytes | None, bytes]] = [
+    (b"m", json.dumps({"series": "m", "ts": T0 + 60 * i, "value": i}).encode()) for i in range(1, 4)
+] + [(b"p", json.dumps({"series": "p", "ts": T0 + 60 * i, "value": i}).encode()) for i in range(3)]
+
+
+def read_all(kafka: KafkaSettings, messages: int) -> tuple[list[Point], list[DeadLetter]]:
+    async def nothing(_: object) -> None:
+        return None
+
+    async def main() -> tuple[list[Point], list[DeadLetter]]:
+        source = KafkaSource(kafka, on_revoke=nothing, channels=("value",))
+        await source.start()
+        batches: list[SourceBatch] = []
+        try:
+            deadline = time.monotonic() + 90  # only ends a hung test
+            while sum(b.messages for b in batches) < messages and time.monotonic() < deadline:
+                batches.append(await source.next_batch())
+        finally:
+            await source.stop()
+        return [p for b in batches for p in b.points], [d for b in batches for d in b.dead]
+
+    return asyncio.run(main())
+
+
+def test_poison_messages_become_dead_letters_and_good_points_pass(
+    broker: EmbeddedBroker, topics: Topics, consume: ConsumeAll
+) -> None:
+    kafka = KafkaSettings(
+        bootstrap=broker.address,
+        input_topic=topics.points,
+        dead_letter_topic=topics.dead_letters,
+        group_id=f"g-{uuid.uuid4().hex[:8]}",
+        partitions=PARTITIONS,
+        session_timeout_ms=6000,
+        max_wait_ms=200,
+    )
+    sent = [(k, v) for k, v, _ in POISON] + GOOD
+
+    async def produce() -> None:
+        sink = KafkaSink(kafka)
+        await sink.start()
+        try:
+            await sink.send([(topics.points, k, v, []) for k, v in sent])
+        finally:
+            await sink.stop()
+
+    asyncio.run(produce())
+    points, dead = read_all(kafka, len(sent))
+
+    assert sorted((p.series, p.ts) for p in points) == sorted(
+        (json.loads(v)["series"], float(json.loads(v)["ts"])) for _, v in GOOD
+    )
+    assert sorted(d.rejection.reason.value for d in dead) == sorted(r for *_, r in POISON)
+    wrong = next(d for d in dead if d.rejection.reason.value == "wrong_channels")
+    assert "window.channels" in wrong.rejection.detail
+    assert json.loads(wrong.rejection.raw) == {"series": "m", "ts": T0, "values": {"temp": 1}}
+
+    async def send_dead() -> None:
+        sink = KafkaSink(kafka)
+        await sink.start()
+        try:
+            await sink.send([dead_letter_message(topics.dead_letters, d) for d in dead])
+        finally:
+            await sink.stop()
+
+    asyncio.run(send_dead())
+    letters = consume(topics.dead_letters, len(POISON))
+    bodies = [json.loads(m.value) for m in letters]
+    assert sorted(b["reason"] for b in bodies) == sorted(r for *_, r in POISON)
+    assert all(b["format"] == 1 and b["source"]["topic"] == topics.points for b in bodies)
+    assert all(
+        dict(m.headers)["reason"].decode() == b["reason"]
+        for m, b in zip(letters, bodies, strict=True)
+    )
+    surrogate = next(b for b in bodies if "ud800" in b["raw"])
+    assert surrogate["series"] is None and surrogate["reason"] == "invalid_series"
+    assert {m.key for m in letters} == {k for k, *_ in POISON}
