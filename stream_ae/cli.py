@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import warnings
 from importlib.resources import files
@@ -17,6 +18,10 @@ from stream_ae.settings import load_settings
 
 SAMPLE = Path(str(files("stream_ae") / "data" / "sample.csv"))
 """A bundled sensor file with injected anomalies: the embedded default for `detect`."""
+
+
+BROKEN_PIPE = 141
+"""Exit status when the reader of stdout went away: 128 + SIGPIPE, as for a shell tool."""
 
 
 def _detect(args: argparse.Namespace) -> int:
@@ -222,6 +227,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader left (`stream-ae check-config | head -1`): stop quietly, as a shell
+        # tool killed by SIGPIPE would. Stdout goes to /dev/null so the interpreter's
+        # final flush cannot raise the same error again on the way out.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return BROKEN_PIPE
 
 
 if __name__ == "__main__":
