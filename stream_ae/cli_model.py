@@ -93,10 +93,22 @@ def duration(text: str) -> float:
     return value
 
 
+RETRAIN_KEPT = 3
+"""Exit status of `stream-ae retrain --settings-stdin` when the candidate was not
+promoted (0: promoted); the service reads the job's result from it."""
+
+
 def _retrain(args: argparse.Namespace) -> int:
     from stream_ae.retrain.job import run_retrain
 
-    settings = load_settings(args.config)
+    parent = None
+    if args.settings_stdin:
+        from stream_ae.retrain.parent import ParentWatch
+
+        parent = ParentWatch()
+        settings = parent.settings()
+    else:
+        settings = load_settings(args.config)
     changes: dict[str, Any] = {}
     if args.since is not None:
         changes["since_s"] = args.since
@@ -117,8 +129,11 @@ def _retrain(args: argparse.Namespace) -> int:
         alert_files=args.alerts or None,
         labels=labels,
         progress=False if args.no_progress else None,
+        may_promote=parent.alive if parent is not None else None,
     )
     print(result.text())
+    if parent is not None and not result.promoted:
+        return RETRAIN_KEPT
     return 0
 
 
@@ -177,4 +192,10 @@ def add_model_commands(sub: Any) -> None:
     )
     r.add_argument("--pushgateway", help="push the job's metrics to this host:port")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.add_argument(
+        "--settings-stdin",
+        action="store_true",
+        help="(used by `stream-ae run`) read the settings as one JSON line from stdin, end "
+        "when stdin closes, and exit 0 if promoted, 3 if not",
+    )
     r.set_defaults(run=_retrain)
