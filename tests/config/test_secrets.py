@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from stream_ae.cli import main
 from stream_ae.connectors.kafka_common import client_options
 from stream_ae.errors import ConfigError
+from stream_ae.runtime.broker import EmbeddedBroker
 from stream_ae.settings import load_settings
 
 SECRET = "pl4nted-s3cret-Xq9"
@@ -96,3 +98,36 @@ def test_check_config_through_a_closed_pipe_ends_quietly(tmp_path: Path) -> None
     assert "Traceback" not in proc.stderr.decode(), proc.stderr.decode()
     assert "BrokenPipeError" not in proc.stderr.decode()
     assert proc.returncode == 141  # 128 + SIGPIPE, as a shell tool killed by it
+
+
+def test_a_running_service_logs_no_password(broker: EmbeddedBroker, tmp_path: Path) -> None:
+    """A real `stream-ae run`, verbose, with the password in its file and its environment."""
+    from ..service.conftest import base_settings, prefix, wait_for
+
+    config = tmp_path / "run.toml"
+    text = base_settings(tmp_path, broker.address, prefix()).summary()
+    config.write_text(text.replace("[kafka]\n", f'[kafka]\nsasl_password = "{SECRET}"\n', 1))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAM_AE_")}
+    env["STREAM_AE_KAFKA__SASL_USERNAME"] = "detector"
+    log = tmp_path / "run.log"
+    for source in ("file", "env"):
+        if source == "env":
+            config.write_text(text)
+            env["STREAM_AE_KAFKA__SASL_PASSWORD"] = SECRET
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "stream_ae.cli", "-v", "run", "--config", str(config)],
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=tmp_path,
+        )
+        try:
+            wait_for(lambda: "detector consuming" in log.read_text(), "the service to start")
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert "detector consuming" in log.read_text()
+        assert SECRET not in log.read_text(), source
