@@ -52,14 +52,9 @@ def _promote(args: argparse.Namespace) -> int:
     version = registry.get(args.version)
     if not args.force:
         # Refuse here what a detector would refuse, so a bad promotion never reaches it.
-        from stream_ae.model.artifact import load_artifact
+        from stream_ae.wiring import loads_as_served
 
-        settings = load_settings(args.config)
-        load_artifact(
-            version.path,
-            expect_window=settings.window.length,
-            expect_channels=len(version.channels),
-        )
+        loads_as_served(load_settings(args.config))(version)
     before = registry.current()
     registry.promote(version.name, reason=args.reason)
     print(f"current: {version.name} (was {before or 'none'})")
@@ -67,9 +62,13 @@ def _promote(args: argparse.Namespace) -> int:
 
 
 def _rollback(args: argparse.Namespace) -> int:
+    from stream_ae.wiring import loads_as_served
+
     registry = _registry(args)
     before = registry.current()
-    back = registry.rollback(reason=args.reason)
+    # Versions that would not load are stepped over: a rollback must reach one that serves.
+    check = None if args.force else loads_as_served(load_settings(args.config))
+    back = registry.rollback(reason=args.reason, check=check)
     print(f"current: {back} (was {before})")
     return 0
 
@@ -163,7 +162,14 @@ def add_model_commands(sub: Any) -> None:
     )
     promote.add_argument("--reason", default="promoted by hand", help="kept in the pointer")
     promote.set_defaults(run=_promote)
-    rollback = verb("rollback", "make the previously current version current again")
+    rollback = verb(
+        "rollback",
+        "make the previously current version current again, stepping over versions that "
+        "do not load",
+    )
+    rollback.add_argument(
+        "--force", action="store_true", help="skip loading them here: step back by the history"
+    )
     rollback.add_argument("--reason", default="rolled back by hand", help="kept in the pointer")
     rollback.set_defaults(run=_rollback)
 

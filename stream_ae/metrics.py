@@ -21,6 +21,7 @@ from stream_ae.errors import StreamAEError
 STAGES = ("fetch", "decode", "score", "send", "commit")
 EVICTION_REASONS = ("idle", "revoked")
 RETRAIN_RESULTS = ("promoted", "kept", "failed")
+FALLBACK_REASONS = ("corrupt", "mismatch")
 
 
 class ServiceMetrics:
@@ -122,6 +123,13 @@ class ServiceMetrics:
             ["reason"],
             registry=registry,
         )
+        self.model_start_fallbacks = Counter(
+            "stream_ae_model_start_fallbacks_total",
+            "Registry versions passed over at start because they did not load (an older "
+            "one served instead), by why: corrupt or mismatch.",
+            ["reason"],
+            registry=registry,
+        )
         self.model_age = Gauge(
             "stream_ae_model_age_seconds",
             "Age of the model serving (since it was fitted).",
@@ -143,6 +151,8 @@ class ServiceMetrics:
             self.stage_seconds.labels(stage=stage)
         for reason in EVICTION_REASONS:
             self.series_evicted.labels(reason=reason)
+        for reason in FALLBACK_REASONS:
+            self.model_start_fallbacks.labels(reason=reason)
         for result in RETRAIN_RESULTS:
             self.retrain_runs.labels(result=result)
         for rejected in RejectReason:  # a zero, not "no data", on a quiet day
