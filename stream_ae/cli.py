@@ -20,6 +20,8 @@ SAMPLE = Path(str(files("stream_ae") / "data" / "sample.csv"))
 """A bundled sensor file with injected anomalies: the embedded default for `detect`."""
 
 
+ALL_REFUSED = 3
+"""Exit status of `detect` when it refused every row of its file (nothing was scored)."""
 BROKEN_PIPE = 141
 """Exit status when the reader of stdout went away: 128 + SIGPIPE, as for a shell tool."""
 
@@ -28,6 +30,9 @@ def _detect(args: argparse.Namespace) -> int:
     from stream_ae.runtime.detect_job import run_detect
 
     settings = load_settings(args.config)
+    if args.model_dir is not None:
+        model = settings.model.model_copy(update={"artifact_dir": args.model_dir})
+        settings = settings.model_copy(update={"model": model})
     path = args.file or SAMPLE
     out_dir = args.out or Path("out") / path.name.split(".")[0]
     summary = run_detect(
@@ -50,6 +55,14 @@ def _detect(args: argparse.Namespace) -> int:
         )
         summary.outputs["plot"] = str(args.plot)
     print(summary.text())
+    refused = sum(summary.rejected.values())
+    if summary.points_scored == 0 and refused and refused >= summary.points_read:
+        print(
+            f"stream-ae: every one of the {refused} rows was refused, nothing was scored; "
+            f"the reasons are in {summary.outputs['rejects']} (exit {ALL_REFUSED})",
+            file=sys.stderr,
+        )
+        return ALL_REFUSED
     return 0
 
 
@@ -128,7 +141,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="log debug details")
     sub = p.add_subparsers(dest="command", required=True)
 
-    d = sub.add_parser("detect", help="score a recorded CSV or JSONL file, no broker needed")
+    d = sub.add_parser(
+        "detect",
+        help="score a recorded CSV or JSONL file, no broker needed",
+        epilog=f"Exit status: 0 done, 2 an error (a sentence says which), {ALL_REFUSED} every "
+        "row was refused (see rejects.jsonl).",
+    )
     d.add_argument(
         "file", nargs="?", type=Path, help="CSV or JSONL points (default: a bundled sample sensor)"
     )
@@ -139,6 +157,12 @@ def parser() -> argparse.ArgumentParser:
         type=Path,
         help="model artifact directory; without one a first model is fitted "
         "from the stream while an online detector scores",
+    )
+    d.add_argument(
+        "--model-dir",
+        type=Path,
+        help="where a fitted model is published (default: model.artifact_dir when set in "
+        "the config, else <out>/models, apart from the registry `run` serves from)",
     )
     d.add_argument("--plot", type=Path, help="write a PNG of the series, alerts and scores")
     add_column_arguments(d)
