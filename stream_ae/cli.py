@@ -198,10 +198,7 @@ def parser() -> argparse.ArgumentParser:
         default=0.0,
         help="replay at N x real time by the points' timestamps (default 0: as fast as possible)",
     )
-    rp.add_argument("--series", help="series id for every point (default: the file stem)")
-    rp.add_argument("--time-column", help="CSV time column (default: found by name)")
-    rp.add_argument("--value-columns", help="comma-separated CSV value columns (channels)")
-    rp.add_argument("--series-column", help="CSV column naming each row's series")
+    add_column_arguments(rp)
     rp.add_argument("--no-progress", action="store_true", help="no progress bar")
     rp.set_defaults(run=_replay)
 
