@@ -111,7 +111,11 @@ def run_retrain(
     now = time.time() if now is None else now
     since = now - settings.retrain.since_s
     registry = ModelRegistry(settings.model.artifact_dir)
-    serving = registry.serving()
+    # A serving version that does not load is compared as the detectors serve: they
+    # fall back to the newest loadable one before it (or to none).
+    serving, skipped = registry.loadable(wiring.loads_as_served(settings))
+    for s in skipped:
+        log.warning("%s does not load (%s), compared without it: %s", s.version, s.reason, s.detail)
     channels = serving.channels if serving else tuple(settings.window.channels)
     if files:
         points = [p for f in files for p in open_points(f) if isinstance(p, Point)]

@@ -46,7 +46,10 @@ class ParentWatch:
         return not self._gone.is_set()
 
     def _watch(self) -> None:
-        while self._pipe.read(4096):
+        # The file descriptor, not the buffered pipe: a daemon thread blocked inside a
+        # buffered read makes the interpreter abort at a normal exit.
+        fd = self._pipe.fileno()
+        while os.read(fd, 4096):
             pass  # the parent writes nothing more: any read ends only at EOF
         self._gone.set()
         log.error("the service that started this retrain is gone; ending without promoting")

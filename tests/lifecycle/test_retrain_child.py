@@ -10,14 +10,18 @@ import sys
 import time
 from pathlib import Path
 
+from stream_ae.cli_model import RETRAIN_KEPT
 from stream_ae.connectors.kafka_common import ensure_topics
 from stream_ae.registry import ModelRegistry
+from stream_ae.retrain.job import run_retrain
 from stream_ae.runtime.broker import EmbeddedBroker
 from stream_ae.settings import Settings
 
 from ..service.conftest import base_settings, prefix, produce_points, sine_points, wait_for
+from .test_retrain import settings_for, wave, write_csv
 
 SECRET = "ch1ld-s3cret-Zr7"
+RETRAIN = [sys.executable, "-m", "stream_ae.cli", "retrain", "--settings-stdin", "--no-progress"]
 
 # A small parent: the service's retrain scheduler alone, asked for one retrain at once.
 PARENT = """
@@ -128,3 +132,54 @@ def test_settings_cross_the_pipe_with_the_secret_intact() -> None:
     assert again == settings
     assert again.kafka.sasl_password is not None
     assert again.kafka.sasl_password.get_secret_value() == SECRET
+
+
+def test_a_job_whose_parent_is_gone_promotes_nothing(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    registry = ModelRegistry(settings.model.artifact_dir)
+    data = write_csv(tmp_path / "pump.csv", wave(600))
+    result = run_retrain(settings, files=[data], progress=False, may_promote=lambda: False)
+    assert not result.promoted and "gone" in result.reason
+    assert registry.current() is None and registry.versions() == []
+
+
+def test_the_child_reports_promoted_or_kept_by_its_exit_status(tmp_path: Path) -> None:
+    """`retrain --settings-stdin`, as the service runs it: the settings on stdin (kept open),
+    exit 0 when promoted, RETRAIN_KEPT when not."""
+    data = write_csv(tmp_path / "pump.csv", wave(600))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAM_AE_")}
+
+    def child(settings: Settings) -> int:
+        proc = subprocess.Popen(
+            [*RETRAIN, "--file", str(data)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+        assert proc.stdin is not None
+        proc.stdin.write(settings.for_child().encode() + b"\n")
+        proc.stdin.flush()
+        code = proc.wait(timeout=300)
+        proc.stdin.close()
+        return code
+
+    assert child(settings_for(tmp_path)) == 0
+    registry = ModelRegistry(settings_for(tmp_path).model.artifact_dir)
+    first = registry.current()
+    assert first is not None
+    # The same data, a candidate that would have to be 100x better: kept.
+    assert child(settings_for(tmp_path, max_error_ratio=0.01)) == RETRAIN_KEPT
+    assert registry.current() == first
+
+
+def test_a_corrupt_current_does_not_stop_the_retrain_job(tmp_path: Path) -> None:
+    from .test_corrupt_current import corrupt_module
+
+    settings = settings_for(tmp_path)
+    registry = ModelRegistry(settings.model.artifact_dir)
+    data = write_csv(tmp_path / "pump.csv", wave(600))
+    first = run_retrain(settings, files=[data], progress=False)
+    corrupt_module(registry.root / first.candidate)
+    again = run_retrain(settings, files=[write_csv(data, wave(600, seed=3))], progress=False)
+    assert again.promoted and registry.current() == again.candidate != first.candidate
