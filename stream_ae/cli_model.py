@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from stream_ae.registry import ModelRegistry
-from stream_ae.settings import load_settings
+from stream_ae.retrain.parent import KEPT
+from stream_ae.settings import config_path, load_settings
 
 
 def _registry(args: argparse.Namespace) -> ModelRegistry:
@@ -66,8 +67,11 @@ def _rollback(args: argparse.Namespace) -> int:
 
     registry = _registry(args)
     before = registry.current()
-    # Versions that would not load are stepped over: a rollback must reach one that serves.
-    check = None if args.force else loads_as_served(load_settings(args.config))
+    # Versions that would not load are stepped over: a rollback must reach one that
+    # serves. Without a config, this shell's defaults need not be the detectors'
+    # settings: then only whether a version is whole is checked.
+    settings = load_settings(args.config) if args.config or config_path() else None
+    check = None if args.force else loads_as_served(settings)
     back = registry.rollback(reason=args.reason, check=check)
     print(f"current: {back} (was {before})")
     return 0
@@ -92,7 +96,7 @@ def duration(text: str) -> float:
     return value
 
 
-RETRAIN_KEPT = 3
+RETRAIN_KEPT = KEPT
 """Exit status of `stream-ae retrain --settings-stdin` when the candidate was not
 promoted (0: promoted); the service reads the job's result from it."""
 

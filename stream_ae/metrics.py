@@ -21,7 +21,6 @@ from stream_ae.errors import StreamAEError
 STAGES = ("fetch", "decode", "score", "send", "commit")
 EVICTION_REASONS = ("idle", "revoked")
 RETRAIN_RESULTS = ("promoted", "kept", "failed")
-FALLBACK_REASONS = ("corrupt", "mismatch")
 
 
 class ServiceMetrics:
@@ -119,14 +118,8 @@ class ServiceMetrics:
         )
         self.reload_failures = Counter(
             "stream_ae_model_reload_failures_total",
-            "Models that could not be fitted, loaded or validated; the serving one stayed.",
-            ["reason"],
-            registry=registry,
-        )
-        self.model_start_fallbacks = Counter(
-            "stream_ae_model_start_fallbacks_total",
-            "Registry versions passed over at start because they did not load (an older "
-            "one served instead), by why: corrupt or mismatch.",
+            "Models that could not be fitted, loaded or validated; the serving one stayed (at "
+            "start: the registry's current, passed over for an older version that loads).",
             ["reason"],
             registry=registry,
         )
@@ -151,8 +144,6 @@ class ServiceMetrics:
             self.stage_seconds.labels(stage=stage)
         for reason in EVICTION_REASONS:
             self.series_evicted.labels(reason=reason)
-        for reason in FALLBACK_REASONS:
-            self.model_start_fallbacks.labels(reason=reason)
         for result in RETRAIN_RESULTS:
             self.retrain_runs.labels(result=result)
         for rejected in RejectReason:  # a zero, not "no data", on a quiet day

@@ -76,16 +76,17 @@ def model_lane(settings: Settings, artifact: Path, channels: Sequence[str]) -> L
     return Lane(scorer, normalizer, threshold(settings))
 
 
-def loads_as_served(settings: Settings) -> Callable[[Version], object]:
+def loads_as_served(settings: Settings | None) -> Callable[[Version], object]:
     """A registry check: load and verify a version as a detector with these settings
-    would (ArtifactError when it cannot serve)."""
+    would (ArtifactError when it cannot serve); without settings, only that it is whole
+    (manifest, sha256, TorchScript, a dry run), whatever window it was fitted for."""
 
     def check(version: Version) -> object:
         from stream_ae.model.artifact import load_artifact
 
         return load_artifact(
             version.path,
-            expect_window=settings.window.length,
+            expect_window=None if settings is None else settings.window.length,
             expect_channels=len(version.channels),
         )
 

@@ -22,6 +22,8 @@ from stream_ae.settings import Settings
 
 log = logging.getLogger(__name__)
 
+KEPT = 3
+"""Exit status of a retrain child whose candidate was not promoted (0: promoted)."""
 ORPHANED = 4
 """Exit status of a retrain child whose service went away."""
 _PR_SET_PDEATHSIG = 1

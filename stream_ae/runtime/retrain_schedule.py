@@ -18,8 +18,8 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
-from stream_ae.cli_model import RETRAIN_KEPT
 from stream_ae.metrics import ServiceMetrics
+from stream_ae.retrain.parent import KEPT
 from stream_ae.settings import ENV_PREFIX, Settings
 
 log = logging.getLogger(__name__)
@@ -111,8 +111,10 @@ class RetrainScheduler:
             env=env,
         )
         assert child.stdin is not None and child.stdout is not None  # asked for both pipes
-        child.stdin.write(self.settings.for_child().encode("utf-8") + b"\n")
-        await child.stdin.drain()
+        # A child that died at once closed its end; its exit status reports it.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            child.stdin.write(self.settings.for_child().encode("utf-8") + b"\n")
+            await child.stdin.drain()
         self._child = child
         self._pump = asyncio.create_task(_log_lines(child.stdout, child.pid), name="retrain-log")
         log.info("retrain job started (pid %d): %s", child.pid, reason)
@@ -121,6 +123,8 @@ class RetrainScheduler:
         if self._pump is not None:
             await self._pump
         self._child, self._pump = None, None
+        if child.stdin is not None:
+            child.stdin.close()
         result = _RESULTS.get(child.returncode, "failed")
         if result == "failed":
             log.error("retrain job failed (exit %s); its output is logged above", child.returncode)
@@ -141,9 +145,8 @@ class RetrainScheduler:
             await self._pump
 
 
-# The child's exit status says how it ended (stream_ae.cli_model.RETRAIN_KEPT): its
-# output is for people, not parsed.
-_RESULTS: dict[int | None, str] = {0: "promoted", RETRAIN_KEPT: "kept"}
+# The child's exit status says how it ended: its output is for people, not parsed.
+_RESULTS: dict[int | None, str] = {0: "promoted", KEPT: "kept"}
 
 
 async def _log_lines(stream: asyncio.StreamReader, pid: int) -> None:

@@ -106,7 +106,7 @@ class DetectorService:
         self.metrics = metrics or ServiceMetrics(CollectorRegistry())
         self.watched = wiring.watched_series(settings, self.metrics)
         for skipped in choice.skipped:
-            self.metrics.model_start_fallbacks.labels(reason=skipped.reason).inc()
+            self.metrics.reload_failures.labels(reason=skipped.reason).inc()
         serving = f"model {self.detector.serving.version} from " if artifact else ""
         log.info("serving %s%s", serving, choice.origin)
         self.watcher = ModelWatcher(

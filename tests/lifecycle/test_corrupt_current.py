@@ -63,7 +63,7 @@ def test_a_corrupt_current_falls_back_to_the_newest_loadable_one(
     messages = "\n".join(r.getMessage() for r in caplog.records)
     assert "C" in messages and "does not load" in messages and "corrupt" in messages
     assert "serving model A" in messages and "fallback" in messages
-    assert metrics.model_start_fallbacks.labels(reason="corrupt")._value.get() == 2
+    assert metrics.reload_failures.labels(reason="corrupt")._value.get() == 2
 
 
 def test_nothing_loadable_is_a_sentence(artifact: Path, tmp_path: Path) -> None:
