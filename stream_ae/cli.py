@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import warnings
 from importlib.resources import files
@@ -19,10 +20,19 @@ SAMPLE = Path(str(files("stream_ae") / "data" / "sample.csv"))
 """A bundled sensor file with injected anomalies: the embedded default for `detect`."""
 
 
+ALL_REFUSED = 3
+"""Exit status of `detect` when it refused every row of its file (nothing was scored)."""
+BROKEN_PIPE = 141
+"""Exit status when the reader of stdout went away: 128 + SIGPIPE, as for a shell tool."""
+
+
 def _detect(args: argparse.Namespace) -> int:
     from stream_ae.runtime.detect_job import run_detect
 
     settings = load_settings(args.config)
+    if args.model_dir is not None:
+        model = settings.model.model_copy(update={"artifact_dir": args.model_dir})
+        settings = settings.model_copy(update={"model": model})
     path = args.file or SAMPLE
     out_dir = args.out or Path("out") / path.name.split(".")[0]
     summary = run_detect(
@@ -45,6 +55,14 @@ def _detect(args: argparse.Namespace) -> int:
         )
         summary.outputs["plot"] = str(args.plot)
     print(summary.text())
+    refused = sum(summary.rejected.values())
+    if summary.points_scored == 0 and refused and refused >= summary.points_read:
+        print(
+            f"stream-ae: every one of the {refused} rows was refused, nothing was scored; "
+            f"the reasons are in {summary.outputs['rejects']} (exit {ALL_REFUSED})",
+            file=sys.stderr,
+        )
+        return ALL_REFUSED
     return 0
 
 
@@ -123,7 +141,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="log debug details")
     sub = p.add_subparsers(dest="command", required=True)
 
-    d = sub.add_parser("detect", help="score a recorded CSV or JSONL file, no broker needed")
+    d = sub.add_parser(
+        "detect",
+        help="score a recorded CSV or JSONL file, no broker needed",
+        epilog=f"Exit status: 0 done, 2 an error (a sentence says which), {ALL_REFUSED} every "
+        "row was refused (see rejects.jsonl).",
+    )
     d.add_argument(
         "file", nargs="?", type=Path, help="CSV or JSONL points (default: a bundled sample sensor)"
     )
@@ -134,6 +157,12 @@ def parser() -> argparse.ArgumentParser:
         type=Path,
         help="model artifact directory; without one a first model is fitted "
         "from the stream while an online detector scores",
+    )
+    d.add_argument(
+        "--model-dir",
+        type=Path,
+        help="where a fitted model is published (default: model.artifact_dir when set in "
+        "the config, else <out>/models, apart from the registry `run` serves from)",
     )
     d.add_argument("--plot", type=Path, help="write a PNG of the series, alerts and scores")
     add_column_arguments(d)
@@ -169,10 +198,7 @@ def parser() -> argparse.ArgumentParser:
         default=0.0,
         help="replay at N x real time by the points' timestamps (default 0: as fast as possible)",
     )
-    rp.add_argument("--series", help="series id for every point (default: the file stem)")
-    rp.add_argument("--time-column", help="CSV time column (default: found by name)")
-    rp.add_argument("--value-columns", help="comma-separated CSV value columns (channels)")
-    rp.add_argument("--series-column", help="CSV column naming each row's series")
+    add_column_arguments(rp)
     rp.add_argument("--no-progress", action="store_true", help="no progress bar")
     rp.set_defaults(run=_replay)
 
@@ -222,6 +248,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader left (`stream-ae check-config | head -1`): stop quietly, as a shell
+        # tool killed by SIGPIPE would. Stdout goes to /dev/null so the interpreter's
+        # final flush cannot raise the same error again on the way out.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return BROKEN_PIPE
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""The options that say how to read a recorded file's columns, shared by `detect` and
-`bench replay`."""
+"""The options that say how to read a recorded file's columns, shared by `detect`,
+`replay` and `bench replay`."""
 
 from __future__ import annotations
 

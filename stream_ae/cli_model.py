@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from stream_ae.registry import ModelRegistry
-from stream_ae.settings import load_settings
+from stream_ae.retrain.parent import KEPT
+from stream_ae.settings import config_path, load_settings
 
 
 def _registry(args: argparse.Namespace) -> ModelRegistry:
@@ -52,14 +53,9 @@ def _promote(args: argparse.Namespace) -> int:
     version = registry.get(args.version)
     if not args.force:
         # Refuse here what a detector would refuse, so a bad promotion never reaches it.
-        from stream_ae.model.artifact import load_artifact
+        from stream_ae.wiring import loads_as_served
 
-        settings = load_settings(args.config)
-        load_artifact(
-            version.path,
-            expect_window=settings.window.length,
-            expect_channels=len(version.channels),
-        )
+        loads_as_served(load_settings(args.config))(version)
     before = registry.current()
     registry.promote(version.name, reason=args.reason)
     print(f"current: {version.name} (was {before or 'none'})")
@@ -67,9 +63,16 @@ def _promote(args: argparse.Namespace) -> int:
 
 
 def _rollback(args: argparse.Namespace) -> int:
+    from stream_ae.wiring import loads_as_served
+
     registry = _registry(args)
     before = registry.current()
-    back = registry.rollback(reason=args.reason)
+    # Versions that would not load are stepped over: a rollback must reach one that
+    # serves. Without a config, this shell's defaults need not be the detectors'
+    # settings: then only whether a version is whole is checked.
+    settings = load_settings(args.config) if args.config or config_path() else None
+    check = None if args.force else loads_as_served(settings)
+    back = registry.rollback(reason=args.reason, check=check)
     print(f"current: {back} (was {before})")
     return 0
 
@@ -93,10 +96,22 @@ def duration(text: str) -> float:
     return value
 
 
+RETRAIN_KEPT = KEPT
+"""Exit status of `stream-ae retrain --settings-stdin` when the candidate was not
+promoted (0: promoted); the service reads the job's result from it."""
+
+
 def _retrain(args: argparse.Namespace) -> int:
     from stream_ae.retrain.job import run_retrain
 
-    settings = load_settings(args.config)
+    parent = None
+    if args.settings_stdin:
+        from stream_ae.retrain.parent import ParentWatch
+
+        parent = ParentWatch()
+        settings = parent.settings()
+    else:
+        settings = load_settings(args.config)
     changes: dict[str, Any] = {}
     if args.since is not None:
         changes["since_s"] = args.since
@@ -117,8 +132,11 @@ def _retrain(args: argparse.Namespace) -> int:
         alert_files=args.alerts or None,
         labels=labels,
         progress=False if args.no_progress else None,
+        may_promote=parent.alive if parent is not None else None,
     )
     print(result.text())
+    if parent is not None and not result.promoted:
+        return RETRAIN_KEPT
     return 0
 
 
@@ -148,7 +166,14 @@ def add_model_commands(sub: Any) -> None:
     )
     promote.add_argument("--reason", default="promoted by hand", help="kept in the pointer")
     promote.set_defaults(run=_promote)
-    rollback = verb("rollback", "make the previously current version current again")
+    rollback = verb(
+        "rollback",
+        "make the previously current version current again, stepping over versions that "
+        "do not load",
+    )
+    rollback.add_argument(
+        "--force", action="store_true", help="skip loading them here: step back by the history"
+    )
     rollback.add_argument("--reason", default="rolled back by hand", help="kept in the pointer")
     rollback.set_defaults(run=_rollback)
 
@@ -177,4 +202,10 @@ def add_model_commands(sub: Any) -> None:
     )
     r.add_argument("--pushgateway", help="push the job's metrics to this host:port")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.add_argument(
+        "--settings-stdin",
+        action="store_true",
+        help="(used by `stream-ae run`) read the settings as one JSON line from stdin, end "
+        "when stdin closes, and exit 0 if promoted, 3 if not",
+    )
     r.set_defaults(run=_retrain)

@@ -12,12 +12,9 @@ same way until a person changes something (a typo in the configuration).
 
 from __future__ import annotations
 
+from stream_ae.core.errors import StreamAEError
 
-class StreamAEError(Exception):
-    """Base class of every error stream-ae raises on purpose."""
-
-    retriable: bool = False
-    """True when trying the same operation again later may succeed."""
+__all__ = ["ConfigError", "InputError", "StreamAEError"]
 
 
 class ConfigError(StreamAEError):

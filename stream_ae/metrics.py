@@ -118,7 +118,8 @@ class ServiceMetrics:
         )
         self.reload_failures = Counter(
             "stream_ae_model_reload_failures_total",
-            "Models that could not be fitted, loaded or validated; the serving one stayed.",
+            "Models that could not be fitted, loaded or validated; the serving one stayed (at "
+            "start: the registry's current, passed over for an older version that loads).",
             ["reason"],
             registry=registry,
         )

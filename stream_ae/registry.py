@@ -15,14 +15,18 @@ store later. Torch-free, so listing and pointing stay fast.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from stream_ae.errors import StreamAEError
+
+log = logging.getLogger(__name__)
 
 POINTER = "current"
 MANIFEST = "manifest.json"
@@ -45,6 +49,22 @@ class Version:
     parent: str | None
     """The version serving when this one was trained (from its lineage), if known."""
     manifest: dict[str, Any]
+
+
+Check = Callable[["Version"], object]
+"""Loads a version as a detector would and raises StreamAEError when it cannot serve;
+the caller supplies it, so the registry itself stays free of torch."""
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A version passed over because it does not load."""
+
+    version: str
+    reason: str
+    """Bounded, for metrics: 'corrupt' or 'mismatch' (a sound model for another shape)."""
+    detail: str
+    """The loader's sentence: which file and what to do."""
 
 
 class ModelRegistry:
@@ -84,6 +104,24 @@ class ModelRegistry:
         versions = self.versions()
         return versions[-1] if versions else None
 
+    def loadable(self, check: Check) -> tuple[Version | None, list[Skipped]]:
+        """What a starting detector should serve: the current version if `check` passes
+        it, else the newest version of its history that does (without a pointer: the
+        newest version that does); with the versions passed over, newest first. The
+        pointer is not moved: which version is current stays the operator's decision."""
+        pointer = self._pointer()
+        if pointer is None:
+            names = [v.name for v in reversed(self.versions())]
+        else:
+            names = list(dict.fromkeys([self.current() or "", *reversed(self.history())]))
+        skipped: list[Skipped] = []
+        for name in names:
+            problem = self._problem(name, check)
+            if problem is None:
+                return self.get(name), skipped
+            skipped.append(problem)
+        return None, skipped
+
     def history(self) -> list[str]:
         """Versions promoted before the current one, oldest first."""
         pointer = self._pointer()
@@ -100,21 +138,39 @@ class ModelRegistry:
             history.append(previous)
         self._write_pointer(name, history[-HISTORY_KEPT:], reason)
 
-    def rollback(self, *, reason: str = "rolled back") -> str:
-        """Point `current` back at the version promoted before it; returns that version."""
+    def rollback(self, *, reason: str = "rolled back", check: Check | None = None) -> str:
+        """Point `current` back at the newest version promoted before it that loads
+        (`check`; without one, whose manifest reads) and return it. The versions stepped
+        over are logged and leave the history."""
         history = self.history()
         current = self.current()
-        while history and history[-1] == current:
-            history.pop()
-        if not history:
-            raise RegistryError(
-                f"nothing to roll back to in {self.root}: {current or 'no version'} is the "
-                "first one promoted; promote a version by name instead"
-            )
-        back = history.pop()
-        self.get(back)
-        self._write_pointer(back, history, reason)
-        return back
+        skipped: list[Skipped] = []
+        while history:
+            back = history.pop()
+            if back == current:
+                continue
+            problem = self._problem(back, check)
+            if problem is None:
+                self._write_pointer(back, history, reason)
+                return back
+            log.warning("rollback skips %s, it does not load: %s", back, problem.detail)
+            skipped.append(problem)
+        passed = "".join(f"; {s.version} does not load ({s.reason})" for s in skipped)
+        raise RegistryError(
+            f"nothing to roll back to in {self.root}: no version promoted before "
+            f"{current or 'none'} loads{passed}; promote a version by name instead"
+        )
+
+    def _problem(self, name: str, check: Check | None) -> Skipped | None:
+        """Why version `name` cannot serve, or None when it can."""
+        try:
+            version = self.get(name)
+            if check is not None:
+                check(version)
+        except StreamAEError as exc:
+            # A manifest that does not read is as corrupt as a module that does not.
+            return Skipped(name, getattr(exc, "reason", "corrupt"), str(exc))
+        return None
 
     def _pointer(self) -> dict[str, Any] | None:
         path = self.root / POINTER

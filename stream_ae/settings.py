@@ -18,16 +18,26 @@ import textwrap
 import tomllib
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import ErrorDetails
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+from pydantic_settings.exceptions import SettingsError
 
 from stream_ae.errors import ConfigError
 
@@ -39,14 +49,39 @@ CONFIG_ENV = "STREAM_AE_CONFIG"
 # typo is an error rather than a silently ignored key.
 _SECTION = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
+MASK = "**********"
+"""What is printed in place of a secret."""
+
+
+def _list_from_text(value: object) -> object:
+    """A list from the environment: JSON (`["a", "b"]`) or comma-separated (`a,b`)."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise ValueError(
+                f"{text!r} is not a JSON list; write it comma-separated (a,b) "
+                'or as JSON (["a", "b"])'
+            ) from None
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+# Lists arrive from the environment as text: NoDecode hands them to _list_from_text
+# instead of pydantic-settings' JSON-only parsing, which fails with a traceback.
+TextList = Annotated[tuple[str, ...], NoDecode]
+
 
 class WindowSettings(BaseModel):
     model_config = _SECTION
     length: int = Field(default=32, ge=2, le=4096)
     """Points per window, the model's input length."""
-    channels: tuple[str, ...] = Field(default=("value",), min_length=1)
+    channels: TextList = Field(default=("value",), min_length=1)
     """Channel names of the service's series (one model serves them all); a model
-    artifact's own channels take precedence. Files name their channels themselves."""
+    artifact's own channels take precedence. Files name their channels themselves. In
+    the environment: comma-separated (temp,vibration) or a JSON list."""
     hop: int = Field(default=1, ge=1)
     """Score every k-th point of a series (1 scores every point once its window is full)."""
     max_series: int = Field(default=20_000, ge=1)
@@ -65,6 +100,8 @@ class WindowSettings(BaseModel):
     """A point older than its series' last one: 'reject' it, or take it in arrival order."""
     duplicates: Literal["reject", "replace"] = "reject"
     """A point with the same time as its series' last one: 'reject' it or 'replace' the last."""
+
+    _channels_from_text = field_validator("channels", mode="before")(_list_from_text)
 
 
 class NormalizeSettings(BaseModel):
@@ -170,9 +207,11 @@ class AlertSettings(BaseModel):
     model_config = _SECTION
     open_k: int = Field(default=3, ge=1)
     """An incident opens when open_k of the last open_n scores are above the threshold."""
-    # n is kept as bits of one 64-bit word per series, hence the bound.
-    open_n: int = Field(default=5, ge=1, le=64)
-    """How many recent scores open_k counts over (at most 64)."""
+    # The policy keeps n verdicts as bits of one 64-bit word per series and takes at
+    # most 63 (core/alerting.py); the same bound here fails at check-config, not at start.
+    open_n: int = Field(default=5, ge=1, le=63)
+    """How many recent scores open_k counts over (at most 63: the alert policy keeps them
+    as bits of one 64-bit word per series)."""
     resolve_after: int = Field(default=10, ge=1)
     """Consecutive scores below the threshold that resolve an open incident."""
     cooldown: int = Field(default=20, ge=0)
@@ -260,8 +299,9 @@ class KafkaSettings(BaseModel):
     """SASL mechanism when the protocol uses SASL."""
     sasl_username: str | None = None
     """SASL user (set it from a secret: STREAM_AE_KAFKA__SASL_USERNAME)."""
-    sasl_password: str | None = None
-    """SASL password (set it from a secret: STREAM_AE_KAFKA__SASL_PASSWORD)."""
+    sasl_password: SecretStr | None = None
+    """SASL password (set it from a secret: STREAM_AE_KAFKA__SASL_PASSWORD). Printed and
+    logged only as a mask; the Kafka client alone reads it."""
     ssl_cafile: Path | None = None
     """CA bundle for SSL, when the system's is not the one."""
 
@@ -297,12 +337,14 @@ class MetricsSettings(BaseModel):
     address: str = Field(default="0.0.0.0:9108", pattern=r"^[^\s]*:\d{1,5}$")
     """host:port where `stream-ae run` serves Prometheus metrics on /metrics (port 0: any
     free port, logged at start)."""
-    series: list[str] = Field(default_factory=list, max_length=1000)
+    series: Annotated[list[str], NoDecode] = Field(default_factory=list, max_length=1000)
     """Series whose score and threshold are always exported as gauges (labelled by
-    series id: keep the list short)."""
+    series id: keep the list short). In the environment: comma-separated or a JSON list."""
     top_k: int = Field(default=10, ge=0, le=100)
     """Also export score and threshold for the K series currently furthest above their
     thresholds (0: none), so dashboards can show the series that matter."""
+
+    _series_from_text = field_validator("series", mode="before")(_list_from_text)
 
 
 # Set only for the duration of one `load_settings` call, so the class-level source
@@ -348,6 +390,30 @@ class Settings(BaseSettings):
             return init_settings, env_settings
         return init_settings, env_settings, _toml_source(settings_cls, path)
 
+    def for_child(self) -> str:
+        """These settings as one line of JSON, secrets in clear: only for a pipe to a
+        child process of this one (`stream-ae retrain --settings-stdin`), never a file."""
+
+        def clear(value: object) -> object:
+            if isinstance(value, SecretStr):
+                return value.get_secret_value()
+            if isinstance(value, dict):
+                return {k: clear(v) for k, v in value.items()}
+            return value
+
+        return json.dumps(clear(self.model_dump()), default=str)
+
+    @classmethod
+    def from_child_line(cls, line: str) -> Settings:
+        """Settings from `for_child`'s line, as they were: no file or environment is read."""
+        try:
+            return cls.model_validate(json.loads(line))
+        except (ValueError, ValidationError) as exc:
+            raise ConfigError(
+                f"the settings line from the parent process is invalid ({type(exc).__name__}); "
+                "start the job with --config instead"
+            ) from None
+
     def summary(self, comments: bool = False) -> str:
         """The effective settings as TOML (what `stream-ae check-config` prints).
 
@@ -364,9 +430,12 @@ class Settings(BaseSettings):
                         field.description, 88, initial_indent="# ", subsequent_indent="# "
                     )
                 value = getattr(section, key)
-                lines.append(
-                    f"# {key} is not set" if value is None else f"{key} = {_toml_value(value)}"
-                )
+                if value is None:
+                    lines.append(f"# {key} is not set")
+                elif isinstance(value, SecretStr):  # commented out: the mask is no password
+                    lines.append(f"# {key} is set (hidden): {key} = {_toml_value(MASK)}")
+                else:
+                    lines.append(f"{key} = {_toml_value(value)}")
             lines.append("")
         return "\n".join(lines)
 
@@ -399,6 +468,8 @@ def load_settings(path: Path | str | None = None) -> Settings:
         settings = Settings()
     except ValidationError as exc:
         problems += [_describe(err, file) for err in exc.errors()]
+    except SettingsError as exc:  # a value the environment source could not parse
+        problems.append(f"{exc}; a section or list given in the environment must be JSON")
     finally:
         _CONFIG_PATH.reset(token)
     if settings is None or problems:
@@ -466,10 +537,22 @@ def _describe(err: ErrorDetails, file: Path | None) -> str:
             message = err["msg"].removeprefix("Value error, ")
             problem = message[:1].lower() + message[1:]
         got = err.get("input")
-        shown = "" if isinstance(got, dict | list) else f" (got {got!r})"
+        hidden = isinstance(got, dict | list) or _is_secret(loc)
+        shown = "" if hidden else f" (got {got!r})"
         text = f"{key}: {problem}{shown}"
     origin = _origin(loc, file)
     return f"{text} [from {origin}]" if origin else text
+
+
+def _is_secret(loc: tuple[str, ...]) -> bool:
+    """Whether the key at `loc` holds a secret, whose value no message may show."""
+    model: Any = Settings
+    for part in loc:
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return False
+        model = field.annotation
+    return "SecretStr" in str(model)
 
 
 def _allowed_keys(section: tuple[str, ...]) -> list[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +20,7 @@ from stream_ae.core.normalize import Normalizer
 from stream_ae.core.threshold import RollingThreshold
 from stream_ae.core.training import TrainingCollector
 from stream_ae.core.windows import WindowStore
-from stream_ae.registry import ModelRegistry
+from stream_ae.registry import ModelRegistry, RegistryError, Skipped, Version
 from stream_ae.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,71 @@ def model_lane(settings: Settings, artifact: Path, channels: Sequence[str]) -> L
     known: dict[str, Any] = loaded.manifest.scaler.get("series", {})
     normalizer = Normalizer(len(channels), known, online=settings.normalize.online)
     return Lane(scorer, normalizer, threshold(settings))
+
+
+def loads_as_served(settings: Settings | None) -> Callable[[Version], object]:
+    """A registry check: load and verify a version as a detector with these settings
+    would (ArtifactError when it cannot serve); without settings, only that it is whole
+    (manifest, sha256, TorchScript, a dry run), whatever window it was fitted for."""
+
+    def check(version: Version) -> object:
+        from stream_ae.model.artifact import load_artifact
+
+        return load_artifact(
+            version.path,
+            expect_window=None if settings is None else settings.window.length,
+            expect_channels=len(version.channels),
+        )
+
+    return check
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """The model a starting service serves, and where it came from."""
+
+    artifact: Path | None
+    """The version directory; None: the cold-start scorer until a first fit."""
+    origin: str
+    """Why this one: '--model', 'model.artifact', 'the registry's current', ..."""
+    skipped: tuple[Skipped, ...] = ()
+    """Newer registry versions passed over because they do not load."""
+
+
+def choose_model(settings: Settings, registry: ModelRegistry, explicit: Path | None) -> ModelChoice:
+    """An explicit artifact, else `model.artifact`, else the registry's current version,
+    else (when that does not load) the newest loadable one of its history, else none."""
+    if explicit is not None:
+        return ModelChoice(explicit, "--model")
+    if settings.model.artifact is not None:
+        return ModelChoice(settings.model.artifact, "model.artifact")
+    version, skipped = registry.loadable(loads_as_served(settings))
+    for s in skipped:
+        log.error(
+            "model %s in %s does not load (%s), passed over: %s",
+            s.version,
+            registry.root,
+            s.reason,
+            s.detail,
+        )
+    if version is None and skipped:
+        raise RegistryError(
+            f"no version in {registry.root} loads ({len(skipped)} tried, reasons above); "
+            "promote a good one (`stream-ae model promote`), or move the registry aside to "
+            "start cold and fit a first model from the stream"
+        )
+    if version is None:
+        return ModelChoice(
+            None,
+            f"no model yet: the cold-start scorer until a first fit, published to {registry.root}",
+        )
+    if skipped:
+        origin = f"a fallback in {registry.root}: its current {skipped[0].version} does not load"
+    elif registry.current() is None:
+        origin = f"the newest version in {registry.root} (none promoted yet)"
+    else:
+        origin = f"the registry's current in {registry.root}"
+    return ModelChoice(version.path, origin, tuple(skipped))
 
 
 def window_store(settings: Settings, channels: int) -> WindowStore:

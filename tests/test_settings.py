@@ -146,7 +146,7 @@ def test_open_k_above_open_n_is_refused(tmp_path: Path) -> None:
 
 def test_open_n_is_bounded(tmp_path: Path) -> None:
     path = write(tmp_path, "[alerts]\nopen_n = 65\n")
-    with pytest.raises(ConfigError, match=r"alerts\.open_n: must be <= 64"):
+    with pytest.raises(ConfigError, match=r"alerts\.open_n: must be <= 63"):
         load_settings(path)
 
 
@@ -212,3 +212,33 @@ def test_example_file_has_every_key_at_its_default() -> None:
         for key in fields:
             assert f"\n{key} = " in text, key
     assert '\n# artifact = "' in text  # the one key without a default is shown commented out
+
+
+def test_open_n_matches_the_alert_policy_limit(tmp_path: Path) -> None:
+    """The policy keeps the last open_n verdicts as bits of one word and takes 63 at most:
+    64 must be refused here, with the reason, not by a bare ValueError at start."""
+    from stream_ae.wiring import detector
+
+    with pytest.raises(ConfigError, match=r"alerts\.open_n: must be <= 63"):
+        load_settings(write(tmp_path, "[alerts]\nopen_n = 64\n"))
+    settings = load_settings(write(tmp_path, "[alerts]\nopen_n = 63\n"))
+    assert detector(settings, ("value",)).policy.open_n == 63
+
+
+@pytest.mark.parametrize("text", ["temp,vibration", " temp , vibration ", '["temp", "vibration"]'])
+def test_a_list_in_the_environment_takes_commas_or_json(
+    monkeypatch: pytest.MonkeyPatch, text: str
+) -> None:
+    monkeypatch.setenv("STREAM_AE_WINDOW__CHANNELS", text)
+    monkeypatch.setenv("STREAM_AE_METRICS__SERIES", text)
+    settings = load_settings()
+    assert settings.window.channels == ("temp", "vibration")
+    assert settings.metrics.series == ["temp", "vibration"]
+
+
+def test_a_malformed_list_in_the_environment_is_a_sentence(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("STREAM_AE_WINDOW__CHANNELS", '["temp", ')
+    with pytest.raises(ConfigError, match=r"window\.channels: .*comma-separated"):
+        load_settings()

@@ -46,7 +46,9 @@ def client_options(kafka: KafkaSettings) -> dict[str, Any]:
     if kafka.security_protocol.startswith("SASL"):
         options["sasl_mechanism"] = kafka.sasl_mechanism
         options["sasl_plain_username"] = kafka.sasl_username
-        options["sasl_plain_password"] = kafka.sasl_password
+        # The one place the password is unwrapped: everywhere else it prints as a mask.
+        password = kafka.sasl_password
+        options["sasl_plain_password"] = password.get_secret_value() if password else None
     return options
 
 

@@ -213,14 +213,6 @@ def load_artifact(
     return LoadedArtifact(module=module, manifest=manifest, path=directory)
 
 
-def latest_artifact(root: Path) -> Path | None:
-    """The newest published version under `root` (names start with their UTC time)."""
-    if not root.is_dir():
-        return None
-    versions = sorted(p for p in root.iterdir() if (p / MANIFEST_FILE).is_file())
-    return versions[-1] if versions else None
-
-
 def eager_from_artifact(loaded: LoadedArtifact) -> LSTMAutoencoder:
     """Rebuild the eager module (CPU, eval mode) from a loaded artifact's weights."""
     m = loaded.manifest

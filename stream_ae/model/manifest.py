@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from stream_ae.errors import StreamAEError
+from stream_ae.core.errors import StreamAEError
 
 FORMAT_VERSION = 1
 """Bumped whenever a reader of the old format could misread the new one."""

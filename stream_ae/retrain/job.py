@@ -27,6 +27,7 @@ import logging
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,12 +103,19 @@ def run_retrain(
     labels: Incidents | None = None,
     now: float | None = None,
     progress: bool | None = None,
+    may_promote: Callable[[], bool] | None = None,
 ) -> RetrainResult:
+    """`may_promote`, asked right before promoting, can withhold it (the service that
+    started this job is gone)."""
     started = time.monotonic()
     now = time.time() if now is None else now
     since = now - settings.retrain.since_s
     registry = ModelRegistry(settings.model.artifact_dir)
-    serving = registry.serving()
+    # A serving version that does not load is compared as the detectors serve: they
+    # fall back to the newest loadable one before it (or to none).
+    serving, skipped = registry.loadable(wiring.loads_as_served(settings))
+    for s in skipped:
+        log.warning("%s does not load (%s), compared without it: %s", s.version, s.reason, s.detail)
     channels = serving.channels if serving else tuple(settings.window.channels)
     if files:
         points = [p for f in files for p in open_points(f) if isinstance(p, Point)]
@@ -136,6 +144,7 @@ def run_retrain(
     # A staging directory of its own: hidden from detectors, and a second job
     # running at the same time cannot delete this one's candidate.
     registry.root.mkdir(parents=True, exist_ok=True)
+    log.info("fitting a candidate on %d windows of %s", len(train), source)
     staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=registry.root))
     path = wiring.publish_fit(
         settings,
@@ -164,6 +173,8 @@ def run_retrain(
             current = wiring.model_lane(settings, serving.path, channels)
             figures["serving"] = holdout_figures(current, train, holdout, settings, truth)
         promoted, reason = promotion_rule(figures, settings.retrain.max_error_ratio)
+        if promoted and may_promote is not None and not may_promote():
+            promoted, reason = False, "the service that started this job is gone"
         if promoted:
             _record(path, figures)
             _move_into(registry, path)

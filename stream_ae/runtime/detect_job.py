@@ -25,11 +25,15 @@ from stream_ae.connectors.scored import ScoredCsvWriter
 from stream_ae.core.alerting import STATE_NAMES
 from stream_ae.core.detector import Detector, Output
 from stream_ae.core.records import Alert, AlertState, Point, Rejection
-from stream_ae.errors import InputError
+from stream_ae.errors import InputError, StreamAEError
 from stream_ae.runtime.first_fit import FirstFit
 from stream_ae.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+class FirstFitFailed(StreamAEError):
+    """`detect` fitted no model: the run ended there, its outputs so far written."""
 
 
 @dataclass
@@ -48,6 +52,8 @@ class DetectSummary:
     model_artifact: str = ""
     elapsed_s: float = 0.0
     outputs: dict[str, str] = field(default_factory=dict)
+    error: str = ""
+    """Why the run ended early (the first model fit failed), else empty."""
 
     @property
     def points_per_s(self) -> float:
@@ -140,6 +146,7 @@ class DetectJob:
         started = time.perf_counter()
         outputs = _Outputs(self.out_dir, self.reader.channels)
         show = sys.stderr.isatty() if progress is None else progress
+        failed: FirstFitFailed | None = None
         try:
             points: list[Point] = []
             sources: list[str] = []
@@ -158,8 +165,12 @@ class DetectJob:
                 bar.update(len(points))
             if self._first_fit is not None:
                 self._first_fit.wait()  # let a started fit publish its artifact
-                self._first_fit.close()
+                self._check_fit()
+        except FirstFitFailed as exc:
+            failed = exc
         finally:
+            if self._first_fit is not None:
+                self._first_fit.close()
             outputs.close()
         s = self.summary
         if s.points_read == 0 and not self._rejected:
@@ -172,8 +183,23 @@ class DetectJob:
             version = self._first_fit.installed.scorer.version
             s.model_artifact = str(self.settings.model.artifact_dir / version)
         s.outputs = {k: str(v) for k, v in outputs.paths.items()}
+        s.error = "" if failed is None else str(failed)
         outputs.paths["summary"].write_text(json.dumps(asdict(s), indent=2) + "\n")
+        if failed is not None:
+            raise failed
         return s
+
+    def _check_fit(self) -> None:
+        """End the run when the first fit failed: without a model the rest of the file
+        would be judged by the cold-start scorer alone, which is not what was asked."""
+        error = None if self._first_fit is None else self._first_fit.error
+        if error is not None:
+            raise FirstFitFailed(
+                f"the first model fit failed ({type(error).__name__}: {error}) after "
+                f"{self.summary.points_read} points; the outputs so far are in "
+                f"{self.out_dir}. Fix the cause (the log above says more), or pass a "
+                "fitted model with --model."
+            ) from error
 
     def _batch_points(self) -> int:
         """Points per micro-batch; smaller while a first model's data is being
@@ -194,6 +220,7 @@ class DetectJob:
         self._record(outputs, out)
         if self._first_fit is not None:
             self._first_fit.poll()
+            self._check_fit()
 
     def _reject(self, outputs: _Outputs, rejection: Rejection) -> None:
         outputs.rejects.write(rejection)
@@ -262,5 +289,17 @@ def run_detect(
         value_columns=value_columns,
         series_column=series_column,
     )
+    settings = with_model_home(settings, out_dir)
     job = DetectJob(reader, settings, out_dir, artifact=artifact, echo_alerts=echo_alerts)
     return job.run(progress)
+
+
+def with_model_home(settings: Settings, out_dir: Path) -> Settings:
+    """`detect` keeps the model it fits with its outputs (`<out>/models`), not in the
+    registry `stream-ae run` serves from, unless `model.artifact_dir` was set on purpose
+    (in the file, the environment, or `--model-dir`): a local experiment must not
+    change what production serves."""
+    if "artifact_dir" in settings.model.model_fields_set:
+        return settings
+    model = settings.model.model_copy(update={"artifact_dir": out_dir / "models"})
+    return settings.model_copy(update={"model": model})

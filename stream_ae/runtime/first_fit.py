@@ -57,12 +57,13 @@ class FirstFit:
             else:
                 self._pool = ThreadPoolExecutor(1, thread_name_prefix="first-fit")
                 self._future = self._pool.submit(self._fit, series, windows)
-        if self._future is not None and self._future.done() and self.installed is None:
-            self._install(self._future)
+        future = self._future
+        if future is not None and future.done() and self.installed is None and not self.error:
+            self._install(future)
 
     def wait(self) -> None:
         """Block until a started fit ends, and install it (end of a finite replay)."""
-        if self._future is not None:
+        if self._future is not None and self.error is None:
             self._future.exception()
             self.poll()
 
@@ -85,8 +86,7 @@ class FirstFit:
             log.error(
                 "the first model fit failed; scoring goes on with the cold-start scorer: %s", error
             )
-            self._future = Future()  # done with: never retried in this run
-            self._fitted_on = None
+            self._fitted_on = None  # the failed future stays: never retried in this run
             return
         lane = future.result()
         seed, self._fitted_on = self._fitted_on, None

@@ -15,13 +15,12 @@ import contextlib
 import logging
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from stream_ae.metrics import ServiceMetrics
-from stream_ae.settings import Settings
+from stream_ae.retrain.parent import KEPT
+from stream_ae.settings import ENV_PREFIX, Settings
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +49,7 @@ class RetrainScheduler:
         self._drifted: set[str] = set()
         self._waiting_on: list[str] = []
         self._child: asyncio.subprocess.Process | None = None
-        self._config: Path | None = None
+        self._pump: asyncio.Task[None] | None = None
 
     @property
     def running(self) -> bool:
@@ -95,43 +94,64 @@ class RetrainScheduler:
         self._drifted.clear()
         self._waiting_on = []
         self._last_start = self._clock()
-        # The child gets exactly this service's settings, in a file only we can read.
-        fd, name = tempfile.mkstemp(prefix="stream-ae-retrain-", suffix=".toml")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(self.settings.summary())
-        self._config = Path(name)
-        self._child = await asyncio.create_subprocess_exec(
+        # Settings travel on the child's stdin, never in a file or its environment
+        # (which could hold the password); the pipe stays open while this process
+        # lives, and its EOF tells the child to end (stream_ae.retrain.parent).
+        env = {k: v for k, v in os.environ.items() if not k.upper().startswith(ENV_PREFIX)}
+        child = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "stream_ae.cli",
             "retrain",
-            "--config",
-            name,
+            "--settings-stdin",
             "--no-progress",
+            stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
+            env=env,
         )
-        log.info("retrain job started (pid %d): %s", self._child.pid, reason)
+        assert child.stdin is not None and child.stdout is not None  # asked for both pipes
+        # A child that died at once closed its end; its exit status reports it.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            child.stdin.write(self.settings.for_child().encode("utf-8") + b"\n")
+            await child.stdin.drain()
+        self._child = child
+        self._pump = asyncio.create_task(_log_lines(child.stdout, child.pid), name="retrain-log")
+        log.info("retrain job started (pid %d): %s", child.pid, reason)
 
     async def _finish(self, child: asyncio.subprocess.Process) -> None:
-        output = (await child.stdout.read()).decode(errors="replace") if child.stdout else ""
-        self._child = None
-        if self._config is not None:
-            self._config.unlink(missing_ok=True)
-        last = output.strip().splitlines()[-3:]
-        if child.returncode != 0:
-            result = "failed"
-            log.error("retrain job failed (exit %s): %s", child.returncode, " | ".join(last))
+        if self._pump is not None:
+            await self._pump
+        self._child, self._pump = None, None
+        if child.stdin is not None:
+            child.stdin.close()
+        result = _RESULTS.get(child.returncode, "failed")
+        if result == "failed":
+            log.error("retrain job failed (exit %s); its output is logged above", child.returncode)
         else:
-            result = "promoted" if "PROMOTED" in output else "kept"
-            log.info("retrain job ended, candidate %s: %s", result, " | ".join(last))
+            log.info("retrain job ended, candidate %s", result)
         self._metrics.retrain_runs.labels(result=result).inc()
 
     async def close(self) -> None:
-        """End a running job (the next run starts over) and clean up."""
-        if self._child is not None and self._child.returncode is None:
-            self._child.terminate()
+        """End a running job (the next run starts over)."""
+        child = self._child
+        if child is not None and child.returncode is None:
             with contextlib.suppress(ProcessLookupError):
-                await self._child.wait()
-        if self._config is not None:
-            self._config.unlink(missing_ok=True)
+                child.terminate()
+            await child.wait()
+        if child is not None and child.stdin is not None:
+            child.stdin.close()
+        if self._pump is not None:
+            await self._pump
+
+
+# The child's exit status says how it ended: its output is for people, not parsed.
+_RESULTS: dict[int | None, str] = {0: "promoted", KEPT: "kept"}
+
+
+async def _log_lines(stream: asyncio.StreamReader, pid: int) -> None:
+    """The child's output into this log as it comes, so its pipe never fills."""
+    async for line in stream:
+        text = line.decode("utf-8", errors="replace").rstrip()
+        if text:
+            log.info("retrain[%d]: %s", pid, text)

@@ -77,11 +77,10 @@ class DetectorService:
         self.kafka = settings.kafka
         self.registry = ModelRegistry(settings.model.artifact_dir)
         # Without an explicit model, serve the registry's current one (an earlier
-        # run's first fit, say), so a restart scores as before.
-        if artifact is None and settings.model.artifact is None:
-            current = self.registry.serving()
-            artifact = None if current is None else current.path
-        artifact = artifact or settings.model.artifact
+        # run's first fit, say), so a restart scores as before; one that does not load
+        # gives way to the newest loadable version before it.
+        choice = wiring.choose_model(settings, self.registry, artifact)
+        artifact = choice.artifact
         channels = settings.window.channels
         created = time.time()  # a first fit is as new as the service
         if artifact is not None:
@@ -106,6 +105,10 @@ class DetectorService:
         self.on_alert = on_alert
         self.metrics = metrics or ServiceMetrics(CollectorRegistry())
         self.watched = wiring.watched_series(settings, self.metrics)
+        for skipped in choice.skipped:
+            self.metrics.reload_failures.labels(reason=skipped.reason).inc()
+        serving = f"model {self.detector.serving.version} from " if artifact else ""
+        log.info("serving %s%s", serving, choice.origin)
         self.watcher = ModelWatcher(
             self.registry, lambda path: wiring.model_lane(settings, path, channels), self.metrics
         )

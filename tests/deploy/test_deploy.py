@@ -208,7 +208,11 @@ def test_pods_reference_what_the_manifests_define(
         mounts = {v["mountPath"]: v for v in container["volumeMounts"]}
         assert env["STREAM_AE_CONFIG"]["value"] in mounts
         settings = load_settings(_write(tmp_path / f"{owner}.toml", config_text))
-        assert settings.kafka.sasl_password == m["Secret"]["stringData"]["sasl-password"]
+        password = settings.kafka.sasl_password
+        assert (
+            password is not None
+            and password.get_secret_value() == m["Secret"]["stringData"]["sasl-password"]
+        )
         assert settings.kafka.security_protocol == "SASL_SSL"
         cafile = settings.kafka.ssl_cafile
         assert cafile is not None and str(cafile.parent) in mounts

@@ -85,9 +85,12 @@ def test_model_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert main(["model", "show", "20261102T000000Z-b", *reg]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["current"] and shown["manifest"]["training"]["parent"] == "20261101T000000Z-a"
-    assert main(["model", "rollback", *reg]) == 0
+    # These fakes hold no module: --force steps back without loading them.
+    assert main(["model", "rollback", "--force", *reg]) == 0
     assert "current: 20261101T000000Z-a" in capsys.readouterr().out
-    assert main(["model", "rollback", *reg]) == 2  # nothing before it: a sentence, exit 2
+    assert (
+        main(["model", "rollback", "--force", *reg]) == 2
+    )  # nothing before it: a sentence, exit 2
     assert "nothing to roll back to" in capsys.readouterr().err
 
 
