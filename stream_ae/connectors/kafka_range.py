@@ -33,10 +33,10 @@ async def read_range(kafka: KafkaSettings, topic: str, start: float, end: float)
         f"reader of {topic}",
     )
     try:
-        partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            await consumer.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic)
+        # `topics()` fetches fresh metadata: a topic made since the client started counts.
+        partitions = (
+            consumer.partitions_for_topic(topic) if topic in await consumer.topics() else None
+        )
         if not partitions:
             raise TopicMissing(f"topic {topic!r} does not exist on {kafka.bootstrap}")
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
