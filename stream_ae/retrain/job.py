@@ -27,7 +27,7 @@ import logging
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,7 +122,7 @@ def run_retrain(
         alerts = [orjson.loads(line) for f in alert_files or [] for line in _lines(f)]
         source = ", ".join(str(f) for f in files)
     else:
-        points, alerts = asyncio.run(_from_topics(settings, since, now))
+        points, alerts = asyncio.run(_from_topics(settings, since, now, channels))
         source = f"{settings.kafka.input_topic} [{since:.0f}, {now:.0f})"
     windows = cut_windows(points, wiring.window_store(settings, len(channels)))
     labels = labels or {}
@@ -259,15 +259,16 @@ def _lines(path: Path) -> list[bytes]:
 
 
 async def _from_topics(
-    settings: Settings, since: float, now: float
+    settings: Settings, since: float, now: float, channels: Sequence[str]
 ) -> tuple[list[Point], list[dict[str, Any]]]:
     """The points of the input topic in [since, now) (the refused ones skipped, as the
-    detector skipped them), and the alerts of the same span."""
+    detector skipped them: checked against the same `channels`), and the alerts of the
+    same span."""
     from stream_ae.connectors.kafka_range import read_range
     from stream_ae.connectors.kafka_source import decode_message, message_decoder
 
     k = settings.kafka
-    decoder = message_decoder()
+    decoder = message_decoder(channels)
     points = [
         item
         for record in await read_range(k, k.input_topic, since, now)

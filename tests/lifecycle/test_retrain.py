@@ -315,3 +315,26 @@ def _toml(tmp_path: Path, settings: Settings) -> Path:
     path = tmp_path / "stream-ae.toml"
     path.write_text(settings.summary())
     return path
+
+
+def test_the_topic_is_read_with_the_detectors_channels(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    """One mislabelled first point must not make retraining drop a series' good points, as
+    the detector (which knows its channels) does not drop them either."""
+    from stream_ae.connectors.kafka_common import ensure_topics
+    from stream_ae.retrain.job import _from_topics
+
+    p = f"r{time.time_ns()}"
+    settings = settings_for(tmp_path, broker.address, p)
+    good = sine_points(["s"], 50, spikes={})
+    wrong = json.dumps({"series": "s", "ts": T0 - 60, "values": {"temp": 1.0}}).encode()
+    messages = [(b"s", wrong)] + [
+        (b"s", json.dumps({"series": "s", "ts": q.ts, "value": q.values[0]}).encode())
+        for q in good
+    ]
+    k = settings.kafka
+    asyncio.run(ensure_topics(k, [k.input_topic, k.alert_topic]))
+    asyncio.run(produce(broker.address, f"{p}.points", messages))
+    points, _ = asyncio.run(_from_topics(settings, 0.0, time.time() + 60, ("value",)))
+    assert [q.ts for q in points] == [q.ts for q in good]
