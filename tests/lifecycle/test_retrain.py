@@ -330,8 +330,7 @@ def test_the_topic_is_read_with_the_detectors_channels(
     good = sine_points(["s"], 50, spikes={})
     wrong = json.dumps({"series": "s", "ts": T0 - 60, "values": {"temp": 1.0}}).encode()
     messages = [(b"s", wrong)] + [
-        (b"s", json.dumps({"series": "s", "ts": q.ts, "value": q.values[0]}).encode())
-        for q in good
+        (b"s", json.dumps({"series": "s", "ts": q.ts, "value": q.values[0]}).encode()) for q in good
     ]
     k = settings.kafka
     asyncio.run(ensure_topics(k, [k.input_topic, k.alert_topic]))
