@@ -97,6 +97,9 @@ async def start_patiently(
             log.warning("waiting for Kafka at %s (attempt %d): %s", kafka.bootstrap, attempt, exc)
             await sleep(min(delay, left))
             delay = min(delay * 2, 5.0)
+        except asyncio.CancelledError:  # a stop during start-up: leave no connection open
+            await _close(client)
+            raise
         except KafkaError as exc:  # reached, but refused: waiting will not help
             await _close(client)
             raise KafkaUnavailable(

@@ -134,7 +134,8 @@ class KafkaSource:
         self._consumer.subscribe([self.kafka.input_topic], listener=_Listener(self))
 
     async def stop(self) -> None:
-        await self._consumer.stop()
+        if self._started is not None:  # a stop during start-up: nothing to leave
+            await self._started.stop()
 
     def assignment(self) -> set[TopicPartition]:
         return set(self._started.assignment()) if self._started is not None else set()

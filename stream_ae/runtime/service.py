@@ -13,7 +13,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -136,14 +136,24 @@ class DetectorService:
         # Every touch of the detector goes through the one worker thread.
         return await asyncio.get_running_loop().run_in_executor(self._worker, fn, *args)
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Serve until `stop` is set; then finish the batches read, commit, and leave."""
+    async def _connect(self) -> None:
         k = self.kafka
         topics = [k.input_topic, k.alert_topic, k.dead_letter_topic]
         await ensure_topics(k, topics + ([k.score_topic] if k.score_topic else []))
         await self.sink.start()
+        await self.source.start()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve until `stop` is set; then finish the batches read, commit, and leave.
+
+        A stop while the service still waits for Kafka (up to kafka.connect_retry_s)
+        ends that wait at once: nothing was read, so nothing needs finishing.
+        """
+        k = self.kafka
         try:
-            await self.source.start()
+            if not await unless_stopped(stop, self._connect()):
+                log.info("stopped before consuming: a stop was asked while connecting to Kafka")
+                return
             log.info(
                 "detector consuming %s as group %s; alerts to %s, dead letters to %s",
                 k.input_topic,
@@ -165,8 +175,8 @@ class DetectorService:
                 watcher.cancel()
                 scheduler.cancel()
                 await self.retrains.close()
-            await self.source.stop()  # leaves the group: partitions move on at once
         finally:
+            await self.source.stop()  # leaves the group: partitions move on at once
             await self.sink.stop()
             if self.first_fit is not None:
                 self.first_fit.close()
@@ -360,25 +370,61 @@ class DetectorService:
             log.info("dropped the state of %d series of revoked partitions", len(gone))
 
 
+async def unless_stopped(stop: asyncio.Event, work: Awaitable[None]) -> bool:
+    """Run `work` unless `stop` is set first (then cancel it); True when it finished."""
+    task = asyncio.ensure_future(work)
+    stopped = asyncio.ensure_future(stop.wait())
+    await asyncio.wait([task, stopped], return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    if task.done():
+        task.result()  # its error, if any
+        return True
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return False
+
+
 def _evict(detector: Detector, series: list[str]) -> None:
     for name in series:
         detector.store.evict(name, reason="revoked")
 
 
+class StopRequested(SystemExit):
+    """SIGTERM or SIGINT before the event loop runs: a clean exit (code 0)."""
+
+    def __init__(self) -> None:
+        super().__init__(0)
+
+
+def _stop_now(signum: int, frame: object) -> None:
+    log.info("%s before the detector started: exiting", signal.Signals(signum).name)
+    raise StopRequested
+
+
 def serve(settings: Settings, artifact: Path | None = None, echo: bool = True) -> None:
-    """Run the service until SIGTERM or SIGINT (the `stream-ae run` command)."""
+    """Run the service until SIGTERM or SIGINT (the `stream-ae run` command).
+
+    Either signal ends every phase with exit code 0: while the model loads it
+    exits at once (nothing was read yet); once the loop runs it stops the wait for
+    Kafka, or finishes the batches read, commits and leaves the group.
+    """
     from stream_ae.runtime.detect_job import describe
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _stop_now)
+    printer = (lambda a: print(describe(a), flush=True)) if echo else None
+    metrics = ServiceMetrics(CollectorRegistry())
+    where = metrics.serve(settings.metrics.address)
+    log.info("metrics on http://%s/metrics", where)
+    # Built before the loop, on the main thread, so a signal interrupts the model load.
+    service = DetectorService(settings, artifact=artifact, on_alert=printer, metrics=metrics)
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        printer = (lambda a: print(describe(a), flush=True)) if echo else None
-        metrics = ServiceMetrics(CollectorRegistry())
-        where = metrics.serve(settings.metrics.address)
-        log.info("metrics on http://%s/metrics", where)
-        service = DetectorService(settings, artifact=artifact, on_alert=printer, metrics=metrics)
         await service.run(stop)
 
     asyncio.run(main())
