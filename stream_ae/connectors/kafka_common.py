@@ -143,3 +143,17 @@ async def ensure_topics(kafka: KafkaSettings, topics: Sequence[str]) -> list[str
         return missing
     finally:
         await admin.close()
+
+
+async def missing_topics(
+    kafka: KafkaSettings, topics: Sequence[str], timeout_s: float = 5.0
+) -> list[str]:
+    """The topics the brokers do not have; one attempt, no patience: raises
+    KafkaError, OSError or TimeoutError when they cannot be reached."""
+    admin = AIOKafkaAdminClient(**client_options(kafka), request_timeout_ms=int(timeout_s * 1000))
+    try:
+        await asyncio.wait_for(admin.start(), timeout_s)
+        existing = set(await asyncio.wait_for(admin.list_topics(), timeout_s))
+    finally:
+        await admin.close()
+    return [t for t in dict.fromkeys(topics) if t not in existing]

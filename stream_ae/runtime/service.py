@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import TypeVar
 
 from aiokafka import TopicPartition
+from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 
 from stream_ae import wiring
-from stream_ae.connectors.kafka_common import ensure_topics
+from stream_ae.connectors.kafka_common import ensure_topics, missing_topics
 from stream_ae.connectors.kafka_sink import (
     KafkaSink,
     Message,
@@ -36,11 +37,14 @@ from stream_ae.connectors.kafka_source import DeadLetter, KafkaSource, SourceBat
 from stream_ae.core.detector import Detector, Output
 from stream_ae.core.drift import DriftMonitor
 from stream_ae.core.records import Alert
+from stream_ae.errors import StreamAEError
 from stream_ae.metrics import ServiceMetrics
 from stream_ae.registry import ModelRegistry
 from stream_ae.runtime.first_fit import FirstFit
+from stream_ae.runtime.health import Health
 from stream_ae.runtime.model_watch import ModelWatcher, SwapGuard
 from stream_ae.runtime.oversight import ModelOversight
+from stream_ae.runtime.ratelimit import limit_connection_logs
 from stream_ae.runtime.retrain_schedule import RetrainScheduler
 from stream_ae.settings import Settings
 
@@ -126,6 +130,7 @@ class DetectorService:
         self.oversight.describe()  # before any data: dashboards show what will serve
         self.stats = ServiceStats()
         self.source = KafkaSource(self.kafka, on_revoke=self._on_revoke)
+        self.health = Health(self.source.assignment)
         self.sink = KafkaSink(self.kafka)
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="detector")
         self._queue: asyncio.Queue[SourceBatch] = asyncio.Queue(self.kafka.max_queued_batches)
@@ -136,10 +141,14 @@ class DetectorService:
         # Every touch of the detector goes through the one worker thread.
         return await asyncio.get_running_loop().run_in_executor(self._worker, fn, *args)
 
-    async def _connect(self) -> None:
+    def _topics(self) -> list[str]:
         k = self.kafka
-        topics = [k.input_topic, k.alert_topic, k.dead_letter_topic]
-        await ensure_topics(k, topics + ([k.score_topic] if k.score_topic else []))
+        return [k.input_topic, k.alert_topic, k.dead_letter_topic] + (
+            [k.score_topic] if k.score_topic else []
+        )
+
+    async def _connect(self) -> None:
+        await ensure_topics(self.kafka, self._topics())
         await self.sink.start()
         await self.source.start()
 
@@ -150,10 +159,12 @@ class DetectorService:
         ends that wait at once: nothing was read, so nothing needs finishing.
         """
         k = self.kafka
+        beat = asyncio.create_task(self._beat(stop), name="heartbeat")
         try:
             if not await unless_stopped(stop, self._connect()):
                 log.info("stopped before consuming: a stop was asked while connecting to Kafka")
                 return
+            self.health.consuming = True
             log.info(
                 "detector consuming %s as group %s; alerts to %s, dead letters to %s",
                 k.input_topic,
@@ -165,6 +176,7 @@ class DetectorService:
             processor = asyncio.create_task(self._process(fetcher), name="processor")
             watcher = asyncio.create_task(self._watch_registry(stop), name="registry")
             scheduler = asyncio.create_task(self._schedule_retrains(stop), name="retrain")
+            topics = asyncio.create_task(self._watch_topics(stop), name="topics")
             try:
                 await asyncio.wait([fetcher, processor], return_when=asyncio.FIRST_EXCEPTION)
                 for task in (fetcher, processor):
@@ -174,14 +186,64 @@ class DetectorService:
             finally:
                 watcher.cancel()
                 scheduler.cancel()
+                topics.cancel()
                 await self.retrains.close()
         finally:
+            beat.cancel()
+            self.health.consuming = False
             await self.source.stop()  # leaves the group: partitions move on at once
             await self.sink.stop()
             if self.first_fit is not None:
                 self.first_fit.close()
             self._worker.shutdown(wait=True)
         log.info("detector stopped: %s", self.stats)
+
+    async def _beat(self, stop: asyncio.Event) -> None:
+        """The liveness probe's evidence that the event loop runs."""
+        while not stop.is_set():
+            self.health.beat()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+
+    async def _watch_topics(self, stop: asyncio.Event) -> None:
+        """Notice a broker that cannot be reached or lost the topics (a replaced one
+        with fresh storage): writes to a missing topic would vanish without an error."""
+        k, health = self.kafka, self.health
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=k.topic_check_s)
+            try:
+                missing = await missing_topics(k, self._topics())
+            except (KafkaError, OSError, TimeoutError) as exc:
+                if health.broker_error is None:
+                    log.warning(
+                        "Kafka at %s unreachable: %s", k.bootstrap, exc or type(exc).__name__
+                    )
+                health.broker_error = str(exc) or type(exc).__name__
+                continue
+            if health.broker_error is not None:
+                log.info("Kafka at %s reachable again", k.bootstrap)
+            health.broker_error = None
+            if missing and k.create_topics:
+                log.warning(
+                    "topic(s) %s gone from %s (a broker replaced with empty storage?); "
+                    "re-creating them",
+                    ", ".join(missing),
+                    k.bootstrap,
+                )
+                try:
+                    await ensure_topics(k, missing)
+                    missing = []
+                except StreamAEError as exc:
+                    log.error("%s", exc)
+            elif missing:
+                log.error(
+                    "topic(s) %s gone from %s and kafka.create_topics is off: writes to them "
+                    "are lost; create them (not ready until then)",
+                    ", ".join(missing),
+                    k.bootstrap,
+                )
+            health.missing_topics = tuple(missing)
 
     async def _watch_registry(self, stop: asyncio.Event) -> None:
         """Install newly promoted versions in shadow; loading runs off the scoring path."""
@@ -390,6 +452,10 @@ def _evict(detector: Detector, series: list[str]) -> None:
         detector.store.evict(name, reason="revoked")
 
 
+CONNECTION_LOG_INTERVAL_S = 10.0
+"""Repeated Kafka connection warnings and errors: one line per this many seconds."""
+
+
 class StopRequested(SystemExit):
     """SIGTERM or SIGINT before the event loop runs: a clean exit (code 0)."""
 
@@ -413,12 +479,18 @@ def serve(settings: Settings, artifact: Path | None = None, echo: bool = True) -
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _stop_now)
+    limit_connection_logs(CONNECTION_LOG_INTERVAL_S)
     printer = (lambda a: print(describe(a), flush=True)) if echo else None
     metrics = ServiceMetrics(CollectorRegistry())
-    where = metrics.serve(settings.metrics.address)
-    log.info("metrics on http://%s/metrics", where)
+    probes: dict[str, Callable[[], tuple[bool, str]]] = {
+        "/healthz": lambda: (True, "starting"),
+        "/readyz": lambda: (False, "loading the model"),
+    }
+    where = metrics.serve(settings.metrics.address, probes)
+    log.info("metrics on http://%s/metrics (probes: /healthz, /readyz)", where)
     # Built before the loop, on the main thread, so a signal interrupts the model load.
     service = DetectorService(settings, artifact=artifact, on_alert=printer, metrics=metrics)
+    probes.update(service.health.probes())
 
     async def main() -> None:
         stop = asyncio.Event()
