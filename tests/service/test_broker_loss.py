@@ -99,3 +99,43 @@ def test_a_replaced_broker_gets_its_topics_back_and_the_detector_goes_on(
     assert "re-creating them" in log
     worst = noisy_stretches(log)
     assert worst and worst[0] <= LINES_PER_10_S, f"warnings and errors per 10 s: {worst[:5]}"
+
+
+def test_a_lost_topic_that_may_not_be_created_fails_readiness(
+    broker: EmbeddedBroker, artifact: Path, tmp_path: Path
+) -> None:
+    p = prefix()
+    settings = with_model(
+        base_settings(tmp_path, broker.address, p, topic_check_s=1.0, create_topics=True),
+        artifact,
+    )
+    on = ServiceProcess(settings, tmp_path, "creator")  # makes the topics, then leaves
+    try:
+        wait_for(lambda: "detector consuming" in on.text(), "the topics to be created")
+        assert on.terminate() == 0
+    finally:
+        on.close()
+    off = settings.model_copy(
+        update={"kafka": settings.kafka.model_copy(update={"create_topics": False})}
+    )
+    proc = ServiceProcess(off, tmp_path, "detector")
+    try:
+        wait_for(lambda: "metrics on http://" in proc.text(), "the metrics server")
+        metrics = re.findall(r"metrics on http://(\S+)/metrics", proc.text())[0]
+        wait_for(lambda: probe(metrics, "/readyz")[0] == 200, "the detector to be ready")
+        asyncio.run(delete_topic(broker.address, f"{p}.scores"))
+        wait_for(lambda: probe(metrics, "/readyz")[0] == 503, "/readyz to see the lost topic")
+        assert f"{p}.scores" in probe(metrics, "/readyz")[1]
+        assert f"{p}.scores gone from" in proc.text()
+        assert proc.terminate() == 0
+    finally:
+        proc.close()
+
+
+async def delete_topic(address: str, topic: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=address)
+    await admin.start()
+    try:
+        await admin.delete_topics([topic])
+    finally:
+        await admin.close()
