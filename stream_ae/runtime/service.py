@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -194,7 +196,8 @@ class DetectorService:
             await self.source.stop()  # leaves the group: partitions move on at once
             await self.sink.stop()
             if self.first_fit is not None:
-                self.first_fit.close()
+                # A fit cannot be interrupted; waiting for it would hold a stop for minutes.
+                self.first_fit.close(wait=not self.first_fit.fitting)
             self._worker.shutdown(wait=True)
         log.info("detector stopped: %s", self.stats)
 
@@ -500,3 +503,11 @@ def serve(settings: Settings, artifact: Path | None = None, echo: bool = True) -
         await service.run(stop)
 
     asyncio.run(main())
+    if service.first_fit is not None and service.first_fit.fitting:
+        # Everything read was committed and the group left; only the fit's thread
+        # remains, and the interpreter would join it. Its model was not published
+        # (publishing is atomic), so the next start fits again.
+        log.warning("a first fit was still running: abandoned; the next start fits again")
+        logging.shutdown()
+        sys.stdout.flush()
+        os._exit(0)

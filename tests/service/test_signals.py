@@ -9,7 +9,7 @@ import pytest
 
 from stream_ae.runtime.broker import EmbeddedBroker
 
-from .conftest import ServiceProcess, base_settings, prefix, wait_for
+from .conftest import ServiceProcess, base_settings, prefix, produce_points, sine_points, wait_for
 from .test_failover import with_model
 
 
@@ -56,3 +56,23 @@ def test_sigterm_stops_loading_and_consuming(
         assert stop(proc, signal.SIGTERM) == 0, proc.text()
     finally:
         proc.close()
+
+
+def test_sigterm_stops_a_service_during_its_first_fit(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    p = prefix()
+    settings = base_settings(tmp_path, broker.address, p)
+    # A fit far longer than the test may wait: the stop must not sit it out.
+    long_fit = settings.model.model_copy(update={"epochs": 100_000, "patience": 100_000})
+    settings = settings.model_copy(update={"model": long_fit})
+    proc = ServiceProcess(settings, tmp_path, "fitting")
+    try:
+        wait_for(lambda: "detector consuming" in proc.text(), "the detector")
+        points = sine_points([f"s{i}" for i in range(6)], 80, spikes={})
+        produce_points(broker.address, f"{p}.points", points)
+        wait_for(lambda: "fitting a first model" in proc.text(), "the first fit to start")
+        assert stop(proc, signal.SIGTERM) == 0, proc.text()
+    finally:
+        proc.close()
+    assert "first fit was still running" in proc.text()
