@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -23,11 +23,10 @@ from pathlib import Path
 from typing import TypeVar
 
 from aiokafka import TopicPartition
-from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 
 from stream_ae import wiring
-from stream_ae.connectors.kafka_common import ensure_topics, missing_topics
+from stream_ae.connectors.kafka_common import ensure_topics
 from stream_ae.connectors.kafka_sink import (
     KafkaSink,
     Message,
@@ -39,15 +38,15 @@ from stream_ae.connectors.kafka_source import DeadLetter, KafkaSource, SourceBat
 from stream_ae.core.detector import Detector, Output
 from stream_ae.core.drift import DriftMonitor
 from stream_ae.core.records import Alert
-from stream_ae.errors import StreamAEError
 from stream_ae.metrics import ServiceMetrics
 from stream_ae.registry import ModelRegistry
 from stream_ae.runtime.first_fit import FirstFit
-from stream_ae.runtime.health import Health
+from stream_ae.runtime.health import Health, keep_beating, watch_kafka
 from stream_ae.runtime.model_watch import ModelWatcher, SwapGuard
 from stream_ae.runtime.oversight import ModelOversight
 from stream_ae.runtime.ratelimit import limit_connection_logs
 from stream_ae.runtime.retrain_schedule import RetrainScheduler
+from stream_ae.runtime.stopping import exit_on_signals, unless_stopped
 from stream_ae.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -161,7 +160,7 @@ class DetectorService:
         ends that wait at once: nothing was read, so nothing needs finishing.
         """
         k = self.kafka
-        beat = asyncio.create_task(self._beat(stop), name="heartbeat")
+        beat = asyncio.create_task(keep_beating(self.health, stop), name="heartbeat")
         try:
             if not await unless_stopped(stop, self._connect()):
                 log.info("stopped before consuming: a stop was asked while connecting to Kafka")
@@ -178,7 +177,9 @@ class DetectorService:
             processor = asyncio.create_task(self._process(fetcher), name="processor")
             watcher = asyncio.create_task(self._watch_registry(stop), name="registry")
             scheduler = asyncio.create_task(self._schedule_retrains(stop), name="retrain")
-            topics = asyncio.create_task(self._watch_topics(stop), name="topics")
+            topics = asyncio.create_task(
+                watch_kafka(k, self._topics(), self.health, stop), name="topics"
+            )
             try:
                 await asyncio.wait([fetcher, processor], return_when=asyncio.FIRST_EXCEPTION)
                 for task in (fetcher, processor):
@@ -200,53 +201,6 @@ class DetectorService:
                 self.first_fit.close(wait=not self.first_fit.fitting)
             self._worker.shutdown(wait=True)
         log.info("detector stopped: %s", self.stats)
-
-    async def _beat(self, stop: asyncio.Event) -> None:
-        """The liveness probe's evidence that the event loop runs."""
-        while not stop.is_set():
-            self.health.beat()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=1.0)
-
-    async def _watch_topics(self, stop: asyncio.Event) -> None:
-        """Notice a broker that cannot be reached or lost the topics (a replaced one
-        with fresh storage): writes to a missing topic would vanish without an error."""
-        k, health = self.kafka, self.health
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=k.topic_check_s)
-            try:
-                missing = await missing_topics(k, self._topics())
-            except (KafkaError, OSError, TimeoutError) as exc:
-                if health.broker_error is None:
-                    log.warning(
-                        "Kafka at %s unreachable: %s", k.bootstrap, exc or type(exc).__name__
-                    )
-                health.broker_error = str(exc) or type(exc).__name__
-                continue
-            if health.broker_error is not None:
-                log.info("Kafka at %s reachable again", k.bootstrap)
-            health.broker_error = None
-            if missing and k.create_topics:
-                log.warning(
-                    "topic(s) %s gone from %s (a broker replaced with empty storage?); "
-                    "re-creating them",
-                    ", ".join(missing),
-                    k.bootstrap,
-                )
-                try:
-                    await ensure_topics(k, missing)
-                    missing = []
-                except StreamAEError as exc:
-                    log.error("%s", exc)
-            elif missing:
-                log.error(
-                    "topic(s) %s gone from %s and kafka.create_topics is off: writes to them "
-                    "are lost; create them (not ready until then)",
-                    ", ".join(missing),
-                    k.bootstrap,
-                )
-            health.missing_topics = tuple(missing)
 
     async def _watch_registry(self, stop: asyncio.Event) -> None:
         """Install newly promoted versions in shadow; loading runs off the scoring path."""
@@ -435,21 +389,6 @@ class DetectorService:
             log.info("dropped the state of %d series of revoked partitions", len(gone))
 
 
-async def unless_stopped(stop: asyncio.Event, work: Awaitable[None]) -> bool:
-    """Run `work` unless `stop` is set first (then cancel it); True when it finished."""
-    task = asyncio.ensure_future(work)
-    stopped = asyncio.ensure_future(stop.wait())
-    await asyncio.wait([task, stopped], return_when=asyncio.FIRST_COMPLETED)
-    stopped.cancel()
-    if task.done():
-        task.result()  # its error, if any
-        return True
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    return False
-
-
 def _evict(detector: Detector, series: list[str]) -> None:
     for name in series:
         detector.store.evict(name, reason="revoked")
@@ -457,18 +396,6 @@ def _evict(detector: Detector, series: list[str]) -> None:
 
 CONNECTION_LOG_INTERVAL_S = 10.0
 """Repeated Kafka connection warnings and errors: one line per this many seconds."""
-
-
-class StopRequested(SystemExit):
-    """SIGTERM or SIGINT before the event loop runs: a clean exit (code 0)."""
-
-    def __init__(self) -> None:
-        super().__init__(0)
-
-
-def _stop_now(signum: int, frame: object) -> None:
-    log.info("%s before the detector started: exiting", signal.Signals(signum).name)
-    raise StopRequested
 
 
 def serve(settings: Settings, artifact: Path | None = None, echo: bool = True) -> None:
@@ -480,8 +407,7 @@ def serve(settings: Settings, artifact: Path | None = None, echo: bool = True) -
     """
     from stream_ae.runtime.detect_job import describe
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, _stop_now)
+    exit_on_signals()
     limit_connection_logs(CONNECTION_LOG_INTERVAL_S)
     printer = (lambda a: print(describe(a), flush=True)) if echo else None
     metrics = ServiceMetrics(CollectorRegistry())
