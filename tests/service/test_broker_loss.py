@@ -3,6 +3,7 @@ come back, new points are scored and readable, /readyz tells the outage, and the
 stays at a bounded number of warning and error lines per interval."""
 
 import asyncio
+import json
 import re
 import time
 import urllib.error
@@ -15,8 +16,16 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from stream_ae.runtime.broker import EmbeddedBroker
 
-from .conftest import ServiceProcess, base_settings, prefix, produce_points, sine_points, wait_for
-from .test_failover import scorable, scored, with_model
+from .conftest import (
+    ServiceProcess,
+    base_settings,
+    prefix,
+    produce_points,
+    read_to_end,
+    sine_points,
+    wait_for,
+)
+from .test_failover import scorable, with_model
 
 SERIES = [f"line-{i}" for i in range(4)]
 LINES_PER_10_S = 40
@@ -30,6 +39,11 @@ def probe(address: str, path: str) -> tuple[int, str]:
             return reply.status, reply.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode()
+
+
+def scored(address: str, topic: str) -> set[tuple[str, float]]:
+    messages = asyncio.run(read_to_end(address, topic))
+    return {(b["series"], b["ts"]) for b in (json.loads(m.value) for m in messages)}
 
 
 def topics_on(address: str) -> set[str]:
