@@ -407,7 +407,7 @@ def serve(settings: Settings, artifact: Path | None = None, echo: bool = True) -
     """
     from stream_ae.runtime.detect_job import describe
 
-    exit_on_signals()
+    exit_on_signals()  # until the event loop takes the signals over
     limit_connection_logs(CONNECTION_LOG_INTERVAL_S)
     printer = (lambda a: print(describe(a), flush=True)) if echo else None
     metrics = ServiceMetrics(CollectorRegistry())
