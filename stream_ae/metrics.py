@@ -10,9 +10,13 @@ from __future__ import annotations
 import contextlib
 import heapq
 import math
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, make_wsgi_app
 
 from stream_ae.core.detector import Scored
 from stream_ae.core.records import Alert, RejectReason
@@ -152,18 +156,25 @@ class ServiceMetrics:
     def alert(self, alert: Alert) -> None:
         self.alerts.labels(state=alert.state.value, severity=alert.severity.value).inc()
 
-    def serve(self, address: str) -> str:
-        """Expose /metrics on `host:port` (port 0: a free one); returns where it listens."""
+    def serve(self, address: str, probes: Mapping[str, Probe] | None = None) -> str:
+        """Expose /metrics on `host:port` (port 0: a free one), and each probe on its
+        path (200 with its reason when it passes, else 503); returns where it listens.
+        `probes` is read at each request, so the caller may fill it in later."""
         host, _, port = address.rpartition(":")
         try:
-            server, _thread = start_http_server(
-                int(port), addr=host or "0.0.0.0", registry=self.registry
+            server = make_server(
+                host or "0.0.0.0",
+                int(port),
+                _with_probes(make_wsgi_app(self.registry), {} if probes is None else probes),
+                _ThreadingServer,
+                handler_class=_QuietHandler,
             )
         except OSError as exc:
             raise StreamAEError(
                 f"cannot serve metrics on {address} ({exc.strerror}); set metrics.address "
                 "to a free port (port 0 picks one)"
             ) from None
+        threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
         return f"{host or '0.0.0.0'}:{server.server_port}"
 
 
@@ -224,3 +235,29 @@ class WatchedSeries:
     def _set(self, series: str, score: float, threshold: float) -> None:
         self._score.labels(series=series).set(score)
         self._threshold.labels(series=series).set(threshold)
+
+
+Probe = Callable[[], tuple[bool, str]]
+"""A health check: (passes, a sentence saying why)."""
+
+
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True  # a slow scrape never holds the process at exit
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Probes and scrapes every few seconds: not worth a log line each."""
+
+
+def _with_probes(metrics_app: Any, probes: Mapping[str, Probe]) -> Any:
+    def app(environ: dict[str, Any], start_response: Any) -> Iterator[bytes] | Iterable[bytes]:
+        probe = probes.get(environ.get("PATH_INFO", ""))
+        if probe is None:
+            return metrics_app(environ, start_response)
+        passes, why = probe()
+        status = "200 OK" if passes else "503 Service Unavailable"
+        start_response(status, [("Content-Type", "text/plain; charset=utf-8")])
+        return [why.encode() + b"\n"]
+
+    return app

@@ -293,6 +293,10 @@ class KafkaSettings(BaseModel):
     Enough covers window length + threshold history points of every series in a partition."""
     connect_retry_s: float = Field(default=120.0, ge=0)
     """How long start-up keeps retrying an unreachable broker before giving up."""
+    topic_check_s: float = Field(default=10.0, gt=0)
+    """How often a running detector checks that the brokers answer and its topics exist
+    (a replaced broker may have lost them): it re-creates them when kafka.create_topics
+    is on, else logs an error and reports not ready on /readyz."""
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     """How to reach the brokers."""
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"

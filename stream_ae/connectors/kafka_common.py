@@ -99,6 +99,9 @@ async def start_patiently(
             log.warning("waiting for Kafka at %s (attempt %d): %s", kafka.bootstrap, attempt, exc)
             await sleep(min(delay, left))
             delay = min(delay * 2, 5.0)
+        except asyncio.CancelledError:  # a stop during start-up: leave no connection open
+            await _close(client)
+            raise
         except KafkaError as exc:  # reached, but refused: waiting will not help
             await _close(client)
             raise KafkaUnavailable(
@@ -142,3 +145,17 @@ async def ensure_topics(kafka: KafkaSettings, topics: Sequence[str]) -> list[str
         return missing
     finally:
         await admin.close()
+
+
+async def missing_topics(
+    kafka: KafkaSettings, topics: Sequence[str], timeout_s: float = 5.0
+) -> list[str]:
+    """The topics the brokers do not have; one attempt, no patience: raises
+    KafkaError, OSError or TimeoutError when they cannot be reached."""
+    admin = AIOKafkaAdminClient(**client_options(kafka), request_timeout_ms=int(timeout_s * 1000))
+    try:
+        await asyncio.wait_for(admin.start(), timeout_s)
+        existing = set(await asyncio.wait_for(admin.list_topics(), timeout_s))
+    finally:
+        await admin.close()
+    return [t for t in dict.fromkeys(topics) if t not in existing]

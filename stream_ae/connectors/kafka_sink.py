@@ -58,9 +58,15 @@ def score_messages(topic: str, scored: Sequence[Scored]) -> list[Message]:
 class KafkaSink:
     """Sends batches of messages and returns only once the brokers acknowledged all.
 
-    A failed send is retried with backoff while the error is retriable; after
-    that the error propagates, the batch's offsets stay uncommitted, and the
-    input is read again after a restart (at least once).
+    Per key and topic, messages reach the topic in the order given, retries
+    included: after a failure each key's messages are sent again from its first
+    unacknowledged one onward (a duplicate is harmless, a reorder is not), and
+    alerts go out in rounds of one message per series, each round acknowledged
+    before the next, so no later alert of a series (its `resolved`) can land
+    while an earlier one (its `open`) is still being retried. A failed send is
+    retried with backoff while the error is retriable; after that the error
+    propagates, the batch's offsets stay uncommitted, and the input is read
+    again after a restart (at least once).
     """
 
     def __init__(self, kafka: KafkaSettings, attempts: int = 5) -> None:
@@ -86,20 +92,24 @@ class KafkaSink:
             await self._producer.stop()
 
     async def send(self, messages: Sequence[Message]) -> None:
-        pending = list(messages)
+        for round_ in ordered_rounds(messages, self.kafka.alert_topic):
+            await self._send_round(round_)
+
+    async def _send_round(self, messages: list[Message]) -> None:
+        pending = messages
         delay = 0.2
         for attempt in range(1, self.attempts + 1):
             failed = await self._send_once(pending)
             if not failed:
                 return
-            pending = [m for m, _ in failed]
             error = failed[0][1]
+            pending = resend_from_first_failure(pending, {i for i, _ in failed})
             retriable = isinstance(error, KafkaError) and error.retriable
             if not retriable or attempt == self.attempts:
                 raise error
             log.warning(
                 "%d message(s) to %s not acknowledged (%s); retry %d in %.1f s",
-                len(pending),
+                len(failed),
                 pending[0][0],
                 error,
                 attempt,
@@ -108,13 +118,42 @@ class KafkaSink:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 
-    async def _send_once(self, messages: list[Message]) -> list[tuple[Message, BaseException]]:
+    async def _send_once(self, messages: list[Message]) -> list[tuple[int, BaseException]]:
+        """(index, error) of each message the brokers did not acknowledge."""
         if self._producer is None:
             raise RuntimeError("KafkaSink.start() must run before sending")
         futures: list[asyncio.Future[Any]] = []
         for topic, key, value, headers in messages:
             futures.append(await self._producer.send(topic, value, key=key, headers=headers))
         results = await asyncio.gather(*futures, return_exceptions=True)
-        return [
-            (m, r) for m, r in zip(messages, results, strict=True) if isinstance(r, BaseException)
-        ]
+        return [(i, r) for i, r in enumerate(results) if isinstance(r, BaseException)]
+
+
+def ordered_rounds(messages: Sequence[Message], alert_topic: str) -> list[list[Message]]:
+    """Round r holds the r-th alert of each series (the first round also everything
+    else), so each round has at most one alert per series.
+
+    Alerts are few per batch, so rounds cost little; scores and dead letters, many
+    per key, are sent at once and kept in order by `resend_from_first_failure`.
+    """
+    rounds: list[list[Message]] = [[]]
+    seen: dict[bytes | None, int] = {}
+    for message in messages:
+        topic, key = message[0], message[1]
+        r = 0
+        if topic == alert_topic:
+            r = seen.get(key, 0)
+            seen[key] = r + 1
+        if r == len(rounds):
+            rounds.append([])
+        rounds[r].append(message)
+    return [r for r in rounds if r]
+
+
+def resend_from_first_failure(messages: list[Message], failed: set[int]) -> list[Message]:
+    """What to send again: per (topic, key), everything from its first failed message
+    on, in order; a key's later messages that got through are sent again after it."""
+    first: dict[tuple[str, bytes | None], int] = {}
+    for i in sorted(failed):
+        first.setdefault((messages[i][0], messages[i][1]), i)
+    return [m for i, m in enumerate(messages) if i >= first.get((m[0], m[1]), len(messages))]

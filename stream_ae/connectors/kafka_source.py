@@ -51,7 +51,8 @@ class SourceBatch:
     thresholds after an assignment; their alerts were sent before."""
     dead: list[DeadLetter] = field(default_factory=list)
     offsets: dict[TopicPartition, int] = field(default_factory=dict)
-    """Next offset per partition once this batch is done: what to commit."""
+    """Next offset per partition once this batch is done: what to commit. Never below
+    a partition's committed offset: a rebuild read only re-reads what was committed."""
     messages: int = 0
     fetch_s: float = 0.0
     """Seconds spent waiting for this batch's messages."""
@@ -83,8 +84,11 @@ class KafkaSource:
     (`commit`). On revocation the caller's hook runs first, so it can finish
     the batches in flight and commit; on assignment each partition is re-read
     from up to `rebuild_messages` before its committed offset, so windows and
-    thresholds come back as they were. `channels`, when known (the served model's
-    channel names), are the channels every point must carry.
+    thresholds come back as they were. Committed offsets only move forward: a
+    batch of the rebuild read covers offsets already committed, so it commits
+    nothing, and `commit` drops any offset below what this member committed or
+    found committed. `channels`, when known (the served model's channel names),
+    are the channels every point must carry.
     """
 
     def __init__(
@@ -99,6 +103,8 @@ class KafkaSource:
         """Call its `forget(series)` when the detector drops a series."""
         self._rebuild_until: dict[TopicPartition, int] = {}
         self._consumed: dict[TopicPartition, int] = {}
+        self._committed: dict[TopicPartition, int] = {}
+        """Per assigned partition, the highest offset committed (or found committed)."""
         self._started: AIOKafkaConsumer | None = None
         self.paused = False
 
@@ -128,7 +134,8 @@ class KafkaSource:
         self._consumer.subscribe([self.kafka.input_topic], listener=_Listener(self))
 
     async def stop(self) -> None:
-        await self._consumer.stop()
+        if self._started is not None:  # a stop during start-up: nothing to leave
+            await self._started.stop()
 
     def assignment(self) -> set[TopicPartition]:
         return set(self._started.assignment()) if self._started is not None else set()
@@ -139,11 +146,13 @@ class KafkaSource:
         for tp in revoked:
             self._rebuild_until.pop(tp, None)
             self._consumed.pop(tp, None)
+            self._committed.pop(tp, None)
 
     async def _assigned(self, assigned: set[TopicPartition]) -> None:
         log.info("partitions assigned: %s", _names(assigned))
         for tp in assigned:
             committed = await self._consumer.committed(tp)
+            self._committed[tp] = committed or 0
             if committed and self.kafka.rebuild_messages > 0:
                 start = max(0, committed - self.kafka.rebuild_messages)
                 self._consumer.seek(tp, start)
@@ -179,9 +188,11 @@ class KafkaSource:
 
     def _take(self, batch: SourceBatch, tp: TopicPartition, message: ConsumerRecord) -> None:
         batch.messages += 1
-        batch.offsets[tp] = self._consumed[tp] = message.offset + 1
+        self._consumed[tp] = message.offset + 1
         position = Position(tp.topic, tp.partition, message.offset)
         rebuilding = message.offset < self._rebuild_until.get(tp, -1)
+        if not rebuilding:
+            batch.offsets[tp] = message.offset + 1
         value: bytes = message.value or b""
         if len(value) > self.kafka.max_message_bytes:
             if not rebuilding:
@@ -209,11 +220,17 @@ class KafkaSource:
     async def commit(self, offsets: dict[TopicPartition, int]) -> None:
         """Commit what a finished batch covered (only partitions still assigned)."""
         mine = self.assignment()
-        owned = {tp: offset for tp, offset in offsets.items() if tp in mine}
+        owned = {
+            tp: offset
+            for tp, offset in offsets.items()
+            if tp in mine and offset > self._committed.get(tp, 0)
+        }
         if not owned:
             return
         try:
             await self._consumer.commit(owned)
+            for tp, offset in owned.items():
+                self._committed[tp] = offset
         except (CommitFailedError, IllegalStateError) as exc:
             # A rebalance took the partitions: their new owner re-reads from the last
             # commit, so the batch is scored again there (at least once), not lost.

@@ -67,9 +67,10 @@ class FirstFit:
             self._future.exception()
             self.poll()
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
+        """End the fit's thread; `wait=False` leaves a running fit to the process exit."""
         if self._pool is not None:
-            self._pool.shutdown(wait=True)
+            self._pool.shutdown(wait=wait, cancel_futures=not wait)
 
     def _run_inline(self, series: Sequence[str], windows: np.ndarray) -> None:
         assert self._future is not None

@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -39,9 +41,12 @@ from stream_ae.core.records import Alert
 from stream_ae.metrics import ServiceMetrics
 from stream_ae.registry import ModelRegistry
 from stream_ae.runtime.first_fit import FirstFit
+from stream_ae.runtime.health import Health, keep_beating, watch_kafka
 from stream_ae.runtime.model_watch import ModelWatcher, SwapGuard
 from stream_ae.runtime.oversight import ModelOversight
+from stream_ae.runtime.ratelimit import limit_connection_logs
 from stream_ae.runtime.retrain_schedule import RetrainScheduler
+from stream_ae.runtime.stopping import exit_on_signals, unless_stopped
 from stream_ae.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -131,6 +136,7 @@ class DetectorService:
         self.source = KafkaSource(
             self.kafka, on_revoke=self._on_revoke, channels=self.detector.channel_names
         )
+        self.health = Health(self.source.assignment)
         self.sink = KafkaSink(self.kafka)
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="detector")
         self._queue: asyncio.Queue[SourceBatch] = asyncio.Queue(self.kafka.max_queued_batches)
@@ -141,14 +147,30 @@ class DetectorService:
         # Every touch of the detector goes through the one worker thread.
         return await asyncio.get_running_loop().run_in_executor(self._worker, fn, *args)
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Serve until `stop` is set; then finish the batches read, commit, and leave."""
+    def _topics(self) -> list[str]:
         k = self.kafka
-        topics = [k.input_topic, k.alert_topic, k.dead_letter_topic]
-        await ensure_topics(k, topics + ([k.score_topic] if k.score_topic else []))
+        return [k.input_topic, k.alert_topic, k.dead_letter_topic] + (
+            [k.score_topic] if k.score_topic else []
+        )
+
+    async def _connect(self) -> None:
+        await ensure_topics(self.kafka, self._topics())
         await self.sink.start()
+        await self.source.start()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve until `stop` is set; then finish the batches read, commit, and leave.
+
+        A stop while the service still waits for Kafka (up to kafka.connect_retry_s)
+        ends that wait at once: nothing was read, so nothing needs finishing.
+        """
+        k = self.kafka
+        beat = asyncio.create_task(keep_beating(self.health, stop), name="heartbeat")
         try:
-            await self.source.start()
+            if not await unless_stopped(stop, self._connect()):
+                log.info("stopped before consuming: a stop was asked while connecting to Kafka")
+                return
+            self.health.consuming = True
             log.info(
                 "detector consuming %s as group %s; alerts to %s, dead letters to %s",
                 k.input_topic,
@@ -160,6 +182,9 @@ class DetectorService:
             processor = asyncio.create_task(self._process(fetcher), name="processor")
             watcher = asyncio.create_task(self._watch_registry(stop), name="registry")
             scheduler = asyncio.create_task(self._schedule_retrains(stop), name="retrain")
+            topics = asyncio.create_task(
+                watch_kafka(k, self._topics(), self.health, stop), name="topics"
+            )
             try:
                 await asyncio.wait([fetcher, processor], return_when=asyncio.FIRST_EXCEPTION)
                 for task in (fetcher, processor):
@@ -169,12 +194,16 @@ class DetectorService:
             finally:
                 watcher.cancel()
                 scheduler.cancel()
+                topics.cancel()
                 await self.retrains.close()
-            await self.source.stop()  # leaves the group: partitions move on at once
         finally:
+            beat.cancel()
+            self.health.consuming = False
+            await self.source.stop()  # leaves the group: partitions move on at once
             await self.sink.stop()
             if self.first_fit is not None:
-                self.first_fit.close()
+                # A fit cannot be interrupted; waiting for it would hold a stop for minutes.
+                self.first_fit.close(wait=not self.first_fit.fitting)
             self._worker.shutdown(wait=True)
         log.info("detector stopped: %s", self.stats)
 
@@ -370,20 +399,46 @@ def _evict(detector: Detector, series: list[str]) -> None:
         detector.store.evict(name, reason="revoked")
 
 
+CONNECTION_LOG_INTERVAL_S = 10.0
+"""Repeated Kafka connection warnings and errors: one line per this many seconds."""
+
+
 def serve(settings: Settings, artifact: Path | None = None, echo: bool = True) -> None:
-    """Run the service until SIGTERM or SIGINT (the `stream-ae run` command)."""
+    """Run the service until SIGTERM or SIGINT (the `stream-ae run` command).
+
+    Either signal ends every phase with exit code 0: while the model loads it
+    exits at once (nothing was read yet); once the loop runs it stops the wait for
+    Kafka, or finishes the batches read, commits and leaves the group.
+    """
     from stream_ae.runtime.detect_job import describe
+
+    exit_on_signals()  # until the event loop takes the signals over
+    limit_connection_logs(CONNECTION_LOG_INTERVAL_S)
+    printer = (lambda a: print(describe(a), flush=True)) if echo else None
+    metrics = ServiceMetrics(CollectorRegistry())
+    probes: dict[str, Callable[[], tuple[bool, str]]] = {
+        "/healthz": lambda: (True, "starting"),
+        "/readyz": lambda: (False, "loading the model"),
+    }
+    where = metrics.serve(settings.metrics.address, probes)
+    log.info("metrics on http://%s/metrics (probes: /healthz, /readyz)", where)
+    # Built before the loop, on the main thread, so a signal interrupts the model load.
+    service = DetectorService(settings, artifact=artifact, on_alert=printer, metrics=metrics)
+    probes.update(service.health.probes())
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        printer = (lambda a: print(describe(a), flush=True)) if echo else None
-        metrics = ServiceMetrics(CollectorRegistry())
-        where = metrics.serve(settings.metrics.address)
-        log.info("metrics on http://%s/metrics", where)
-        service = DetectorService(settings, artifact=artifact, on_alert=printer, metrics=metrics)
         await service.run(stop)
 
     asyncio.run(main())
+    if service.first_fit is not None and service.first_fit.fitting:
+        # Everything read was committed and the group left; only the fit's thread
+        # remains, and the interpreter would join it. Its model was not published
+        # (publishing is atomic), so the next start fits again.
+        log.warning("a first fit was still running: abandoned; the next start fits again")
+        logging.shutdown()
+        sys.stdout.flush()
+        os._exit(0)

@@ -1,56 +1,142 @@
-"""The sink's retry policy, with a stand-in producer (the happy path runs against the
-real broker in tests/service)."""
+"""The sink's retry policy and ordering, with a stand-in producer for the failures and
+the real broker for the happy path."""
 
 import asyncio
+import uuid
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import NotLeaderForPartitionError, UnsupportedVersionError
 
-from stream_ae.connectors.kafka_sink import KafkaSink
+from stream_ae.connectors.kafka_common import ensure_topics
+from stream_ae.connectors.kafka_sink import KafkaSink, Message
+from stream_ae.runtime.broker import EmbeddedBroker
 from stream_ae.settings import KafkaSettings
+
+ALERTS = "alerts"
 
 
 class FlakyProducer:
-    """Fails the first `failures` sends with `error`, then acknowledges."""
+    """Fails the sends `fail(value)` picks, each up to `times` times, with `error`;
+    acknowledges the rest, recording (topic, key, value) in acknowledgement order."""
 
-    def __init__(self, failures: int, error: Exception) -> None:
-        self.failures = failures
+    def __init__(self, fail: Any, error: Exception, times: int = 1) -> None:
+        self.fail = fail
         self.error = error
-        self.sent: list[bytes] = []
+        self.left: dict[bytes, int] = {}
+        self.times = times
+        self.sent: list[tuple[str, bytes | None, bytes]] = []
 
-    async def send(self, topic: str, value: bytes, **_: Any) -> asyncio.Future[None]:
+    async def send(self, topic: str, value: bytes, **kw: Any) -> asyncio.Future[None]:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        if self.failures > 0:
-            self.failures -= 1
+        left = self.left.setdefault(value, self.times if self.fail(value) else 0)
+        if left > 0:
+            self.left[value] -= 1
             future.set_exception(self.error)
         else:
-            self.sent.append(value)
+            self.sent.append((topic, kw.get("key"), value))
             future.set_result(None)
         return future
 
 
 def sink_with(producer: FlakyProducer) -> KafkaSink:
-    sink = KafkaSink(KafkaSettings(), attempts=4)
+    sink = KafkaSink(KafkaSettings(alert_topic=ALERTS), attempts=4)
     sink._producer = producer  # type: ignore[assignment]
     return sink
 
 
+def per_key(sent: list[tuple[str, bytes | None, bytes]], topic: str) -> dict[Any, list[bytes]]:
+    out: dict[Any, list[bytes]] = {}
+    for t, key, value in sent:
+        if t == topic:
+            out.setdefault(key, []).append(value)
+    return out
+
+
 def test_retriable_errors_are_retried_until_acknowledged() -> None:
-    producer = FlakyProducer(failures=3, error=NotLeaderForPartitionError())
-    messages = [("alerts", b"k", f"m{i}".encode(), []) for i in range(2)]
+    producer = FlakyProducer(lambda v: True, NotLeaderForPartitionError(), times=3)
+    messages: list[Message] = [("scores", b"k", f"m{i}".encode(), []) for i in range(2)]
     asyncio.run(sink_with(producer).send(messages))
-    assert sorted(producer.sent) == [b"m0", b"m1"]
+    assert [v for _, _, v in producer.sent] == [b"m0", b"m1"]
+
+
+def test_an_alert_retried_still_reaches_the_topic_before_the_next_of_its_series() -> None:
+    # The open of series a fails once; its resolved, and series b, go through at once.
+    messages: list[Message] = [
+        (ALERTS, b"a", b"a-open", []),
+        (ALERTS, b"b", b"b-open", []),
+        (ALERTS, b"a", b"a-resolved", []),
+        (ALERTS, b"b", b"b-resolved", []),
+        (ALERTS, b"a", b"a-open-2", []),
+    ]
+    producer = FlakyProducer(lambda v: v == b"a-open", NotLeaderForPartitionError())
+    asyncio.run(sink_with(producer).send(messages))
+    assert per_key(producer.sent, ALERTS) == {
+        b"a": [b"a-open", b"a-resolved", b"a-open-2"],
+        b"b": [b"b-open", b"b-resolved"],
+    }
+
+
+def test_after_a_failure_a_keys_later_messages_are_sent_again_after_it() -> None:
+    # Scores go out at once; when one fails, its key's later messages follow it again,
+    # so the newest message of each key is the last one on the topic.
+    messages: list[Message] = [("scores", b"s", f"s{i}".encode(), []) for i in range(4)]
+    messages += [("scores", b"t", f"t{i}".encode(), []) for i in range(3)]
+    producer = FlakyProducer(lambda v: v in (b"s1", b"t2"), NotLeaderForPartitionError())
+    asyncio.run(sink_with(producer).send(messages))
+    got = per_key(producer.sent, "scores")
+    for key, produced in ((b"s", [b"s0", b"s1", b"s2", b"s3"]), (b"t", [b"t0", b"t1", b"t2"])):
+        last_seen = sorted(
+            set(got[key]), key=lambda v: max(i for i, x in enumerate(got[key]) if x == v)
+        )
+        assert last_seen == produced
+        assert got[key][-1] == produced[-1]
 
 
 def test_gives_up_after_the_attempts_so_nothing_is_committed() -> None:
-    producer = FlakyProducer(failures=100, error=NotLeaderForPartitionError())
+    producer = FlakyProducer(lambda v: True, NotLeaderForPartitionError(), times=100)
     with pytest.raises(NotLeaderForPartitionError):
         asyncio.run(sink_with(producer).send([("alerts", None, b"m", [])]))
 
 
 def test_a_non_retriable_error_is_raised_at_once() -> None:
-    producer = FlakyProducer(failures=1, error=UnsupportedVersionError())
+    producer = FlakyProducer(lambda v: True, UnsupportedVersionError())
     with pytest.raises(UnsupportedVersionError):
         asyncio.run(sink_with(producer).send([("alerts", None, b"m", [])]))
     assert producer.sent == []
+
+
+def test_alerts_reach_the_real_topic_in_order_per_series(broker: EmbeddedBroker) -> None:
+    topic = f"t{uuid.uuid4().hex[:10]}.alerts"
+    kafka = KafkaSettings(bootstrap=broker.address, alert_topic=topic, partitions=3)
+    series = [f"s{i}".encode() for i in range(5)]
+    messages: list[Message] = [
+        (topic, key, key + b"-%d" % step, []) for step in range(6) for key in series
+    ]
+
+    async def roundtrip() -> list[tuple[bytes | None, bytes]]:
+        await ensure_topics(kafka, [topic])
+        sink = KafkaSink(kafka)
+        await sink.start()
+        try:
+            await sink.send(messages)
+        finally:
+            await sink.stop()
+        consumer = AIOKafkaConsumer(
+            topic, bootstrap_servers=broker.address, auto_offset_reset="earliest"
+        )
+        await consumer.start()
+        got: list[tuple[bytes | None, bytes]] = []
+        try:
+            while len(got) < len(messages):  # a count, not an idle timer
+                batches = await asyncio.wait_for(consumer.getmany(timeout_ms=500), 60)
+                got += [(m.key, m.value) for ms in batches.values() for m in ms]
+        finally:
+            await consumer.stop()
+        return got
+
+    got = asyncio.run(roundtrip())
+    assert len(got) == len(messages)
+    for key in series:
+        assert [v for k, v in got if k == key] == [key + b"-%d" % s for s in range(6)]

@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from stream_ae.cli import parser
+from stream_ae.runtime.health import Health
 from stream_ae.runtime.prometheus import tool
 from stream_ae.settings import Settings, load_settings
 
@@ -247,6 +248,15 @@ def test_detectors_are_one_consumer_group_scraped_as_the_rules_expect(tmp_path: 
     assert settings.metrics.address.endswith(f":{METRICS_PORT}")
     assert 1 < deployment["spec"]["replicas"] <= settings.kafka.partitions  # none sits idle
     assert deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] >= 30
+
+
+def test_detector_probes_are_the_paths_the_service_serves() -> None:
+    (container,) = manifests()["Deployment"]["spec"]["template"]["spec"]["containers"]
+    served = Health(set).probes()
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz" and "/readyz" in served
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz" and "/healthz" in served
+    assert container["readinessProbe"]["httpGet"]["port"] == "metrics"
+    assert container["livenessProbe"]["httpGet"]["port"] == "metrics"
 
 
 def test_retrain_cronjob_runs_daily_without_overlap() -> None:

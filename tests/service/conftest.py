@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from stream_ae.core.records import Point
 from stream_ae.runtime.detect_job import run_detect
@@ -168,3 +168,24 @@ class ServiceProcess:
     def close(self) -> None:
         if self.proc.poll() is None:
             self.kill()
+
+
+async def read_to_end(bootstrap: str, topic: str) -> list[Any]:
+    """Every message on `topic` up to its end offsets at the time of the call: a count,
+    not a quiet spell, decides when the read is over."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+    )
+    await consumer.start()
+    out: list[Any] = []
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        ends = await consumer.end_offsets(tps)
+        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
+            got = await asyncio.wait_for(consumer.getmany(timeout_ms=500), 60)
+            for messages in got.values():
+                out.extend(messages)
+    finally:
+        await consumer.stop()
+    return out

@@ -1,0 +1,46 @@
+"""Stopping `stream-ae run` in every phase: before the event loop (the model loads) a
+signal exits at once; on the loop it cancels a wait for Kafka, or ends the run."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable
+
+log = logging.getLogger(__name__)
+
+
+class StopRequested(SystemExit):
+    """SIGTERM or SIGINT before the event loop runs: a clean exit (code 0)."""
+
+    def __init__(self) -> None:
+        super().__init__(0)
+
+
+def exit_on_signals() -> None:
+    """Until the event loop takes over the signals, SIGTERM and SIGINT exit with code 0
+    (raised on the main thread, so they interrupt a model load)."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _stop_now)
+
+
+def _stop_now(signum: int, frame: object) -> None:
+    log.info("%s before the detector started: exiting", signal.Signals(signum).name)
+    raise StopRequested
+
+
+async def unless_stopped(stop: asyncio.Event, work: Awaitable[None]) -> bool:
+    """Run `work` unless `stop` is set first (then cancel it); True when it finished."""
+    task = asyncio.ensure_future(work)
+    stopped = asyncio.ensure_future(stop.wait())
+    await asyncio.wait([task, stopped], return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    if task.done():
+        task.result()  # its error, if any
+        return True
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return False
