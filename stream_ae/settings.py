@@ -54,6 +54,9 @@ class WindowSettings(BaseModel):
     about 35 KiB at the default window and threshold history."""
     idle_evict_s: float = Field(default=86400.0, gt=0)
     """A series unseen this long, in event time, may be evicted when the store is full."""
+    max_ahead_s: float = Field(default=86400.0, gt=0)
+    """A point dated further than this past the newest point taken, and past wall time,
+    is refused (too_far_ahead): one wrong clock must not make live series look idle."""
     gap_policy: Literal["reset", "impute"] = "reset"
     """On a gap: 'reset' empties the series' window, 'impute' fills the missing steps."""
     gap_factor: float = Field(default=3.0, gt=1)

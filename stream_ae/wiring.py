@@ -83,6 +83,7 @@ def window_store(settings: Settings, channels: int) -> WindowStore:
         hop=w.hop,
         max_series=w.max_series,
         idle_evict_s=w.idle_evict_s,
+        max_ahead_s=w.max_ahead_s,
         gap_policy=w.gap_policy,
         gap_factor=w.gap_factor,
         out_of_order=w.out_of_order,

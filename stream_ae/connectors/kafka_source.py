@@ -130,6 +130,10 @@ class KafkaSource:
     async def stop(self) -> None:
         await self._consumer.stop()
 
+    def forget(self, series: str) -> None:
+        """Drop what decoding keeps about a series that left the detector."""
+        self._decoder.forget(series)
+
     def assignment(self) -> set[TopicPartition]:
         return set(self._started.assignment()) if self._started is not None else set()
 

@@ -106,6 +106,10 @@ class PointDecoder:
         """The channel names of a series, in order, once a point of it was accepted."""
         return self._channels.get(series)
 
+    def forget(self, series: str) -> None:
+        """Drop a series' channel set (it left the detector): its next point fixes it anew."""
+        self._channels.pop(series, None)
+
     def decode(self, text: str | bytes, source: str) -> list[Point | Rejection]:
         """All points of one message or line, in order; bad ones become rejections."""
         raw = text.decode("utf-8", "replace") if isinstance(text, bytes) else text

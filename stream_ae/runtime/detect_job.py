@@ -27,6 +27,8 @@ from stream_ae.core.detector import Detector, Output
 from stream_ae.core.records import Alert, AlertState, Point, Rejection
 from stream_ae.errors import InputError
 from stream_ae.runtime.first_fit import FirstFit
+from stream_ae.runtime.guard import process_guarded
+from stream_ae.runtime.ratelimit import RateLimitedLog
 from stream_ae.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -132,6 +134,8 @@ class DetectJob:
                 blocking=not background,
                 seed=settings.threshold.seed_from_fit,
             )
+        self._limited = RateLimitedLog(log)
+        self.detector.store.on_evict = self._on_evict
         self._rejected: Counter[str] = Counter()
         self._severity: Counter[str] = Counter()
         self._scored_by: Counter[str] = Counter()
@@ -185,7 +189,7 @@ class DetectJob:
         return max(1, min(full, collector.target - collector.count))
 
     def _step(self, outputs: _Outputs, points: list[Point], sources: list[str]) -> None:
-        out = self.detector.process(points)
+        out = process_guarded(self.detector, points, self._limited)
         self.summary.points_read += len(points)
         for index, rejection in out.rejected:
             point = points[index]
@@ -194,6 +198,14 @@ class DetectJob:
         self._record(outputs, out)
         if self._first_fit is not None:
             self._first_fit.poll()
+
+    def _on_evict(self, series: str, reason: str) -> None:
+        self._limited.warning(
+            f"evicted {reason}",
+            "series %r evicted (%s): more than window.max_series series were live",
+            series,
+            reason,
+        )
 
     def _reject(self, outputs: _Outputs, rejection: Rejection) -> None:
         outputs.rejects.write(rejection)
