@@ -117,6 +117,8 @@ def detector(settings: Settings, channels: Sequence[str], artifact: Path | None 
         channel_names=channels,
         top_contributors=a.top_contributors,
         collector=collector,
+        hold_ratio=a.hold_ratio,
+        severity_ratios=(a.major_ratio, a.critical_ratio),
     )
 
 

@@ -33,10 +33,6 @@ from stream_ae.core.threshold import RollingThreshold
 from stream_ae.core.training import TrainingCollector
 from stream_ae.core.windows import WindowStore
 
-HOLD_RATIO = 1.5
-"""An incident's scores this far above the threshold (severity major and up) are
-kept out of the threshold's history."""
-
 
 @dataclass(slots=True)
 class Lane:
@@ -163,6 +159,8 @@ class Detector:
         channel_names: Sequence[str],
         top_contributors: int = 3,
         collector: TrainingCollector | None = None,
+        hold_ratio: float = 1.5,
+        severity_ratios: tuple[float, float] = (1.5, 3.0),
     ) -> None:
         if len(channel_names) != store.channels:
             raise ValueError(
@@ -179,6 +177,10 @@ class Detector:
         self.channel_names = tuple(channel_names)
         self.top_contributors = top_contributors
         self.collector = collector
+        self.hold_ratio = hold_ratio
+        """Scores this far above the threshold are kept out of its history (alerts.hold_ratio)."""
+        self.severity_ratios = severity_ratios
+        """(major, critical): the peak ratios that make an incident major, critical."""
         store.on_assign = self._assign
 
     @property
@@ -395,7 +397,7 @@ class Detector:
         # marginal ones: with a 1-of-1 policy every exceedance opens an
         # incident, and holding them all sinks the threshold (11% of
         # independent scores exceeded a 99.5th percentile).
-        hold = exceeded & (ratio >= HOLD_RATIO)
+        hold = exceeded & (ratio >= self.hold_ratio)
         for lane, res in zip(self.lanes, results, strict=True):
             lane.threshold.learn(s, res.scores[rows], hold=hold)
         ctx.state[rows] = moves.state
@@ -431,7 +433,7 @@ class Detector:
             ts=float(batch.end_ts[row]),
             score=float(ctx.score[row]),
             threshold=float(ctx.threshold[row]),
-            severity=severity_of(peak_ratio, 1.0),
+            severity=severity_of(peak_ratio, 1.0, *self.severity_ratios),
             state=state,
             model_version=lane.scorer.version,
             scorer=lane.scorer.name,

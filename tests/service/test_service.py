@@ -157,7 +157,9 @@ def test_a_failed_first_fit_keeps_the_cold_scorer_serving_and_is_counted(
 
     assert service.stats.points == len(points)  # scoring went on after the failure
     assert service.detector.serving.name == "hst"
-    failures = service.metrics.reload_failures.labels(reason="fit")._value.get()
+    failures = service.metrics.registry.get_sample_value(
+        "stream_ae_model_reload_failures_total", {"reason": "fit"}
+    )
     assert failures == 1
 
 
