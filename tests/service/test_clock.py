@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from stream_ae.connectors.kafka_common import ensure_topics
 from stream_ae.core.records import Point
 from stream_ae.runtime.broker import EmbeddedBroker
 from stream_ae.runtime.service import DetectorService
@@ -41,6 +42,7 @@ def test_a_far_future_point_is_refused_and_live_series_keep_every_window(
             mixed.append(late.pop(0))
     mixed += late
 
+    asyncio.run(ensure_topics(settings.kafka, [settings.kafka.input_topic]))  # 1 partition
     asyncio.run(
         produce(broker.address, f"{p}.points", [(x.series.encode(), encode(x)) for x in mixed])
     )
