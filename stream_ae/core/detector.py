@@ -261,7 +261,7 @@ class Detector:
         out = Output()
         store = self.store
         for i, point in enumerate(points):
-            if store.pending and store.would_evict(point.series):
+            if store.would_evict(point.series):
                 self._score(out)  # the series evicted next may have windows pending
             try:
                 rejection = store.push(point.series, point.ts, point.values, tag=i, now=now)

@@ -300,13 +300,17 @@ class WindowStore:
         )
 
     def would_evict(self, series: str) -> bool:
-        """True when a first point of `series` would evict another series now (the store
-        is full): a caller drains pending windows first so that none is dropped."""
-        return (
-            series not in self._slot_of
-            and not self._free
-            and len(self._series_of) >= self.max_series
-        )
+        """True when a first point of `series` may evict a series that has windows
+        pending (the store is full and the idlest one has some): a caller drains them
+        first so that none is dropped, and otherwise keeps its batch whole."""
+        if (
+            not self._pending_slots
+            or self._free
+            or series in self._slot_of
+            or len(self._series_of) < self.max_series
+        ):
+            return False
+        return int(np.argmin(self._last_ts)) in self._pending_slots
 
     def _write(self, slot: int, ts: float, values: Sequence[float]) -> None:
         seq = int(self._seq[slot])

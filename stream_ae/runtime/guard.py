@@ -9,6 +9,13 @@ from stream_ae.core.detector import Detector, Output
 from stream_ae.core.records import Point
 from stream_ae.runtime.ratelimit import RateLimitedLog
 
+EVICTED_BECAUSE = {
+    "idle": "the store was full (window.max_series) and it was the series unseen longest",
+    "revoked": "its partition moved to another consumer",
+    "internal_error": "an internal error hit its state; its next point starts it afresh",
+}
+"""Why a series was evicted, by the reason the window store gives, for the log."""
+
 
 def process_guarded(
     detector: Detector, points: Sequence[Point], log: RateLimitedLog, now: float | None = None

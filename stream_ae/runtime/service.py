@@ -39,7 +39,7 @@ from stream_ae.core.records import Alert, Point
 from stream_ae.metrics import ServiceMetrics
 from stream_ae.registry import ModelRegistry
 from stream_ae.runtime.first_fit import FirstFit
-from stream_ae.runtime.guard import process_guarded
+from stream_ae.runtime.guard import EVICTED_BECAUSE, process_guarded
 from stream_ae.runtime.model_watch import ModelWatcher, SwapGuard
 from stream_ae.runtime.oversight import ModelOversight
 from stream_ae.runtime.ratelimit import RateLimitedLog
@@ -48,12 +48,6 @@ from stream_ae.settings import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-_EVICTED_BECAUSE = {
-    "idle": "the store was full (window.max_series) and it was the series unseen longest",
-    "revoked": "its partition moved to another consumer",
-    "internal_error": "an internal error hit its state; its next point starts it afresh",
-}
 
 
 @dataclass
@@ -371,7 +365,7 @@ class DetectorService:
             "series %r evicted (%s): %s",
             series,
             reason,
-            _EVICTED_BECAUSE.get(reason, reason),
+            EVICTED_BECAUSE.get(reason, reason),
         )
 
     def _report_progress(self, every_s: float = 30.0) -> None:
