@@ -223,11 +223,11 @@ class WindowStore:
                 ts,
             )
         for v in values:
-            if not math.isfinite(v):
-                return Rejection(
-                    RejectReason.NON_FINITE, f"value {v} is not a finite number", series, ts
-                )
-            if abs(v) > _F32_MAX:
+            if not -_F32_MAX <= v <= _F32_MAX:  # one test for the usual case; NaN fails it
+                if not math.isfinite(v):
+                    return Rejection(
+                        RejectReason.NON_FINITE, f"value {v} is not a finite number", series, ts
+                    )
                 return Rejection(
                     RejectReason.OUT_OF_RANGE,
                     f"value {v:g} is beyond what float32 windows hold (about 3.4e38); "
@@ -237,9 +237,10 @@ class WindowStore:
                 )
         if not math.isfinite(ts):
             return Rejection(RejectReason.NON_FINITE, f"timestamp {ts} is not finite", series, ts)
-        ahead = self._too_far_ahead(series, ts, now)
-        if ahead is not None:
-            return ahead
+        if ts > self._newest_ts + self.max_ahead_s:  # else within reach of any reference
+            ahead = self._too_far_ahead(series, ts, now)
+            if ahead is not None:
+                return ahead
         slot = self._slot_of.get(series)
         if slot is None:
             slot_or_rejection = self._assign(series, ts)
