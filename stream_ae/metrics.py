@@ -23,7 +23,7 @@ from stream_ae.core.records import Alert, RejectReason
 from stream_ae.errors import StreamAEError
 
 STAGES = ("fetch", "decode", "score", "send", "commit")
-EVICTION_REASONS = ("idle", "revoked")
+EVICTION_REASONS = ("idle", "revoked", "internal_error")
 RETRAIN_RESULTS = ("promoted", "kept", "failed")
 
 
@@ -81,8 +81,8 @@ class ServiceMetrics:
         )
         self.series_evicted = Counter(
             "stream_ae_series_evicted_total",
-            "Series whose state was dropped: idle when the store was full, or their "
-            "partition revoked.",
+            "Series whose state was dropped: idle when the store was full, their "
+            "partition revoked, or their state hit an internal error.",
             ["reason"],
             registry=registry,
         )

@@ -89,6 +89,9 @@ class WindowSettings(BaseModel):
     about 35 KiB at the default window and threshold history."""
     idle_evict_s: float = Field(default=86400.0, gt=0)
     """A series unseen this long, in event time, may be evicted when the store is full."""
+    max_ahead_s: float = Field(default=86400.0, gt=0)
+    """A point dated further than this past the newest point taken, and past wall time,
+    is refused (too_far_ahead): one wrong clock must not make live series look idle."""
     gap_policy: Literal["reset", "impute"] = "reset"
     """On a gap: 'reset' empties the series' window, 'impute' fills the missing steps."""
     gap_factor: float = Field(default=3.0, gt=1)
@@ -221,6 +224,15 @@ class AlertSettings(BaseModel):
     incident stays open while its scores exceed the threshold itself. Marginal
     exceedances of a 99.5th percentile are most false pages: 1.2 cut the demo's false
     alerts per sensor-day from 1.08 to 0.08 for one spike of 14."""
+    hold_ratio: float = Field(default=1.5, ge=1.0)
+    """Scores at least hold_ratio x the threshold stay out of the threshold's history
+    (up to threshold.escape_after in a row), so a burst does not lift the bar it is
+    judged against."""
+    major_ratio: float = Field(default=1.5, gt=1.0)
+    """An incident whose peak score reached major_ratio x the threshold is major."""
+    critical_ratio: float = Field(default=3.0, gt=1.0)
+    """An incident whose peak score reached critical_ratio x the threshold is critical
+    (checked before major_ratio)."""
     top_contributors: int = Field(default=3, ge=0)
     """Time steps and channels reported with an alert as its main contributors."""
 

@@ -149,6 +149,7 @@ def window_store(settings: Settings, channels: int) -> WindowStore:
         hop=w.hop,
         max_series=w.max_series,
         idle_evict_s=w.idle_evict_s,
+        max_ahead_s=w.max_ahead_s,
         gap_policy=w.gap_policy,
         gap_factor=w.gap_factor,
         out_of_order=w.out_of_order,
@@ -182,6 +183,8 @@ def detector(settings: Settings, channels: Sequence[str], artifact: Path | None 
         channel_names=channels,
         top_contributors=a.top_contributors,
         collector=collector,
+        hold_ratio=a.hold_ratio,
+        severity_ratios=(a.major_ratio, a.critical_ratio),
     )
 
 

@@ -137,6 +137,10 @@ class KafkaSource:
         if self._started is not None:  # a stop during start-up: nothing to leave
             await self._started.stop()
 
+    def forget(self, series: str) -> None:
+        """Drop what decoding keeps about a series that left the detector."""
+        self.decoder.forget(series)
+
     def assignment(self) -> set[TopicPartition]:
         return set(self._started.assignment()) if self._started is not None else set()
 

@@ -14,16 +14,19 @@ QUIET, OPENED, ACTIVE, RESOLVED = 0, 1, 2, 3
 STATE_NAMES = ("", "open", "active", "resolved")
 
 
-def severity_of(score: float, threshold: float) -> Severity:
-    """How far past the threshold: under 1.5x is a warning, 3x and more critical.
+def severity_of(
+    score: float, threshold: float, major: float = 1.5, critical: float = 3.0
+) -> Severity:
+    """How far past the threshold: under `major` times it is a warning, `critical`
+    times and more critical (alerts.major_ratio and alerts.critical_ratio).
 
     >>> severity_of(2.0, 1.0)
     <Severity.MAJOR: 'major'>
     """
     ratio = score / threshold if threshold > 0 else float("inf")
-    if ratio >= 3.0:
+    if ratio >= critical:
         return Severity.CRITICAL
-    if ratio >= 1.5:
+    if ratio >= major:
         return Severity.MAJOR
     return Severity.WARNING
 
@@ -158,7 +161,3 @@ class AlertPolicy:
             opened_ts=np.where(state == QUIET, np.nan, opened_ts),
             peak_ratio=peak,
         )
-
-
-def state_of(code: int) -> AlertState | None:
-    return {OPENED: AlertState.OPEN, RESOLVED: AlertState.RESOLVED}.get(code)

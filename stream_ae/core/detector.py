@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -15,6 +16,7 @@ from stream_ae.core.alerting import (
     severity_of,
 )
 from stream_ae.core.explain import contributors
+from stream_ae.core.failures import Failure, error_id, internal_error
 from stream_ae.core.normalize import Normalizer, Scale
 from stream_ae.core.records import (
     Alert,
@@ -22,6 +24,7 @@ from stream_ae.core.records import (
     Contributor,
     Point,
     Rejection,
+    RejectReason,
     ScoreBatch,
     WindowBatch,
 )
@@ -29,10 +32,6 @@ from stream_ae.core.scoring import Scorer
 from stream_ae.core.threshold import RollingThreshold
 from stream_ae.core.training import TrainingCollector
 from stream_ae.core.windows import WindowStore
-
-HOLD_RATIO = 1.5
-"""An incident's scores this far above the threshold (severity major and up) are
-kept out of the threshold's history."""
 
 
 @dataclass(slots=True)
@@ -73,16 +72,30 @@ class Output:
     scored: list[Scored] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
     rejected: list[tuple[int, Rejection]] = field(default_factory=list)
-    """(index of the point in the input, why it was refused)."""
+    """(index of the point in the input, why it was refused). A window that could not
+    be scored is reported as the point that completed it."""
+    failures: list[Failure] = field(default_factory=list)
+    """Unexpected errors, one per distinct id; their points are in `rejected`
+    (internal_error, the detail naming the id)."""
 
     @property
     def points_scored(self) -> int:
         return sum(len(s) for s in self.scored)
 
+    def fail(self, index: int, error: Exception, series: str, ts: float, what: str) -> None:
+        """Refuse point `index` because `what` raised `error`."""
+        eid = error_id(error)
+        self.rejected.append((index, internal_error(error, eid, series, ts, what)))
+        for k, seen in enumerate(self.failures):
+            if seen.error_id == eid:
+                self.failures[k] = replace(seen, points=seen.points + 1)
+                return
+        self.failures.append(Failure(eid, error, 1))
+
 
 @dataclass(frozen=True, slots=True)
 class _Batch:
-    """What `_score` knows about one drained batch, handed to `_alert`."""
+    """What `_decide` knows about one drained batch, filled turn by turn."""
 
     batch: WindowBatch
     scales: list[Scale]
@@ -91,6 +104,7 @@ class _Batch:
     score: np.ndarray
     threshold: np.ndarray
     decider: np.ndarray
+    state: np.ndarray
 
 
 def occurrence(slots: np.ndarray) -> np.ndarray:
@@ -145,6 +159,8 @@ class Detector:
         channel_names: Sequence[str],
         top_contributors: int = 3,
         collector: TrainingCollector | None = None,
+        hold_ratio: float = 1.5,
+        severity_ratios: tuple[float, float] = (1.5, 3.0),
     ) -> None:
         if len(channel_names) != store.channels:
             raise ValueError(
@@ -161,6 +177,10 @@ class Detector:
         self.channel_names = tuple(channel_names)
         self.top_contributors = top_contributors
         self.collector = collector
+        self.hold_ratio = hold_ratio
+        """Scores this far above the threshold are kept out of its history (alerts.hold_ratio)."""
+        self.severity_ratios = severity_ratios
+        """(major, critical): the peak ratios that make an incident major, critical."""
         store.on_assign = self._assign
 
     @property
@@ -229,12 +249,26 @@ class Detector:
             lane.threshold.learn(slots[rows], scores[rows])
         lane.threshold.warm(np.unique(slots))
 
-    def process(self, points: Sequence[Point]) -> Output:
-        """Score `points` (any mix of series, each series in time order)."""
+    def process(self, points: Sequence[Point], *, now: float | None = None) -> Output:
+        """Score `points` (any mix of series, each series in time order).
+
+        `now` is the caller's wall time (epoch seconds), if it has one: points further
+        ahead of it (and of the newest point taken) than the store's `max_ahead_s` are
+        refused. Data never makes this raise: a point or window that an unexpected
+        error hits is refused as internal_error (`Output.failures` holds the errors),
+        and every other one is scored.
+        """
         out = Output()
         store = self.store
         for i, point in enumerate(points):
-            rejection = store.push(point.series, point.ts, point.values)
+            if store.would_evict(point.series):
+                self._score(out)  # the series evicted next may have windows pending
+            try:
+                rejection = store.push(point.series, point.ts, point.values, tag=i, now=now)
+            except Exception as exc:
+                out.fail(i, exc, point.series, point.ts, "taking the point")
+                self._forget(out, point.series)
+                continue
             if rejection is not None:
                 out.rejected.append((i, rejection))
             elif store.needs_drain:
@@ -242,71 +276,137 @@ class Detector:
         self._score(out)
         return out
 
+    def _forget(self, out: Output, series: str) -> None:
+        # A push that raised may have left the series' state half-written: score what it
+        # had pending, then start it afresh with its next point.
+        self._score(out)
+        with contextlib.suppress(Exception):  # the slot is freed before the hook runs
+            self.store.evict(series, reason="internal_error")
+
     def _score(self, out: Output) -> None:
         gathered = self.store.drain()
-        slots, batch = gathered.slots, gathered.batch
+        if len(gathered.slots):
+            self._score_rows(out, gathered.slots, gathered.batch, gathered.tags)
+
+    def _score_rows(
+        self, out: Output, slots: np.ndarray, batch: WindowBatch, tags: np.ndarray
+    ) -> None:
+        """Score windows; on an unexpected error, score each half again, down to the
+        single windows that fail (nothing is learned before the scores are in, so a
+        retry learns nothing twice)."""
         n = len(slots)
-        if n == 0:
+        try:
+            scales = [lane.normalizer.scale(slots, batch.mean, batch.var) for lane in self.lanes]
+            with np.errstate(over="ignore", invalid="ignore"):  # refused just below
+                normalised = [scale.apply(batch.values) for scale in scales]
+            finite = np.logical_and.reduce([np.isfinite(x).all(axis=(1, 2)) for x in normalised])
+            keep = np.flatnonzero(finite)
+            if len(keep) < n:
+                scales = [Scale(s.mean[keep], s.std[keep]) for s in scales]
+                normalised = [x[keep] for x in normalised]
+            lanes = zip(self.lanes, normalised, strict=True)
+            results = [lane.scorer.score(x) for lane, x in lanes] if len(keep) else []
+        except Exception as exc:
+            if n == 1:
+                out.fail(int(tags[0]), exc, batch.series[0], float(batch.end_ts[0]), "scoring")
+                return
+            for part in (np.arange(n // 2), np.arange(n // 2, n)):
+                self._score_rows(out, slots[part], batch.take(part), tags[part])
             return
-        scales = [lane.normalizer.scale(slots, batch.mean, batch.var) for lane in self.lanes]
-        normalised = [scale.apply(batch.values) for scale in scales]
-        results = [lane.scorer.score(x) for lane, x in zip(self.lanes, normalised, strict=True)]
-        score = np.empty(n)
-        threshold = np.empty(n)
-        exceeded = np.zeros(n, dtype=bool)
-        decider = np.zeros(n, dtype=np.int64)
-        state = np.zeros(n, dtype=np.int8)
+        for row in np.flatnonzero(~finite).tolist():
+            out.rejected.append((int(tags[row]), _not_finite(batch, row)))
+        if len(keep) == 0:
+            return
+        if len(keep) < n:
+            slots, batch, tags = slots[keep], batch.take(keep), tags[keep]
+        self._decide(out, slots, batch, tags, scales, normalised, results)
+
+    def _decide(
+        self,
+        out: Output,
+        slots: np.ndarray,
+        batch: WindowBatch,
+        tags: np.ndarray,
+        scales: list[Scale],
+        normalised: list[np.ndarray],
+        results: list[ScoreBatch],
+    ) -> None:
+        n = len(slots)
+        ok = np.ones(n, dtype=bool)
+        ctx = _Batch(
+            batch,
+            scales,
+            normalised,
+            results,
+            score=np.empty(n),
+            threshold=np.empty(n),
+            decider=np.zeros(n, dtype=np.int64),
+            state=np.zeros(n, dtype=np.int8),
+        )
         for rows in in_turns(slots):
-            s = slots[rows]
-            decisions = [
-                lane.threshold.judge(s, res.scores[rows])
-                for lane, res in zip(self.lanes, results, strict=True)
-            ]
-            pick = np.zeros(len(rows), dtype=np.int64)
-            if len(decisions) > 1:
-                pick[~np.isnan(decisions[1].threshold)] = 1
-            for k, decision in enumerate(decisions):
-                mine = rows[pick == k]
-                threshold[mine] = decision.threshold[pick == k]
-                exceeded[mine] = decision.exceeded[pick == k]
-                score[mine] = results[k].scores[mine]
-            decider[rows] = pick
-            ratio = np.where(exceeded[rows], score[rows] / threshold[rows], 0.0)
-            moves = self.policy.update(s, exceeded[rows], batch.end_ts[rows], ratio)
-            # Keep clear exceedances out of the threshold's history, also before
-            # k of n has opened an incident: with a short history two spike
-            # windows otherwise lift the threshold above the third. Not the
-            # marginal ones: with a 1-of-1 policy every exceedance opens an
-            # incident, and holding them all sinks the threshold (11% of
-            # independent scores exceeded a 99.5th percentile).
-            hold = exceeded[rows] & (ratio >= HOLD_RATIO)
-            for lane, res in zip(self.lanes, results, strict=True):
-                lane.threshold.learn(s, res.scores[rows], hold=hold)
-            state[rows] = moves.state
-            for j in np.flatnonzero(moves.state >= OPENED):
-                code = int(moves.state[j])
-                if code in (OPENED, RESOLVED):
-                    row = int(rows[j])
-                    ctx = _Batch(batch, scales, normalised, results, score, threshold, decider)
-                    opened, peak = float(moves.opened_ts[j]), float(moves.peak_ratio[j])
-                    out.alerts.append(self._alert(row, code, opened, peak, ctx))
+            try:
+                out.alerts.extend(self._turn(slots, rows, ctx))
+            except Exception as exc:
+                # This turn's thresholds and policy may be half-updated: a retry would
+                # learn twice, so its windows are refused instead.
+                ok[rows] = False
+                for row in rows.tolist():
+                    end = float(batch.end_ts[row])
+                    out.fail(int(tags[row]), exc, batch.series[row], end, "judging its score")
         if self.collector is not None:
             self.collector.offer(batch.series, batch.values)
         names = [lane.scorer.name for lane in self.lanes]
+        rows = np.flatnonzero(ok)
         out.scored.append(
             Scored(
-                series=batch.series,
-                ts=batch.end_ts,
-                values=batch.values[:, -1, :],
-                score=score,
-                threshold=threshold,
-                state=state,
-                scorer=tuple(names[k] for k in decider.tolist()),
+                series=tuple(batch.series[i] for i in rows.tolist()),
+                ts=batch.end_ts[rows],
+                values=batch.values[rows, -1, :],
+                score=ctx.score[rows],
+                threshold=ctx.threshold[rows],
+                state=ctx.state[rows],
+                scorer=tuple(names[k] for k in ctx.decider[rows].tolist()),
             )
         )
         for lane in self.lanes[1:]:
             lane.shadow_windows += n
         self._maybe_promote()
+
+    def _turn(self, slots: np.ndarray, rows: np.ndarray, ctx: _Batch) -> list[Alert]:
+        """Judge one verdict per series (rows of distinct slots); returns the alerts."""
+        s, results = slots[rows], ctx.results
+        score, threshold = ctx.score, ctx.threshold
+        decisions = [
+            lane.threshold.judge(s, res.scores[rows])
+            for lane, res in zip(self.lanes, results, strict=True)
+        ]
+        pick = np.zeros(len(rows), dtype=np.int64)
+        if len(decisions) > 1:
+            pick[~np.isnan(decisions[1].threshold)] = 1
+        exceeded = np.zeros(len(rows), dtype=bool)
+        for k, decision in enumerate(decisions):
+            mine = pick == k
+            threshold[rows[mine]] = decision.threshold[mine]
+            exceeded[mine] = decision.exceeded[mine]
+            score[rows[mine]] = results[k].scores[rows[mine]]
+        ctx.decider[rows] = pick
+        ratio = np.where(exceeded, score[rows] / threshold[rows], 0.0)
+        moves = self.policy.update(s, exceeded, ctx.batch.end_ts[rows], ratio)
+        # Keep clear exceedances out of the threshold's history, also before
+        # k of n has opened an incident: with a short history two spike
+        # windows otherwise lift the threshold above the third. Not the
+        # marginal ones: with a 1-of-1 policy every exceedance opens an
+        # incident, and holding them all sinks the threshold (11% of
+        # independent scores exceeded a 99.5th percentile).
+        hold = exceeded & (ratio >= self.hold_ratio)
+        for lane, res in zip(self.lanes, results, strict=True):
+            lane.threshold.learn(s, res.scores[rows], hold=hold)
+        ctx.state[rows] = moves.state
+        alerts = []
+        for j in np.flatnonzero((moves.state == OPENED) | (moves.state == RESOLVED)).tolist():
+            opened, peak = float(moves.opened_ts[j]), float(moves.peak_ratio[j])
+            alerts.append(self._alert(int(rows[j]), int(moves.state[j]), opened, peak, ctx))
+        return alerts
 
     def _alert(
         self, row: int, code: int, opened_ts: float, peak_ratio: float, ctx: _Batch
@@ -334,7 +434,7 @@ class Detector:
             ts=float(batch.end_ts[row]),
             score=float(ctx.score[row]),
             threshold=float(ctx.threshold[row]),
-            severity=severity_of(peak_ratio, 1.0),
+            severity=severity_of(peak_ratio, 1.0, *self.severity_ratios),
             state=state,
             model_version=lane.scorer.version,
             scorer=lane.scorer.name,
@@ -351,3 +451,13 @@ class Detector:
         budget = 2 * shadow.threshold.warmup * max(len(live), 1)
         if warm.all() or shadow.shadow_windows >= budget:
             self.lanes = [shadow]
+
+
+def _not_finite(batch: WindowBatch, row: int) -> Rejection:
+    return Rejection(
+        RejectReason.OUT_OF_RANGE,
+        "the window this point completed is not finite once scaled (a value far outside "
+        "the series' usual range, or scaler statistics near zero); it was not scored",
+        batch.series[row],
+        float(batch.end_ts[row]),
+    )

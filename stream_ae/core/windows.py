@@ -16,6 +16,8 @@ OutOfOrderPolicy = Literal["reject", "ignore_time"]
 DuplicatePolicy = Literal["reject", "replace"]
 
 _GROW_FROM = 1024
+_F32_MAX = float(np.finfo(np.float32).max)
+"""Windows are float32: a larger value would turn infinite in the ring."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +27,8 @@ class Gathered:
     slots: np.ndarray
     """[batch] int64 slot of each window's series (stable while the series lives)."""
     batch: WindowBatch
+    tags: np.ndarray
+    """[batch] int64 the `tag` the caller gave the point that completed each window."""
 
 
 class WindowStore:
@@ -67,6 +71,7 @@ class WindowStore:
         hop: int = 1,
         max_series: int = 100_000,
         idle_evict_s: float = 86_400.0,
+        max_ahead_s: float = 86_400.0,
         gap_policy: GapPolicy = "reset",
         gap_factor: float = 3.0,
         out_of_order: OutOfOrderPolicy = "reject",
@@ -84,6 +89,8 @@ class WindowStore:
             raise ValueError(f"channels must be at least 1 (got {channels})")
         if hop < 1:
             raise ValueError(f"hop must be at least 1 (got {hop}); 1 scores every point")
+        if not max_ahead_s > 0:
+            raise ValueError(f"max_ahead_s must be > 0 seconds (got {max_ahead_s})")
         if max_series < 1:
             raise ValueError(f"max_series must be at least 1 (got {max_series})")
         if gap_factor <= 1.0:
@@ -105,6 +112,10 @@ class WindowStore:
         self.hop = hop
         self.max_series = max_series
         self.idle_evict_s = idle_evict_s
+        self.max_ahead_s = max_ahead_s
+        """A point this far past the newest one taken (or past the caller's wall time,
+        whichever is later) is refused: one wrong clock must not make every other
+        series look idle and get it evicted."""
         self.gap_policy = gap_policy
         self.gap_factor = gap_factor
         self.out_of_order = out_of_order
@@ -132,6 +143,7 @@ class WindowStore:
         self._pending_slots: list[int] = []
         self._pending_seq: list[int] = []
         self._pending_stats: list[np.ndarray] = []
+        self._pending_tags: list[int] = []
         self._newest_ts = -math.inf
         self.needs_drain = False
         """True once some series gained `slack` points since the last drain."""
@@ -189,8 +201,20 @@ class WindowStore:
 
     # -- writes ----------------------------------------------------------------
 
-    def push(self, series: str, ts: float, values: Sequence[float]) -> Rejection | None:
-        """Append one point; returns a Rejection (and stores nothing) when refused."""
+    def push(
+        self,
+        series: str,
+        ts: float,
+        values: Sequence[float],
+        *,
+        tag: int = -1,
+        now: float | None = None,
+    ) -> Rejection | None:
+        """Append one point; returns a Rejection (and stores nothing) when refused.
+
+        `tag` comes back with the window this point completes (`Gathered.tags`); `now`
+        is the caller's wall time, if it has one (the store keeps no clock of its own).
+        """
         if len(values) != self.channels:
             return Rejection(
                 RejectReason.WRONG_CHANNELS,
@@ -199,12 +223,24 @@ class WindowStore:
                 ts,
             )
         for v in values:
-            if not math.isfinite(v):
+            if not -_F32_MAX <= v <= _F32_MAX:  # one test for the usual case; NaN fails it
+                if not math.isfinite(v):
+                    return Rejection(
+                        RejectReason.NON_FINITE, f"value {v} is not a finite number", series, ts
+                    )
                 return Rejection(
-                    RejectReason.NON_FINITE, f"value {v} is not a finite number", series, ts
+                    RejectReason.OUT_OF_RANGE,
+                    f"value {v:g} is beyond what float32 windows hold (about 3.4e38); "
+                    "send it in a smaller unit",
+                    series,
+                    ts,
                 )
         if not math.isfinite(ts):
             return Rejection(RejectReason.NON_FINITE, f"timestamp {ts} is not finite", series, ts)
+        if ts > self._newest_ts + self.max_ahead_s:  # else within reach of any reference
+            ahead = self._too_far_ahead(series, ts, now)
+            if ahead is not None:
+                return ahead
         slot = self._slot_of.get(series)
         if slot is None:
             slot_or_rejection = self._assign(series, ts)
@@ -244,8 +280,38 @@ class WindowStore:
             self._pending_slots.append(slot)
             self._pending_seq.append(seq)
             self._pending_stats.append(self._stats[slot].copy())
+            self._pending_tags.append(tag)
         self._since_window[slot] = since
         return None
+
+    def _too_far_ahead(self, series: str, ts: float, now: float | None) -> Rejection | None:
+        # Every series' clock is at most the newest point taken, which passed this test
+        # itself: one outlier cannot drag it (and idle eviction) years ahead.
+        reference = self._newest_ts if now is None else max(self._newest_ts, now)
+        if ts - reference <= self.max_ahead_s or reference == -math.inf:
+            return None
+        against = "the newest point taken" if now is None or self._newest_ts > now else "wall time"
+        return Rejection(
+            RejectReason.TOO_FAR_AHEAD,
+            f"timestamp {ts:.3f} is {ts - reference:,.0f} s ahead of {against} "
+            f"({reference:.3f}), more than window.max_ahead_s ({self.max_ahead_s:g} s); "
+            "check the sender's clock, or raise window.max_ahead_s",
+            series,
+            ts,
+        )
+
+    def would_evict(self, series: str) -> bool:
+        """True when a first point of `series` may evict a series that has windows
+        pending (the store is full and the idlest one has some): a caller drains them
+        first so that none is dropped, and otherwise keeps its batch whole."""
+        if (
+            not self._pending_slots
+            or self._free
+            or series in self._slot_of
+            or len(self._series_of) < self.max_series
+        ):
+            return False
+        return int(np.argmin(self._last_ts)) in self._pending_slots
 
     def _write(self, slot: int, ts: float, values: Sequence[float]) -> None:
         seq = int(self._seq[slot])
@@ -347,12 +413,13 @@ class WindowStore:
         return True
 
     def evict(self, series: str, reason: str = "requested") -> None:
-        """Forget a series and free its slot (its pending windows are dropped)."""
+        """Forget a series and free its slot.
+
+        Its pending windows are dropped: drain before (`Detector` does, and asks
+        `would_evict` before each first point of a series, so no window is lost)."""
         slot = self._slot_of.pop(series, None)
         if slot is None:
             return
-        if self.on_evict is not None:
-            self.on_evict(series, reason)
         self._series_of[slot] = None
         self._last_ts[slot] = math.inf  # never picked as the idlest while free
         self._free.append(slot)
@@ -361,6 +428,10 @@ class WindowStore:
             self._pending_slots = [self._pending_slots[i] for i in keep]
             self._pending_seq = [self._pending_seq[i] for i in keep]
             self._pending_stats = [self._pending_stats[i] for i in keep]
+            self._pending_tags = [self._pending_tags[i] for i in keep]
+        # Last: the slot is free even if the hook raises.
+        if self.on_evict is not None:
+            self.on_evict(series, reason)
 
     def evict_idle(self, now: float | None = None) -> list[str]:
         """Evict every series unseen for `idle_evict_s` (event time); returns their ids."""
@@ -382,7 +453,9 @@ class WindowStore:
             if self._pending_stats
             else np.zeros((0, 2, self.channels))
         )
+        tags = np.asarray(self._pending_tags, dtype=np.int64)
         self._pending_slots, self._pending_seq, self._pending_stats = [], [], []
+        self._pending_tags = []
         self._since_drain[:] = 0
         self.needs_drain = False
         steps = (ends[:, None] - self.window + np.arange(self.window)) % self.ring
@@ -396,4 +469,4 @@ class WindowStore:
             mean=stats[:, 0, :],
             var=stats[:, 1, :],
         )
-        return Gathered(slots=slots, batch=batch)
+        return Gathered(slots=slots, batch=batch, tags=tags)

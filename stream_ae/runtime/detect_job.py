@@ -27,6 +27,8 @@ from stream_ae.core.detector import Detector, Output
 from stream_ae.core.records import Alert, AlertState, Point, Rejection
 from stream_ae.errors import InputError, StreamAEError
 from stream_ae.runtime.first_fit import FirstFit
+from stream_ae.runtime.guard import EVICTED_BECAUSE, process_guarded
+from stream_ae.runtime.ratelimit import RateLimitedLog
 from stream_ae.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -138,6 +140,8 @@ class DetectJob:
                 blocking=not background,
                 seed=settings.threshold.seed_from_fit,
             )
+        self._limited = RateLimitedLog(log)
+        self.detector.store.on_evict = self._on_evict
         self._rejected: Counter[str] = Counter()
         self._severity: Counter[str] = Counter()
         self._scored_by: Counter[str] = Counter()
@@ -211,7 +215,7 @@ class DetectJob:
         return max(1, min(full, collector.target - collector.count))
 
     def _step(self, outputs: _Outputs, points: list[Point], sources: list[str]) -> None:
-        out = self.detector.process(points)
+        out = process_guarded(self.detector, points, self._limited)
         self.summary.points_read += len(points)
         for index, rejection in out.rejected:
             point = points[index]
@@ -221,6 +225,15 @@ class DetectJob:
         if self._first_fit is not None:
             self._first_fit.poll()
             self._check_fit()
+
+    def _on_evict(self, series: str, reason: str) -> None:
+        self._limited.warning(
+            f"evicted {reason}",
+            "series %r evicted (%s): %s",
+            series,
+            reason,
+            EVICTED_BECAUSE.get(reason, reason),
+        )
 
     def _reject(self, outputs: _Outputs, rejection: Rejection) -> None:
         outputs.rejects.write(rejection)

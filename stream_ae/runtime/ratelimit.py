@@ -1,59 +1,96 @@
-"""Log lines that repeat (a broker down, a flood of bad input) as one line per interval
-with a count, so the log stays readable and cheap while the cause lasts."""
+"""Log lines that cannot flood: at most one per key per interval, with a count of the rest.
+
+One limiter serves both uses: our own repeated lines (evictions, internal errors) and
+the warnings and errors other libraries repeat while Kafka is unreachable (a filter on
+the log handlers).
+"""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 
+_MAX_KEYS = 1024
+"""Keys remembered at once (callers use bounded keys: reasons, error ids, templates)."""
 CONNECTION_LOGGERS = ("aiokafka", "stream_ae.connectors")
 """Loggers whose warnings and errors repeat for as long as Kafka is unreachable."""
 
 
 class RateLimitedLog:
-    """At most one line per key per `interval_s`; the lines held back in between are
-    counted, and the next line of that key says how many there were.
+    """Logs the first line of each key, then at most one per `interval_s`; the next line
+    that gets through says how many were held back since the last one.
 
-    >>> now = [0.0]
-    >>> seen = []
-    >>> limited = RateLimitedLog(interval_s=10, clock=lambda: now[0])
-    >>> [limited.allow("broker down") for _ in range(3)]
-    [(True, 0), (False, 0), (False, 0)]
-    >>> now[0] = 11.0
-    >>> limited.allow("broker down")
-    (True, 2)
+    >>> lines = []
+    >>> class Keep(logging.Handler):
+    ...     def emit(self, record: logging.LogRecord) -> None:
+    ...         lines.append(record.getMessage())
+    >>> logger = logging.getLogger("ratelimit-doctest")
+    >>> logger.addHandler(Keep()); logger.propagate = False
+    >>> clock = iter([0.0, 1.0, 2.0, 11.0]).__next__
+    >>> limited = RateLimitedLog(logger, interval_s=10.0, clock=clock)
+    >>> [limited.warning("evict", "series %s evicted", name) for name in "abcd"]
+    [True, False, False, True]
+    >>> lines
+    ['series a evicted', 'series d evicted (2 more like it in the last 10 s)']
     """
 
     def __init__(
-        self, interval_s: float = 10.0, *, clock: Callable[[], float] = time.monotonic
+        self,
+        logger: logging.Logger,
+        interval_s: float = 10.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if interval_s < 0:
-            raise ValueError(f"interval_s must be 0 or more (got {interval_s})")
+        if not interval_s > 0:
+            raise ValueError(f"interval_s must be > 0 seconds (got {interval_s})")
+        self.logger = logger
         self.interval_s = interval_s
         self._clock = clock
-        self._last: dict[Hashable, float] = {}
-        self._held: dict[Hashable, int] = {}
+        self._seen: OrderedDict[Hashable, tuple[float, int]] = OrderedDict()
+        """key -> (clock of the last line let through, lines held back since)."""
 
     def allow(self, key: Hashable) -> tuple[bool, int]:
-        """(whether to write this line now, how many of its kind were held back since
-        the last one written)."""
+        """(whether a line of `key` may be written now, how many of its kind were held
+        back since the last one written)."""
         now = self._clock()
-        last = self._last.get(key)
-        if last is not None and now - last < self.interval_s:
-            self._held[key] = self._held.get(key, 0) + 1
+        last = self._seen.get(key)
+        if last is not None and now - last[0] < self.interval_s:
+            self._seen[key] = (last[0], last[1] + 1)
             return False, 0
-        self._last[key] = now
-        return True, self._held.pop(key, 0)
+        self._seen[key] = (now, 0)
+        self._seen.move_to_end(key)
+        while len(self._seen) > _MAX_KEYS:
+            self._seen.popitem(last=False)
+        return True, 0 if last is None else last[1]
+
+    def suffix(self, held: int) -> str:
+        """What a line that gets through says of the ones held back before it."""
+        return f" ({held} more like it in the last {self.interval_s:g} s)" if held else ""
 
     def log(
-        self, logger: logging.Logger, level: int, key: Hashable, msg: str, *args: object
-    ) -> None:
-        """`logger.log(level, msg, *args)`, rate-limited per key."""
+        self,
+        level: int,
+        key: Hashable,
+        msg: str,
+        *args: object,
+        exc_info: BaseException | None = None,
+    ) -> bool:
+        """Log `msg % args` at `level` unless `key` logged within the interval; returns
+        whether it was logged. `exc_info` adds the exception's traceback."""
         write, held = self.allow(key)
         if write:
-            suffix = f" ({held} more like this in the last {self.interval_s:g} s)" if held else ""
-            logger.log(level, msg + suffix, *args)
+            self.logger.log(level, msg + self.suffix(held), *args, exc_info=exc_info)
+        return write
+
+    def warning(self, key: Hashable, msg: str, *args: object) -> bool:
+        return self.log(logging.WARNING, key, msg, *args)
+
+    def error(
+        self, key: Hashable, msg: str, *args: object, exc_info: BaseException | None = None
+    ) -> bool:
+        return self.log(logging.ERROR, key, msg, *args, exc_info=exc_info)
 
 
 class RepeatFilter(logging.Filter):
@@ -73,16 +110,14 @@ class RepeatFilter(logging.Filter):
     ) -> None:
         super().__init__()
         self.prefixes = tuple(prefixes)
-        self.limit = RateLimitedLog(interval_s, clock=clock)
+        self.limit = RateLimitedLog(logging.getLogger(__name__), interval_s, clock=clock)
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno < logging.WARNING or not record.name.startswith(self.prefixes):
             return True
         write, held = self.limit.allow((record.name, str(record.msg)))
         if write and held:
-            record.msg = (
-                f"{record.msg} ({held} more like this in the last {self.limit.interval_s:g} s)"
-            )
+            record.msg = f"{record.msg}{self.limit.suffix(held)}"
         return write
 
 

@@ -37,14 +37,15 @@ from stream_ae.connectors.kafka_sink import (
 from stream_ae.connectors.kafka_source import DeadLetter, KafkaSource, SourceBatch
 from stream_ae.core.detector import Detector, Output
 from stream_ae.core.drift import DriftMonitor
-from stream_ae.core.records import Alert
+from stream_ae.core.records import Alert, Point
 from stream_ae.metrics import ServiceMetrics
 from stream_ae.registry import ModelRegistry
 from stream_ae.runtime.first_fit import FirstFit
+from stream_ae.runtime.guard import EVICTED_BECAUSE, process_guarded
 from stream_ae.runtime.health import Health, keep_beating, watch_kafka
 from stream_ae.runtime.model_watch import ModelWatcher, SwapGuard
 from stream_ae.runtime.oversight import ModelOversight
-from stream_ae.runtime.ratelimit import limit_connection_logs
+from stream_ae.runtime.ratelimit import RateLimitedLog, limit_connection_logs
 from stream_ae.runtime.retrain_schedule import RetrainScheduler
 from stream_ae.runtime.stopping import exit_on_signals, unless_stopped
 from stream_ae.settings import Settings
@@ -129,6 +130,9 @@ class DetectorService:
             created,
         )
         self.detector.store.on_evict = self._on_evict
+        self._limited = RateLimitedLog(log)
+        self._evicted: list[str] = []
+        """Series evicted on the worker thread, forgotten on the loop (`_forget_gone`)."""
         self._gauges_at = 0.0  # monotonic time the slower gauges were last refreshed
         self._fit_failure_counted = False
         self.oversight.describe()  # before any data: dashboards show what will serve
@@ -268,8 +272,9 @@ class DetectorService:
         origins = [batch.origins[i] for i in keep]
         started = time.perf_counter()
         if batch.rebuild:
-            await self._in_worker(self.detector.process, batch.rebuild)
-        out: Output = await self._in_worker(self.detector.process, points)
+            rebuilt = await self._in_worker(self._score, batch.rebuild)
+            self._forget_gone(batch.rebuild, rebuilt)
+        out = await self._in_worker(self._score, points)
         scored = time.perf_counter()
         dead = list(batch.dead)
         for index, rejection in out.rejected:
@@ -290,15 +295,38 @@ class DetectorService:
         await self.source.commit(batch.offsets)
         committed = time.perf_counter()
         self._observe_latency(batch, out.alerts)
+        live = self.detector.store
         for point, origin in zip(points, origins, strict=True):
-            self._series_partition[point.series] = TopicPartition(origin.topic, origin.partition)
+            if point.series in live:  # read while the worker is idle: nothing else evicts
+                self._series_partition[point.series] = TopicPartition(
+                    origin.topic, origin.partition
+                )
         if self.first_fit is not None:
             await self._in_worker(self.first_fit.poll)
         self._account(batch, len(points), out, dead, (started, scored, sent, committed))
+        self._forget_gone(points, out)
         if self.on_alert is not None:
             for alert in out.alerts:
                 self.on_alert(alert)
         self._report_progress()
+
+    def _score(self, points: list[Point]) -> Output:
+        return process_guarded(self.detector, points, self._limited)
+
+    def _forget_gone(self, points: list[Point], out: Output) -> None:
+        """Drop every per-series record outside the detector of series that are not
+        live: evicted ones, and refused ones the decoder already noted."""
+        evicted, self._evicted = self._evicted, []
+        refused = [points[i].series for i, _ in out.rejected]
+        store = self.detector.store
+        gone = [s for s in dict.fromkeys(evicted + refused) if s not in store]
+        for series in gone:
+            self._series_partition.pop(series, None)
+            self.source.forget(series)
+        if evicted:
+            self.watched.forget(gone)
+            if self.oversight.drift is not None:
+                self.oversight.drift.forget(gone)
 
     def _observe_latency(self, batch: SourceBatch, alerts: list[Alert]) -> None:
         if not alerts:
@@ -361,8 +389,17 @@ class DetectorService:
         self.metrics.series_warming_up.set(self.detector.warming_up())
 
     def _on_evict(self, series: str, reason: str) -> None:
-        # Called on the worker thread; a counter's increment is thread-safe.
+        # Called on the worker thread: a counter's increment and a list append are
+        # thread-safe; the maps keyed by series are cleared on the loop.
         self.metrics.series_evicted.labels(reason=reason).inc()
+        self._evicted.append(series)
+        self._limited.warning(
+            f"evicted {reason}",
+            "series %r evicted (%s): %s",
+            series,
+            reason,
+            EVICTED_BECAUSE.get(reason, reason),
+        )
 
     def _report_progress(self, every_s: float = 30.0) -> None:
         """A log line now and then: throughput, lag, and the model serving."""
@@ -390,6 +427,7 @@ class DetectorService:
             del self._series_partition[series]
         await self._in_worker(_evict, self.detector, gone)
         self.watched.forget(gone)
+        self._forget_gone([], Output())
         if gone:
             log.info("dropped the state of %d series of revoked partitions", len(gone))
 

@@ -30,8 +30,8 @@ def test_a_repeated_line_is_written_once_per_interval_with_the_count_held_back()
             passed.append(r.getMessage())
     assert len(passed) == 3  # at 0 s, 10 s and 20 s
     assert passed[0] == "Unable connect to 'node-0'"
-    assert passed[1].endswith("(99 more like this in the last 10 s)")
-    assert passed[2].endswith("(99 more like this in the last 10 s)")
+    assert passed[1].endswith("(99 more like it in the last 10 s)")
+    assert passed[2].endswith("(99 more like it in the last 10 s)")
 
 
 def test_each_template_and_logger_has_its_own_allowance() -> None:
@@ -54,15 +54,15 @@ def test_info_lines_and_other_loggers_always_pass() -> None:
 
 def test_rate_limited_log_writes_through_a_logger(caplog: pytest.LogCaptureFixture) -> None:
     clock = Clock()
-    limited = RateLimitedLog(interval_s=5, clock=clock)
     logger = logging.getLogger("stream_ae.test.ratelimit")
+    limited = RateLimitedLog(logger, interval_s=5, clock=clock)
     with caplog.at_level(logging.WARNING, logger=logger.name):
         for step in range(12):
             clock.now = float(step)
-            limited.log(logger, logging.WARNING, "broker", "broker %s down", "b1")
+            limited.log(logging.WARNING, "broker", "broker %s down", "b1")
     messages = [r.getMessage() for r in caplog.records]
     assert messages == [
         "broker b1 down",
-        "broker b1 down (4 more like this in the last 5 s)",
-        "broker b1 down (4 more like this in the last 5 s)",
+        "broker b1 down (4 more like it in the last 5 s)",
+        "broker b1 down (4 more like it in the last 5 s)",
     ]

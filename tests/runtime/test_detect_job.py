@@ -201,3 +201,24 @@ def test_many_multichannel_series_from_one_file(tmp_path: Path, small_settings: 
     alerts = [json.loads(x) for x in Path(summary.outputs["alerts"]).read_text().splitlines()]
     fan = [a for a in alerts if a["series"] == "fan-9" and a["ts"] == T0 + 60 * 350]
     assert fan and fan[0]["contributors"][0]["channel"] == "vib"
+
+
+def test_huge_values_and_a_far_future_time_are_refused_and_the_run_goes_on(
+    tmp_path: Path, small_settings: Settings
+) -> None:
+    # Once the first model serves (after 150 windows), a value beyond float32 turned
+    # its windows infinite and the scorer raised: a traceback instead of a summary.
+    path = sine_csv(tmp_path / "pump.csv", spike_at=None)
+    lines = path.read_text().splitlines()
+    for row, value in ((400, "1e39"), (430, "1e300")):
+        stamp = lines[row + 1].split(",")[0]
+        lines[row + 1] = f"{stamp},{value}"
+    lines[450 + 1] = f"{T0 + 10 * 365 * 86_400},0.5"
+    path.write_text("\n".join(lines) + "\n")
+
+    summary = run_detect(path, small_settings, tmp_path / "out", echo_alerts=False)
+
+    assert summary.rejected == {"out_of_range": 2, "too_far_ahead": 1}
+    assert summary.scored_by.get("lstm-ae", 0) > 0
+    rejects = [json.loads(x) for x in Path(summary.outputs["rejects"]).read_text().splitlines()]
+    assert sorted(r["source"] for r in rejects) == [f"pump.csv:{n}" for n in (402, 432, 452)]

@@ -123,7 +123,8 @@ def test_malformed_input_goes_to_dead_letters_and_scoring_goes_on(
 
     dead = [orjson.loads(m.value) for m in asyncio.run(consume_all(broker.address, f"{p}.dead"))]
     assert len(dead) == len(bad) == service.stats.dead_letters
-    assert service.metrics.dead_letters._value.get() == len(bad)
+    dead_total = service.metrics.registry.get_sample_value("stream_ae_dead_letters_total")
+    assert dead_total == len(bad)
     assert all(d["source"]["topic"] == f"{p}.points" and d["detail"] for d in dead)
     assert {d["reason"] for d in dead} == {"malformed", "non_finite"}
     assert any("kafka.max_message_bytes" in d["detail"] for d in dead)
@@ -156,7 +157,9 @@ def test_a_failed_first_fit_keeps_the_cold_scorer_serving_and_is_counted(
 
     assert service.stats.points == len(points)  # scoring went on after the failure
     assert service.detector.serving.name == "hst"
-    failures = service.metrics.reload_failures.labels(reason="fit")._value.get()
+    failures = service.metrics.registry.get_sample_value(
+        "stream_ae_model_reload_failures_total", {"reason": "fit"}
+    )
     assert failures == 1
 
 

@@ -1,0 +1,178 @@
+"""The detector never raises on data, never loses an accepted window in silence, and
+cannot be steered by one point's far-future event time."""
+
+import numpy as np
+import pytest
+
+from stream_ae.core.alerting import AlertPolicy
+from stream_ae.core.detector import Detector, Lane, Output
+from stream_ae.core.normalize import Normalizer
+from stream_ae.core.records import Point, RejectReason, ScoreBatch
+from stream_ae.core.scoring import Scorer
+from stream_ae.core.threshold import RollingThreshold
+from stream_ae.core.windows import WindowStore
+
+from .doubles import LastStepScorer
+
+W = 4
+YEAR = 365 * 86_400.0
+
+
+class FiniteOnlyScorer(LastStepScorer):
+    """Refuses non-finite windows the way the autoencoder scorer does."""
+
+    def score(self, windows: np.ndarray) -> ScoreBatch:
+        if not np.isfinite(windows).all():
+            raise ValueError("window(s) contain NaN or infinite values")
+        return super().score(windows)
+
+
+class PoisonScorer(LastStepScorer):
+    """Raises on any batch holding a window whose last raw step was `marker`."""
+
+    def __init__(self, marker: float) -> None:
+        super().__init__(W, 1)
+        self.marker = marker
+
+    def score(self, windows: np.ndarray) -> ScoreBatch:
+        if np.isclose(windows[:, -1, 0], self.marker).any():
+            raise RuntimeError("scorer bug triggered by the marker")
+        return super().score(windows)
+
+
+def make(scorer: Scorer | None = None, known: dict | None = None, **store_kw: float) -> Detector:
+    lane = Lane(
+        scorer or LastStepScorer(W, 1),
+        Normalizer(1, known if known is not None else {}),
+        RollingThreshold(history=50, quantile=0.9, warmup=5),
+    )
+    policy = AlertPolicy(open_k=1, open_n=1, resolve_after=3, cooldown=5)
+    return Detector(WindowStore(W, 1, **store_kw), lane, policy, channel_names=["value"])
+
+
+def scored_per_series(out: Output) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for rows in out.scored:
+        for name in rows.series:
+            counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def reasons(out: Output) -> dict[int, RejectReason]:
+    return {i: r.reason for i, r in out.rejected}
+
+
+def test_a_far_future_point_cannot_evict_live_series() -> None:
+    # 7 live series fill a store of 8 slots; a point dated 10 years ahead, then a stream
+    # of new series. Before the fix the outlier made every live series look idle: the new
+    # series evicted them and their pending windows were dropped, with no trace.
+    det = make(max_series=8, idle_evict_s=100.0)
+    live = [f"live-{k}" for k in range(7)]
+    points: list[Point] = []
+    for t in range(60):
+        points += [Point(name, 1000.0 + t, (float(t % 5),)) for name in live]
+        if t == 20:
+            points.append(Point("outlier", 1000.0 + 10 * YEAR, (1.0,)))
+        if t >= 21:
+            points.append(Point(f"new-{t}", 1000.0 + t, (1.0,)))
+    out = det.process(points)
+    scored = scored_per_series(out)
+    assert {name: scored.get(name, 0) for name in live} == {name: 60 - (W - 1) for name in live}
+    outlier = points.index(Point("outlier", 1000.0 + 10 * YEAR, (1.0,)))
+    assert reasons(out)[outlier] is RejectReason.TOO_FAR_AHEAD
+    assert "window.max_ahead_s" in dict(out.rejected)[outlier].detail
+
+
+def test_wall_time_bounds_how_far_ahead_a_first_point_may_be() -> None:
+    det = make(max_ahead_s=3600.0)
+    out = det.process([Point("a", 1e9 + 7200.0, (1.0,)), Point("b", 1e9 + 60.0, (1.0,))], now=1e9)
+    assert reasons(out) == {0: RejectReason.TOO_FAR_AHEAD}
+    assert "a" not in det.store and "b" in det.store
+
+
+def test_evicting_a_series_scores_its_pending_windows_first() -> None:
+    # b has two windows pending when c's first point evicts it (the store is full and b
+    # is the idlest): they are scored, not dropped.
+    det = make(max_series=2, idle_evict_s=1.0)
+    points = [Point("b", float(t), (1.0,)) for t in range(W + 1)]
+    points += [Point("a", 10.0 + t, (1.0,)) for t in range(W)]
+    points.append(Point("c", 20.0, (1.0,)))
+    out = det.process(points)
+    assert "b" not in det.store
+    assert scored_per_series(out) == {"b": 2, "a": 1}
+    assert out.rejected == []
+
+
+def test_values_beyond_float32_are_refused_not_raised() -> None:
+    det = make(FiniteOnlyScorer(W, 1))
+    points = [Point("a", float(t), (1.0 + t % 3,)) for t in range(10)]
+    points[6] = Point("a", 6.0, (1e39,))
+    out = det.process(points)
+    assert reasons(out) == {6: RejectReason.OUT_OF_RANGE}
+    assert scored_per_series(out) == {"a": 10 - 1 - (W - 1)}
+
+
+def test_a_window_that_turns_non_finite_after_scaling_is_refused_by_its_last_point() -> None:
+    # The model's statistics scale this series by a tiny deviation: 1e38 is a finite
+    # float32, but not once scaled. Every window holding it is refused, each reported
+    # as the point that completed it; the other windows are scored.
+    known = {"a": {"mean": [0.0], "std": [1e-9]}}
+    det = make(FiniteOnlyScorer(W, 1), known=known)
+    points = [Point("a", float(t), (0.0,)) for t in range(12)]
+    points[5] = Point("a", 5.0, (1e38,))
+    out = det.process(points)
+    assert reasons(out) == {i: RejectReason.OUT_OF_RANGE for i in range(5, 5 + W)}
+    assert scored_per_series(out) == {"a": 12 - (W - 1) - W}
+    assert "not finite once scaled" in dict(out.rejected)[5].detail
+
+
+UNIT = {"mean": [0.0], "std": [1.0]}
+"""Scales nothing: the poison scorer sees the raw values."""
+
+
+def test_a_scorer_failure_rejects_only_the_points_whose_windows_fail() -> None:
+    det = make(PoisonScorer(marker=77.0), known={f"s{k}": UNIT for k in range(3)})
+    points = [Point(f"s{k}", float(t), (float(t % 4),)) for t in range(40) for k in range(3)]
+    poison = points.index(Point("s1", 30.0, (2.0,)))
+    points[poison] = Point("s1", 30.0, (77.0,))
+    out = det.process(points)
+    assert reasons(out) == {poison: RejectReason.INTERNAL_ERROR}
+    rejection = dict(out.rejected)[poison]
+    assert len(out.failures) == 1
+    failure = out.failures[0]
+    assert failure.error_id in rejection.detail and "RuntimeError" in rejection.detail
+    assert isinstance(failure.error, RuntimeError)
+    assert scored_per_series(out) == {"s0": 37, "s1": 36, "s2": 37}
+
+
+def test_a_failure_while_taking_a_point_rejects_that_point_and_goes_on() -> None:
+    det = make()
+    original = det.store.on_assign
+
+    def fragile(slot: int, series: str) -> None:
+        if series == "bad":
+            raise KeyError(series)
+        assert original is not None
+        original(slot, series)
+
+    det.store.on_assign = fragile
+    points = [Point(name, float(t), (1.0,)) for t in range(6) for name in ("ok", "bad")]
+    out = det.process(points)
+    assert set(reasons(out).values()) == {RejectReason.INTERNAL_ERROR}
+    assert sorted(reasons(out)) == [i for i, p in enumerate(points) if p.series == "bad"]
+    assert scored_per_series(out) == {"ok": 6 - (W - 1)}
+    assert len({f.error_id for f in out.failures}) == 1
+
+
+@pytest.mark.parametrize("sizes", [(1,), (3, 4, 5), (12,)])
+def test_the_same_failure_gets_the_same_id_however_the_points_are_batched(
+    sizes: tuple[int, ...],
+) -> None:
+    ids = set()
+    for chunk in sizes:
+        det = make(PoisonScorer(marker=9.0), known={"a": UNIT})
+        points = [Point("a", float(t), (9.0 if t == 7 else 0.0,)) for t in range(12)]
+        for start in range(0, len(points), chunk):
+            out = det.process(points[start : start + chunk])
+            ids.update(f.error_id for f in out.failures)
+    assert len(ids) == 1
