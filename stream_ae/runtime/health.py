@@ -42,6 +42,8 @@ class Health:
         """Why the last check could not reach the brokers (None: it could)."""
         self.missing_topics: tuple[str, ...] = ()
         """Topics the last check did not find and could not re-create."""
+        self.missing_why = ""
+        """Why they were not re-created."""
 
     def beat(self) -> None:
         self.beat_at = self._clock()
@@ -61,8 +63,8 @@ class Health:
             return False, f"Kafka unreachable: {self.broker_error}"
         if self.missing_topics:
             return False, (
-                f"topic(s) {', '.join(self.missing_topics)} missing and kafka.create_topics "
-                "is off: create them"
+                f"topic(s) {', '.join(self.missing_topics)} missing and not re-created "
+                f"({self.missing_why}): create them"
             )
         if not self._assignment():
             return False, "no partitions assigned (more detectors than input partitions?)"
@@ -111,7 +113,9 @@ async def watch_kafka(
                 missing = []
             except StreamAEError as exc:
                 log.error("%s", exc)
+                health.missing_why = f"re-creating them failed: {exc}"
         elif missing:
+            health.missing_why = "kafka.create_topics is off"
             log.error(
                 "topic(s) %s gone from %s and kafka.create_topics is off: writes to them "
                 "are lost; create them (not ready until then)",

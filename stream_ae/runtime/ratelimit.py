@@ -14,7 +14,12 @@ from collections.abc import Callable, Hashable, Sequence
 
 _MAX_KEYS = 1024
 """Keys remembered at once (callers use bounded keys: reasons, error ids, templates)."""
-CONNECTION_LOGGERS = ("aiokafka", "stream_ae.connectors")
+CONNECTION_LOGGERS = (
+    "aiokafka",
+    "stream_ae.connectors.kafka_common",
+    "stream_ae.connectors.kafka_source",
+    "stream_ae.connectors.kafka_sink",
+)
 """Loggers whose warnings and errors repeat for as long as Kafka is unreachable."""
 
 

@@ -66,3 +66,14 @@ def test_rate_limited_log_writes_through_a_logger(caplog: pytest.LogCaptureFixtu
         "broker b1 down (4 more like it in the last 5 s)",
         "broker b1 down (4 more like it in the last 5 s)",
     ]
+
+
+def test_the_decoders_own_rate_limited_lines_are_not_limited_again() -> None:
+    """The first wrong-channel refusal of each series has its own limit; the connection
+    filter keys on the template, so it would let one series' line through per interval."""
+    repeat = RepeatFilter(interval_s=10, clock=Clock())
+    lines = [
+        record("stream_ae.connectors.wire", logging.WARNING, "series %s refused", s)
+        for s in "abcde"
+    ]
+    assert all(repeat.filter(r) for r in lines)

@@ -60,3 +60,13 @@ def test_probes_are_served_beside_the_metrics_and_may_be_filled_in_later() -> No
     assert get(f"http://{where}/healthz") == (200, "alive\n")
     status, body = get(f"http://{where}/metrics")
     assert status == 200 and "stream_ae_" in body
+
+
+def test_not_ready_says_why_topics_were_not_re_created() -> None:
+    health = Health(lambda: {"points/0"}, clock=Clock())
+    health.consuming = True
+    health.missing_topics = ("p.alerts",)
+    health.missing_why = "re-creating them failed: not authorised"
+    ready, why = health.ready()
+    assert not ready
+    assert "not authorised" in why and "create_topics is off" not in why
