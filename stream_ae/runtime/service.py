@@ -423,10 +423,8 @@ class DetectorService:
         """Finish and commit what was read, then forget the revoked partitions' series."""
         await self._queue.join()
         gone = [s for s, tp in self._series_partition.items() if tp in revoked]
-        for series in gone:
-            del self._series_partition[series]
+        # Each eviction reaches `_on_evict`, so `_forget_gone` drops the rest of their state.
         await self._in_worker(_evict, self.detector, gone)
-        self.watched.forget(gone)
         self._forget_gone([], Output())
         if gone:
             log.info("dropped the state of %d series of revoked partitions", len(gone))
