@@ -39,7 +39,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # the harness is shared with the tests
 
 from stream_ae.runtime.broker import EmbeddedBroker  # noqa: E402
-from tests.chaos.harness import FULL, QUICK, SCENARIOS, Context, fit_model, run_scenario, table  # noqa: E402
+from tests.chaos.suite import FULL, QUICK, SCENARIOS, Context, fit_model, run_scenario, table  # noqa: E402
 
 warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.jit")
 
@@ -63,7 +63,9 @@ def main() -> None:
         (workdir / "model").mkdir()
         artifact = fit_model(workdir / "model")
         sizes = QUICK if args.quick else FULL
-        ctx = Context(broker, artifact, workdir, sizes, args.seed, log=lambda s: print(s, flush=True))
+        ctx = Context(
+            broker, artifact, workdir, sizes, args.seed, log=lambda s: print(s, flush=True)
+        )
         for name in names:
             got, took = run_scenario(ctx, name)
             rows += got

@@ -64,9 +64,13 @@ def _must() -> dict[str, Make]:
         ),
         "ts out of any range": lambda r, i: (
             None,
-            [b'{"series":"%s","ts":1e300,"value":1}', b'{"series":"%s","ts":-1e300,"value":1}',
-             b'{"series":"%s","ts":"2023-13-45T99:00:00Z","value":1}',
-             b'{"series":"%s","ts":NaN,"value":1}'][i % 4] % _fresh(i).encode(),
+            [
+                b'{"series":"%s","ts":1e300,"value":1}',
+                b'{"series":"%s","ts":-1e300,"value":1}',
+                b'{"series":"%s","ts":"2023-13-45T99:00:00Z","value":1}',
+                b'{"series":"%s","ts":NaN,"value":1}',
+            ][i % 4]
+            % _fresh(i).encode(),
         ),
         "series wrong type": lambda r, i: (
             None,
@@ -74,8 +78,13 @@ def _must() -> dict[str, Make]:
         ),
         "missing field": lambda r, i: (
             None,
-            _j([{"series": _fresh(i), "value": 1}, {"series": _fresh(i), "ts": T0},
-                {"series": _fresh(i), "ts": T0, "value": 1, "values": {"value": 1}}][i % 3]),
+            _j(
+                [
+                    {"series": _fresh(i), "value": 1},
+                    {"series": _fresh(i), "ts": T0},
+                    {"series": _fresh(i), "ts": T0, "value": 1, "values": {"value": 1}},
+                ][i % 3]
+            ),
         ),
         "nested deep": lambda r, i: (None, b"[" * 20_000 + b"]" * 20_000),
         "nested value": lambda r, i: (
@@ -90,17 +99,27 @@ def _must() -> dict[str, Make]:
         "nan/inf text": lambda r, i: (
             None,
             b'{"series":"%s","ts":%d,"value":%s}'
-            % (_fresh(i).encode(), T0, [b"NaN", b"Infinity", b"-Infinity", b'"NaN"', b'"inf"'][i % 5]),
+            % (
+                _fresh(i).encode(),
+                T0,
+                [b"NaN", b"Infinity", b"-Infinity", b'"NaN"', b'"inf"'][i % 5],
+            ),
         ),
         "lone surrogate": lambda r, i: (
             None,
-            [b'{"series":"\\ud800","ts":1700000000,"value":1}',
-             b'{"series":"a\\udfff","ts":1700000000,"value":1}',
-             b'{"series":"\xed\xa0\x80","ts":1700000000,"value":1}'][i % 3],
+            [
+                b'{"series":"\\ud800","ts":1700000000,"value":1}',
+                b'{"series":"a\\udfff","ts":1700000000,"value":1}',
+                b'{"series":"\xed\xa0\x80","ts":1700000000,"value":1}',
+            ][i % 3],
         ),
         "control characters": lambda r, i: (
             None,
-            _j(_point(["a\x00b", "line\nbreak", "\x1b[31mred", "tab\there", "\x01"][i % 5] + str(i))),
+            _j(
+                _point(
+                    ["a\x00b", "line\nbreak", "\x1b[31mred", "tab\there", "\x01"][i % 5] + str(i)
+                )
+            ),
         ),
         "very long series id": lambda r, i: (None, _j(_point("L" * 20_000 + str(i)))),
         "no series, null key": lambda r, i: (None, _j({"ts": T0 + i, "value": 1.0})),

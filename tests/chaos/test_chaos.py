@@ -7,7 +7,7 @@ import pytest
 
 from stream_ae.runtime.broker import EmbeddedBroker
 
-from .harness import QUICK, SCENARIOS, Context, run_scenario, table
+from .suite import QUICK, SCENARIOS, Context, run_scenario, table
 
 
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
