@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 import tempfile
 import time
@@ -44,7 +45,13 @@ from tests.chaos.suite import FULL, QUICK, SCENARIOS, Context, fit_model, run_sc
 warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.jit")
 
 
+def _stop(signum: int, frame: object) -> None:
+    # Unwinds the scenario's `with` blocks, so its detectors and brokers are stopped too.
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _stop)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="the CI sizes (~3 minutes)")
     parser.add_argument("--only", help=f"comma-separated scenarios of: {', '.join(SCENARIOS)}")

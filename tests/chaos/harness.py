@@ -168,13 +168,15 @@ class Reader:
 
 class Offsets:
     """The group's committed offsets, read with `committed(tp)` (the admin call fails on
-    the embedded broker); a drop below the highest seen counts as a regression."""
+    the embedded broker). Each drop of a partition's offset below the one read before
+    it is one regression."""
 
     def __init__(self, address: str, group: str, topic: str, partitions: int) -> None:
         self.consumer = AIOKafkaConsumer(bootstrap_servers=address, group_id=group)
         self.tps = [TopicPartition(topic, p) for p in range(partitions)]
-        self.highest: dict[TopicPartition, int] = {}
-        self.regressions: list[str] = []
+        self.last: dict[TopicPartition, int] = {}
+        self.regressions: list[tuple[int, int, int]] = []
+        """(partition, offset before, offset after) of each drop."""
 
     async def __aenter__(self) -> Offsets:
         await self.consumer.start()
@@ -190,11 +192,15 @@ class Offsets:
             if offset is None:
                 continue
             now[tp] = offset
-            top = self.highest.get(tp, -1)
-            if offset < top:
-                self.regressions.append(f"p{tp.partition} {top}->{offset}")
-            self.highest[tp] = max(top, offset)
+            before = self.last.get(tp, -1)
+            if offset < before:
+                self.regressions.append((tp.partition, before, offset))
+            self.last[tp] = offset
         return now
+
+    def worst(self, count: int = 3) -> str:
+        drops = sorted(self.regressions, key=lambda r: r[2] - r[1])[:count]
+        return ", ".join(f"p{p} {a}->{b}" for p, a, b in drops)
 
 
 # -- data -----------------------------------------------------------------------------
