@@ -57,7 +57,7 @@ class Sizes:
     """Longest wait without progress for scores to arrive before a row counts them missing."""
 
 
-QUICK = Sizes(3, 4, 900, 200, 1_000, 4, 60, 2, 600_000, 200, 10.0)
+QUICK = Sizes(3, 4, 900, 200, 1_000, 4, 60, 2, 500_000, 200, 10.0)
 FULL = Sizes(20, 6, 4_000, 900, 10_000, 8, 300, 4, 1_000_000, 500, 60.0)
 
 

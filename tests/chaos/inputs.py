@@ -150,6 +150,11 @@ async def _fuzz_pass(
     ]
 
 
+PAD = "x" * 86
+"""Makes each flood id 100 characters, as real ids (paths, URNs) often are: what a
+leak keeps per id shows sooner."""
+
+
 async def flood(ctx: Context) -> list[Row]:
     """Many distinct series ids through a small store: resident memory over time."""
     name = "flood"
@@ -161,7 +166,7 @@ async def flood(ctx: Context) -> list[Row]:
     messages: list[Message] = []
     for first in range(0, sz.flood_ids, per):
         body = [
-            {"series": f"flood-{i:07d}", "ts": T0 + i, "value": 0.5}
+            {"series": f"flood-{i:07d}-{PAD}", "ts": T0 + i, "value": 0.5}
             for i in range(first, min(first + per, sz.flood_ids))
         ]
         messages.append((None, json.dumps(body).encode()))
