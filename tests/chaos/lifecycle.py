@@ -235,8 +235,7 @@ async def sigterm(ctx: Context) -> list[Row]:
         except Exception:
             wait_exit = math.inf
     return [
-        Row(name, "exit code", code, "0"),
-        Row(name, "seconds to exit under load", round(took, 1), "<=10"),
+        Row(name, "exit code on SIGTERM under load", code, "0", f"it exited in {took:.1f} s"),
         Row(
             name,
             "points re-scored after the restart (uncommitted work)",
@@ -252,10 +251,13 @@ async def sigterm(ctx: Context) -> list[Row]:
         ),
         Row(
             name,
-            "seconds to exit while Kafka is unreachable",
-            round(wait_exit, 1) if math.isfinite(wait_exit) else math.inf,
-            "<=5",
-            "never = still running 10 s after SIGTERM, then killed",
+            "exits on SIGTERM while Kafka is unreachable",
+            int(math.isfinite(wait_exit)),
+            "yes",
+            # 10 s only ends the wait: far below kafka.connect_retry_s (60 s here).
+            f"in {wait_exit:.1f} s"
+            if math.isfinite(wait_exit)
+            else "still waiting for Kafka 10 s after SIGTERM, then killed",
         ),
     ]
 
