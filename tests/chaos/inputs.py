@@ -239,17 +239,20 @@ async def clock_skew(ctx: Context) -> list[Row]:
         async with Reader(ctx.broker.address, [k.score_topic, k.dead_letter_topic]) as reader:
             await send_all(ctx.broker.address, k.input_topic, point_messages(points[:half]))
             await scored_until(reader, k.score_topic, scorable(points[:half]), ctx.sizes.settle_s)
-            await send_all(ctx.broker.address, k.input_topic, point_messages([skew]))
+            [skew_at] = await send_all(ctx.broker.address, k.input_topic, point_messages([skew]))
             await asyncio.sleep(1.0)
-            await send_all(ctx.broker.address, k.input_topic, point_messages(after))
+            where = await send_all(ctx.broker.address, k.input_topic, point_messages(after))
             want = scorable(points) - scorable(points[:half])
             scored = await scored_until(reader, k.score_topic, want, ctx.sizes.settle_s / 2)
             dead = reader.bodies(k.dead_letter_topic)
         code = service.terminate()
     lost = want - scored
-    dead_at = {(d["series"], d["ts"]) for d in dead}
-    silent = [x for x in lost if x not in dead_at]
-    skew_refused = any(d["series"] == "skew" for d in dead)
+    # Dead letters are matched by the offset they name: a refusal need not repeat the
+    # series or the time.
+    dead_at = {(d["source"]["partition"], d["source"]["offset"]) for d in dead}
+    at = {(p.series, p.ts): w for p, w in zip(after, where, strict=True)}
+    silent = [x for x in lost if at[x] not in dead_at]
+    skew_refused = skew_at in dead_at
     return [
         Row(name, "points of live series unscored", len(lost), "0", f"of {len(want)}"),
         Row(name, "of them without a dead letter", len(silent), "0"),
@@ -272,13 +275,14 @@ async def channel_mismatch(ctx: Context) -> list[Row]:
         await wait_joined(service)
         async with Reader(ctx.broker.address, [k.score_topic, k.dead_letter_topic]) as reader:
             await send_all(ctx.broker.address, k.input_topic, [(b"pinned", first)])
-            await send_all(ctx.broker.address, k.input_topic, point_messages(points))
+            where = await send_all(ctx.broker.address, k.input_topic, point_messages(points))
             want = scorable(points)
             scored = await scored_until(reader, k.score_topic, want, ctx.sizes.settle_s / 2)
             dead = reader.bodies(k.dead_letter_topic)
         code = service.terminate()
         text = service.text()
-    later = [d for d in dead if d.get("ts") is not None and d["ts"] >= T0]
+    correct = set(where)
+    later = [d for d in dead if (d["source"]["partition"], d["source"]["offset"]) in correct]
     names_setting = any("window.channels" in d["detail"] for d in dead)
     carries_raw = all(d.get("raw") for d in dead) and bool(dead)
     logged = "pinned" in text
