@@ -253,10 +253,11 @@ class Detector:
         """Score `points` (any mix of series, each series in time order).
 
         `now` is the caller's wall time (epoch seconds), if it has one: points further
-        ahead of it (and of the newest point taken) than the store's `max_ahead_s` are
-        refused. Data never makes this raise: a point or window that an unexpected
-        error hits is refused as internal_error (`Output.failures` holds the errors),
-        and every other one is scored.
+        ahead of it (else of the newest point taken) than the store's `max_ahead_s` are
+        refused, and idle eviction never measures against a later time. Data never
+        makes this raise: a point or window that an unexpected error hits is refused
+        as internal_error (`Output.failures` holds the errors), and every other one is
+        scored.
         """
         out = Output()
         store = self.store
