@@ -217,3 +217,48 @@ def test_a_series_walking_ahead_in_small_steps_cannot_evict_live_series(
     if now is not None:  # wall time bounds the walk itself
         walked = [i for i, p in enumerate(points) if p.series == "walker" and p.ts > now + DAY]
         assert walked and all(refused[i] is RejectReason.TOO_FAR_AHEAD for i in walked)
+
+
+class OfferFailsOnce:
+    """A training collector whose third offer raises."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def offer(self, series: object, values: object) -> None:
+        self.calls += 1
+        if self.calls == 3:
+            raise RuntimeError("collector bug")
+
+
+def spiked() -> list[Point]:
+    return [Point("a", 1000.0 + t, (50.0 if t == 40 else 0.0,)) for t in range(60)]
+
+
+@pytest.mark.parametrize("where", ["promote", "collector"])
+def test_an_error_after_windows_were_judged_keeps_their_scores_and_alerts(where: str) -> None:
+    # Before the fix the training collector and the lane promotion ran outside the
+    # guarded path: their error escaped process() after 57 windows had been scored and
+    # learned, and the caller threw away the scores and the open alert.
+    clean = make()
+    clean.store.slack = 1  # one batch per window: the error hits a middle one
+    expected = clean.process(spiked())
+    det = make()
+    det.store.slack = 1
+    if where == "collector":
+        det.collector = OfferFailsOnce()  # type: ignore[assignment]
+    else:
+        calls = iter(range(100))
+        promote = det._maybe_promote
+
+        def fragile() -> None:
+            if next(calls) == 2:
+                raise RuntimeError("promotion bug")
+            promote()
+
+        det._maybe_promote = fragile  # type: ignore[method-assign]
+    out = det.process(spiked())
+    assert out.points_scored == expected.points_scored == 60 - (W - 1)
+    assert [a.alert_id for a in out.alerts] == [a.alert_id for a in expected.alerts]
+    assert any(a.state.value == "open" for a in out.alerts)
+    assert out.rejected == [] and len(out.failures) == 1 and out.failures[0].points == 0
