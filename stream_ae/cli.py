@@ -56,7 +56,9 @@ def _detect(args: argparse.Namespace) -> int:
         summary.outputs["plot"] = str(args.plot)
     print(summary.text())
     refused = sum(summary.rejected.values())
-    if summary.points_scored == 0 and refused and refused >= summary.points_read:
+    # Exit 3 only when no point reached the detector unrefused: rows the reader
+    # refused are not among points_read.
+    if summary.points_scored == 0 and summary.points_refused >= summary.points_read:
         print(
             f"stream-ae: every one of the {refused} rows was refused, nothing was scored; "
             f"the reasons are in {summary.outputs['rejects']} (exit {ALL_REFUSED})",

@@ -90,8 +90,8 @@ class WindowSettings(BaseModel):
     idle_evict_s: float = Field(default=86400.0, gt=0)
     """A series unseen this long, in event time, may be evicted when the store is full."""
     max_ahead_s: float = Field(default=86400.0, gt=0)
-    """A point dated further than this past the newest point taken, and past wall time,
-    is refused (too_far_ahead): one wrong clock must not make live series look idle."""
+    """A point dated further than this past wall time is refused (too_far_ahead); idle
+    eviction never measures against a clock later than wall time either."""
     gap_policy: Literal["reset", "impute"] = "reset"
     """On a gap: 'reset' empties the series' window, 'impute' fills the missing steps."""
     gap_factor: float = Field(default=3.0, gt=1)
@@ -237,11 +237,17 @@ class AlertSettings(BaseModel):
     """Time steps and channels reported with an alert as its main contributors."""
 
     @model_validator(mode="after")
-    def _k_within_n(self) -> AlertSettings:
+    def _consistent(self) -> AlertSettings:
         if self.open_k > self.open_n:
             raise ValueError(
                 f"open_k ({self.open_k}) must not exceed open_n ({self.open_n}); "
                 "an incident opens when k of the last n scores are high"
+            )
+        if self.critical_ratio < self.major_ratio:
+            raise ValueError(
+                f"critical_ratio ({self.critical_ratio}) must not be below major_ratio "
+                f"({self.major_ratio}); critical is checked first, so no incident would "
+                "ever be major: raise alerts.critical_ratio or lower alerts.major_ratio"
             )
         return self
 

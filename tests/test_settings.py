@@ -242,3 +242,10 @@ def test_a_malformed_list_in_the_environment_is_a_sentence(
     monkeypatch.setenv("STREAM_AE_WINDOW__CHANNELS", '["temp", ')
     with pytest.raises(ConfigError, match=r"window\.channels: .*comma-separated"):
         load_settings()
+
+
+def test_critical_ratio_below_major_ratio_is_refused(tmp_path: Path) -> None:
+    # Critical is checked first: below major_ratio no incident could ever be major.
+    path = write(tmp_path, "[alerts]\nmajor_ratio = 2.0\ncritical_ratio = 1.8\n")
+    with pytest.raises(ConfigError, match=r"critical_ratio \(1.8\).*major_ratio \(2.0\)"):
+        load_settings(path)

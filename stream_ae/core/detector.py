@@ -77,6 +77,9 @@ class Output:
     failures: list[Failure] = field(default_factory=list)
     """Unexpected errors, one per distinct id; their points are in `rejected`
     (internal_error, the detail naming the id)."""
+    taken: int = 0
+    """Points of the input taken (pushed or refused) so far: if process() raised, the
+    points from here on were never looked at."""
 
     @property
     def points_scored(self) -> int:
@@ -91,6 +94,12 @@ class Output:
                 self.failures[k] = replace(seen, points=seen.points + 1)
                 return
         self.failures.append(Failure(eid, error, 1))
+
+    def note(self, error: Exception) -> None:
+        """Record `error`, which hit after its windows were scored: it refuses no point."""
+        eid = error_id(error)
+        if all(seen.error_id != eid for seen in self.failures):
+            self.failures.append(Failure(eid, error, 0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +191,8 @@ class Detector:
         self.severity_ratios = severity_ratios
         """(major, critical): the peak ratios that make an incident major, critical."""
         store.on_assign = self._assign
+        self._in_flight: set[int] = set()
+        """Tags of windows drained but not yet scored or refused (see `abandon`)."""
 
     @property
     def serving(self) -> Scorer:
@@ -249,16 +260,23 @@ class Detector:
             lane.threshold.learn(slots[rows], scores[rows])
         lane.threshold.warm(np.unique(slots))
 
-    def process(self, points: Sequence[Point], *, now: float | None = None) -> Output:
+    def process(
+        self, points: Sequence[Point], *, now: float | None = None, out: Output | None = None
+    ) -> Output:
         """Score `points` (any mix of series, each series in time order).
 
         `now` is the caller's wall time (epoch seconds), if it has one: points further
-        ahead of it (and of the newest point taken) than the store's `max_ahead_s` are
-        refused. Data never makes this raise: a point or window that an unexpected
-        error hits is refused as internal_error (`Output.failures` holds the errors),
-        and every other one is scored.
+        ahead of it (else of the newest point taken) than the store's `max_ahead_s` are
+        refused, and idle eviction never measures against a later time. Data never
+        makes this raise: a point or window that an unexpected error hits is refused
+        as internal_error (`Output.failures` holds the errors), and every other one is
+        scored.
+
+        Results go into `out` as they are made (a new Output if none is given): should
+        a bug outside those guards raise, the caller keeps what was done, refuses the
+        points from `out.taken` on, and calls `abandon()`.
         """
-        out = Output()
+        out = Output() if out is None else out
         store = self.store
         for i, point in enumerate(points):
             if store.would_evict(point.series):
@@ -266,9 +284,11 @@ class Detector:
             try:
                 rejection = store.push(point.series, point.ts, point.values, tag=i, now=now)
             except Exception as exc:
+                out.taken = i + 1
                 out.fail(i, exc, point.series, point.ts, "taking the point")
                 self._forget(out, point.series)
                 continue
+            out.taken = i + 1
             if rejection is not None:
                 out.rejected.append((i, rejection))
             elif store.needs_drain:
@@ -283,10 +303,20 @@ class Detector:
         with contextlib.suppress(Exception):  # the slot is freed before the hook runs
             self.store.evict(series, reason="internal_error")
 
+    def abandon(self) -> list[int]:
+        """After process() raised: drop the windows it left pending or was scoring, and
+        return the tags (input indices) of the points that completed them, for the
+        caller to refuse. Without this, their tags would name points of the next call."""
+        tags = self._in_flight | set(self.store.drain().tags.tolist())
+        self._in_flight = set()
+        return sorted(tags)
+
     def _score(self, out: Output) -> None:
         gathered = self.store.drain()
         if len(gathered.slots):
+            self._in_flight.update(gathered.tags.tolist())
             self._score_rows(out, gathered.slots, gathered.batch, gathered.tags)
+            self._in_flight.clear()
 
     def _score_rows(
         self, out: Output, slots: np.ndarray, batch: WindowBatch, tags: np.ndarray
@@ -309,12 +339,14 @@ class Detector:
         except Exception as exc:
             if n == 1:
                 out.fail(int(tags[0]), exc, batch.series[0], float(batch.end_ts[0]), "scoring")
+                self._in_flight.discard(int(tags[0]))
                 return
             for part in (np.arange(n // 2), np.arange(n // 2, n)):
                 self._score_rows(out, slots[part], batch.take(part), tags[part])
             return
         for row in np.flatnonzero(~finite).tolist():
             out.rejected.append((int(tags[row]), _not_finite(batch, row)))
+            self._in_flight.discard(int(tags[row]))
         if len(keep) == 0:
             return
         if len(keep) < n:
@@ -353,8 +385,6 @@ class Detector:
                 for row in rows.tolist():
                     end = float(batch.end_ts[row])
                     out.fail(int(tags[row]), exc, batch.series[row], end, "judging its score")
-        if self.collector is not None:
-            self.collector.offer(batch.series, batch.values)
         names = [lane.scorer.name for lane in self.lanes]
         rows = np.flatnonzero(ok)
         out.scored.append(
@@ -368,9 +398,16 @@ class Detector:
                 scorer=tuple(names[k] for k in ctx.decider[rows].tolist()),
             )
         )
+        self._in_flight.difference_update(tags.tolist())
         for lane in self.lanes[1:]:
             lane.shadow_windows += n
-        self._maybe_promote()
+        try:
+            # After the verdicts, whose scores and alerts stand whatever happens here.
+            if self.collector is not None:
+                self.collector.offer(batch.series, batch.values)
+            self._maybe_promote()
+        except Exception as exc:
+            out.note(exc)
 
     def _turn(self, slots: np.ndarray, rows: np.ndarray, ctx: _Batch) -> list[Alert]:
         """Judge one verdict per series (rows of distinct slots); returns the alerts."""

@@ -113,9 +113,9 @@ class WindowStore:
         self.max_series = max_series
         self.idle_evict_s = idle_evict_s
         self.max_ahead_s = max_ahead_s
-        """A point this far past the newest one taken (or past the caller's wall time,
-        whichever is later) is refused: one wrong clock must not make every other
-        series look idle and get it evicted."""
+        """A point this far past the caller's wall time (when it gives one; else past the
+        newest point taken) is refused. Idle eviction is judged against a clock no one
+        series running ahead can move (see `_evict_one_idle`)."""
         self.gap_policy = gap_policy
         self.gap_factor = gap_factor
         self.out_of_order = out_of_order
@@ -237,13 +237,13 @@ class WindowStore:
                 )
         if not math.isfinite(ts):
             return Rejection(RejectReason.NON_FINITE, f"timestamp {ts} is not finite", series, ts)
-        if ts > self._newest_ts + self.max_ahead_s:  # else within reach of any reference
+        if ts > (self._newest_ts if now is None else now) + self.max_ahead_s:
             ahead = self._too_far_ahead(series, ts, now)
             if ahead is not None:
                 return ahead
         slot = self._slot_of.get(series)
         if slot is None:
-            slot_or_rejection = self._assign(series, ts)
+            slot_or_rejection = self._assign(series, ts, now)
             if isinstance(slot_or_rejection, Rejection):
                 return slot_or_rejection
             slot = slot_or_rejection
@@ -285,12 +285,12 @@ class WindowStore:
         return None
 
     def _too_far_ahead(self, series: str, ts: float, now: float | None) -> Rejection | None:
-        # Every series' clock is at most the newest point taken, which passed this test
-        # itself: one outlier cannot drag it (and idle eviction) years ahead.
-        reference = self._newest_ts if now is None else max(self._newest_ts, now)
-        if ts - reference <= self.max_ahead_s or reference == -math.inf:
+        # With a wall clock the limit is wall time alone: were it the newest point taken,
+        # a chain of points each a little under max_ahead_s apart would walk it ahead.
+        reference = self._newest_ts if now is None else now
+        if reference == -math.inf:
             return None
-        against = "the newest point taken" if now is None or self._newest_ts > now else "wall time"
+        against = "the newest point taken" if now is None else "wall time"
         return Rejection(
             RejectReason.TOO_FAR_AHEAD,
             f"timestamp {ts:.3f} is {ts - reference:,.0f} s ahead of {against} "
@@ -371,12 +371,12 @@ class WindowStore:
             return
         self._valid_from[slot] = self._seq[slot]
 
-    def _assign(self, series: str, ts: float) -> int | Rejection:
+    def _assign(self, series: str, ts: float, now: float | None = None) -> int | Rejection:
         if not self._free:
             capacity = len(self._series_of)
             if capacity < self.max_series:
                 self._allocate(min(capacity * 2, self.max_series))
-            elif not self._evict_one_idle(ts):
+            elif not self._evict_one_idle(ts, now):
                 return Rejection(
                     RejectReason.CAPACITY,
                     f"{len(self)} series are live (window.max_series) and none has been idle "
@@ -402,15 +402,33 @@ class WindowStore:
             self.on_assign(slot, series)
         return slot
 
-    def _evict_one_idle(self, ts: float) -> bool:
-        now = max(self._newest_ts, ts)
+    def _evict_one_idle(self, ts: float, now: float | None) -> bool:
         oldest = int(np.argmin(self._last_ts))
-        if now - float(self._last_ts[oldest]) < self.idle_evict_s:
+        if self._idle_clock(ts, now) - float(self._last_ts[oldest]) < self.idle_evict_s:
             return False
         victim = self._series_of[oldest]
         if victim is not None:
             self.evict(victim, reason="idle")
         return True
+
+    def _idle_clock(self, ts: float, now: float | None) -> float:
+        """The time a series must be idle against before a new one (first point at `ts`)
+        may evict it. Never later than that first point, nor than wall time: a series
+        dated ahead cannot push live ones out. Without wall time, never later than the
+        second-newest series either (see `event_clock`)."""
+        if now is not None:
+            return min(ts, now)
+        return min(ts, self.event_clock()) if len(self) > 1 else ts
+
+    def event_clock(self) -> float:
+        """The event time idle eviction measures against without a wall clock: the
+        second-newest last point among live series (the newest when only two are
+        live; -inf when none). One series walking ahead in steps under max_ahead_s
+        moves the newest point taken, not this clock."""
+        last = self._last_ts[self._last_ts < math.inf]
+        if len(last) < 3:
+            return float(last.max()) if len(last) else -math.inf
+        return float(np.partition(last, len(last) - 2)[len(last) - 2])
 
     def evict(self, series: str, reason: str = "requested") -> None:
         """Forget a series and free its slot.
@@ -434,8 +452,9 @@ class WindowStore:
             self.on_evict(series, reason)
 
     def evict_idle(self, now: float | None = None) -> list[str]:
-        """Evict every series unseen for `idle_evict_s` (event time); returns their ids."""
-        now = self._newest_ts if now is None else now
+        """Evict every series unseen for `idle_evict_s` (event time, measured against
+        `now` or else `event_clock()`); returns their ids."""
+        now = self.event_clock() if now is None else now
         idle = np.flatnonzero(now - self._last_ts >= self.idle_evict_s)
         evicted = [s for s in (self._series_of[i] for i in idle) if s is not None]
         for series in evicted:

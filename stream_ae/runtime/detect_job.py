@@ -45,6 +45,9 @@ class DetectSummary:
     file: str
     points_read: int = 0
     points_scored: int = 0
+    points_refused: int = 0
+    """Of the points read, those the detector refused (rows the reader refused were
+    never points and are not among points_read)."""
     rejected: dict[str, int] = field(default_factory=dict)
     alerts_opened: int = 0
     alerts_resolved: int = 0
@@ -217,6 +220,7 @@ class DetectJob:
     def _step(self, outputs: _Outputs, points: list[Point], sources: list[str]) -> None:
         out = process_guarded(self.detector, points, self._limited)
         self.summary.points_read += len(points)
+        self.summary.points_refused += len({index for index, _ in out.rejected})
         for index, rejection in out.rejected:
             point = points[index]
             raw = f"{point.series},{point.ts!r},{','.join(map(repr, point.values))}"

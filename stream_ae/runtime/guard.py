@@ -25,16 +25,24 @@ def process_guarded(
 
     process() refuses the points an unexpected error hits (internal_error, the
     dead letter naming the id logged here) and scores the rest. This guard is the
-    last one, for an error outside that (a bug in the detector's own loop): the
-    batch's points are refused, not retried, so no message can stop a run or make
-    a restarted one fail again.
+    last one, for an error outside that (a bug in the detector's own loop): what the
+    call had done stands (its scores and alerts: the thresholds and the alert policy
+    have learned them), and only the points it had not finished are refused, not
+    retried: those it had not taken yet and those whose windows it had not scored.
+    No message can stop a run or make a restarted one fail again.
     """
+    out = Output()
     try:
-        out = detector.process(points, now=time.time() if now is None else now)
+        detector.process(points, now=time.time() if now is None else now, out=out)
     except Exception as exc:
-        out = Output()
-        for i, point in enumerate(points):
-            out.fail(i, exc, point.series, point.ts, "processing its batch")
+        done = {index for index, _ in out.rejected}
+        # Windows left pending carry this call's indices: drop them now, refused below,
+        # or the next call would report them against its own points.
+        unfinished = set(detector.abandon()) | set(range(out.taken, len(points)))
+        for i in sorted(unfinished - done):
+            if 0 <= i < len(points):
+                point = points[i]
+                out.fail(i, exc, point.series, point.ts, "processing its batch")
     for failure in out.failures:
         log.error(
             f"error {failure.error_id}",

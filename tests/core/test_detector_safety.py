@@ -176,3 +176,89 @@ def test_the_same_failure_gets_the_same_id_however_the_points_are_batched(
             out = det.process(points[start : start + chunk])
             ids.update(f.error_id for f in out.failures)
     assert len(ids) == 1
+
+
+DAY = 86_400.0
+
+
+def walk_ahead(future_new_ids: bool) -> tuple[list[Point], list[str]]:
+    """7 live series in a store of 8; at t=20 one series walks 9 years ahead in steps of
+    0.9 day (each under window.max_ahead_s), then new series arrive each second: at the
+    live series' time, or (future_new_ids) at the walker's."""
+    live = [f"live-{k}" for k in range(7)]
+    points: list[Point] = []
+    for t in range(60):
+        points += [Point(name, 1e9 + t, (float(t % 5),)) for name in live]
+        if t == 20:
+            points += [Point("walker", 1e9 + 0.9 * DAY * k, (1.0,)) for k in range(1, 3651)]
+        if t >= 21:
+            ts = 1e9 + 0.9 * DAY * 3650 + t if future_new_ids else 1e9 + t
+            points.append(Point(f"new-{t}", ts, (1.0,)))
+    return points, live
+
+
+@pytest.mark.parametrize("future_new_ids", [False, True])
+@pytest.mark.parametrize("now", [None, 1e9 + 60])
+def test_a_series_walking_ahead_in_small_steps_cannot_evict_live_series(
+    now: float | None, future_new_ids: bool
+) -> None:
+    # Before the fix each accepted step moved the store's clock: after 3650 steps it was
+    # 9 years ahead, every live series looked idle, and new series evicted them again
+    # and again (live-0 scored 19 times of 57), with no dead letter.
+    det = make(max_series=8, idle_evict_s=100.0, max_ahead_s=DAY)
+    points, live = walk_ahead(future_new_ids)
+    out = det.process(points, now=now)
+    scored = scored_per_series(out)
+    assert {name: scored.get(name, 0) for name in live} == {name: 60 - (W - 1) for name in live}
+    refused = reasons(out)
+    for i, point in enumerate(points):
+        if point.series.startswith("new-"):  # no slot for them: refused, not lost
+            assert refused.get(i) in (RejectReason.CAPACITY, RejectReason.TOO_FAR_AHEAD)
+    if now is not None:  # wall time bounds the walk itself
+        walked = [i for i, p in enumerate(points) if p.series == "walker" and p.ts > now + DAY]
+        assert walked and all(refused[i] is RejectReason.TOO_FAR_AHEAD for i in walked)
+
+
+class OfferFailsOnce:
+    """A training collector whose third offer raises."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def offer(self, series: object, values: object) -> None:
+        self.calls += 1
+        if self.calls == 3:
+            raise RuntimeError("collector bug")
+
+
+def spiked() -> list[Point]:
+    return [Point("a", 1000.0 + t, (50.0 if t == 40 else 0.0,)) for t in range(60)]
+
+
+@pytest.mark.parametrize("where", ["promote", "collector"])
+def test_an_error_after_windows_were_judged_keeps_their_scores_and_alerts(where: str) -> None:
+    # Before the fix the training collector and the lane promotion ran outside the
+    # guarded path: their error escaped process() after 57 windows had been scored and
+    # learned, and the caller threw away the scores and the open alert.
+    clean = make()
+    clean.store.slack = 1  # one batch per window: the error hits a middle one
+    expected = clean.process(spiked())
+    det = make()
+    det.store.slack = 1
+    if where == "collector":
+        det.collector = OfferFailsOnce()  # type: ignore[assignment]
+    else:
+        calls = iter(range(100))
+        promote = det._maybe_promote
+
+        def fragile() -> None:
+            if next(calls) == 2:
+                raise RuntimeError("promotion bug")
+            promote()
+
+        det._maybe_promote = fragile  # type: ignore[method-assign]
+    out = det.process(spiked())
+    assert out.points_scored == expected.points_scored == 60 - (W - 1)
+    assert [a.alert_id for a in out.alerts] == [a.alert_id for a in expected.alerts]
+    assert any(a.state.value == "open" for a in out.alerts)
+    assert out.rejected == [] and len(out.failures) == 1 and out.failures[0].points == 0

@@ -111,3 +111,18 @@ def test_detect_that_refused_every_row_exits_non_zero(
     assert "every one of the 50 rows was refused" in err and "rejects.jsonl" in err
     assert (tmp_path / "out" / "rejects.jsonl").read_text().count("\n") == 50
     assert code != 0
+
+
+def test_detect_that_accepted_rows_exits_zero_however_many_lines_were_garbage(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 20 points reach the detector (too few to fill a window: none is scored) and 30
+    # lines are refused by the reader. Before the fix the reader's refusals were
+    # compared with the points read, and the run exited 3, "every row refused".
+    path = tmp_path / "mixed.jsonl"
+    good = [f'{{"series": "s", "ts": {1_700_000_000 + 60 * i}, "value": 1.0}}' for i in range(20)]
+    path.write_text("\n".join(good + ["{not json"] * 30) + "\n")
+    code = main(["detect", str(path), "--out", str(tmp_path / "out"), "--no-progress"])
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert (summary["points_read"], sum(summary["rejected"].values())) == (20, 30)
+    assert code == 0, capsys.readouterr().err

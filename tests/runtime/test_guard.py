@@ -1,0 +1,93 @@
+"""The last guard keeps what a failed `Detector.process` call already did, refuses only
+the points it had not finished, and leaves no window of that call behind."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import numpy as np
+
+from stream_ae.core.detector import Detector, Output
+from stream_ae.core.records import Point, RejectReason
+from stream_ae.runtime.guard import process_guarded
+from stream_ae.runtime.ratelimit import RateLimitedLog
+
+from ..core.test_detector_safety import W, make
+
+T0 = 1000.0
+LOG = RateLimitedLog(logging.getLogger("test.guard"))
+
+
+def spiked(n: int = 60, spike_at: int = 20) -> list[Point]:
+    return [Point("a", T0 + t, (50.0 if t == spike_at else 0.0,)) for t in range(n)]
+
+
+def raises_on_call(k: int, inner: Callable[..., object]) -> Callable[..., object]:
+    """`inner`, but its k-th call (from 0) raises as a bug in the detector's loop would."""
+    calls = iter(range(1_000_000))
+
+    def wrapped(*args: object, **kwargs: object) -> object:
+        if next(calls) == k:
+            raise RuntimeError("bug in the detector's loop")
+        return inner(*args, **kwargs)
+
+    return wrapped
+
+
+def accounted(points: list[Point], out: Output) -> tuple[set[int], set[int]]:
+    """(indices scored, indices refused) of one-series points; they must not overlap."""
+    scored = {int(ts - T0) for rows in out.scored for ts in rows.ts.tolist()}
+    refused = {i for i, _ in out.rejected}
+    assert not scored & refused and len(refused) == len(out.rejected)
+    assert scored | refused | set(range(W - 1)) == set(range(len(points)))
+    return scored, refused
+
+
+def clean_alerts(points: list[Point], slack: int) -> list[tuple[str, float]]:
+    det = make()
+    det.store.slack = slack
+    return [(a.state.value, a.ts) for a in det.process(points).alerts]
+
+
+def test_an_error_escaping_process_keeps_the_scores_and_alerts_made_before_it() -> None:
+    # Before the fix the guard replaced the whole output: 60 points dead-lettered though
+    # 30 windows had been scored, judged and learned, and their alerts were lost while
+    # the alert policy had recorded the incident.
+    points = spiked()
+    det = make()
+    det.store.slack = 1  # one batch per window: the error hits window 30
+    det._score_rows = raises_on_call(30, det._score_rows)  # type: ignore[method-assign]
+    out = process_guarded(det, points, LOG, now=T0)
+    scored, refused = accounted(points, out)
+    assert scored == set(range(W - 1, W - 1 + 30))
+    assert refused == set(range(W - 1 + 30, 60))
+    assert {r.reason for _, r in out.rejected} == {RejectReason.INTERNAL_ERROR}
+    assert [f.points for f in out.failures] == [len(refused)]
+    alerts = [(a.state.value, a.ts) for a in out.alerts]
+    assert alerts == [a for a in clean_alerts(points, 1) if a[1] < T0 + W - 1 + 30]
+    assert ("open", T0 + 20) in alerts
+
+
+def test_windows_pending_when_process_failed_are_refused_not_reported_later() -> None:
+    # Windows pending in the store when the error escaped kept tags that index the
+    # failed call's points: the next call scored them as its own (and a refused one
+    # would have been reported against the wrong point, or past the end of the batch).
+    points = spiked(spike_at=50)
+    det = make()
+    det.store.would_evict = raises_on_call(45, det.store.would_evict)  # type: ignore[method-assign]
+    out = process_guarded(det, points, LOG, now=T0)
+    scored, refused = accounted(points, out)
+    assert det.store.pending == 0
+    assert refused == set(range(len(scored) + W - 1, 60)) and len(scored) > 0
+    resend = points[45]  # the first point never taken, sent again
+    after = process_guarded(det, [resend], LOG, now=T0)
+    assert [rows.ts.tolist() for rows in after.scored if len(rows)] == [[resend.ts]]
+    assert after.rejected == []
+
+
+def test_a_clean_call_reports_no_failure() -> None:
+    det: Detector = make()
+    out = process_guarded(det, spiked(), LOG, now=T0)
+    assert out.failures == [] and out.rejected == []
+    assert np.array_equal(np.concatenate([r.ts for r in out.scored]), T0 + np.arange(W - 1, 60))
