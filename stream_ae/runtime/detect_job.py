@@ -27,7 +27,7 @@ from stream_ae.core.detector import Detector, Output
 from stream_ae.core.records import Alert, AlertState, Point, Rejection
 from stream_ae.errors import InputError, StreamAEError
 from stream_ae.runtime.first_fit import FirstFit
-from stream_ae.runtime.guard import EVICTED_BECAUSE, process_guarded
+from stream_ae.runtime.guard import log_eviction, process_guarded
 from stream_ae.runtime.ratelimit import RateLimitedLog
 from stream_ae.settings import Settings
 
@@ -231,13 +231,7 @@ class DetectJob:
             self._check_fit()
 
     def _on_evict(self, series: str, reason: str) -> None:
-        self._limited.warning(
-            f"evicted {reason}",
-            "series %r evicted (%s): %s",
-            series,
-            reason,
-            EVICTED_BECAUSE.get(reason, reason),
-        )
+        log_eviction(self._limited, series, reason)
 
     def _reject(self, outputs: _Outputs, rejection: Rejection) -> None:
         outputs.rejects.write(rejection)

@@ -17,6 +17,17 @@ EVICTED_BECAUSE = {
 """Why a series was evicted, by the reason the window store gives, for the log."""
 
 
+def log_eviction(log: RateLimitedLog, series: str, reason: str) -> None:
+    """One rate-limited line per eviction reason: the series and why."""
+    log.warning(
+        f"evicted {reason}",
+        "series %r evicted (%s): %s",
+        series,
+        reason,
+        EVICTED_BECAUSE.get(reason, reason),
+    )
+
+
 def process_guarded(
     detector: Detector, points: Sequence[Point], log: RateLimitedLog, now: float | None = None
 ) -> Output:

@@ -41,7 +41,7 @@ from stream_ae.core.records import Alert, Point
 from stream_ae.metrics import ServiceMetrics
 from stream_ae.registry import ModelRegistry
 from stream_ae.runtime.first_fit import FirstFit
-from stream_ae.runtime.guard import EVICTED_BECAUSE, process_guarded
+from stream_ae.runtime.guard import log_eviction, process_guarded
 from stream_ae.runtime.health import Health, keep_beating, watch_kafka
 from stream_ae.runtime.model_watch import ModelWatcher, SwapGuard
 from stream_ae.runtime.oversight import ModelOversight
@@ -393,13 +393,7 @@ class DetectorService:
         # thread-safe; the maps keyed by series are cleared on the loop.
         self.metrics.series_evicted.labels(reason=reason).inc()
         self._evicted.append(series)
-        self._limited.warning(
-            f"evicted {reason}",
-            "series %r evicted (%s): %s",
-            series,
-            reason,
-            EVICTED_BECAUSE.get(reason, reason),
-        )
+        log_eviction(self._limited, series, reason)
 
     def _report_progress(self, every_s: float = 30.0) -> None:
         """A log line now and then: throughput, lag, and the model serving."""
