@@ -164,6 +164,15 @@ class PointDecoder:
         raw = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
         try:
             parsed = json.loads(text)
+        except RecursionError:  # nesting deeper than the stdlib parser can follow
+            return [
+                _malformed(
+                    f"The input nests JSON too deeply to be a point; send points like "
+                    f"{POINT_EXAMPLE}.",
+                    source,
+                    raw,
+                )
+            ]
         except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
             return [
                 _malformed(

@@ -240,7 +240,7 @@ def test_channels_agree() -> None:
 
 
 def test_deep_nesting_is_a_rejection_not_a_crash() -> None:
-    # PointDecoder (stdlib json) raises RecursionError here; the fast one must not.
+    # The stdlib parser raises RecursionError here; neither decoder may pass it on.
     for depth in (1000, 1023, 1030, 100_000):
         text = "[" * depth + "]" * depth
         (item,) = FastPointDecoder("dflt").decode(text, "t/0@1")
