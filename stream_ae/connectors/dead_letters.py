@@ -10,8 +10,9 @@ rejects file::
 `source` is `{"topic", "partition", "offset"}` for a Kafka message and the text
 `"file:line"` for a line of a file. Encoding never raises, whatever a rejection holds:
 text that UTF-8 cannot carry (a lone surrogate) is written as its escape (`\\ud800`, six
-characters), a time that is not finite as null, and `raw` keeps at most `RAW_LIMIT`
-characters.
+characters), a time that is not finite as null, `raw` keeps at most `RAW_LIMIT`
+characters and every other text at most `DETAIL_LIMIT`, so a dead letter stays a few
+kilobytes, far below any producer's request limit, whatever the input was.
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ from stream_ae.core.records import Rejection, RejectReason
 DEAD_LETTER_FORMAT = 1
 RAW_LIMIT = 1000
 """Characters of raw input kept in a rejection (enough to see what was sent)."""
+DETAIL_LIMIT = 1000
+"""Characters kept of a rejection's detail (and of its series and source when encoded)."""
+KEY_LIMIT = 1024
+"""Bytes kept of a message key on its dead letter (a series id takes at most 1024)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,10 +65,12 @@ def rejected(
     series: str | None = None,
     ts: float | None = None,
 ) -> Rejection:
-    """A rejection whose raw text is cut to `RAW_LIMIT`; `raw` may be a callable, so an
-    accepted point never pays for making its text."""
+    """A rejection whose raw text is cut to `RAW_LIMIT` and detail to `DETAIL_LIMIT`;
+    `raw` may be a callable, so an accepted point never pays for making its text."""
     text = raw if isinstance(raw, str) else raw()
-    return Rejection(reason, detail, series=series, ts=ts, source=source, raw=text[:RAW_LIMIT])
+    return Rejection(
+        reason, _cut(detail), series=series, ts=ts, source=source, raw=text[:RAW_LIMIT]
+    )
 
 
 def raw_text(value: bytes) -> str:
@@ -82,11 +89,11 @@ def dead_letter_to_dict(dead: DeadLetter) -> dict[str, Any]:
     return {
         "format": DEAD_LETTER_FORMAT,
         "reason": r.reason.value,
-        "detail": _text(r.detail),
+        "detail": _text(_cut(r.detail)),
         "source": source,
         "series": None if r.series is None else _text(r.series),
         "ts": _finite(r.ts),
-        "raw": _text(r.raw[:RAW_LIMIT])[:RAW_LIMIT],
+        "raw": _text(r.raw, RAW_LIMIT),
     }
 
 
@@ -95,11 +102,16 @@ def encode_dead_letter(dead: DeadLetter) -> bytes:
     return orjson.dumps(dead_letter_to_dict(dead))
 
 
-def _text(text: str) -> str:
+def _cut(text: str) -> str:
+    return text if len(text) <= DETAIL_LIMIT else text[: DETAIL_LIMIT - 3] + "..."
+
+
+def _text(text: str, limit: int = DETAIL_LIMIT) -> str:
+    text = text[:limit]
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:  # lone surrogates: keep them visible, as escapes
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")[:limit]
     return text
 
 

@@ -55,6 +55,10 @@ from stream_ae.core.records import (
 
 POINT_FORMAT = 1
 ALERT_FORMAT = 1
+_NAMES_SHOWN = 10
+"""Channel names a refusal names at most (it says how many there were)."""
+_PROBLEMS_SHOWN = 3
+"""Validation problems a refusal names at most (it says how many more there were)."""
 log = logging.getLogger(__name__)
 
 
@@ -252,8 +256,8 @@ class PointDecoder:
             if bad:
                 return rejected(
                     RejectReason.NON_FINITE,
-                    f"Channel(s) {bad} of series {series!r} are null, NaN or infinite; send "
-                    "finite numbers and leave a missing reading out.",
+                    f"The {_listed(bad)} of series {series!r} are null, NaN or infinite; "
+                    "send finite numbers and leave a missing reading out.",
                     source,
                     raw,
                     series,
@@ -263,8 +267,8 @@ class PointDecoder:
             if huge:
                 return rejected(
                     RejectReason.OUT_OF_RANGE,
-                    f"Channel(s) {huge} of series {series!r} are beyond ±{VALUE_LIMIT:g}, "
-                    "more than float32 scaling can carry; send values within "
+                    f"The {_listed(huge)} of series {series!r} are beyond "
+                    f"±{VALUE_LIMIT:g}, more than float32 scaling can carry; send values within "
                     f"±{VALUE_LIMIT:g} (in a larger unit, say).",
                     source,
                     raw,
@@ -291,8 +295,8 @@ class PointDecoder:
     ) -> Rejection:
         if self.expected is not None:
             detail = (
-                f"Series {series!r} sent channels {list(names)} but this detector scores "
-                f"{list(known)} (set by window.channels, or by the served model's channel "
+                f"Series {series!r} sent {_listed(names)} but this detector scores "
+                f"{_listed(known)} (set by window.channels, or by the served model's channel "
                 "names when a model is loaded); send exactly those channels, or serve a "
                 "model trained on these."
             )
@@ -301,15 +305,15 @@ class PointDecoder:
             if count >= PIN_RELEASE_AFTER:
                 self.forget(series)
                 detail = (
-                    f"Series {series!r} has channels {list(known)} but this point has "
-                    f"{list(names)}; after {count} such points in a row and none accepted, "
+                    f"Series {series!r} has {_listed(known)} but this point has "
+                    f"{_listed(names)}; after {count} such points in a row and none accepted, "
                     "the series' channels are dropped: its next point sets them again."
                 )
             else:
                 bounded_put(self._refused, series, count, self.max_series)
                 detail = (
-                    f"Series {series!r} has channels {list(known)} but this point has "
-                    f"{list(names)}; a series keeps the channel set of its first accepted "
+                    f"Series {series!r} has {_listed(known)} but this point has "
+                    f"{_listed(names)}; a series keeps the channel set of its first accepted "
                     f"point (until {PIN_RELEASE_AFTER} points in a row are refused)."
                 )
         if series not in self._logged:
@@ -330,13 +334,29 @@ def _series_hint(item: dict[Any, Any]) -> str | None:
     return series if isinstance(series, str) and series else None
 
 
+def _listed(names: Sequence[str]) -> str:
+    """Channel names for a detail or a log line: at most `_NAMES_SHOWN`, each cut short,
+    so a message with a million long names still gives a short sentence."""
+    shown = [_short(name) for name in names[:_NAMES_SHOWN]]
+    if len(names) <= _NAMES_SHOWN:
+        return f"channel(s) {shown}"
+    return f"{len(names):,} channels, the first {_NAMES_SHOWN} {shown}"
+
+
+def _short(name: str, limit: int = 40) -> str:
+    return name if len(name) <= limit else name[: limit - 3] + "..."
+
+
 def _describe(exc: ValidationError) -> str:
     problems = []
-    for err in exc.errors():
-        where = ".".join(str(part) for part in err["loc"])
-        message = err["msg"].removeprefix("Value error, ")
+    errors = exc.errors()
+    for err in errors[:_PROBLEMS_SHOWN]:
+        where = _short(".".join(str(part) for part in err["loc"]), 80)
+        message = _short(err["msg"].removeprefix("Value error, "), 200)
         message = message[:1].lower() + message[1:]
         problems.append(f"{where}: {message}" if where else message)
+    if len(errors) > _PROBLEMS_SHOWN:
+        problems.append(f"and {len(errors) - _PROBLEMS_SHOWN:,} more")
     return (
         f"The point does not match the wire format ({'; '.join(problems)}); "
         f"send points like {POINT_EXAMPLE}."

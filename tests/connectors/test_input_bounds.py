@@ -3,12 +3,18 @@ rejections, huge arrays. Each must become a bounded refusal, never a traceback."
 
 from __future__ import annotations
 
+import json
+import logging
 from pathlib import Path
 
+import orjson
 import pytest
 
+from stream_ae.connectors.dead_letters import DETAIL_LIMIT, DeadLetter, Position, rejected
 from stream_ae.connectors.fastwire import FastPointDecoder
 from stream_ae.connectors.files import open_points
+from stream_ae.connectors.kafka_sink import dead_letter_message
+from stream_ae.connectors.kafka_source import decode_message, message_decoder
 from stream_ae.connectors.timestamps import format_ts, parse_ts
 from stream_ae.connectors.wire import PointDecoder
 from stream_ae.core.records import Rejection, RejectReason
@@ -56,3 +62,65 @@ def test_an_early_date_is_a_malformed_point(kind: type[PointDecoder]) -> None:
     text = '{"series": "s", "ts": "0001-01-01T00:00:00+14:00", "value": 1}'
     (item,) = kind("dflt").decode(text, "t/0@1")
     assert isinstance(item, Rejection) and item.reason is RejectReason.MALFORMED
+
+
+# Dead letters stay far below the producer's request limit, whatever they hold.
+
+DEAD_LETTER_BOUND = 64 * 1024
+"""Bytes a dead-letter message may take at most: far below the 1 MiB request limit."""
+
+
+def _message_size(dead: DeadLetter) -> int:
+    _, key, body, headers = dead_letter_message("dead", dead)
+    return len(body) + len(key or b"") + sum(len(k) + len(v) for k, v in headers)
+
+
+def test_rejected_cuts_the_detail() -> None:
+    rejection = rejected(RejectReason.MALFORMED, "d" * 100_000, "t/0@1", "r")
+    assert len(rejection.detail) <= DETAIL_LIMIT
+
+
+@pytest.mark.parametrize("char", ["x", "\ue000", "\ud800", "\x00", "\U0010ffff"])
+def test_a_dead_letter_is_bounded_whatever_the_rejection_holds(char: str) -> None:
+    huge = char * 1_000_000
+    rejection = Rejection(
+        RejectReason.OUT_OF_ORDER, huge, series=huge, ts=1.0, source=huge, raw=huge
+    )
+    for position in (Position(huge, 1, 2), None):
+        dead = DeadLetter(rejection, position, key=b"k" * 1_000_000)
+        assert _message_size(dead) < DEAD_LETTER_BOUND
+        data = json.loads(dead_letter_message("dead", dead)[2])
+        shown = char.encode("utf-8", "backslashreplace").decode("utf-8")  # \ud800 escaped
+        assert data["reason"] == "out_of_order" and data["detail"].startswith(shown * 10)
+
+
+def _many_long_channels() -> bytes:
+    values = {"\ue000" * 8 + str(n): 1 for n in range(36_000)}
+    return orjson.dumps({"series": "s", "ts": 1700000000, "values": values})
+
+
+@pytest.mark.parametrize("channels", [("value",), None])
+def test_a_message_with_many_long_channel_names_gives_a_small_dead_letter(
+    channels: tuple[str, ...] | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    decoder = message_decoder(channels)
+    decode_message(decoder, b"s", b'{"series": "s", "ts": 1699999999, "value": 1}', "p/0@0")
+    message = _many_long_channels()
+    assert len(message) > 900_000
+    with caplog.at_level(logging.WARNING):
+        (rejection,) = decode_message(decoder, b"s", message, "p/0@1")
+    assert isinstance(rejection, Rejection)
+    assert rejection.reason is RejectReason.WRONG_CHANNELS
+    assert "36,000 channels" in rejection.detail
+    assert ("window.channels" in rejection.detail) == (channels is not None)
+    assert _message_size(DeadLetter(rejection, Position("p", 0, 1), b"s")) < DEAD_LETTER_BOUND
+    assert caplog.records and all(len(r.getMessage()) < 4000 for r in caplog.records)
+
+
+@pytest.mark.parametrize("kind", DECODERS)
+def test_many_invalid_fields_give_a_short_detail(kind: type[PointDecoder]) -> None:
+    values = {"\ue000" * 200 + str(n): "not a number" for n in range(5000)}
+    text = json.dumps({"series": "s", "ts": 1700000000, "values": values})
+    (rejection,) = kind("dflt").decode(text, "t/0@1")
+    assert isinstance(rejection, Rejection) and rejection.reason is RejectReason.MALFORMED
+    assert len(rejection.detail) <= DETAIL_LIMIT
