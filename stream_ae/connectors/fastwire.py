@@ -26,11 +26,13 @@ import orjson
 
 from stream_ae.connectors.dead_letters import RAW_LIMIT, rejected
 from stream_ae.connectors.point_rules import (
+    MAX_POINTS_PER_MESSAGE,
     SERIES_MAX_CHARS,
     all_in_range,
     empty,
     invalid_series,
     series_problem,
+    too_many,
 )
 from stream_ae.connectors.timestamps import MS_THRESHOLD, parse_ts
 from stream_ae.connectors.wire import PointDecoder
@@ -63,6 +65,8 @@ class FastPointDecoder(PointDecoder):
         if type(parsed) is list:
             if not parsed:
                 return [empty(source, _text_of(text))]
+            if len(parsed) > MAX_POINTS_PER_MESSAGE:
+                return [too_many(len(parsed), source, _text_of(text))]
             return [self._item(item, source, _dumps_of(item, text), fallback) for item in parsed]
         return [self._item(parsed, source, _text_of(text), fallback)]
 

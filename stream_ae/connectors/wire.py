@@ -10,7 +10,8 @@ must meet `point_rules` (id length and characters, value magnitude). A point car
 channels the reader expects (the service: the model's), or, where none are known up
 front, those of its series' first accepted point; in any order. Unknown keys are ignored
 so producers can add fields without breaking the detector. A message must hold at least
-one point: an empty array is refused.
+one point (an empty array is refused) and at most `MAX_POINTS_PER_MESSAGE` items (a
+longer array is refused whole).
 
 Alert, format 1: every field of `stream_ae.core.records.Alert` plus `"format": 1`,
 enums as their string values, contributors as a list of objects, and `null` for a
@@ -31,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from stream_ae.connectors.dead_letters import RAW_LIMIT, rejected
 from stream_ae.connectors.point_rules import (
+    MAX_POINTS_PER_MESSAGE,
     MAX_TRACKED_SERIES,
     PIN_RELEASE_AFTER,
     POINT_EXAMPLE,
@@ -41,6 +43,7 @@ from stream_ae.connectors.point_rules import (
     empty,
     invalid_series,
     series_problem,
+    too_many,
 )
 from stream_ae.connectors.timestamps import parse_ts
 from stream_ae.core.records import (
@@ -189,6 +192,8 @@ class PointDecoder:
         if isinstance(parsed, list):
             if not parsed:
                 return [empty(source, raw)]
+            if len(parsed) > MAX_POINTS_PER_MESSAGE:
+                return [too_many(len(parsed), source, raw)]
             return [self._one(item, source, json.dumps(item), fallback) for item in parsed]
         return [self._one(parsed, source, raw, fallback)]
 

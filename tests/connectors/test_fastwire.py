@@ -122,6 +122,8 @@ BAD = [
     " [ ] ",
     '[{"series": "a", "ts": 1, "value": 1e39}, {"series": "a\\u0001", "ts": 1, "value": 1}]',
     "[" * 50 + "]" * 50,
+    "[" + ",".join(["{}"] * 10_001) + "]",  # more items than a message may hold
+    "[" + ",".join(['{"series": "a", "ts": 1, "value": 1}'] * 10_001) + "]",
 ]
 
 BYTES = [

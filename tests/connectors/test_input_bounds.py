@@ -124,3 +124,16 @@ def test_many_invalid_fields_give_a_short_detail(kind: type[PointDecoder]) -> No
     (rejection,) = kind("dflt").decode(text, "t/0@1")
     assert isinstance(rejection, Rejection) and rejection.reason is RejectReason.MALFORMED
     assert len(rejection.detail) <= DETAIL_LIMIT
+
+
+@pytest.mark.parametrize("kind", DECODERS)
+def test_an_array_of_more_points_than_a_message_may_hold_is_refused_whole(
+    kind: type[PointDecoder],
+) -> None:
+    item = '{"series": "a", "ts": 1700000000, "value": 1}'
+    (refusal,) = kind("dflt").decode("[" + ",".join([item] * 10_001) + "]", "t/0@1")
+    assert isinstance(refusal, Rejection) and refusal.reason is RejectReason.MALFORMED
+    assert "10,001" in refusal.detail and "10,000" in refusal.detail
+    assert len(refusal.raw) == 1000
+    items = kind("dflt").decode("[" + ",".join(["{}"] * 10_000) + "]", "t/0@2")
+    assert len(items) == 10_000  # at the limit, each item is its own point or refusal
