@@ -17,14 +17,15 @@ kilobytes, far below any producer's request limit, whatever the input was.
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from stream_ae.core.records import Rejection, RejectReason
+from stream_ae.core.records import Point, Rejection, RejectReason
 
 DEAD_LETTER_FORMAT = 1
 RAW_LIMIT = 1000
@@ -76,6 +77,28 @@ def rejected(
 def raw_text(value: bytes) -> str:
     """The start of a message's bytes as text, for a rejection (bad UTF-8 becomes U+FFFD)."""
     return value[: 4 * RAW_LIMIT].decode("utf-8", "replace")[:RAW_LIMIT]
+
+
+def point_raw(point: Point, channels: Sequence[str] | None = None) -> str:
+    """A point in the wire format, as the raw input of a rejection made after decoding
+    (by the detector: out of order, duplicate, too far ahead...): `value` for one
+    channel, else `values` by the names in `channels`.
+
+    >>> point_raw(Point("pump-7", 1732262400.25, (0.5,)))
+    '{"series": "pump-7", "ts": 1732262400.25, "value": 0.5}'
+    >>> point_raw(Point("m", 1.0, (21.3, 0.7)), ("temp", "vib"))
+    '{"series": "m", "ts": 1.0, "values": {"temp": 21.3, "vib": 0.7}}'
+    """
+    values = point.values
+    if len(values) == 1:
+        wire: dict[str, object] = {"series": point.series, "ts": point.ts, "value": values[0]}
+    else:
+        names = channels if channels is not None and len(channels) == len(values) else None
+        keys = names if names is not None else [f"channel {i}" for i in range(len(values))]
+        by_name = dict(zip(keys, values, strict=True))
+        wire = {"series": point.series, "ts": point.ts, "values": by_name}
+    # json, not orjson: it never raises on a lone surrogate (the encoder escapes it).
+    return json.dumps(wire, ensure_ascii=False)[:RAW_LIMIT]
 
 
 def dead_letter_to_dict(dead: DeadLetter) -> dict[str, Any]:

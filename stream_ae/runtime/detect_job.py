@@ -15,6 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from stream_ae import wiring
+from stream_ae.connectors.dead_letters import point_raw
 from stream_ae.connectors.files import (
     AlertWriter,
     PointReader,
@@ -218,8 +219,7 @@ class DetectJob:
         out = process_guarded(self.detector, points, self._limited)
         self.summary.points_read += len(points)
         for index, rejection in out.rejected:
-            point = points[index]
-            raw = f"{point.series},{point.ts!r},{','.join(map(repr, point.values))}"
+            raw = point_raw(points[index], self.reader.channels)
             self._reject(outputs, replace(rejection, source=sources[index], raw=raw))
         self._record(outputs, out)
         if self._first_fit is not None:

@@ -10,14 +10,20 @@ from pathlib import Path
 import orjson
 import pytest
 
-from stream_ae.connectors.dead_letters import DETAIL_LIMIT, DeadLetter, Position, rejected
+from stream_ae.connectors.dead_letters import (
+    DETAIL_LIMIT,
+    DeadLetter,
+    Position,
+    point_raw,
+    rejected,
+)
 from stream_ae.connectors.fastwire import FastPointDecoder
 from stream_ae.connectors.files import open_points
 from stream_ae.connectors.kafka_sink import dead_letter_message
 from stream_ae.connectors.kafka_source import decode_message, message_decoder
 from stream_ae.connectors.timestamps import format_ts, parse_ts
 from stream_ae.connectors.wire import PointDecoder
-from stream_ae.core.records import Rejection, RejectReason
+from stream_ae.core.records import Point, Rejection, RejectReason
 
 DECODERS = [PointDecoder, FastPointDecoder]
 
@@ -137,3 +143,17 @@ def test_an_array_of_more_points_than_a_message_may_hold_is_refused_whole(
     assert len(refusal.raw) == 1000
     items = kind("dflt").decode("[" + ",".join(["{}"] * 10_000) + "]", "t/0@2")
     assert len(items) == 10_000  # at the limit, each item is its own point or refusal
+
+
+def test_point_raw_is_the_point_in_the_wire_format() -> None:
+    one = Point("pump-7", 1732262400.25, (0.5,))
+    assert json.loads(point_raw(one)) == {"series": "pump-7", "ts": 1732262400.25, "value": 0.5}
+    two = Point("m", 1.0, (21.3, 0.7))
+    assert json.loads(point_raw(two, ("temp", "vib"))) == {
+        "series": "m",
+        "ts": 1.0,
+        "values": {"temp": 21.3, "vib": 0.7},
+    }
+    (back,) = PointDecoder("dflt", ("temp", "vib")).decode(point_raw(two, ("temp", "vib")), "x")
+    assert back == two
+    assert len(point_raw(Point("s", 1.0, tuple([1.0] * 1000)))) <= 1000 * 30
