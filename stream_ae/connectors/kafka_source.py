@@ -31,6 +31,12 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+DECODE_BUDGET_S = 1.0
+"""Seconds a batch may spend decoding (on the event loop) before it ends and leaves the
+rest of its fetch to the next batch: a message's points may be few but slow to check
+(a wide object refused field by field), and the loop must keep the group's heartbeats
+going (`kafka.session_timeout_ms`)."""
+
 _NO_KEY = Rejection(
     RejectReason.MALFORMED,
     'The point names no series and its message has no key; add "series" to the point, '
@@ -110,6 +116,7 @@ class KafkaSource:
         """Per assigned partition, the highest offset committed (or found committed)."""
         self._started: AIOKafkaConsumer | None = None
         self.paused = False
+        self.decode_budget_s = DECODE_BUDGET_S
         self._fetched: deque[tuple[TopicPartition, ConsumerRecord]] = deque()
         """Messages fetched but not yet decoded: a full batch leaves the rest of a fetch
         here for the next one, so no batch decodes more than it may hold."""
@@ -180,21 +187,26 @@ class KafkaSource:
 
     async def next_batch(self) -> SourceBatch:
         """Wait up to `max_wait_ms` for up to `max_batch_points` points and dead letters
-        (the last message may add up to `MAX_POINTS_PER_MESSAGE` more)."""
+        (the last message may add up to `MAX_POINTS_PER_MESSAGE` more), decoding for at
+        most about `decode_budget_s` (one message more at most)."""
         batch = SourceBatch()
         loop = asyncio.get_running_loop()
         started = loop.time()
         deadline = started + self.kafka.max_wait_ms / 1000
         limit = self.kafka.max_batch_points
+        spent = time.perf_counter() + self.decode_budget_s
         while True:
             decoding = time.perf_counter()
             fetched = self._fetched
             while fetched and len(batch) < limit:
                 tp, message = fetched.popleft()
                 self._take(batch, tp, message)
-            batch.decode_s += time.perf_counter() - decoding
+                if time.perf_counter() >= spent:
+                    break
+            now = time.perf_counter()
+            batch.decode_s += now - decoding
             remaining = deadline - loop.time()
-            if len(batch) >= limit or remaining <= 0:
+            if len(batch) >= limit or remaining <= 0 or (now >= spent and batch.messages):
                 break
             records = await self._consumer.getmany(
                 timeout_ms=max(1, int(remaining * 1000)), max_records=limit - len(batch)
