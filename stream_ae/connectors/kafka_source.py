@@ -194,19 +194,20 @@ class KafkaSource:
         started = loop.time()
         deadline = started + self.kafka.max_wait_ms / 1000
         limit = self.kafka.max_batch_points
-        spent = time.perf_counter() + self.decode_budget_s
+        budget = self.decode_budget_s  # of decoding time only: waits for a fetch are free
         while True:
             decoding = time.perf_counter()
             fetched = self._fetched
+            spent = False
             while fetched and len(batch) < limit:
                 tp, message = fetched.popleft()
                 self._take(batch, tp, message)
-                if time.perf_counter() >= spent:
+                if batch.decode_s + (time.perf_counter() - decoding) >= budget:
+                    spent = True
                     break
-            now = time.perf_counter()
-            batch.decode_s += now - decoding
+            batch.decode_s += time.perf_counter() - decoding
             remaining = deadline - loop.time()
-            if len(batch) >= limit or remaining <= 0 or (now >= spent and batch.messages):
+            if len(batch) >= limit or remaining <= 0 or spent:
                 break
             records = await self._consumer.getmany(
                 timeout_ms=max(1, int(remaining * 1000)), max_records=limit - len(batch)
