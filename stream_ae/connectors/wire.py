@@ -321,13 +321,14 @@ class PointDecoder:
                     f"{_listed(names)}; a series keeps the channel set of its first accepted "
                     f"point (until {PIN_RELEASE_AFTER} points in a row are refused)."
                 )
+        rejection = rejected(RejectReason.WRONG_CHANNELS, detail, source, raw, series, ts)
         if series not in self._logged:
             bounded_put(self._logged, series, None, self.max_series)
-            self._log_budget.warn(
+            self._log_budget.warn(  # the cut detail: a log line as bounded as a dead letter
                 "%s (logged for the first refusal of a series; the dead letters have all)",
-                detail,
+                rejection.detail,
             )
-        return rejected(RejectReason.WRONG_CHANNELS, detail, source, raw, series, ts)
+        return rejection
 
 
 def _malformed(detail: str, source: str, raw: str, series: str | None = None) -> Rejection:
