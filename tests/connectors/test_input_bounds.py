@@ -157,3 +157,14 @@ def test_point_raw_is_the_point_in_the_wire_format() -> None:
     (back,) = PointDecoder("dflt", ("temp", "vib")).decode(point_raw(two, ("temp", "vib")), "x")
     assert back == two
     assert len(point_raw(Point("s", 1.0, tuple([1.0] * 1000)))) <= 1000 * 30
+
+
+def test_the_refusal_log_line_is_cut_like_the_dead_letter(caplog: pytest.LogCaptureFixture) -> None:
+    # Ten long names of characters repr() escapes (six characters each) would make a
+    # detail over 2,000 characters before it is cut.
+    values = {"\ue000" * 1000 + str(n): 1 for n in range(20)}
+    text = json.dumps({"series": "s", "ts": 1700000000, "values": values})
+    with caplog.at_level(logging.WARNING):
+        (rejection,) = PointDecoder("dflt", ("value",)).decode(text, "t/0@1")
+    assert isinstance(rejection, Rejection) and len(rejection.detail) <= DETAIL_LIMIT
+    assert caplog.records and all(len(r.getMessage()) < DETAIL_LIMIT + 200 for r in caplog.records)
