@@ -26,11 +26,13 @@ import orjson
 
 from stream_ae.connectors.dead_letters import RAW_LIMIT, rejected
 from stream_ae.connectors.point_rules import (
+    MAX_POINTS_PER_MESSAGE,
     SERIES_MAX_CHARS,
     all_in_range,
     empty,
     invalid_series,
     series_problem,
+    too_many,
 )
 from stream_ae.connectors.timestamps import MS_THRESHOLD, parse_ts
 from stream_ae.connectors.wire import PointDecoder
@@ -58,29 +60,15 @@ class FastPointDecoder(PointDecoder):
         except orjson.JSONDecodeError:
             # Rare: bad input, or JSON that orjson refuses and the stdlib reads (NaN,
             # integers beyond 64 bits, UTF-16). The parent decides, as the reference.
-            return self._stdlib_decode(text, source, default)
+            return super().decode(text, source, default)
         fallback = self.default_series if default is None else default
         if type(parsed) is list:
             if not parsed:
                 return [empty(source, _text_of(text))]
+            if len(parsed) > MAX_POINTS_PER_MESSAGE:
+                return [too_many(len(parsed), source, _text_of(text))]
             return [self._item(item, source, _dumps_of(item, text), fallback) for item in parsed]
         return [self._item(parsed, source, _text_of(text), fallback)]
-
-    def _stdlib_decode(
-        self, text: str | bytes, source: str, default: str | Rejection | None
-    ) -> list[Point | Rejection]:
-        try:
-            return super().decode(text, source, default)
-        except RecursionError:  # nesting deeper than the stdlib parser can follow
-            return [
-                rejected(
-                    RejectReason.MALFORMED,
-                    "The input nests JSON too deeply to be a point; send points like "
-                    '{"series": "pump-7", "ts": 1732262400.25, "value": 0.731}.',
-                    source,
-                    _text_of(text),
-                )
-            ]
 
     def _item(
         self, item: object, source: str, raw: Callable[[], str], default: str | Rejection

@@ -11,7 +11,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from stream_ae.connectors.dead_letters import DeadLetter, encode_dead_letter
+from stream_ae.connectors.dead_letters import KEY_LIMIT, DeadLetter, encode_dead_letter
 from stream_ae.connectors.kafka_common import client_options, start_patiently
 from stream_ae.connectors.wire import alert_to_dict
 from stream_ae.core.alerting import STATE_NAMES
@@ -32,9 +32,11 @@ def alert_message(topic: str, alert: Alert) -> Message:
 
 
 def dead_letter_message(topic: str, dead: DeadLetter) -> Message:
-    """Key = the input message's key, the reason in a header (see `dead_letters`)."""
+    """Key = the input message's key (its first `KEY_LIMIT` bytes), the reason in a header
+    (see `dead_letters`)."""
     headers = [("reason", dead.rejection.reason.value.encode())]
-    return topic, dead.key, encode_dead_letter(dead), headers
+    key = dead.key if dead.key is None else dead.key[:KEY_LIMIT]
+    return topic, key, encode_dead_letter(dead), headers
 
 
 def score_messages(topic: str, scored: Sequence[Scored]) -> list[Message]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -29,6 +30,12 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+DECODE_BUDGET_S = 1.0
+"""Seconds a batch may spend decoding (on the event loop) before it ends and leaves the
+rest of its fetch to the next batch: a message's points may be few but slow to check
+(a wide object refused field by field), and the loop must keep the group's heartbeats
+going (`kafka.session_timeout_ms`)."""
 
 _NO_KEY = Rejection(
     RejectReason.MALFORMED,
@@ -60,7 +67,9 @@ class SourceBatch:
     """Seconds spent decoding them."""
 
     def __len__(self) -> int:
-        return len(self.points) + len(self.rebuild)
+        # Dead letters count: a message may fan out into thousands of them, and a batch
+        # must stay bounded whatever its messages hold.
+        return len(self.points) + len(self.rebuild) + len(self.dead)
 
 
 RevokeHook = Callable[[set[TopicPartition]], Awaitable[None]]
@@ -107,6 +116,10 @@ class KafkaSource:
         """Per assigned partition, the highest offset committed (or found committed)."""
         self._started: AIOKafkaConsumer | None = None
         self.paused = False
+        self.decode_budget_s = DECODE_BUDGET_S
+        self._fetched: deque[tuple[TopicPartition, ConsumerRecord]] = deque()
+        """Messages fetched but not yet decoded: a full batch leaves the rest of a fetch
+        here for the next one, so no batch decodes more than it may hold."""
 
     @property
     def _consumer(self) -> AIOKafkaConsumer:
@@ -147,6 +160,10 @@ class KafkaSource:
     async def _revoked(self, revoked: set[TopicPartition]) -> None:
         log.info("partitions revoked: %s", _names(revoked))
         await self._on_revoke(revoked)
+        if self._fetched:  # their new owner reads them from the committed offset
+            kept = [(tp, m) for tp, m in self._fetched if tp not in revoked]
+            self._fetched.clear()  # in place: a next_batch awaiting a fetch holds it
+            self._fetched.extend(kept)
         for tp in revoked:
             self._rebuild_until.pop(tp, None)
             self._consumed.pop(tp, None)
@@ -169,24 +186,34 @@ class KafkaSource:
                 )
 
     async def next_batch(self) -> SourceBatch:
-        """Wait up to `max_wait_ms` for up to `max_batch_points` points."""
+        """Wait up to `max_wait_ms` for up to `max_batch_points` points and dead letters
+        (the last message may add up to `MAX_POINTS_PER_MESSAGE` more), decoding for at
+        most about `decode_budget_s` (one message more at most)."""
         batch = SourceBatch()
         loop = asyncio.get_running_loop()
         started = loop.time()
         deadline = started + self.kafka.max_wait_ms / 1000
-        while len(batch) < self.kafka.max_batch_points:
+        limit = self.kafka.max_batch_points
+        budget = self.decode_budget_s  # of decoding time only: waits for a fetch are free
+        while True:
+            decoding = time.perf_counter()
+            fetched = self._fetched
+            spent = False
+            while fetched and len(batch) < limit:
+                tp, message = fetched.popleft()
+                self._take(batch, tp, message)
+                if batch.decode_s + (time.perf_counter() - decoding) >= budget:
+                    spent = True
+                    break
+            batch.decode_s += time.perf_counter() - decoding
             remaining = deadline - loop.time()
-            if remaining <= 0:
+            if len(batch) >= limit or remaining <= 0 or spent:
                 break
             records = await self._consumer.getmany(
-                timeout_ms=max(1, int(remaining * 1000)),
-                max_records=self.kafka.max_batch_points - len(batch),
+                timeout_ms=max(1, int(remaining * 1000)), max_records=limit - len(batch)
             )
-            decoding = time.perf_counter()
             for tp, messages in records.items():
-                for message in messages:
-                    self._take(batch, tp, message)
-            batch.decode_s += time.perf_counter() - decoding
+                fetched.extend((tp, message) for message in messages)
         batch.fetch_s = loop.time() - started - batch.decode_s
         return batch
 

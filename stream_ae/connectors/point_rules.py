@@ -29,6 +29,10 @@ the distance from the mean (itself within this bound) by a standard deviation fl
 PIN_RELEASE_AFTER = 100
 """Wrong-channel refusals in a row, none accepted, after which a pinned series' channels
 are dropped (when channels are not known up front)."""
+MAX_POINTS_PER_MESSAGE = 10_000
+"""Items a message (or JSONL line) may hold in its array; more are refused whole, as one
+`malformed` refusal, so one message can never fan out into an unbounded number of
+dead letters (or points) that stall decoding."""
 MAX_TRACKED_SERIES = 100_000
 """Series a decoder keeps per-series state for, at most; the oldest goes first."""
 
@@ -69,6 +73,16 @@ def empty(source: str, raw: str | Callable[[], str]) -> Rejection:
     return rejected(
         RejectReason.EMPTY,
         f"The message holds no point (an empty array); send at least one, like {POINT_EXAMPLE}.",
+        source,
+        raw,
+    )
+
+
+def too_many(count: int, source: str, raw: str | Callable[[], str]) -> Rejection:
+    return rejected(
+        RejectReason.MALFORMED,
+        f"The message holds {count:,} items, more than the {MAX_POINTS_PER_MESSAGE:,} one "
+        "message may hold; split it into smaller messages.",
         source,
         raw,
     )

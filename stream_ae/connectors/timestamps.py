@@ -42,13 +42,17 @@ def parse_ts(raw: str | int | float) -> float:
         return _parse_date(str(raw))  # only a str gets here
     except OverflowError:
         number = float("inf")
-    seconds = number / 1000.0 if number >= MS_THRESHOLD else number
+    return _in_range(number / 1000.0 if number >= MS_THRESHOLD else number, raw)
+
+
+def _in_range(seconds: float, raw: str | int | float) -> float:
     # Also refuses NaN and inf. Beyond these bounds no datetime exists, so output files
-    # could not print the time.
+    # could not print the time; a date of the year 1 or 9999 with a zone offset can
+    # land beyond them too.
     if not _MIN_SECONDS <= seconds <= _MAX_SECONDS:
         raise ValueError(
-            f"The timestamp {raw!r:.80} is not a finite time between the years 1 and 9999; "
-            "give epoch seconds, epoch milliseconds or an RFC 3339 date."
+            f"The timestamp {raw!r:.80} is not a finite time between the years 1 and 9999 "
+            "(UTC); give epoch seconds, epoch milliseconds or an RFC 3339 date."
         )
     return seconds
 
@@ -68,7 +72,7 @@ def _parse_date(raw: str) -> float:
             ) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
+    return _in_range(parsed.timestamp(), raw)
 
 
 def format_ts(ts: float) -> str:

@@ -10,7 +10,8 @@ must meet `point_rules` (id length and characters, value magnitude). A point car
 channels the reader expects (the service: the model's), or, where none are known up
 front, those of its series' first accepted point; in any order. Unknown keys are ignored
 so producers can add fields without breaking the detector. A message must hold at least
-one point: an empty array is refused.
+one point (an empty array is refused) and at most `MAX_POINTS_PER_MESSAGE` items (a
+longer array is refused whole).
 
 Alert, format 1: every field of `stream_ae.core.records.Alert` plus `"format": 1`,
 enums as their string values, contributors as a list of objects, and `null` for a
@@ -31,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from stream_ae.connectors.dead_letters import RAW_LIMIT, rejected
 from stream_ae.connectors.point_rules import (
+    MAX_POINTS_PER_MESSAGE,
     MAX_TRACKED_SERIES,
     PIN_RELEASE_AFTER,
     POINT_EXAMPLE,
@@ -41,6 +43,7 @@ from stream_ae.connectors.point_rules import (
     empty,
     invalid_series,
     series_problem,
+    too_many,
 )
 from stream_ae.connectors.timestamps import parse_ts
 from stream_ae.core.records import (
@@ -55,6 +58,10 @@ from stream_ae.core.records import (
 
 POINT_FORMAT = 1
 ALERT_FORMAT = 1
+_NAMES_SHOWN = 10
+"""Channel names a refusal names at most (it says how many there were)."""
+_PROBLEMS_SHOWN = 3
+"""Validation problems a refusal names at most (it says how many more there were)."""
 log = logging.getLogger(__name__)
 
 
@@ -164,6 +171,15 @@ class PointDecoder:
         raw = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
         try:
             parsed = json.loads(text)
+        except RecursionError:  # nesting deeper than the stdlib parser can follow
+            return [
+                _malformed(
+                    f"The input nests JSON too deeply to be a point; send points like "
+                    f"{POINT_EXAMPLE}.",
+                    source,
+                    raw,
+                )
+            ]
         except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
             return [
                 _malformed(
@@ -176,6 +192,8 @@ class PointDecoder:
         if isinstance(parsed, list):
             if not parsed:
                 return [empty(source, raw)]
+            if len(parsed) > MAX_POINTS_PER_MESSAGE:
+                return [too_many(len(parsed), source, raw)]
             return [self._one(item, source, json.dumps(item), fallback) for item in parsed]
         return [self._one(parsed, source, raw, fallback)]
 
@@ -243,8 +261,8 @@ class PointDecoder:
             if bad:
                 return rejected(
                     RejectReason.NON_FINITE,
-                    f"Channel(s) {bad} of series {series!r} are null, NaN or infinite; send "
-                    "finite numbers and leave a missing reading out.",
+                    f"The {_listed(bad)} of series {series!r} are null, NaN or infinite; "
+                    "send finite numbers and leave a missing reading out.",
                     source,
                     raw,
                     series,
@@ -254,8 +272,8 @@ class PointDecoder:
             if huge:
                 return rejected(
                     RejectReason.OUT_OF_RANGE,
-                    f"Channel(s) {huge} of series {series!r} are beyond ±{VALUE_LIMIT:g}, "
-                    "more than float32 scaling can carry; send values within "
+                    f"The {_listed(huge)} of series {series!r} are beyond "
+                    f"±{VALUE_LIMIT:g}, more than float32 scaling can carry; send values within "
                     f"±{VALUE_LIMIT:g} (in a larger unit, say).",
                     source,
                     raw,
@@ -282,8 +300,8 @@ class PointDecoder:
     ) -> Rejection:
         if self.expected is not None:
             detail = (
-                f"Series {series!r} sent channels {list(names)} but this detector scores "
-                f"{list(known)} (set by window.channels, or by the served model's channel "
+                f"Series {series!r} sent {_listed(names)} but this detector scores "
+                f"{_listed(known)} (set by window.channels, or by the served model's channel "
                 "names when a model is loaded); send exactly those channels, or serve a "
                 "model trained on these."
             )
@@ -292,24 +310,25 @@ class PointDecoder:
             if count >= PIN_RELEASE_AFTER:
                 self.forget(series)
                 detail = (
-                    f"Series {series!r} has channels {list(known)} but this point has "
-                    f"{list(names)}; after {count} such points in a row and none accepted, "
+                    f"Series {series!r} has {_listed(known)} but this point has "
+                    f"{_listed(names)}; after {count} such points in a row and none accepted, "
                     "the series' channels are dropped: its next point sets them again."
                 )
             else:
                 bounded_put(self._refused, series, count, self.max_series)
                 detail = (
-                    f"Series {series!r} has channels {list(known)} but this point has "
-                    f"{list(names)}; a series keeps the channel set of its first accepted "
+                    f"Series {series!r} has {_listed(known)} but this point has "
+                    f"{_listed(names)}; a series keeps the channel set of its first accepted "
                     f"point (until {PIN_RELEASE_AFTER} points in a row are refused)."
                 )
+        rejection = rejected(RejectReason.WRONG_CHANNELS, detail, source, raw, series, ts)
         if series not in self._logged:
             bounded_put(self._logged, series, None, self.max_series)
-            self._log_budget.warn(
+            self._log_budget.warn(  # the cut detail: a log line as bounded as a dead letter
                 "%s (logged for the first refusal of a series; the dead letters have all)",
-                detail,
+                rejection.detail,
             )
-        return rejected(RejectReason.WRONG_CHANNELS, detail, source, raw, series, ts)
+        return rejection
 
 
 def _malformed(detail: str, source: str, raw: str, series: str | None = None) -> Rejection:
@@ -321,13 +340,29 @@ def _series_hint(item: dict[Any, Any]) -> str | None:
     return series if isinstance(series, str) and series else None
 
 
+def _listed(names: Sequence[str]) -> str:
+    """Channel names for a detail or a log line: at most `_NAMES_SHOWN`, each cut short,
+    so a message with a million long names still gives a short sentence."""
+    shown = [_short(name) for name in names[:_NAMES_SHOWN]]
+    if len(names) <= _NAMES_SHOWN:
+        return f"channel(s) {shown}"
+    return f"{len(names):,} channels, the first {_NAMES_SHOWN} {shown}"
+
+
+def _short(name: str, limit: int = 40) -> str:
+    return name if len(name) <= limit else name[: limit - 3] + "..."
+
+
 def _describe(exc: ValidationError) -> str:
     problems = []
-    for err in exc.errors():
-        where = ".".join(str(part) for part in err["loc"])
-        message = err["msg"].removeprefix("Value error, ")
+    errors = exc.errors()
+    for err in errors[:_PROBLEMS_SHOWN]:
+        where = _short(".".join(str(part) for part in err["loc"]), 80)
+        message = _short(err["msg"].removeprefix("Value error, "), 200)
         message = message[:1].lower() + message[1:]
         problems.append(f"{where}: {message}" if where else message)
+    if len(errors) > _PROBLEMS_SHOWN:
+        problems.append(f"and {len(errors) - _PROBLEMS_SHOWN:,} more")
     return (
         f"The point does not match the wire format ({'; '.join(problems)}); "
         f"send points like {POINT_EXAMPLE}."

@@ -15,6 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from stream_ae import wiring
+from stream_ae.connectors.dead_letters import point_raw
 from stream_ae.connectors.files import (
     AlertWriter,
     PointReader,
@@ -222,8 +223,7 @@ class DetectJob:
         self.summary.points_read += len(points)
         self.summary.points_refused += len({index for index, _ in out.rejected})
         for index, rejection in out.rejected:
-            point = points[index]
-            raw = f"{point.series},{point.ts!r},{','.join(map(repr, point.values))}"
+            raw = point_raw(points[index], self.reader.channels)
             self._reject(outputs, replace(rejection, source=sources[index], raw=raw))
         self._record(outputs, out)
         if self._first_fit is not None:

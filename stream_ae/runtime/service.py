@@ -26,6 +26,7 @@ from aiokafka import TopicPartition
 from prometheus_client import CollectorRegistry
 
 from stream_ae import wiring
+from stream_ae.connectors.dead_letters import point_raw
 from stream_ae.connectors.kafka_common import ensure_topics
 from stream_ae.connectors.kafka_sink import (
     KafkaSink,
@@ -279,11 +280,13 @@ class DetectorService:
         dead = list(batch.dead)
         for index, rejection in out.rejected:
             position = origins[index]
+            point = points[index]
+            raw = point_raw(point, self.detector.channel_names)
             dead.append(
                 DeadLetter(
-                    replace(rejection, source=str(position)),
+                    replace(rejection, source=str(position), raw=raw),
                     position,
-                    points[index].series.encode(),
+                    point.series.encode(),
                 )
             )
         messages: list[Message] = [alert_message(self.kafka.alert_topic, a) for a in out.alerts]

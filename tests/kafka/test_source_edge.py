@@ -13,6 +13,7 @@ import uuid
 
 from stream_ae.connectors.kafka_sink import KafkaSink, dead_letter_message
 from stream_ae.connectors.kafka_source import DeadLetter, KafkaSource, SourceBatch
+from stream_ae.connectors.point_rules import MAX_POINTS_PER_MESSAGE
 from stream_ae.core.records import Point
 from stream_ae.runtime.broker import EmbeddedBroker
 from stream_ae.settings import KafkaSettings
@@ -110,3 +111,96 @@ def test_poison_messages_become_dead_letters_and_good_points_pass(
     surrogate = next(b for b in bodies if "ud800" in b["raw"])
     assert surrogate["series"] is None and surrogate["reason"] == "invalid_series"
     assert {m.key for m in letters} == {k for k, *_ in POISON}
+
+
+def test_a_batch_stays_bounded_when_messages_fan_out_into_dead_letters(
+    broker: EmbeddedBroker, topics: Topics
+) -> None:
+    # Each message is an array of 1000 items that are not points: 1000 dead letters. A
+    # batch counts them, so one fetch of many such messages is decoded over several
+    # batches instead of blocking the event loop for all of them at once.
+    kafka = KafkaSettings(
+        bootstrap=broker.address,
+        input_topic=topics.points,
+        group_id=f"g-{uuid.uuid4().hex[:8]}",
+        partitions=PARTITIONS,
+        session_timeout_ms=6000,
+        max_wait_ms=200,
+        max_batch_points=1500,
+    )
+    fanout, count = 1000, 20
+    sent = [b"[" + b",".join([b"{}"] * fanout) + b"]"] * count
+    sent.append(b"[" + b",".join([b"{}"] * (MAX_POINTS_PER_MESSAGE + 1)) + b"]")
+
+    async def main() -> list[SourceBatch]:
+        sink = KafkaSink(kafka)
+        await sink.start()
+        try:
+            await sink.send([(topics.points, b"p", value, []) for value in sent])
+        finally:
+            await sink.stop()
+        source = KafkaSource(kafka, on_revoke=nothing, channels=("value",))
+        await source.start()
+        batches: list[SourceBatch] = []
+        try:
+            deadline = time.monotonic() + 90  # only ends a hung test
+            while sum(b.messages for b in batches) < len(sent) and time.monotonic() < deadline:
+                batches.append(await source.next_batch())
+        finally:
+            await source.stop()
+        return batches
+
+    async def nothing(_: object) -> None:
+        return None
+
+    batches = asyncio.run(main())
+    dead = [d for b in batches for d in b.dead]
+    assert len(dead) == count * fanout + 1
+    assert all(len(b) == len(b.points) + len(b.rebuild) + len(b.dead) for b in batches)
+    assert max(len(b) for b in batches) <= kafka.max_batch_points + fanout
+    whole = dead[-1].rejection
+    assert whole.reason.value == "malformed" and f"{MAX_POINTS_PER_MESSAGE:,}" in whole.detail
+
+
+def test_decoding_stops_when_a_batch_has_used_its_time_and_resumes_in_the_next(
+    broker: EmbeddedBroker, topics: Topics
+) -> None:
+    # Messages costly to decode (a wide object pydantic must check field by field) count
+    # as one dead letter each, so only a time budget keeps a fetch of them from holding
+    # the event loop. With a budget of zero each batch decodes one message, in order.
+    kafka = KafkaSettings(
+        bootstrap=broker.address,
+        input_topic=topics.points,
+        group_id=f"g-{uuid.uuid4().hex[:8]}",
+        partitions=PARTITIONS,
+        session_timeout_ms=6000,
+        max_wait_ms=200,
+    )
+    wide = {"series": "p", "ts": T0, "values": {f"c{i}": "x" for i in range(100)}}
+    sent = [json.dumps({**wide, "ts": T0 + i}).encode() for i in range(12)]
+
+    async def nothing(_: object) -> None:
+        return None
+
+    async def main() -> list[SourceBatch]:
+        sink = KafkaSink(kafka)
+        await sink.start()
+        try:
+            await sink.send([(topics.points, b"p", value, []) for value in sent])
+        finally:
+            await sink.stop()
+        source = KafkaSource(kafka, on_revoke=nothing, channels=("value",))
+        source.decode_budget_s = 0.0
+        await source.start()
+        batches: list[SourceBatch] = []
+        try:
+            deadline = time.monotonic() + 90  # only ends a hung test
+            while sum(b.messages for b in batches) < len(sent) and time.monotonic() < deadline:
+                batches.append(await source.next_batch())
+        finally:
+            await source.stop()
+        return batches
+
+    batches = [b for b in asyncio.run(main()) if b.messages]
+    assert [b.messages for b in batches] == [1] * len(sent)
+    assert [d.position.offset for b in batches for d in b.dead if d.position] == list(range(12))

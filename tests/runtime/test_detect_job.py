@@ -222,3 +222,16 @@ def test_huge_values_and_a_far_future_time_are_refused_and_the_run_goes_on(
     assert summary.scored_by.get("lstm-ae", 0) > 0
     rejects = [json.loads(x) for x in Path(summary.outputs["rejects"]).read_text().splitlines()]
     assert sorted(r["source"] for r in rejects) == [f"pump.csv:{n}" for n in (402, 432, 452)]
+
+
+def test_a_row_the_detector_refuses_carries_the_point_in_the_wire_format(
+    tmp_path: Path, small_settings: Settings
+) -> None:
+    # The rejects file's raw is the refused input, in the documented point format.
+    lines = ["timestamp,value", f"{T0},1.0", f"{T0 + 60},2.0", f"{T0 + 30},3.5"]
+    path = tmp_path / "late.csv"
+    path.write_text("\n".join(lines) + "\n")
+    summary = run_detect(path, small_settings, tmp_path / "out", echo_alerts=False)
+    (reject,) = [json.loads(x) for x in Path(summary.outputs["rejects"]).read_text().splitlines()]
+    assert reject["reason"] == "out_of_order" and reject["source"] == "late.csv:4"
+    assert json.loads(reject["raw"]) == {"series": "late", "ts": T0 + 30, "value": 3.5}

@@ -67,3 +67,25 @@ def test_poison_messages_are_dead_lettered_and_the_detector_goes_on(
     ]
     by_series = {s: sum(1 for x in scores if x["series"] == s) for s in ("pump-1", "pump-2")}
     assert by_series == {"pump-1": len(good) - WINDOW + 1, "pump-2": len(late) - WINDOW + 1}
+
+
+def test_a_point_the_detector_refuses_carries_itself_as_its_raw_input(
+    broker: EmbeddedBroker, artifact: Path, tmp_path: Path
+) -> None:
+    # out_of_order and duplicate are decided by the detector, after decoding: their dead
+    # letters must still carry the refused input, not an empty raw.
+    p = prefix()
+    settings = base_settings(tmp_path, broker.address, p)
+    good = sine_points(["pump-1"], 40, spikes={})
+    older, again = good[10], good[19]
+    messages = [(x.series.encode(), encode(x)) for x in good[:20]]
+    messages += [(b"pump-1", encode(older)), (b"pump-1", encode(again))]
+    messages += [(x.series.encode(), encode(x)) for x in good[20:]]
+    asyncio.run(produce(broker.address, f"{p}.points", messages))
+
+    run_until(settings, artifact, len(good) + 2)
+
+    dead = [orjson.loads(m.value) for m in asyncio.run(consume_all(broker.address, f"{p}.dead"))]
+    by_reason = {d["reason"]: json.loads(d["raw"]) for d in dead}
+    sent = {"out_of_order": older, "duplicate": again}
+    assert by_reason == {r: json.loads(encode(x)) for r, x in sent.items()}
