@@ -54,7 +54,7 @@ class ServiceMetrics:
         )
         self.batch_points = Histogram(
             "stream_ae_batch_points",
-            "Points per micro-batch.",
+            "Points and refused inputs (dead letters) per micro-batch.",
             buckets=(1, 10, 100, 500, 1000, 2000, 5000, 10000),
             registry=registry,
         )
