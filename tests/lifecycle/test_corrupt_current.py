@@ -22,6 +22,7 @@ from stream_ae.runtime.service import DetectorService
 from stream_ae.settings import Settings
 
 from ..service.conftest import base_settings, prefix, wait_for
+from .conftest import counted
 from .test_hot_swap import copy_version
 
 
@@ -63,7 +64,7 @@ def test_a_corrupt_current_falls_back_to_the_newest_loadable_one(
     messages = "\n".join(r.getMessage() for r in caplog.records)
     assert "C" in messages and "does not load" in messages and "corrupt" in messages
     assert "serving model A" in messages and "fallback" in messages
-    assert metrics.reload_failures.labels(reason="corrupt")._value.get() == 2
+    assert counted(metrics, "stream_ae_model_reload_failures_total", reason="corrupt") == 2
 
 
 def test_nothing_loadable_is_a_sentence(artifact: Path, tmp_path: Path) -> None:

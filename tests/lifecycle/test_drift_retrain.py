@@ -20,6 +20,7 @@ from stream_ae.runtime.retrain_schedule import RetrainScheduler
 from stream_ae.settings import Settings
 
 from ..service.conftest import T0, WINDOW, base_settings, produce_points, sine_points, wait_for
+from .conftest import counted
 from .test_hot_swap import Running, feed, lifecycle_settings, serving_version_a
 
 
@@ -72,7 +73,9 @@ def test_a_level_shift_becomes_normal_through_drift_and_retrain_and_a_spike_stil
         # Under A the +3 shift opens an incident and drifts. The retrain waits for the
         # incident to resolve: the job leaves incidents out, so it would learn the old level.
         feed(broker, run, points[: 2 * 700], 2 * 700)
-        wait_for(lambda: run.service.metrics.drifts._value.get() >= 1, "a drift")
+        wait_for(
+            lambda: counted(run.service.metrics, "stream_ae_drift_detected_total") >= 1, "a drift"
+        )
         assert run.service.detector.with_open_incident(["pump-1", "pump-2"]) == ["pump-1"]
 
         def waiting() -> bool:
@@ -108,7 +111,7 @@ def test_a_level_shift_becomes_normal_through_drift_and_retrain_and_a_spike_stil
             <= settings.retrain.max_error_ratio * (holdout["serving"]["p99"])
         )
         assert run.registry.get(new).manifest["training"]["parent"] == "A"
-        assert run.service.metrics.retrain_runs.labels(result="failed")._value.get() == 0
+        assert counted(run.service.metrics, "stream_ae_retrain_runs_total", result="failed") == 0
 
 
 def test_the_schedule_honours_interval_and_cooldown() -> None:

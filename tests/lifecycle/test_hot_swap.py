@@ -25,6 +25,7 @@ from stream_ae.runtime.service import DetectorService
 from stream_ae.settings import Settings
 
 from ..service.conftest import T0, base_settings, prefix, produce_points, sine_points, wait_for
+from .conftest import counted
 
 SERIES = ["pump-1", "pump-2", "fan-3"]
 
@@ -116,7 +117,7 @@ def test_promote_then_rollback_swaps_without_a_gap_or_a_storm(
     assert running.serving() == "A"
 
     assert running.service.stats.points == len(points)  # every point scored, no gap
-    scored = running.service.metrics.windows_scored._value.get()
+    scored = counted(running.service.metrics, "stream_ae_windows_scored_total")
     assert scored == len(points) - len(SERIES) * (16 - 1)
     opened = [a for a in running.alerts if a.state is AlertState.OPEN]
     assert len(opened) <= 1, opened  # clean data: no storm at either swap
@@ -129,8 +130,15 @@ def test_a_corrupt_promotion_leaves_the_old_model_serving(
     bad = copy_version(artifact, running.registry.root, "broken")
     (bad / "model.pt").write_bytes((bad / "model.pt").read_bytes()[:100])  # truncated
     running.registry.promote("broken")
-    failures = running.service.metrics.reload_failures.labels(reason="corrupt")
-    wait_for(lambda: failures._value.get() == 1, "the refusal counted")
+    wait_for(
+        lambda: (
+            counted(
+                running.service.metrics, "stream_ae_model_reload_failures_total", reason="corrupt"
+            )
+            == 1
+        ),
+        "the refusal counted",
+    )
 
     points = sine_points(SERIES, 200, spikes={"pump-2": 150})
     feed(broker, running, points, len(points))
@@ -168,7 +176,7 @@ def test_a_swap_followed_by_an_alert_storm_rolls_back_by_itself(
         assert run.serving() == "B"
 
         wait_for(lambda: run.registry.current() == "A", "the registry rolled back to A")
-        assert run.service.metrics.model_rollbacks._value.get() == 1
+        assert counted(run.service.metrics, "stream_ae_model_rollbacks_total") == 1
         pointer = json.loads((run.registry.root / "current").read_text())
         assert pointer["reason"].startswith("B opened"), pointer
         wait_for(lambda: run.service.detector.in_shadow is not None, "A loaded in shadow")

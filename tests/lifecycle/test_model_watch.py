@@ -15,6 +15,7 @@ from stream_ae.registry import ModelRegistry
 from stream_ae.runtime.model_watch import ModelWatcher, SwapGuard
 
 from ..core.doubles import LastStepScorer
+from .conftest import counted
 from .test_registry import fake_version
 
 
@@ -47,10 +48,10 @@ def test_watcher_loads_each_promotion_once_and_counts_refusals(tmp_path: Path) -
     registry.promote("wide")
     assert watcher.poll(serving="b", in_shadow=None) is None
     assert watcher.poll(serving="b", in_shadow=None) is None  # a refused one is not retried
-    assert metrics.reload_failures.labels(reason="mismatch")._value.get() == 1
+    assert counted(metrics, "stream_ae_model_reload_failures_total", reason="mismatch") == 1
     registry.promote("odd")  # an unexpected error is counted too, and watching goes on
     assert watcher.poll(serving="b", in_shadow=None) is None
-    assert metrics.reload_failures.labels(reason="load")._value.get() == 1
+    assert counted(metrics, "stream_ae_model_reload_failures_total", reason="load") == 1
     registry.rollback()  # back to wide, refused before: not retried until it moves
     registry.rollback()  # back to b, which serves: nothing to load
     assert watcher.poll(serving="b", in_shadow=None) is None
