@@ -72,7 +72,7 @@ def _run(args: argparse.Namespace) -> int:
     from stream_ae.runtime.stopping import exit_on_signals
 
     exit_on_signals()  # before the imports of torch and the model: seconds
-    from stream_ae.runtime.service import serve
+    from stream_ae.runtime.serve import serve
 
     serve(load_settings(args.config), artifact=args.model, echo=not args.quiet)
     return 0

@@ -122,7 +122,7 @@ def run_demo(
     def on_alert(alert: Alert) -> None:
         alerts.append(alert)
         if echo:
-            from stream_ae.runtime.detect_job import describe
+            from stream_ae.runtime.console import describe
 
             print(describe(alert), flush=True)
 

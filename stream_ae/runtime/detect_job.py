@@ -25,8 +25,9 @@ from stream_ae.connectors.files import (
 from stream_ae.connectors.scored import ScoredCsvWriter
 from stream_ae.core.alerting import STATE_NAMES
 from stream_ae.core.detector import Detector, Output
-from stream_ae.core.records import Alert, AlertState, Point, Rejection
+from stream_ae.core.records import AlertState, Point, Rejection
 from stream_ae.errors import InputError, StreamAEError
+from stream_ae.runtime.console import describe
 from stream_ae.runtime.first_fit import FirstFit
 from stream_ae.runtime.guard import log_eviction, process_guarded
 from stream_ae.runtime.ratelimit import RateLimitedLog
@@ -263,21 +264,6 @@ class DetectJob:
                 self.summary.alerts_resolved += 1
             if self.echo_alerts:
                 print(describe(alert), file=sys.stderr)
-
-
-def describe(alert: Alert) -> str:
-    """One line an on-call engineer can read."""
-    when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(alert.ts))
-    line = (
-        f"{when}Z {alert.state.value:<8} {alert.severity.value:<8} {alert.series} "
-        f"score {alert.score:.4g} > {alert.threshold:.4g} [{alert.scorer} {alert.model_version}]"
-    )
-    if alert.state is AlertState.OPEN and alert.contributors:
-        top = alert.contributors[0]
-        line += f" — {top.channel} was {top.actual:.4g}, expected {top.expected:.4g}"
-    else:
-        line = line.replace(" > ", " vs ")
-    return line
 
 
 def run_detect(

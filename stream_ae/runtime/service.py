@@ -11,9 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import signal
-import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -46,9 +43,9 @@ from stream_ae.runtime.guard import log_eviction, process_guarded
 from stream_ae.runtime.health import Health, keep_beating, watch_kafka
 from stream_ae.runtime.model_watch import ModelWatcher, SwapGuard
 from stream_ae.runtime.oversight import ModelOversight
-from stream_ae.runtime.ratelimit import RateLimitedLog, limit_connection_logs
+from stream_ae.runtime.ratelimit import RateLimitedLog
 from stream_ae.runtime.retrain_schedule import RetrainScheduler
-from stream_ae.runtime.stopping import exit_on_signals, unless_stopped
+from stream_ae.runtime.stopping import unless_stopped
 from stream_ae.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -430,48 +427,3 @@ class DetectorService:
 def _evict(detector: Detector, series: list[str]) -> None:
     for name in series:
         detector.store.evict(name, reason="revoked")
-
-
-CONNECTION_LOG_INTERVAL_S = 10.0
-"""Repeated Kafka connection warnings and errors: one line per this many seconds."""
-
-
-def serve(settings: Settings, artifact: Path | None = None, echo: bool = True) -> None:
-    """Run the service until SIGTERM or SIGINT (the `stream-ae run` command).
-
-    Either signal ends every phase with exit code 0: while the model loads it
-    exits at once (nothing was read yet); once the loop runs it stops the wait for
-    Kafka, or finishes the batches read, commits and leaves the group.
-    """
-    from stream_ae.runtime.detect_job import describe
-
-    exit_on_signals()  # until the event loop takes the signals over
-    limit_connection_logs(CONNECTION_LOG_INTERVAL_S)
-    printer = (lambda a: print(describe(a), flush=True)) if echo else None
-    metrics = ServiceMetrics(CollectorRegistry())
-    probes: dict[str, Callable[[], tuple[bool, str]]] = {
-        "/healthz": lambda: (True, "starting"),
-        "/readyz": lambda: (False, "loading the model"),
-    }
-    where = metrics.serve(settings.metrics.address, probes)
-    log.info("metrics on http://%s/metrics (probes: /healthz, /readyz)", where)
-    # Built before the loop, on the main thread, so a signal interrupts the model load.
-    service = DetectorService(settings, artifact=artifact, on_alert=printer, metrics=metrics)
-    probes.update(service.health.probes())
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await service.run(stop)
-
-    asyncio.run(main())
-    if service.first_fit is not None and service.first_fit.fitting:
-        # Everything read was committed and the group left; only the fit's thread
-        # remains, and the interpreter would join it. Its model was not published
-        # (publishing is atomic), so the next start fits again.
-        log.warning("a first fit was still running: abandoned; the next start fits again")
-        logging.shutdown()
-        sys.stdout.flush()
-        os._exit(0)
