@@ -208,7 +208,7 @@ async def flood(ctx: Context) -> list[Row]:
         Row(name, "ids consumed (%)", round(end[1] * 100), "100", f"in {end[0]:.0f} s"),
         Row(
             name,
-            "RSS growth after the store filled (MiB)",
+            "RSS growth over the second half of the ids (MiB)",
             round(growth, 1),
             "<=8",
             f"RSS MiB at 0/25/50/75/100% of the ids: {' / '.join(curve)}; growth from 50% "
