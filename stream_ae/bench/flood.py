@@ -74,7 +74,9 @@ async def _produce(bootstrap: str, topic: str, ids: range, per_message: int) -> 
                 {"series": f"flood-{i}", "ts": T0 + i, "value": float(i % 7)}
                 for i in range(start, min(start + per_message, ids.stop))
             ]
-            pending.append(await producer.send(topic, orjson.dumps(body)))
+            # One partition, so the ids arrive in time order and each new one finds the
+            # idlest series idle (interleaved partitions would refuse some as `capacity`).
+            pending.append(await producer.send(topic, orjson.dumps(body), partition=0))
             if len(pending) >= 200:
                 await asyncio.gather(*pending)
                 pending = []
