@@ -8,9 +8,6 @@ them here, so each refuses the same input for the same reason.
 
 from __future__ import annotations
 
-import logging
-import math
-import time
 import unicodedata
 from collections import OrderedDict
 from collections.abc import Callable
@@ -104,27 +101,3 @@ def bounded_put(table: OrderedDict[str, Any], key: str, value: Any, limit: int) 
     if key not in table and len(table) >= limit:
         table.popitem(last=False)
     table[key] = value
-
-
-class LogBudget:
-    """At most `per_minute` warnings a minute; the next one says how many were held back."""
-
-    def __init__(self, log: logging.Logger, per_minute: int = 10) -> None:
-        self.log = log
-        self.per_minute = per_minute
-        self._since = -math.inf
-        self._used = 0
-        self._held = 0
-
-    def warn(self, message: str, *args: object) -> None:
-        now = time.monotonic()
-        if now - self._since >= 60.0:
-            self._since, self._used = now, 0
-        if self._used >= self.per_minute:
-            self._held += 1
-            return
-        self._used += 1
-        if self._held:
-            message += f" [{self._held} similar line(s) held back]"
-            self._held = 0
-        self.log.warning(message, *args)

@@ -37,7 +37,6 @@ from stream_ae.connectors.point_rules import (
     PIN_RELEASE_AFTER,
     POINT_EXAMPLE,
     VALUE_LIMIT,
-    LogBudget,
     all_in_range,
     bounded_put,
     empty,
@@ -55,6 +54,7 @@ from stream_ae.core.records import (
     RejectReason,
     Severity,
 )
+from stream_ae.ratelimit import RateLimitedLog
 
 POINT_FORMAT = 1
 ALERT_FORMAT = 1
@@ -143,7 +143,8 @@ class PointDecoder:
         """Wrong-channel refusals per series since its last accepted point."""
         self._logged: OrderedDict[str, None] = OrderedDict()
         """Series whose first wrong-channel refusal was logged."""
-        self._log_budget = LogBudget(log)
+        # The first refusal of each series, at most 10 lines a minute across series.
+        self._refusal_log = RateLimitedLog(log, interval_s=60.0, burst=10)
 
     def channels_of(self, series: str) -> tuple[str, ...] | None:
         """The channel names of a series, in order: the expected ones, or those its first
@@ -324,7 +325,8 @@ class PointDecoder:
         rejection = rejected(RejectReason.WRONG_CHANNELS, detail, source, raw, series, ts)
         if series not in self._logged:
             bounded_put(self._logged, series, None, self.max_series)
-            self._log_budget.warn(  # the cut detail: a log line as bounded as a dead letter
+            self._refusal_log.warning(  # the cut detail: a line as bounded as a dead letter
+                "wrong channels",
                 "%s (logged for the first refusal of a series; the dead letters have all)",
                 rejection.detail,
             )

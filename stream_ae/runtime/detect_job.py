@@ -27,10 +27,10 @@ from stream_ae.core.alerting import STATE_NAMES
 from stream_ae.core.detector import Detector, Output
 from stream_ae.core.records import AlertState, Point, Rejection
 from stream_ae.errors import InputError, StreamAEError
+from stream_ae.ratelimit import RateLimitedLog
 from stream_ae.runtime.console import describe
 from stream_ae.runtime.first_fit import FirstFit
 from stream_ae.runtime.guard import log_eviction, process_guarded
-from stream_ae.runtime.ratelimit import RateLimitedLog
 from stream_ae.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from stream_ae.core.detector import Detector, Output
 from stream_ae.core.records import Point
-from stream_ae.runtime.ratelimit import RateLimitedLog
+from stream_ae.ratelimit import RateLimitedLog
 
 EVICTED_BECAUSE = {
     "idle": "the store was full (window.max_series) and it was the series unseen longest",

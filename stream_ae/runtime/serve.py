@@ -13,8 +13,8 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from stream_ae.metrics import ServiceMetrics
+from stream_ae.ratelimit import limit_connection_logs
 from stream_ae.runtime.console import describe
-from stream_ae.runtime.ratelimit import limit_connection_logs
 from stream_ae.runtime.service import DetectorService
 from stream_ae.runtime.stopping import exit_on_signals
 from stream_ae.settings import Settings

@@ -4,7 +4,7 @@ import logging
 
 import pytest
 
-from stream_ae.runtime.ratelimit import RateLimitedLog, RepeatFilter
+from stream_ae.ratelimit import RateLimitedLog, RepeatFilter
 
 
 class Clock:

@@ -10,8 +10,8 @@ import numpy as np
 
 from stream_ae.core.detector import Detector, Output
 from stream_ae.core.records import Point, RejectReason
+from stream_ae.ratelimit import RateLimitedLog
 from stream_ae.runtime.guard import process_guarded
-from stream_ae.runtime.ratelimit import RateLimitedLog
 
 from ..core.test_detector_safety import W, make
 

@@ -8,6 +8,7 @@ the log handlers).
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
@@ -24,8 +25,8 @@ CONNECTION_LOGGERS = (
 
 
 class RateLimitedLog:
-    """Logs the first line of each key, then at most one per `interval_s`; the next line
-    that gets through says how many were held back since the last one.
+    """Logs at most `burst` lines of each key per `interval_s` (the first at once); the
+    next line that gets through says how many were held back since the last one.
 
     >>> lines = []
     >>> class Keep(logging.Handler):
@@ -46,29 +47,36 @@ class RateLimitedLog:
         logger: logging.Logger,
         interval_s: float = 10.0,
         *,
+        burst: int = 1,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not interval_s > 0:
             raise ValueError(f"interval_s must be > 0 seconds (got {interval_s})")
+        if burst < 1:
+            raise ValueError(f"burst must be at least 1 line (got {burst})")
         self.logger = logger
         self.interval_s = interval_s
+        self.burst = burst
+        """Lines of one key let through per interval."""
         self._clock = clock
-        self._seen: OrderedDict[Hashable, tuple[float, int]] = OrderedDict()
-        """key -> (clock of the last line let through, lines held back since)."""
+        self._seen: OrderedDict[Hashable, tuple[float, int, int]] = OrderedDict()
+        """key -> (clock the interval began, lines let through in it, lines held back)."""
 
     def allow(self, key: Hashable) -> tuple[bool, int]:
         """(whether a line of `key` may be written now, how many of its kind were held
         back since the last one written)."""
         now = self._clock()
-        last = self._seen.get(key)
-        if last is not None and now - last[0] < self.interval_s:
-            self._seen[key] = (last[0], last[1] + 1)
+        began, used, held = self._seen.get(key, (-math.inf, 0, 0))
+        if now - began >= self.interval_s:
+            began, used = now, 0
+        if used >= self.burst:
+            self._seen[key] = (began, used, held + 1)
             return False, 0
-        self._seen[key] = (now, 0)
+        self._seen[key] = (began, used + 1, 0)
         self._seen.move_to_end(key)
         while len(self._seen) > _MAX_KEYS:
             self._seen.popitem(last=False)
-        return True, 0 if last is None else last[1]
+        return True, held
 
     def suffix(self, held: int) -> str:
         """What a line that gets through says of the ones held back before it."""

@@ -2,7 +2,7 @@ import logging
 
 import pytest
 
-from stream_ae.runtime.ratelimit import RateLimitedLog
+from stream_ae.ratelimit import RateLimitedLog
 
 
 class Clock:
@@ -51,3 +51,22 @@ def test_a_traceback_goes_with_the_line(caplog: pytest.LogCaptureFixture) -> Non
 def test_an_interval_must_be_positive() -> None:
     with pytest.raises(ValueError, match="interval_s"):
         RateLimitedLog(logging.getLogger("x"), interval_s=0)
+
+
+def test_a_burst_lets_that_many_lines_through_per_interval(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = Clock()
+    limited = RateLimitedLog(logging.getLogger("test.ratelimit"), 60.0, burst=3, clock=clock)
+    with caplog.at_level(logging.INFO, logger="test.ratelimit"):
+        for step in range(10):  # ten lines in the first minute, then one more
+            clock.now = step
+            limited.warning("k", "line %d", step)
+        clock.now = 61.0
+        limited.warning("k", "line %d", 61)
+    assert [r.getMessage() for r in caplog.records] == [
+        "line 0",
+        "line 1",
+        "line 2",
+        "line 61 (7 more like it in the last 60 s)",
+    ]
