@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -102,32 +101,22 @@ def test_check_config_through_a_closed_pipe_ends_quietly(tmp_path: Path) -> None
 
 def test_a_running_service_logs_no_password(broker: EmbeddedBroker, tmp_path: Path) -> None:
     """A real `stream-ae run`, verbose, with the password in its file and its environment."""
-    from ..service.conftest import base_settings, prefix, wait_for
+    from ..service.conftest import ServiceProcess, base_settings, prefix, wait_for
 
-    config = tmp_path / "run.toml"
     text = base_settings(tmp_path, broker.address, prefix()).summary()
-    config.write_text(text.replace("[kafka]\n", f'[kafka]\nsasl_password = "{SECRET}"\n', 1))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAM_AE_")}
-    env["STREAM_AE_KAFKA__SASL_USERNAME"] = "detector"
-    log = tmp_path / "run.log"
+    with_secret = text.replace("[kafka]\n", f'[kafka]\nsasl_password = "{SECRET}"\n', 1)
+    env = {"STREAM_AE_KAFKA__SASL_USERNAME": "detector"}
     for source in ("file", "env"):
         if source == "env":
-            config.write_text(text)
             env["STREAM_AE_KAFKA__SASL_PASSWORD"] = SECRET
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "stream_ae.cli", "-v", "run", "--config", str(config)],
-            stdout=log.open("w"),
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=tmp_path,
+        service = ServiceProcess(
+            with_secret if source == "file" else text, tmp_path, "run", env=env, verbose=True
         )
         try:
-            wait_for(lambda: "detector consuming" in log.read_text(), "the service to start")
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=60)
+            wait_for(service.started, "the service to start")
+            service.terminate()
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            service.close()
+        log = service.log
         assert "detector consuming" in log.read_text()
         assert SECRET not in log.read_text(), source

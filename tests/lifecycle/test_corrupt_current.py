@@ -5,10 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,7 +17,7 @@ from stream_ae.runtime.broker import EmbeddedBroker
 from stream_ae.runtime.service import DetectorService
 from stream_ae.settings import Settings
 
-from ..service.conftest import base_settings, prefix, wait_for
+from ..service.conftest import ServiceProcess, base_settings, prefix, wait_for
 from .conftest import counted
 from .test_hot_swap import copy_version
 
@@ -103,29 +99,14 @@ def test_a_restarted_service_with_a_corrupt_current_serves_the_one_before(
     settings = base_settings(tmp_path, broker.address, prefix())
     registry = registry_of(settings, artifact, ["A", "B"])
     corrupt_module(registry.root / "B")
-    config = tmp_path / "run.toml"
-    config.write_text(settings.summary())
-    log = tmp_path / "run.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAM_AE_")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "stream_ae.cli", "run", "-q", "--config", str(config)],
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        env=env,
-        cwd=tmp_path,
-    )
+    service = ServiceProcess(settings, tmp_path, "run")
     try:
-        wait_for(
-            lambda: "detector consuming" in log.read_text() or proc.poll() is not None,
-            "the service to start",
-        )
-        assert proc.poll() is None, log.read_text()
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == 0
+        wait_for(service.started, "the service to start")
+        assert service.proc.poll() is None, service.text()
+        assert service.terminate() == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        service.close()
+    log = service.log
     text = log.read_text()
     assert "serving model A" in text and "fallback" in text, text
     json.loads((registry.root / "current").read_text())  # untouched and whole

@@ -141,18 +141,34 @@ def wait_for(condition: Any, what: str, limit_s: float = 120.0) -> None:
 class ServiceProcess:
     """A real `stream-ae run` process with its own config file and log."""
 
-    def __init__(self, settings: Settings, workdir: Path, name: str) -> None:
+    def __init__(
+        self,
+        settings: Settings | str,
+        workdir: Path,
+        name: str,
+        *,
+        env: dict[str, str] | None = None,
+        verbose: bool = False,
+    ) -> None:
+        """`settings` or the text of its TOML file; `env` adds STREAM_AE_* variables to an
+        environment cleared of them."""
         self.config = workdir / f"{name}.toml"
-        self.config.write_text(settings.summary())
+        self.config.write_text(settings if isinstance(settings, str) else settings.summary())
         self.log = workdir / f"{name}.log"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("STREAM_AE_")}
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("STREAM_AE_")}
+        flags = ["-v"] if verbose else []
+        command = ["run", "--config", str(self.config), "-q"]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "stream_ae.cli", "run", "--config", str(self.config), "-q"],
+            [sys.executable, "-m", "stream_ae.cli", *flags, *command],
             stdout=self.log.open("w"),
             stderr=subprocess.STDOUT,
-            env=env,
+            env=clean | (env or {}),
             cwd=workdir,
         )
+
+    def started(self) -> bool:
+        """Consuming, or already ended (see `proc.poll()`)."""
+        return "detector consuming" in self.text() or self.proc.poll() is not None
 
     def text(self) -> str:
         return self.log.read_text()
