@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -43,6 +43,9 @@ class Lane:
     threshold: RollingThreshold
     shadow_windows: int = 0
     """Windows scored while waiting in shadow beside the serving lane."""
+    fit_scores: Mapping[str, np.ndarray] = field(default_factory=dict)
+    """Per series, the scorer's scores on the windows it was fitted on (time order):
+    a series named here starts its threshold from them and is judged at once."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,8 +222,7 @@ class Detector:
 
     def _assign(self, slot: int, series: str) -> None:
         for lane in self.lanes:
-            lane.normalizer.assign(slot, series)
-            lane.threshold.reset(slot)
+            _assign(lane, slot, series)
         self.policy.reset(slot)
 
     def install(self, lane: Lane, seed: tuple[Sequence[str], np.ndarray] | None = None) -> None:
@@ -239,8 +241,7 @@ class Detector:
         for series in self.store.series_ids():
             slot = self.store.slot(series)
             if slot is not None:
-                lane.normalizer.assign(slot, series)
-                lane.threshold.reset(slot)
+                _assign(lane, slot, series)
         if seed is not None:
             self._seed(lane, *seed)
         self.lanes[1:] = [lane]
@@ -488,6 +489,15 @@ class Detector:
         budget = 2 * shadow.threshold.warmup * max(len(live), 1)
         if warm.all() or shadow.shadow_windows >= budget:
             self.lanes = [shadow]
+
+
+def _assign(lane: Lane, slot: int, series: str) -> None:
+    lane.normalizer.assign(slot, series)
+    scores = lane.fit_scores.get(series)
+    if scores is None:
+        lane.threshold.reset(slot)
+    else:
+        lane.threshold.seed(slot, scores)
 
 
 def _not_finite(batch: WindowBatch, row: int) -> Rejection:

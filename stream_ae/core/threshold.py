@@ -101,6 +101,15 @@ class RollingThreshold:
         self._ensure(slots)
         self._count[slots] = np.maximum(self._count[slots], self.warmup)
 
+    def seed(self, slot: int, scores: np.ndarray) -> None:
+        """Start `slot` afresh from `scores` (a model's scores on the windows it was
+        fitted on, in time order) and judge it at once, however few they are."""
+        self.reset(slot)
+        slots = np.array([slot], dtype=np.int64)
+        for score in np.asarray(scores, dtype=np.float64).tolist():
+            self.learn(slots, np.array([score]))
+        self.warm(slots)
+
     def _fresh(self) -> RollingQuantile:
         return RollingQuantile(q=self.quantile, window_size=self.history)
 

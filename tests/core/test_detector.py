@@ -239,3 +239,15 @@ def test_with_open_incident_names_live_series_whose_incident_is_open() -> None:
     assert det.with_open_incident(["s1", "s2", "never-seen"]) == ["s1"]
     det.process(points[302:400])  # s1 resolves 3 quiet windows after the spike
     assert det.with_open_incident(["s1", "s2"]) == []
+
+
+def test_a_series_the_lane_was_fitted_on_is_judged_from_its_first_window() -> None:
+    det = make()
+    det.lanes[0].fit_scores = {"s1": np.linspace(0.0, 1.0, 20)}
+    spiked = series("s1", W + 3, spike_at=W)  # the second window holds the spike
+    out = det.process(spiked)
+    assert not math.isnan(out.scored[0].threshold[0])
+    assert [a.state for a in out.alerts] == [AlertState.OPEN]
+    assert det.warming_up() == 0
+    det.process(series("s2", W))
+    assert det.warming_up() == 1  # a series it has no scores of warms up as before

@@ -99,3 +99,11 @@ def test_reset_forgets() -> None:
 def test_bad_arguments(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         RollingThreshold(**kwargs)  # type: ignore[arg-type]
+
+
+def test_seed_starts_a_slot_from_fit_scores_and_judges_at_once() -> None:
+    thr = RollingThreshold(history=50, quantile=0.9, warmup=40)
+    thr.seed(3, np.arange(10.0))
+    d = thr.judge(np.array([3]), np.array([100.0]))
+    assert d.exceeded.tolist() == [True]
+    assert 8.0 <= d.threshold[0] <= 9.0
