@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,16 +11,47 @@ ScalerTable = dict[str, dict[str, list[float]]]
 """JSON-ready statistics: {series: {"mean": [...], "std": [...]}}, stored in a model's manifest."""
 
 
+FLAT_RULE = (
+    "a channel whose standard deviation is at most 1e-6 + 1e-3 |mean| (flat: float noise "
+    "around one level) is scaled by max(1e-2 |mean|, 1) instead: a 1% move of its level, "
+    "or a step of one unit (a 0/1 flag flipping, a count of one), reads as one standard "
+    "deviation"
+)
+"""How flat channels are scaled; written into the manifest beside the channels it hit."""
+
+
+def _is_flat(mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    return np.asarray(std <= 1e-6 + 1e-3 * np.abs(mean))
+
+
 def _floored(mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    # A flat series has std 0; dividing by it would turn float noise into huge errors.
-    return np.maximum(std, 1e-6 + 1e-3 * np.abs(mean))
+    # A flat channel has no spread to scale by. Dividing by (nearly) zero made a 0/1
+    # flag that never flipped during the fit read as 1e6 standard deviations when it
+    # did, swamping every other channel; its level, or one unit at a level near zero,
+    # is the only yardstick left. Manifests written with the old tiny floor are flat
+    # by this test too, so they get the same yardstick when loaded.
+    return np.where(_is_flat(mean, std), np.maximum(1e-2 * np.abs(mean), 1.0), std)
+
+
+def _series_stats(
+    series: Sequence[str], windows: np.ndarray, newest: float
+) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+    if not 0.0 < newest <= 1.0:
+        raise ValueError(f"newest must be a share in (0, 1], got {newest!r}")
+    ids = np.asarray(series)
+    for name in dict.fromkeys(series):
+        rows = np.flatnonzero(ids == name)
+        rows = rows[len(rows) - max(1, round(newest * len(rows))) :]
+        values = windows[rows].reshape(-1, windows.shape[-1]).astype(np.float64)
+        yield name, values.mean(axis=0), values.std(axis=0)
 
 
 def fit_scaler(series: Sequence[str], windows: np.ndarray, newest: float = 1.0) -> ScalerTable:
     """Mean and standard deviation per series (and channel) of raw training windows.
 
     `newest` < 1 fits each series on only its newest share of windows (given in
-    time order), so a series that moved is centred where it is now.
+    time order), so a series that moved is centred where it is now. Flat channels
+    get the scale of `FLAT_RULE` (`flat_in_fit` names them).
 
     >>> w = np.array([[[1.0], [3.0]], [[5.0], [7.0]]], dtype=np.float32)
     >>> fit_scaler(["a", "b"], w)["a"]
@@ -28,18 +59,28 @@ def fit_scaler(series: Sequence[str], windows: np.ndarray, newest: float = 1.0) 
     >>> fit_scaler(["a", "a"], w, newest=0.5)["a"]
     {'mean': [6.0], 'std': [1.0]}
     """
-    if not 0.0 < newest <= 1.0:
-        raise ValueError(f"newest must be a share in (0, 1], got {newest!r}")
     table: ScalerTable = {}
-    ids = np.asarray(series)
-    for name in dict.fromkeys(series):
-        rows = np.flatnonzero(ids == name)
-        rows = rows[len(rows) - max(1, round(newest * len(rows))) :]
-        values = windows[rows].reshape(-1, windows.shape[-1]).astype(np.float64)
-        mean = values.mean(axis=0)
-        std = _floored(mean, values.std(axis=0))
-        table[name] = {"mean": mean.tolist(), "std": std.tolist()}
+    for name, mean, std in _series_stats(series, windows, newest):
+        table[name] = {"mean": mean.tolist(), "std": _floored(mean, std).tolist()}
     return table
+
+
+def flat_in_fit(
+    series: Sequence[str], windows: np.ndarray, newest: float = 1.0
+) -> dict[str, list[int]]:
+    """Per series, the channels `fit_scaler` gave the flat-channel scale (series with none
+    are left out), for the manifest to say so.
+
+    >>> w = np.array([[[1.0, 0.0], [3.0, 0.0]]], dtype=np.float32)
+    >>> flat_in_fit(["a"], w)
+    {'a': [1]}
+    """
+    flat: dict[str, list[int]] = {}
+    for name, mean, std in _series_stats(series, windows, newest):
+        hit = np.flatnonzero(_is_flat(mean, std)).tolist()
+        if hit:
+            flat[name] = hit
+    return flat
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from stream_ae.core.normalize import Normalizer, fit_scaler
+from stream_ae.core.normalize import Normalizer, fit_scaler, flat_in_fit
 from stream_ae.core.windows import WindowStore
 
 
@@ -68,3 +68,37 @@ def test_mismatched_statistics_refused() -> None:
     norm = Normalizer(channels=2, known={"a": {"mean": [1.0], "std": [1.0]}})
     with pytest.raises(ValueError, match="2 channel"):
         norm.assign(0, "a")
+
+
+def test_a_flag_constant_in_the_fit_moves_on_a_sane_scale_when_it_flips() -> None:
+    # 0/1 flags that never flipped during the fit used to get std 1e-6: a flip read as
+    # a million standard deviations and swamped every other channel's error.
+    windows = np.zeros((4, 8, 3), dtype=np.float32)
+    windows[..., 0] = np.random.default_rng(0).normal(5.0, 2.0, (4, 8))
+    windows[..., 2] = 250.0  # a set point that never moved
+    table = fit_scaler(["a"] * 4, windows)
+    norm = Normalizer(3, table)
+    norm.assign(0, "a")
+    unused = np.zeros((1, 3))
+    flipped = np.array([[[5.0, 1.0, 252.5]]], dtype=np.float32)
+    out = norm.scale(np.array([0]), unused, unused).apply(flipped)[0, 0]
+    assert out[1] == pytest.approx(1.0)  # a flip is one unit
+    assert out[2] == pytest.approx(1.0)  # a 1% move of a constant level is one unit
+    assert flat_in_fit(["a"] * 4, windows) == {"a": [1, 2]}
+
+
+def test_running_statistics_use_the_same_floor() -> None:
+    norm = Normalizer(channels=2)
+    norm.assign(0, "online")
+    scale = norm.scale(np.array([0]), np.array([[0.0, 400.0]]), np.array([[0.0, 0.0]]))
+    out = scale.apply(np.array([[[1.0, 404.0]]], dtype=np.float32))[0, 0]
+    assert out.tolist() == pytest.approx([1.0, 1.0])
+
+
+def test_old_manifests_with_the_tiny_floor_get_the_new_one() -> None:
+    # Manifests written before stored std = 1e-6 + 1e-3 |mean| for a flat channel.
+    norm = Normalizer(1, {"a": {"mean": [0.0], "std": [1e-6]}})
+    norm.assign(0, "a")
+    unused = np.zeros((1, 1))
+    out = norm.scale(np.array([0]), unused, unused).apply(np.ones((1, 1, 1), np.float32))
+    assert out[0, 0, 0] == pytest.approx(1.0)
