@@ -15,7 +15,8 @@ longer array is refused whole).
 
 Alert, format 1: every field of `stream_ae.core.records.Alert` plus `"format": 1`,
 enums as their string values, contributors as a list of objects, and `null` for a
-number that is not finite (JSON has no NaN).
+number that is not finite (JSON has no NaN). `channel` (the channel that drove the
+alert; `null` on a resolve) was added later: a reader takes an alert without it.
 """
 
 from __future__ import annotations
@@ -400,6 +401,7 @@ def alert_to_dict(alert: Alert) -> dict[str, Any]:
             }
             for c in alert.contributors
         ],
+        "channel": alert.channel,
     }
 
 
@@ -437,6 +439,7 @@ def alert_from_dict(data: dict[str, Any]) -> Alert:
                 )
                 for c in data.get("contributors", ())
             ),
+            channel=data.get("channel"),
         )
     except KeyError as exc:
         raise ValueError(f"The alert lacks the key {exc}; it is not a format 1 alert.") from None

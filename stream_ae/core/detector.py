@@ -15,7 +15,7 @@ from stream_ae.core.alerting import (
     alert_ids,
     severity_of,
 )
-from stream_ae.core.explain import contributors
+from stream_ae.core.explain import channel_ranking, contributors
 from stream_ae.core.failures import Failure, error_id, internal_error
 from stream_ae.core.normalize import Normalizer, Scale
 from stream_ae.core.records import (
@@ -454,16 +454,25 @@ class Detector:
         state = AlertState.OPEN if code == OPENED else AlertState.RESOLVED
         alert_id, incident_id = alert_ids(batch.series[row], opened_ts, state)
         explained: tuple[Contributor, ...] = ()
-        if state is AlertState.OPEN and self.top_contributors > 0:
+        channel = None
+        if state is AlertState.OPEN:
+            errors = None if result.errors is None else result.errors[row]
+            by_channel = None if result.channel_errors is None else result.channel_errors[row]
+            normalised = ctx.normalised[k][row]
+            ranked = channel_ranking(
+                normalised.astype(np.float64) ** 2 if errors is None else errors, by_channel
+            )
+            channel = self.channel_names[int(ranked[0])]
             explained = contributors(
                 ctx.scales[k].row(row),
-                normalised=ctx.normalised[k][row],
-                errors=None if result.errors is None else result.errors[row],
+                normalised=normalised,
+                errors=errors,
                 expected=None if result.expected is None else result.expected[row],
                 actual=batch.values[row],
                 ts=batch.ts[row],
                 channel_names=self.channel_names,
                 top=self.top_contributors,
+                channel_errors=by_channel,
             )
         return Alert(
             alert_id=alert_id,
@@ -478,6 +487,7 @@ class Detector:
             scorer=lane.scorer.name,
             opened_ts=opened_ts,
             contributors=explained,
+            channel=channel,
         )
 
     def _maybe_promote(self) -> None:

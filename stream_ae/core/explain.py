@@ -10,6 +10,20 @@ from stream_ae.core.normalize import Scale
 from stream_ae.core.records import Contributor
 
 
+def channel_ranking(errors: np.ndarray, channel_errors: np.ndarray | None) -> np.ndarray:
+    """Channels of one window, the one that drove its score first.
+
+    `channel_errors` are what the scorer combined into the score (each channel's error
+    on its own scale); a scorer without them is ranked by the mean of `errors` over
+    the window.
+
+    >>> channel_ranking(np.zeros((4, 3)), np.array([0.5, 3.0, 1.0])).tolist()
+    [1, 2, 0]
+    """
+    per_channel = errors.mean(axis=0) if channel_errors is None else channel_errors
+    return np.argsort(-np.asarray(per_channel, dtype=np.float64), kind="stable")
+
+
 def contributors(
     scale: Scale,
     *,
@@ -20,8 +34,14 @@ def contributors(
     ts: np.ndarray,
     channel_names: Sequence[str],
     top: int,
+    channel_errors: np.ndarray | None = None,
 ) -> tuple[Contributor, ...]:
-    """The `top` (step, channel) cells of one `[window, channels]` window by error.
+    """The `top` (step, channel) cells of one `[window, channels]` window that drove it.
+
+    Channels come in the order of `channel_ranking`, so the first contributor is the
+    channel that drove the score; each channel gives its worst step, and when there
+    are fewer channels than `top` the next worst steps follow in the same order (one
+    channel: its `top` worst steps).
 
     A scorer without a reconstruction (the online cold-start scorer) is
     explained by distance from the series' usual level: the normalised value
@@ -31,21 +51,21 @@ def contributors(
         errors = normalised.astype(np.float64) ** 2
         expected = np.zeros_like(normalised)
     expected_raw = scale.invert(expected[None, :, :])[0]
-    flat = errors.reshape(-1)
-    count = min(top, flat.size)
-    best = np.argpartition(-flat, count - 1)[:count]
-    best = best[np.argsort(-flat[best], kind="stable")]
     channels = errors.shape[1]
+    order = channel_ranking(errors, channel_errors)
+    # worst[r, c]: channel c's r-th worst step; cell k is round k // C, channel order[k % C].
+    worst = np.argsort(-errors, axis=0, kind="stable")
     out = []
-    for cell in best.tolist():
-        step, channel = divmod(cell, channels)
+    for k in range(min(top, errors.size)):
+        channel = int(order[k % channels])
+        step = int(worst[k // channels, channel])
         out.append(
             Contributor(
                 ts=float(ts[step]),
                 channel=channel_names[channel],
                 expected=float(expected_raw[step, channel]),
                 actual=float(actual[step, channel]),
-                error=float(flat[cell]),
+                error=float(errors[step, channel]),
             )
         )
     return tuple(out)

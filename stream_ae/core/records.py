@@ -129,9 +129,13 @@ class ScoreBatch:
     scores: np.ndarray
     """[batch] float64, larger is more anomalous."""
     errors: np.ndarray | None = None
-    """[batch, window, channels] per-step, per-channel error used to explain an alert."""
+    """[batch, window, channels] per-step, per-channel error used to explain an alert, on
+    each channel's own error scale (see `stream_ae.core.channels`)."""
     expected: np.ndarray | None = None
     """[batch, window, channels] what the model expected, in the scorer's input units."""
+    channel_errors: np.ndarray | None = None
+    """[batch, channels] each channel's mean error over the window on its own scale: what
+    the score combined, so the largest names the channel that drove it."""
 
 
 class Severity(StrEnum):
@@ -156,6 +160,7 @@ class Contributor:
     expected: float
     actual: float
     error: float
+    """The cell's error on its channel's own error scale."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,3 +183,7 @@ class Alert:
     """Which scorer made the score: the autoencoder or the cold-start online detector."""
     opened_ts: float
     contributors: tuple[Contributor, ...] = field(default=())
+    """The cells that drove the error, one per channel in the order of `channel` first."""
+    channel: str | None = None
+    """The channel whose error, on its own scale, was the largest in the opening window:
+    what drove the alert. None on a resolve."""

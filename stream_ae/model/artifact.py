@@ -73,13 +73,16 @@ def write_artifact(
     validation: Mapping[str, Any] | None = None,
     version: str | None = None,
     now: datetime | None = None,
+    error_scale: Mapping[str, Any] | None = None,
 ) -> Path:
     """Publish `module` as `<root>/<version>` and return that directory.
 
     `version` defaults to the UTC time plus a short hash of the weights, e.g.
     `20261122T163000Z-3fa94c1e`, so versions sort by age and two different
     fits published in the same second still get different names. `now` is
-    injectable for tests. An existing version is never overwritten.
+    injectable for tests. An existing version is never overwritten. `error_scale` is
+    `ErrorScales.to_manifest(...)` of the fit; without it the model scores every channel
+    on a scale of 1.
     """
     if not isinstance(module, LSTMAutoencoder):
         raise ValueError(
@@ -121,6 +124,7 @@ def write_artifact(
         validation=dict(validation or {}),
         module_sha256=hashlib.sha256(module_bytes).hexdigest(),
         created_at=created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        error_scale=dict(error_scale or {}),
     )
     manifest_text = manifest.to_json()  # fails here, before any file exists, if not JSON
 

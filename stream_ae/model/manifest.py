@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -69,6 +69,10 @@ class Manifest:
     """Hex sha256 of model.pt: a copied or half-written module is refused on load."""
     created_at: str
     """ISO-8601 UTC time of publishing, e.g. 2026-11-22T16:30:00Z."""
+    error_scale: dict[str, Any] = field(default_factory=dict)
+    """Each channel's error scale measured on the fit windows, the channels whose scale
+    was floored and why, and how channels combine (`ErrorScales.to_manifest`). Empty in
+    models published before: every scale is 1."""
 
     def __post_init__(self) -> None:
         problems = _problems(self)
@@ -95,13 +99,15 @@ class Manifest:
     def from_dict(cls, raw: Mapping[str, Any]) -> Manifest:
         """Build from parsed JSON, naming every missing or malformed field."""
         names = [f.name for f in fields(cls)]
-        missing = [name for name in names if name not in raw]
+        optional = {f.name for f in fields(cls) if f.default_factory is not MISSING}
+        missing = [name for name in names if name not in raw and name not in optional]
         if missing:
             raise ValueError(
                 f"manifest is missing field(s) {', '.join(missing)}; it was not written by "
                 "write_artifact or was edited by hand."
             )
-        values = {name: raw[name] for name in names}  # unknown keys: ignored, forward-compatible
+        # Unknown keys are ignored (forward-compatible); fields added later may be absent.
+        values = {name: raw[name] for name in names if name in raw}
         if isinstance(values["channel_names"], list):
             values["channel_names"] = tuple(values["channel_names"])
         return cls(**values)
@@ -122,7 +128,7 @@ def _problems(m: Manifest) -> list[str]:
         problems.append(f"channel_names must be distinct, got {list(names)}")
     elif isinstance(m.channels, int) and len(names) != m.channels:
         problems.append(f"channel_names has {len(names)} names for {m.channels} channels")
-    for name in ("scaler", "training", "validation"):
+    for name in ("scaler", "training", "validation", "error_scale"):
         if not isinstance(getattr(m, name), dict):
             problems.append(f"{name} must be a JSON object, got {type(getattr(m, name)).__name__}")
     if not isinstance(m.module_sha256, str) or not _SHA256.fullmatch(m.module_sha256):

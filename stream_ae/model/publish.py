@@ -8,8 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from stream_ae.core.normalize import Normalizer, fit_scaler
+from stream_ae.core.channels import ErrorScales
+from stream_ae.core.normalize import FLAT_RULE, Normalizer, fit_scaler, flat_in_fit
 from stream_ae.model.artifact import write_artifact
+from stream_ae.model.autoencoder import LSTMAutoencoder
+from stream_ae.model.scorer import AutoencoderScorer
 from stream_ae.model.training import TrainConfig, fit
 
 
@@ -51,8 +54,15 @@ def train_and_publish(
     scaler = {
         "global": {"mean": flat.mean(axis=0).tolist(), "std": flat.std(axis=0).tolist()},
         "series": table,
+        "floored_channels": {
+            name: [channel_names[c] for c in hit]
+            for name, hit in flat_in_fit(series, windows, scale_on_newest).items()
+        },
+        "floor_rule": FLAT_RULE,
     }
-    result = fit(normalise_for_training(series, windows, scaler), config, progress=progress)
+    normalised = normalise_for_training(series, windows, scaler)
+    result = fit(normalised, config, progress=progress)
+    scales = measure_error_scales(result.module, normalised, config.max_windows)
     return write_artifact(
         result.module,
         root=root,
@@ -67,4 +77,24 @@ def train_and_publish(
             **dict(lineage or {}),
         },
         validation={"train_loss": result.train_loss, "val_loss": result.val_loss},
+        error_scale=scales.to_manifest(channel_names),
     )
+
+
+def measure_error_scales(
+    module: LSTMAutoencoder, normalised: np.ndarray, limit: int = 20000
+) -> ErrorScales:
+    """Each channel's typical error on (at most `limit`, evenly spread) fit windows."""
+    rows = np.unique(np.linspace(0, len(normalised) - 1, min(limit, len(normalised))).astype(int))
+    plain = AutoencoderScorer(
+        module,
+        "fit",
+        normalised.shape[1],
+        normalised.shape[2],
+        device="cpu",
+        engine="eager",
+        error_scales=ErrorScales.unit(normalised.shape[2]),
+    )
+    per_channel = plain.score(normalised[rows]).channel_errors
+    assert per_channel is not None  # the autoencoder always reports them
+    return ErrorScales.fit(per_channel)

@@ -17,9 +17,15 @@ from typing import Literal, get_args
 import numpy as np
 import torch
 
+from stream_ae.core.channels import ErrorScales, combine
 from stream_ae.core.records import ScoreBatch
 from stream_ae.model._jit import quiet_jit
-from stream_ae.model.artifact import LoadedArtifact, eager_from_artifact
+from stream_ae.model.artifact import (
+    MANIFEST_FILE,
+    ArtifactError,
+    LoadedArtifact,
+    eager_from_artifact,
+)
 from stream_ae.model.autoencoder import LSTMAutoencoder
 
 logger = logging.getLogger(__name__)
@@ -71,13 +77,17 @@ def resolve_device(spec: str) -> torch.device:
 
 
 class AutoencoderScorer:
-    """Scores windows by the autoencoder's mean squared reconstruction error.
+    """Scores windows by the autoencoder's squared reconstruction error, channel by channel.
 
     Windows are scored in chunks of at most `max_batch` (256 was about the
-    fastest on CPU; 1024 was slower for 64-step windows). The score of a window is the mean of
-    its per-step, per-channel squared errors; those errors and the
-    reconstruction come back too, so an alert can say which steps and
-    channels drove it.
+    fastest on CPU; 1024 was slower for 64-step windows). Each channel's mean
+    squared error over the window is divided by that channel's error scale
+    (measured on the fit windows; 1 for models published without one) and the
+    channels are combined as `stream_ae.core.channels` chose, so one broken
+    channel is not averaged away by many quiet ones. For one channel the score
+    is the window's mean squared error over a constant. The per-channel errors
+    and the reconstruction come back too, so an alert can say which channel,
+    and which steps, drove it.
 
     `threads` sets torch's intra-op threads for the whole process, once, here:
     one thread beat two in every case measured on the 2-core machines.
@@ -102,8 +112,10 @@ class AutoencoderScorer:
         max_batch: int = 256,
         engine: Engine = DEFAULT_ENGINE,
         threads: int = 1,
+        error_scales: ErrorScales | None = None,
     ) -> None:
-        """Score with a freshly fitted module; `from_artifact` serves a published one."""
+        """Score with a freshly fitted module; `from_artifact` serves a published one.
+        Without `error_scales` every channel's scale is 1."""
         if not isinstance(module, LSTMAutoencoder):
             raise ValueError(
                 f"module must be an LSTMAutoencoder, got {type(module).__name__}; for a "
@@ -126,6 +138,14 @@ class AutoencoderScorer:
         self.torch_device = resolve_device(device) if isinstance(device, str) else device
         self.device = str(self.torch_device)
         self.threads = threads
+        if error_scales is None:
+            error_scales = ErrorScales.unit(channels)
+        if error_scales.scale.shape != (channels,):
+            raise ValueError(
+                f"error_scales has {error_scales.scale.shape} scales for {channels} "
+                "channel(s); measure them on this model's fit windows."
+            )
+        self.error_scales = error_scales
         self.engine: Engine = engine
         """The engine actually running: 'compile' becomes 'eager' when compiling fails."""
         self._forward = self._prepare(module)
@@ -142,6 +162,10 @@ class AutoencoderScorer:
     ) -> AutoencoderScorer:
         """Score with a published, verified artifact (see `load_artifact`)."""
         m = loaded.manifest
+        try:
+            scales = ErrorScales.from_manifest(m.error_scale, m.channel_names)
+        except ValueError as exc:
+            raise ArtifactError(f"{loaded.path / MANIFEST_FILE}: {exc}") from exc
         return cls(
             eager_from_artifact(loaded),
             version=m.model_version,
@@ -151,6 +175,7 @@ class AutoencoderScorer:
             max_batch=max_batch,
             engine=engine,
             threads=threads,
+            error_scales=scales,
         )
 
     def score(self, windows: np.ndarray) -> ScoreBatch:
@@ -168,8 +193,13 @@ class AutoencoderScorer:
                 expected[start:stop] = rebuilt.cpu().numpy()
                 errors[start:stop] = (rebuilt - chunk).square_().cpu().numpy()
         # float64 accumulation: the per-window mean of many small float32 terms.
-        scores = errors.reshape(batch, self.window * self.channels).mean(axis=1, dtype=np.float64)
-        return ScoreBatch(scores=scores, errors=errors, expected=expected)
+        scales = self.error_scales
+        per_channel = scales.apply(errors.mean(axis=1, dtype=np.float64))
+        errors /= scales.scale.astype(np.float32)
+        scores = combine(per_channel, scales.combine)
+        return ScoreBatch(
+            scores=scores, errors=errors, expected=expected, channel_errors=per_channel
+        )
 
     def __repr__(self) -> str:
         return (

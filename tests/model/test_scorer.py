@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from stream_ae.core.channels import ErrorScales
 from stream_ae.core.scoring import Scorer
 from stream_ae.model.artifact import load_artifact, write_artifact
 from stream_ae.model.autoencoder import LSTMAutoencoder
@@ -45,12 +46,17 @@ def sine_windows(n: int, seed: int = 0) -> np.ndarray:
 
 def test_scores_are_the_per_window_mean_squared_error(module: LSTMAutoencoder) -> None:
     x = random_windows(7)
-    result = scorer_for(module).score(x)
+    result = scorer_for(module, error_scales=ErrorScales.unit(2, "mean")).score(x)
     with torch.no_grad():
         rebuilt = module(torch.from_numpy(x)).numpy()
     by_hand = ((rebuilt.astype(np.float64) - x) ** 2).mean(axis=(1, 2))
     assert result.scores.dtype == np.float64 and result.scores.shape == (7,)
     np.testing.assert_allclose(result.scores, by_hand, rtol=1e-5)
+    per_channel = ((rebuilt.astype(np.float64) - x) ** 2).mean(axis=1)
+    assert result.channel_errors is not None
+    np.testing.assert_allclose(result.channel_errors, per_channel, rtol=1e-5)
+    default = scorer_for(module).score(x).scores
+    np.testing.assert_allclose(default, per_channel.max(axis=1), rtol=1e-5)
     assert result.expected is not None and result.errors is not None
     assert result.expected.dtype == result.errors.dtype == np.float32
     np.testing.assert_allclose(result.expected, rebuilt, atol=1e-6)
