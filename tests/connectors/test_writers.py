@@ -41,6 +41,7 @@ def make_alert(**changes: object) -> Alert:
         "contributors": (
             Contributor(ts=T0 - 60, channel="temp", expected=21.0, actual=35.5, error=2.1),
         ),
+        "channel": "temp",
     }
     fields.update(changes)
     return Alert(**fields)  # type: ignore[arg-type]
@@ -48,7 +49,7 @@ def make_alert(**changes: object) -> Alert:
 
 def test_alert_round_trip_through_writer(tmp_path: Path) -> None:
     alert = make_alert()
-    resolved = make_alert(alert_id="a-2", state=AlertState.RESOLVED, contributors=())
+    resolved = make_alert(alert_id="a-2", state=AlertState.RESOLVED, contributors=(), channel=None)
     path = tmp_path / "out" / "deep" / "alerts.jsonl"  # parent dirs are created
     with AlertWriter(path) as writer:
         writer.write(alert)
@@ -72,9 +73,18 @@ def test_alert_round_trip_through_writer(tmp_path: Path) -> None:
         "contributors": [
             {"ts": T0 - 60, "channel": "temp", "expected": 21.0, "actual": 35.5, "error": 2.1}
         ],
+        "channel": "temp",
     }
     assert alert_from_dict(first) == alert
-    assert alert_from_dict(json.loads(lines[1])) == resolved
+    second = json.loads(lines[1])
+    assert second["channel"] is None
+    assert alert_from_dict(second) == resolved
+
+
+def test_an_alert_written_before_the_driving_channel_was_named_still_reads() -> None:
+    data = alert_to_dict(make_alert())
+    del data["channel"]
+    assert alert_from_dict(data) == make_alert(channel=None)
 
 
 def test_alert_dict_covers_every_alert_field() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -215,3 +216,24 @@ def test_asking_for_cuda_without_it_is_a_clear_error(monkeypatch: pytest.MonkeyP
     for spec in ("cuda", "cuda:1"):
         with pytest.raises(ValueError, match="CUDA is not available on this machine"):
             resolve_device(spec)
+
+
+def test_one_channel_ranks_windows_exactly_as_its_mean_squared_error() -> None:
+    torch.manual_seed(1)
+    one = LSTMAutoencoder(1, hidden=8, latent=4).eval()
+    x = sine_windows(200, seed=2)
+    x[50:60] += 0.8
+    plain = scorer_for(one, error_scales=ErrorScales.unit(1, "mean")).score(x).scores
+    fitted = ErrorScales.fit(scorer_for(one).score(sine_windows(300, seed=3)).channel_errors)
+    for how in ("mean", "max", "top3", "power4"):
+        scales = replace(fitted, combine=how)
+        scores = scorer_for(one, error_scales=scales).score(x).scores
+        assert (
+            np.argsort(scores, kind="stable").tolist() == np.argsort(plain, kind="stable").tolist()
+        )
+        np.testing.assert_allclose(scores * fitted.scale[0], plain, rtol=1e-6)
+
+
+def test_error_scales_for_another_channel_count_are_refused(module: LSTMAutoencoder) -> None:
+    with pytest.raises(ValueError, match="error_scales has"):
+        scorer_for(module, error_scales=ErrorScales.unit(3))
