@@ -6,6 +6,7 @@ LSTM autoencoder, per-channel error scales), then scored on a test stretch
 with labelled faults, once per way of combining the channels:
 
 - one:   one sensor breaks (a slow level shift, a frozen value, a burst of noise);
+- one/55: the same with 55 channels (5 sensors, 50 flags);
 - broad: a fault moves six correlated sensors a little each (0.6 of their spread);
 - single: the same sensor alone, one channel (every combine must rank alike).
 
@@ -168,6 +169,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         rows = case("one", 3, 22, [0], 1.5, 1, root)
+        rows += case("one/55", 5, 50, [0], 1.5, 3, root)
         rows += case("broad", 6, 19, [0, 1, 2, 3, 4, 5], 0.6, 2, root)
         rows += case("single", 1, 0, [0], 1.5, 1, root)
     print(f"{'case':8} {'scale':6} " + " ".join(f"{how:>13}" for how in COMBINES))

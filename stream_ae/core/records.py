@@ -136,6 +136,9 @@ class ScoreBatch:
     channel_errors: np.ndarray | None = None
     """[batch, channels] each channel's mean error over the window on its own scale: what
     the score combined, so the largest names the channel that drove it."""
+    mse: np.ndarray | None = None
+    """[batch] the window's plain mean squared error over every step and channel, before
+    any per-channel scale: comparable between two models, whatever their scales."""
 
 
 class Severity(StrEnum):

@@ -194,11 +194,15 @@ class AutoencoderScorer:
                 errors[start:stop] = (rebuilt - chunk).square_().cpu().numpy()
         # float64 accumulation: the per-window mean of many small float32 terms.
         scales = self.error_scales
-        per_channel = scales.apply(errors.mean(axis=1, dtype=np.float64))
+        raw = errors.mean(axis=1, dtype=np.float64)
+        per_channel = scales.apply(raw)
         errors /= scales.scale.astype(np.float32)
-        scores = combine(per_channel, scales.combine)
         return ScoreBatch(
-            scores=scores, errors=errors, expected=expected, channel_errors=per_channel
+            scores=combine(per_channel, scales.combine),
+            errors=errors,
+            expected=expected,
+            channel_errors=per_channel,
+            mse=raw.mean(axis=1),
         )
 
     def __repr__(self) -> str:

@@ -221,21 +221,25 @@ def holdout_figures(
     truth: tuple[WindowBatch, np.ndarray] | None = None,
 ) -> dict[str, float]:
     """Error quantiles on the clean holdout, and the share of its windows above the
-    threshold quantile of the same model's errors on the training windows. With
+    threshold quantile of the same model's scores on the training windows. With
     `truth` (windows and which are labelled anomalous), precision, recall and F1 of
-    that threshold's verdicts on them."""
-    reference = _scores(lane, train)
-    scores = _scores(lane, holdout)
+    that threshold's verdicts on them.
+
+    The quantiles are of the plain mean squared error where the scorer reports it: a
+    score on per-channel error scales is in units of the model's own fit, so two
+    models' scores do not compare."""
+    reference, _ = _scores(lane, train)
+    scores, errors = _scores(lane, holdout)
     threshold = float(np.quantile(reference, settings.threshold.quantile))
     figures = {
-        "p50": float(np.quantile(scores, 0.5)),
-        "p95": float(np.quantile(scores, 0.95)),
-        "p99": float(np.quantile(scores, 0.99)),
+        "p50": float(np.quantile(errors, 0.5)),
+        "p95": float(np.quantile(errors, 0.95)),
+        "p99": float(np.quantile(errors, 0.99)),
         "exceedance": float((scores > threshold).mean()),
     }
     if truth is not None:
         windows, anomalous = truth
-        flagged = _scores(lane, windows) > threshold
+        flagged = _scores(lane, windows)[0] > threshold
         hits = int((flagged & anomalous).sum())
         precision = hits / max(int(flagged.sum()), 1)
         recall = hits / max(int(anomalous.sum()), 1)
@@ -244,14 +248,16 @@ def holdout_figures(
     return figures
 
 
-def _scores(lane: Lane, windows: WindowBatch) -> np.ndarray:
+def _scores(lane: Lane, windows: WindowBatch) -> tuple[np.ndarray, np.ndarray]:
+    """(scores, plain mean squared errors; the scores where the scorer has none)."""
     names = list(dict.fromkeys(windows.series))
     for slot, name in enumerate(names):
         lane.normalizer.assign(slot, name)
     slot_of = {name: i for i, name in enumerate(names)}
     slots = np.fromiter((slot_of[s] for s in windows.series), dtype=np.int64, count=len(windows))
     scaled = lane.normalizer.scale(slots, windows.mean, windows.var).apply(windows.values)
-    return lane.scorer.score(scaled).scores
+    result = lane.scorer.score(scaled)
+    return result.scores, result.scores if result.mse is None else result.mse
 
 
 def _lines(path: Path) -> list[bytes]:
