@@ -62,7 +62,7 @@ def train_and_publish(
     }
     normalised = normalise_for_training(series, windows, scaler)
     result = fit(normalised, config, progress=progress)
-    scales = measure_error_scales(result.module, normalised, config.max_windows)
+    scales = measure_error_scales(result.module, normalised, config.max_windows, config.threads)
     return write_artifact(
         result.module,
         root=root,
@@ -82,7 +82,7 @@ def train_and_publish(
 
 
 def measure_error_scales(
-    module: LSTMAutoencoder, normalised: np.ndarray, limit: int = 20000
+    module: LSTMAutoencoder, normalised: np.ndarray, limit: int = 20000, threads: int = 1
 ) -> ErrorScales:
     """Each channel's typical error on (at most `limit`, evenly spread) fit windows."""
     rows = np.unique(np.linspace(0, len(normalised) - 1, min(limit, len(normalised))).astype(int))
@@ -93,6 +93,7 @@ def measure_error_scales(
         normalised.shape[2],
         device="cpu",
         engine="eager",
+        threads=threads,
         error_scales=ErrorScales.unit(normalised.shape[2]),
     )
     per_channel = plain.score(normalised[rows]).channel_errors
