@@ -56,9 +56,10 @@ def _replay(args: argparse.Namespace) -> int:
     report = run_replay(recording, args.out, chosen, tolerance)
     print(table(report))
     print(
-        f"per point: rows inside an open incident; per event: a window caught by an incident "
-        f"open from its start to {tolerance} rows after its end; NAB: normalised, standard "
-        "profile, own alerts and best threshold"
+        "per point: rows inside an open incident; best F1: the score at the one threshold "
+        "best for all series (own/best: what the alerts keep of it); per event: a window "
+        f"caught by an incident open from its start to {tolerance} rows after its end; NAB: "
+        "normalised, standard profile, own alerts and best threshold"
     )
     print(f"results: {args.out} (a CSV per detector, quality.json)")
     return 0

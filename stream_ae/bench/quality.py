@@ -2,11 +2,12 @@
 alerts per day and the NAB score. Pure numpy.
 
 Rows inside a series' probation are never judged. Per point, a row counts as
-flagged while an incident is open. Per event, a labelled window is caught when an
-incident is open at some row from its start to `tolerance` rows after its end (a
-windowed detector pages a few rows after a one-row spike); the delay is the time from
-the window's start to that row. An alert (a page) is true when it opens inside that
-same stretch of some window, and false anywhere else.
+flagged while an incident is open; beside it, the best point F1 the continuous score
+reaches at one threshold for the whole replay (`point_f1`). Per event, a labelled
+window is caught when an incident is open at some row from its start to `tolerance`
+rows after its end (a windowed detector pages a few rows after a one-row spike); the
+delay is the time from the window's start to that row. An alert (a page) is true when
+it opens inside that same stretch of some window, and false anywhere else.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 from stream_ae.bench.labelled import LabelledSeries, Output
 from stream_ae.bench.nab import scored_rows
 from stream_ae.bench.nab_scoring import score_profiles
+from stream_ae.bench.point_f1 import PointF1, ScoreVsDecision, compare
 
 DAY_S = 86_400.0
 
@@ -40,6 +42,8 @@ class Quality:
     point_tp: int = 0
     point_fp: int = 0
     point_fn: int = 0
+    point_best: PointF1 = field(default_factory=lambda: PointF1(0, 0, 0))
+    """The continuous score at its best single threshold over every series."""
     events: int = 0
     caught: int = 0
     alerts: int = 0
@@ -52,16 +56,22 @@ class Quality:
     """Normalised NAB score per profile of the continuous score, threshold optimised."""
 
     @property
+    def decision(self) -> ScoreVsDecision:
+        return ScoreVsDecision(
+            PointF1(self.point_tp, self.point_fp, self.point_fn), self.point_best
+        )
+
+    @property
     def point_precision(self) -> float:
-        return _ratio(self.point_tp, self.point_tp + self.point_fp)
+        return self.decision.own.precision
 
     @property
     def point_recall(self) -> float:
-        return _ratio(self.point_tp, self.point_tp + self.point_fn)
+        return self.decision.own.recall
 
     @property
     def point_f1(self) -> float:
-        return _f1(self.point_precision, self.point_recall)
+        return self.decision.own.f1
 
     @property
     def event_precision(self) -> float:
@@ -92,14 +102,12 @@ def judge(pairs: Sequence[tuple[LabelledSeries, Output]], tolerance: int) -> Qua
     """The quality of a detector's outputs over every series of a replay."""
     q = Quality()
     continuous, own = [], []
+    points = compare(pairs)
+    q.point_tp, q.point_fp, q.point_fn = points.own.tp, points.own.fp, points.own.fn
+    q.point_best = points.best
     for s, out in pairs:
         n, first = len(s.ts), s.probation
-        flagged = out.in_incident[first:].astype(bool)
-        truth = s.labels()[first:].astype(bool)
         q.rows += n - first
-        q.point_tp += int((flagged & truth).sum())
-        q.point_fp += int((flagged & ~truth).sum())
-        q.point_fn += int((~flagged & truth).sum())
         if n > first:
             q.series_days += float(s.ts[-1] - s.ts[first]) / DAY_S
         raised = out.in_incident.astype(bool) | out.alert.astype(bool)

@@ -114,6 +114,7 @@ def summary(q: Quality) -> dict[str, float]:
         "point_precision": q.point_precision,
         "point_recall": q.point_recall,
         "point_f1": q.point_f1,
+        **q.decision.summary(),
         "event_precision": q.event_precision,
         "event_recall": q.event_recall,
         "event_f1": q.event_f1,
@@ -132,15 +133,17 @@ def _cell(v: float, fmt: str) -> str:
 
 def table(report: Mapping[str, tuple[Quality, float]]) -> str:
     head = (
-        f"{'detector':<18} {'point P':>7} {'R':>5} {'F1':>5}  {'event P':>7} {'R':>5} "
-        f"{'F1':>5} {'caught':>7}  {'delay p50':>9}  {'alerts/d':>8} {'false/d':>8}  "
+        f"{'detector':<18} {'point P':>7} {'R':>5} {'F1':>5} {'best F1':>7} {'own/best':>8}  "
+        f"{'event P':>7} {'R':>5} {'F1':>5} {'caught':>7}  {'delay p50':>9}  "
+        f"{'alerts/d':>8} {'false/d':>8}  "
         f"{'NAB own':>7} {'NAB best':>8}  {'s':>5}"
     )
     lines = [head, "-" * len(head)]
     for name, (q, seconds) in report.items():
         lines.append(
             f"{name:<18} {_cell(q.point_precision, '7.3f')} {_cell(q.point_recall, '5.2f')} "
-            f"{_cell(q.point_f1, '5.2f')}  {_cell(q.event_precision, '7.3f')} "
+            f"{_cell(q.point_f1, '5.2f')} {_cell(q.point_best.f1, '7.2f')} "
+            f"{_cell(q.decision.ratio, '8.2f')}  {_cell(q.event_precision, '7.3f')} "
             f"{_cell(q.event_recall, '5.2f')} {_cell(q.event_f1, '5.2f')} "
             f"{f'{q.caught}/{q.events}':>7}  {_delay(q.delay_s(50)):>9}  "
             f"{_cell(q.alerts_per_day, '8.2f')} {_cell(q.false_alerts_per_day, '8.2f')}  "

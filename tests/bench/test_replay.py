@@ -146,6 +146,15 @@ def test_replay_runs_stream_ae_and_a_baseline_and_judges_both(
     ours = quality["stream-ae"]
     assert ours["caught"] == 1 and ours["events"] == 1 and ours["alerts"] >= 1
     assert ours["delays_s"][0] <= 5 * 60  # within a few rows of the spike
+    # What the decision keeps of the score: own point F1, the best at one threshold, the ratio.
+    head = next(line for line in printed.splitlines() if line.startswith("detector"))
+    assert head.split()[:7] == ["detector", "point", "P", "R", "F1", "best", "F1"]
+    assert "own/best" in head and "NAB own" in head
+    for name, got in quality.items():
+        assert got["point_f1_own"] == got["point_f1"] and 0 < got["point_f1_best"] <= 1
+        assert got["point_f1_ratio"] == pytest.approx(got["point_f1"] / got["point_f1_best"])
+        row = next(line for line in printed.splitlines() if line.startswith(name))
+        assert f"{got['point_f1_best']:.2f} {got['point_f1_ratio']:8.2f}" in row
     header = (out / "stream-ae.csv").read_text().splitlines()[0]
     assert header == "series,timestamp,anomaly_score,label,alert,in_incident"
     assert len((out / "stream-ae.csv").read_text().splitlines()) == 1 + 1800
