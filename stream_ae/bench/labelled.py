@@ -9,7 +9,7 @@ detector warms up; they are never scored.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +32,11 @@ class LabelledSeries:
     @property
     def probation(self) -> int:
         return probation(len(self.ts))
+
+    def unlabelled(self) -> LabelledSeries:
+        """The same rows without their windows: what a detector is handed, so that no
+        label can reach it."""
+        return replace(self, windows=[])
 
     def labels(self) -> np.ndarray:
         label = np.zeros(len(self.ts), dtype=np.int8)

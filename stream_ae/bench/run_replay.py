@@ -59,12 +59,13 @@ def run_replay(
     recording: Recording, out: Path, chosen: Mapping[str, Replayer], tolerance: int
 ) -> dict[str, tuple[Quality, float]]:
     """Each detector's quality and its replay time in seconds; per-row results go to
-    <out>/<detector>.csv and every figure to <out>/quality.json."""
+    <out>/<detector>.csv and every figure to <out>/quality.json. A detector is handed
+    the rows without their labels; the labels only judge what it answered."""
     report = {}
     for name, replay in chosen.items():
         started = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="replay-") as scratch:
-            outputs = replay(recording, Path(scratch))
+            outputs = replay(recording.unlabelled(), Path(scratch))
         seconds = time.perf_counter() - started
         write_rows(out / f"{name}.csv", recording.series, outputs)
         report[name] = (

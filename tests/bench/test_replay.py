@@ -160,6 +160,22 @@ def test_replay_runs_stream_ae_and_a_baseline_and_judges_both(
     assert len((out / "stream-ae.csv").read_text().splitlines()) == 1 + 1800
 
 
+def test_replayers_are_handed_the_rows_without_the_labels(tmp_path: Path) -> None:
+    from stream_ae.bench.detectors import rolling_zscore
+    from stream_ae.bench.run_replay import per_series, run_replay
+
+    given: list[LabelledSeries] = []
+
+    def spy(s: LabelledSeries, scratch: Path) -> Output:
+        given.append(s)
+        return rolling_zscore(window=50)(s, scratch)
+
+    recording = load_recording(plant(tmp_path / "plant.csv"))
+    report = run_replay(recording, tmp_path / "out", {"zscore": per_series(spy)}, tolerance=5)
+    assert [(s.name, s.windows) for s in given] == [("pump-a", []), ("pump-b", [])]
+    assert report["zscore"][0].events == 1  # judged against the labels all the same
+
+
 def test_baselines_refuse_several_channels_and_unknown_detectors_are_named(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
