@@ -23,7 +23,7 @@ def _choose(known: Mapping[str, T], asked: str | None) -> dict[str, T]:
 
 
 def _nab(args: argparse.Namespace) -> int:
-    from stream_ae.bench.run_nab import all_detectors, run_nab, scoreboard, table
+    from stream_ae.bench.run_nab import all_detectors, decision_table, run_nab, scoreboard, table
 
     chosen = _choose(all_detectors(load_settings(args.config)), args.detectors)
     report = run_nab(args.corpus, args.out, chosen, files=args.files)
@@ -31,6 +31,13 @@ def _nab(args: argparse.Namespace) -> int:
         scoreboard(args.corpus / "SCORING.md") if (args.corpus / "SCORING.md").is_file() else []
     )
     print(table(report, published))
+    print()
+    print(decision_table(report))
+    print(
+        "point F1: rows past probation inside an open incident (own) or scoring at or above "
+        "one threshold for all files (best), against rows inside a labelled window; "
+        "NAB: standard profile"
+    )
     for s in report:
         print(f"{s.name}: {s.seconds:.0f} s; thresholds {s.thresholds}")
     print(f"results: {args.out} (NAB layout, plus scores.json)")

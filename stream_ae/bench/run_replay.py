@@ -126,7 +126,7 @@ def summary(q: Quality) -> dict[str, float]:
     }
 
 
-def _cell(v: float, fmt: str) -> str:
+def cell(v: float, fmt: str) -> str:
     """`v` formatted, or '-' where it is undefined (NaN), right-aligned to the width."""
     text = format(v, fmt)
     return "-".rjust(len(text)) if math.isnan(v) else text
@@ -142,14 +142,14 @@ def table(report: Mapping[str, tuple[Quality, float]]) -> str:
     lines = [head, "-" * len(head)]
     for name, (q, seconds) in report.items():
         lines.append(
-            f"{name:<18} {_cell(q.point_precision, '7.3f')} {_cell(q.point_recall, '5.2f')} "
-            f"{_cell(q.point_f1, '5.2f')} {_cell(q.point_best.f1, '7.2f')} "
-            f"{_cell(q.decision.ratio, '8.2f')}  {_cell(q.event_precision, '7.3f')} "
-            f"{_cell(q.event_recall, '5.2f')} {_cell(q.event_f1, '5.2f')} "
+            f"{name:<18} {cell(q.point_precision, '7.3f')} {cell(q.point_recall, '5.2f')} "
+            f"{cell(q.point_f1, '5.2f')} {cell(q.point_best.f1, '7.2f')} "
+            f"{cell(q.decision.ratio, '8.2f')}  {cell(q.event_precision, '7.3f')} "
+            f"{cell(q.event_recall, '5.2f')} {cell(q.event_f1, '5.2f')} "
             f"{f'{q.caught}/{q.events}':>7}  {_delay(q.delay_s(50)):>9}  "
-            f"{_cell(q.alerts_per_day, '8.2f')} {_cell(q.false_alerts_per_day, '8.2f')}  "
-            f"{_cell(q.nab_alerts.get('standard', math.nan), '7.1f')} "
-            f"{_cell(q.nab_best.get('standard', math.nan), '8.1f')}  {seconds:5.0f}"
+            f"{cell(q.alerts_per_day, '8.2f')} {cell(q.false_alerts_per_day, '8.2f')}  "
+            f"{cell(q.nab_alerts.get('standard', math.nan), '7.1f')} "
+            f"{cell(q.nab_best.get('standard', math.nan), '8.1f')}  {seconds:5.0f}"
         )
     return "\n".join(lines)
 
