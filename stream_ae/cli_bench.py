@@ -35,7 +35,8 @@ def _nab(args: argparse.Namespace) -> int:
     print(decision_table(report))
     print(
         "point F1: rows past probation inside an open incident (own) or scoring at or above "
-        "one threshold for all files (best), against rows inside a labelled window; "
+        "the one threshold best for all files (best), against rows inside a labelled window; "
+        "event F1: a window caught by a row raised in it, a page true inside a window; "
         "NAB: standard profile"
     )
     for s in report:

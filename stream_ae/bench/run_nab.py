@@ -16,7 +16,7 @@ from stream_ae.bench import detectors
 from stream_ae.bench.labelled import Detector, LabelledSeries, Output
 from stream_ae.bench.nab import load_corpus, scored_rows, write_results
 from stream_ae.bench.nab_scoring import PROFILES, FileRows, score_profiles
-from stream_ae.bench.point_f1 import compare
+from stream_ae.bench.quality import judge
 from stream_ae.bench.run_replay import cell
 from stream_ae.settings import Settings
 
@@ -42,9 +42,10 @@ class DetectorScores:
     thresholds: dict[str, float] = field(default_factory=dict)
     alerts: dict[str, float] = field(default_factory=dict)
     """Normalised score per profile of the detector's own alerts."""
-    points: dict[str, float] = field(default_factory=dict)
-    """Point F1 of the own alerts, the best of the score at one threshold for the whole
-    corpus, that threshold, and own / best (`point_f1.ScoreVsDecision.summary`)."""
+    decision: dict[str, float] = field(default_factory=dict)
+    """Point and event F1 of the own alerts, the best of the score at one threshold for
+    the whole corpus, that threshold, and own / best (`Quality.score_vs_decision`; an
+    event is a window, caught by an incident open in it, a page true inside one)."""
 
 
 def run_nab(
@@ -74,7 +75,7 @@ def run_nab(
             own.append(scored_rows(f, result, alerts=True))
             log.info("%s: %s replayed", name, f.name)
         scores = DetectorScores(name, seconds=time.perf_counter() - started)
-        scores.points = compare(answered).summary()
+        scores.decision = judge(answered, tolerance=0, nab=False).score_vs_decision()
         for profile, got in score_profiles(continuous, own).items():
             scores.continuous[profile] = got.best.normalised
             scores.thresholds[profile] = got.best.threshold
@@ -111,18 +112,21 @@ def table(report: list[DetectorScores], published: list[tuple[str, list[str]]]) 
 
 
 def decision_table(report: list[DetectorScores]) -> str:
-    """Per detector, what its own alerts keep of its score: the standard profile and
-    point F1, each at the own alerts and at the score's best threshold for the corpus."""
+    """Per detector, what its own alerts keep of its score: the standard profile, point
+    F1 and event F1, each at the own alerts and at the score's best threshold for the
+    whole corpus."""
     head = (
-        f"{'detector':<20} {'NAB own':>7} {'NAB best':>8}  {'point F1 own':>12} {'best':>6} "
-        f"{'at score >=':>11} {'own/best':>8}"
+        f"{'detector':<20} {'NAB own':>7} {'best':>5}  {'point F1 own':>12} {'best':>5} "
+        f"{'at score':>9} {'own/best':>8}  {'event F1 own':>12} {'best':>5} {'own/best':>8}"
     )
     lines = [head, "-" * len(head)]
     for s in report:
-        p = s.points
+        d = s.decision
         lines.append(
-            f"{s.name:<20} {s.alerts['standard']:7.1f} {s.continuous['standard']:8.1f}  "
-            f"{cell(p['point_f1_own'], '12.3f')} {cell(p['point_f1_best'], '6.3f')} "
-            f"{cell(p['point_f1_best_threshold'], '11.4g')} {cell(p['point_f1_ratio'], '8.2f')}"
+            f"{s.name:<20} {s.alerts['standard']:7.1f} {s.continuous['standard']:5.1f}  "
+            f"{cell(d['point_f1_own'], '12.3f')} {cell(d['point_f1_best'], '5.3f')} "
+            f"{cell(d['point_f1_best_threshold'], '9.4g')} {cell(d['point_f1_ratio'], '8.2f')}  "
+            f"{cell(d['event_f1_own'], '12.3f')} {cell(d['event_f1_best'], '5.3f')} "
+            f"{cell(d['event_f1_ratio'], '8.2f')}"
         )
     return "\n".join(lines)

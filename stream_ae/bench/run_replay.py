@@ -115,7 +115,7 @@ def summary(q: Quality) -> dict[str, float]:
         "point_precision": q.point_precision,
         "point_recall": q.point_recall,
         "point_f1": q.point_f1,
-        **q.decision.summary(),
+        **q.score_vs_decision(),
         "event_precision": q.event_precision,
         "event_recall": q.event_recall,
         "event_f1": q.event_f1,
@@ -135,7 +135,7 @@ def cell(v: float, fmt: str) -> str:
 def table(report: Mapping[str, tuple[Quality, float]]) -> str:
     head = (
         f"{'detector':<18} {'point P':>7} {'R':>5} {'F1':>5} {'best F1':>7} {'own/best':>8}  "
-        f"{'event P':>7} {'R':>5} {'F1':>5} {'caught':>7}  {'delay p50':>9}  "
+        f"{'event P':>7} {'R':>5} {'F1':>5} {'best':>5} {'caught':>7}  {'delay p50':>9}  "
         f"{'alerts/d':>8} {'false/d':>8}  "
         f"{'NAB own':>7} {'NAB best':>8}  {'s':>5}"
     )
@@ -146,6 +146,7 @@ def table(report: Mapping[str, tuple[Quality, float]]) -> str:
             f"{cell(q.point_f1, '5.2f')} {cell(q.point_best.f1, '7.2f')} "
             f"{cell(q.decision.ratio, '8.2f')}  {cell(q.event_precision, '7.3f')} "
             f"{cell(q.event_recall, '5.2f')} {cell(q.event_f1, '5.2f')} "
+            f"{cell(q.event_best_f1, '5.2f')} "
             f"{f'{q.caught}/{q.events}':>7}  {_delay(q.delay_s(50)):>9}  "
             f"{cell(q.alerts_per_day, '8.2f')} {cell(q.false_alerts_per_day, '8.2f')}  "
             f"{cell(q.nab_alerts.get('standard', math.nan), '7.1f')} "

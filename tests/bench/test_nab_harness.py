@@ -159,20 +159,23 @@ def test_bench_nab_prints_what_the_alerts_keep_of_the_score(
     ]
     head = printed.index(next(line for line in printed if "point F1 own" in line))
     assert printed[head].split() == [
-        "detector", "NAB", "own", "NAB", "best", "point", "F1", "own", "best", "at", "score",
-        ">=", "own/best",
+        "detector", "NAB", "own", "best", "point", "F1", "own", "best", "at", "score",
+        "own/best", "event", "F1", "own", "best", "own/best",
     ]  # fmt: skip
     scores = {s["name"]: s for s in json.loads((out / "scores.json").read_text())}
     for row, name in zip(
         printed[head + 2 : head + 4], ("stream-ae", "rolling-zscore"), strict=True
     ):
-        p = scores[name]["points"]
-        assert set(p) == {
+        d = scores[name]["decision"]
+        assert {k for k in d if k.startswith("point")} == {
             "point_f1_own", "point_f1_best", "point_f1_best_threshold", "point_f1_ratio"
         }  # fmt: skip
-        assert p["point_f1_own"] > 0 and 0 < p["point_f1_best"] <= 1  # the jump is caught
-        assert p["point_f1_ratio"] == pytest.approx(p["point_f1_own"] / p["point_f1_best"])
+        assert d["point_f1_own"] > 0 and 0 < d["point_f1_best"] <= 1  # the jump is caught
+        assert d["point_f1_ratio"] == pytest.approx(d["point_f1_own"] / d["point_f1_best"])
+        assert d["event_f1_ratio"] == pytest.approx(d["event_f1_own"] / d["event_f1_best"])
         cells = row.split()
-        assert cells[0] == name and float(cells[-1]) == pytest.approx(p["point_f1_ratio"], abs=5e-3)
-        assert float(cells[3]) == pytest.approx(p["point_f1_own"], abs=5e-4)
+        assert cells[0] == name
         assert float(cells[1]) == pytest.approx(scores[name]["alerts"]["standard"], abs=0.05)
+        assert float(cells[3]) == pytest.approx(d["point_f1_own"], abs=5e-4)
+        assert float(cells[6]) == pytest.approx(d["point_f1_ratio"], abs=5e-3)
+        assert float(cells[-1]) == pytest.approx(d["event_f1_ratio"], abs=5e-3)

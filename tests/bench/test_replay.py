@@ -153,6 +153,7 @@ def test_replay_runs_stream_ae_and_a_baseline_and_judges_both(
     for name, got in quality.items():
         assert got["point_f1_own"] == got["point_f1"] and 0 < got["point_f1_best"] <= 1
         assert got["point_f1_ratio"] == pytest.approx(got["point_f1"] / got["point_f1_best"])
+        assert 0 < got["event_f1_best"] <= 1 and got["event_f1_best_threshold"] <= 1
         row = next(line for line in printed.splitlines() if line.startswith(name))
         assert f"{got['point_f1_best']:.2f} {got['point_f1_ratio']:8.2f}" in row
     header = (out / "stream-ae.csv").read_text().splitlines()[0]
