@@ -28,10 +28,13 @@ class LabelledSeries:
     values: np.ndarray
     """[rows] for one channel, [rows, channels] for several."""
     windows: list[tuple[int, int]]
+    warmup: int | None = None
+    """Rows never judged at the start; by default NAB's probation. 0 where the detector
+    was fitted beforehand on other rows."""
 
     @property
     def probation(self) -> int:
-        return probation(len(self.ts))
+        return probation(len(self.ts)) if self.warmup is None else self.warmup
 
     def unlabelled(self) -> LabelledSeries:
         """The same rows without their windows: what a detector is handed, so that no

@@ -73,6 +73,16 @@ def test_probation_rows_are_judged_by_neither() -> None:
     assert got.own == PointF1(10, 0, 0) and got.best == PointF1(10, 0, 0, threshold=0.8)
 
 
+def test_a_series_fitted_beforehand_is_judged_from_its_first_row() -> None:
+    s = series(100, [(5, 9)])
+    fitted = LabelledSeries(s.name, s.path, s.ts, s.values, s.windows, warmup=0)
+    within = np.zeros(100, dtype=np.int8)
+    within[5:10] = 1
+    out = Output(within.astype(float), np.zeros(100), within)
+    assert compare([(s, out)]).own == PointF1(0, 0, 0)  # the window lies in probation
+    assert compare([(fitted, out)]).own == PointF1(5, 0, 0)
+
+
 def test_one_threshold_for_the_whole_run_not_one_per_series() -> None:
     # Each series alone is separated perfectly, but at different levels of score:
     # a: labelled rows at 0.9, the rest 0.5; b: labelled at 0.4, the rest 0.1.
