@@ -116,14 +116,14 @@ def decision_table(report: list[DetectorScores]) -> str:
     F1 and event F1, each at the own alerts and at the score's best threshold for the
     whole corpus."""
     head = (
-        f"{'detector':<20} {'NAB own':>7} {'best':>5}  {'point F1 own':>12} {'best':>5} "
+        f"{'detector':<20} {'NAB own':>7} {'best':>6}  {'point F1 own':>12} {'best':>5} "
         f"{'at score':>9} {'own/best':>8}  {'event F1 own':>12} {'best':>5} {'own/best':>8}"
     )
     lines = [head, "-" * len(head)]
     for s in report:
         d = s.decision
         lines.append(
-            f"{s.name:<20} {s.alerts['standard']:7.1f} {s.continuous['standard']:5.1f}  "
+            f"{s.name:<20} {s.alerts['standard']:7.1f} {s.continuous['standard']:6.1f}  "
             f"{cell(d['point_f1_own'], '12.3f')} {cell(d['point_f1_best'], '5.3f')} "
             f"{cell(d['point_f1_best_threshold'], '9.4g')} {cell(d['point_f1_ratio'], '8.2f')}  "
             f"{cell(d['event_f1_own'], '12.3f')} {cell(d['event_f1_best'], '5.3f')} "
