@@ -8,10 +8,11 @@ An opening is a row where a flag starts: the detector's own (an incident opened)
 for a threshold t, the first row of each run with score >= t. Precision = openings that
 count / all openings; recall = labelled windows (NAB) or injected incidents (plant) with
 at least one opening that counts. NAB: an opening counts inside a labelled window. The
-plant (50 sensors, seed 0, a model fitted on the 1,500 clean steps, the demo's
-defaults): it counts on its sensor between an incident's start and one window after its
-end, as the demo's evaluation does. One threshold for all files or sensors, the best by
-F1 over quantiles of the scores. Own F1 / best F1 is what the decision layer keeps.
+plant (the demo's: 24 units of 4 channels, seed 0, a model fitted on the 1,500 clean
+steps, the demo's defaults): it counts on its unit between an incident's start and one
+window after its end, as the demo's evaluation does. One threshold for all files or
+units, the best by F1 over quantiles of the scores. Own F1 / best F1 is what the
+decision layer keeps.
 """
 
 from __future__ import annotations
@@ -67,12 +68,12 @@ def nab(root: str) -> None:
 def plant() -> None:
     from stream_ae import wiring
     from stream_ae.runtime.demo import demo_settings, pretrain
-    from stream_ae.simulate import Plant
+    from stream_ae.simulate import CHANNELS, DEMO_SENSORS, DEMO_STEPS, Plant
 
-    sim = Plant(50, 0)
-    steps = list(sim.points(3600))
+    sim = Plant(DEMO_SENSORS, 0)
+    steps = list(sim.points(DEMO_STEPS))
     settings = demo_settings("unused:1", Path(tempfile.mkdtemp()))
-    detector = wiring.detector(settings, ("value",), pretrain(settings, steps[: sim.clean_steps]))
+    detector = wiring.detector(settings, CHANNELS, pretrain(settings, steps[: sim.clean_steps]))
     rows: list[tuple[str, float, float]] = []
     opened: list[tuple[str, float]] = []
     for k in range(sim.clean_steps, len(steps), 20):
