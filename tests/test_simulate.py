@@ -76,7 +76,9 @@ def test_same_seed_same_stream_and_truth() -> None:
 def test_stream_does_not_depend_on_how_it_is_cut() -> None:
     whole = run(Plant(4, seed=1, clean_steps=50), 900)
     plant = Plant(4, seed=1, clean_steps=50)
-    parts = list(plant.points(100)) + list(plant.points(0)) + list(plant.points(800))
+    # Cut inside a valve closing and a drift (steps 297-610 and 359-713).
+    parts = list(plant.points(450)) + list(plant.points(0)) + list(plant.points(450))
+    assert {"valve_closing", "drift"} <= {inc.kind for inc in whole.truth}
     assert parts == whole.steps
     assert plant.truth == whole.truth
     assert plant.steps_done == 900
