@@ -2,7 +2,7 @@
 
     python benchmarks/alerts_vs_threshold.py plant
 
-The plant: 50 sensors, seed 0, a model fitted on the 1,500 clean steps, the demo's
+The plant: the demo's 24 units of 4 channels, seed 0, a model fitted on the 1,500 clean steps, the demo's
 defaults; every later step is judged. The figures are the replay judge's
 (`stream_ae.bench.quality`, as `stream-ae bench replay` prints them): per point, a row
 inside an open incident against a row inside an injected incident; per event, an
@@ -28,12 +28,12 @@ def plant() -> None:
     from stream_ae import wiring
     from stream_ae.core.alerting import ACTIVE, OPENED
     from stream_ae.runtime.demo import demo_settings, pretrain
-    from stream_ae.simulate import Plant
+    from stream_ae.simulate import CHANNELS, DEMO_SENSORS, DEMO_STEPS, Plant
 
-    sim = Plant(50, 0)
-    steps = list(sim.points(3600))
+    sim = Plant(DEMO_SENSORS, 0)
+    steps = list(sim.points(DEMO_STEPS))
     settings = demo_settings("unused:1", Path(tempfile.mkdtemp()))
-    detector = wiring.detector(settings, ("value",), pretrain(settings, steps[: sim.clean_steps]))
+    detector = wiring.detector(settings, CHANNELS, pretrain(settings, steps[: sim.clean_steps]))
     rows: dict[str, list[tuple[float, float, int]]] = {}
     for k in range(sim.clean_steps, len(steps), 20):
         out = detector.process([p for step in steps[k : k + 20] for p in step])

@@ -15,6 +15,7 @@ from stream_ae.cli_columns import add_column_arguments, column_options
 from stream_ae.cli_model import add_model_commands
 from stream_ae.errors import StreamAEError
 from stream_ae.settings import load_settings
+from stream_ae.simulate import DEMO_SENSORS, DEMO_STEPS
 
 SAMPLE = Path(str(files("stream_ae") / "data" / "sample.csv"))
 """A bundled sensor file with injected anomalies: the embedded default for `detect`."""
@@ -211,8 +212,13 @@ def parser() -> argparse.ArgumentParser:
         "demo", help="broker + simulated plant + detector, scored against the injected truth"
     )
     m.add_argument("--out", type=Path, default=Path("out/demo"), help="model and picture")
-    m.add_argument("--sensors", type=int, default=50, help="simulated sensors")
-    m.add_argument("--steps", type=int, default=3600, help="one-minute steps to simulate")
+    m.add_argument(
+        "--sensors",
+        type=int,
+        default=DEMO_SENSORS,
+        help="simulated units (series of flow, pressure, temperature, vibration)",
+    )
+    m.add_argument("--steps", type=int, default=DEMO_STEPS, help="one-minute steps to simulate")
     m.add_argument("--speed", type=float, default=0.0, help="x real time (0: as fast as it goes)")
     m.add_argument("-q", "--quiet", action="store_true", help="do not print alerts")
     m.add_argument(
