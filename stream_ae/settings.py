@@ -185,10 +185,13 @@ class ThresholdSettings(BaseModel):
     warmup: int = Field(default=300, ge=1)
     """Scores a series must have before it can alert."""
     protect: bool = True
-    """Keep the scores of an open incident out of the history: an anomaly cannot raise its
-    own bar."""
+    """Keep the scores the alert policy protects out of the history (those of an open
+    incident, of alerts.hold_after scores after it, and any alerts.hold_ratio times the
+    threshold): an anomaly cannot raise its own bar."""
     escape_after: int = Field(default=200, ge=1)
-    """Consecutive protected scores after which the history takes them (learns a level shift)."""
+    """Consecutive protected scores after which the history takes them: the threshold
+    learns a lasting new level for the incidents after it, while an open incident is
+    still resolved against the threshold it opened at (alerts.resolve_ratio)."""
     floor: float = Field(default=1e-6, ge=0)
     """Smallest threshold, so a flat series does not alert on noise."""
     seed_from_fit: bool = True
@@ -216,7 +219,13 @@ class AlertSettings(BaseModel):
     """How many recent scores open_k counts over (at most 63: the alert policy keeps them
     as bits of one 64-bit word per series)."""
     resolve_after: int = Field(default=10, ge=1)
-    """Consecutive scores below the threshold that resolve an open incident."""
+    """Consecutive calm scores (see resolve_ratio) that resolve an open incident."""
+    resolve_ratio: float = Field(default=1.0, gt=0.0)
+    """A score is calm when at most resolve_ratio x the threshold the incident opened at
+    (its reference of normal, which the incident's own scores cannot move). Under 1 is
+    hysteresis: the incident needs scores clearly back to normal to resolve."""
+    hold_after: int = Field(default=0, ge=0)
+    """Scores after an incident resolves that the threshold's history does not take."""
     cooldown: int = Field(default=20, ge=0)
     """Scores after a resolve during which no new incident opens on that series."""
     open_ratio: float = Field(default=1.2, ge=1.0)
@@ -226,8 +235,9 @@ class AlertSettings(BaseModel):
     alerts per sensor-day from 1.08 to 0.08 for one spike of 14."""
     hold_ratio: float = Field(default=1.5, ge=1.0)
     """Scores at least hold_ratio x the threshold stay out of the threshold's history
-    (up to threshold.escape_after in a row), so a burst does not lift the bar it is
-    judged against."""
+    also outside incidents (up to threshold.escape_after in a row), so a burst does not
+    lift the bar before it opens one. Marginal exceedances are learned: holding them all
+    biases the history low and the threshold sinks."""
     major_ratio: float = Field(default=1.5, gt=1.0)
     """An incident whose peak score reached major_ratio x the threshold is major."""
     critical_ratio: float = Field(default=3.0, gt=1.0)
@@ -248,6 +258,12 @@ class AlertSettings(BaseModel):
                 f"critical_ratio ({self.critical_ratio}) must not be below major_ratio "
                 f"({self.major_ratio}); critical is checked first, so no incident would "
                 "ever be major: raise alerts.critical_ratio or lower alerts.major_ratio"
+            )
+        if self.resolve_ratio > self.open_ratio:
+            raise ValueError(
+                f"resolve_ratio ({self.resolve_ratio}) must not exceed open_ratio "
+                f"({self.open_ratio}): an incident would count as calm while scores high "
+                "enough to open one go on; lower alerts.resolve_ratio"
             )
         return self
 

@@ -170,7 +170,16 @@ def detector(settings: Settings, channels: Sequence[str], artifact: Path | None 
     collects windows for a first model."""
     store = window_store(settings, len(channels))
     a = settings.alerts
-    policy = AlertPolicy(a.open_k, a.open_n, a.resolve_after, a.cooldown, a.open_ratio)
+    policy = AlertPolicy(
+        a.open_k,
+        a.open_n,
+        a.resolve_after,
+        a.cooldown,
+        a.open_ratio,
+        resolve_ratio=a.resolve_ratio,
+        hold_ratio=a.hold_ratio,
+        hold_after=a.hold_after,
+    )
     if artifact is not None:
         lane, collector = model_lane(settings, artifact, channels), None
     else:
@@ -183,7 +192,6 @@ def detector(settings: Settings, channels: Sequence[str], artifact: Path | None 
         channel_names=channels,
         top_contributors=a.top_contributors,
         collector=collector,
-        hold_ratio=a.hold_ratio,
         severity_ratios=(a.major_ratio, a.critical_ratio),
     )
 
