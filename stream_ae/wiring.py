@@ -73,7 +73,11 @@ def model_lane(settings: Settings, artifact: Path, channels: Sequence[str]) -> L
     )
     known: dict[str, Any] = loaded.manifest.scaler.get("series", {})
     normalizer = Normalizer(len(channels), known, online=settings.normalize.online)
-    return Lane(scorer, normalizer, threshold(settings))
+    # A series the model was fitted on starts its threshold from its fit scores and is
+    # judged from its first window; the others warm up on their own scores.
+    seeds = loaded.manifest.fit_scores if settings.threshold.seed_from_fit else {}
+    fit_scores = {name: np.asarray(scores, dtype=np.float64) for name, scores in seeds.items()}
+    return Lane(scorer, normalizer, threshold(settings), fit_scores=fit_scores)
 
 
 def loads_as_served(settings: Settings | None) -> Callable[[Version], object]:
