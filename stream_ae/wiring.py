@@ -18,7 +18,7 @@ from stream_ae.core.alerting import AlertPolicy
 from stream_ae.core.detector import Detector, Lane
 from stream_ae.core.normalize import Normalizer
 from stream_ae.core.threshold import RollingThreshold
-from stream_ae.core.training import TrainingCollector
+from stream_ae.core.training import FitShare, TrainingCollector
 from stream_ae.core.windows import WindowStore
 from stream_ae.registry import ModelRegistry, RegistryError, Skipped, Version
 from stream_ae.settings import Settings
@@ -179,7 +179,7 @@ def detector(settings: Settings, channels: Sequence[str], artifact: Path | None 
         lane, collector = model_lane(settings, artifact, channels), None
     else:
         lane = cold_lane(settings, len(channels))
-        collector = TrainingCollector(settings.model.fit_after_windows)
+        collector = TrainingCollector(settings.model.fit_after_windows, fit_share(settings))
     return Detector(
         store,
         lane,
@@ -190,6 +190,18 @@ def detector(settings: Settings, channels: Sequence[str], artifact: Path | None 
         hold_ratio=a.hold_ratio,
         severity_ratios=(a.major_ratio, a.critical_ratio),
     )
+
+
+def fit_share(settings: Settings) -> FitShare | None:
+    """The part of each series cold start fits on, if the settings name one."""
+    m = settings.model
+    if m.fit_points is not None:
+        return FitShare(points=m.fit_points)
+    if m.fit_span_s is not None:
+        return FitShare(span_s=m.fit_span_s)
+    if m.fit_until is not None:
+        return FitShare(until=m.fit_until.timestamp())
+    return None
 
 
 def first_fit(
@@ -236,6 +248,7 @@ def publish_fit(
         lineage=lineage,
         progress=progress,
         scale_on_newest=scale_on_newest,
+        fit_scores_kept=settings.threshold.history,
     )
 
 

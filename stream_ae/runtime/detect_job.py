@@ -215,9 +215,8 @@ class DetectJob:
         collected, so a waiting fit starts at the window that completed it."""
         collector = self.detector.collector
         full = self.settings.files.batch_points
-        if self._first_fit is None or collector is None or collector.count >= collector.target:
-            return full
-        return max(1, min(full, collector.target - collector.count))
+        to_go = None if self._first_fit is None or collector is None else collector.points_to_go()
+        return full if to_go is None else max(1, min(full, to_go))
 
     def _step(self, outputs: _Outputs, points: list[Point], sources: list[str]) -> None:
         out = process_guarded(self.detector, points, self._limited)
