@@ -56,8 +56,8 @@ class TrainingCollector:
     those. Like any cold start, it assumes the first stretch of data is mostly
     normal; a share says which stretch that is.
 
-    With a share it is ready once every series it has seen has passed its share (a
-    point beyond it arrived), and the detector tells it of every point it takes
+    With a share it is ready once every series it has seen has completed its share (its
+    N-th point, or a point past the time range, arrived), and the detector tells it of every point it takes
     (`see`), since a window alone cannot say how many points came before it.
 
     >>> c = TrainingCollector(target=2)
@@ -107,8 +107,8 @@ class TrainingCollector:
         n = self.share.points
         if n is None:
             return None
-        behind = [n + 1 - p.count for p in self._progress.values() if not p.passed]
-        return max(behind, default=n + 1)
+        behind = [n - p.count for p in self._progress.values() if not p.passed]
+        return max(behind, default=n)
 
     def see(self, series: str, ts: float) -> None:
         """The detector took a point of `series` at event time `ts` (in its order)."""
@@ -129,7 +129,7 @@ class TrainingCollector:
         if share.points is not None:
             if p.count == share.points:
                 p.limit = ts
-            p.passed = p.count > share.points
+            p.passed = p.count >= share.points  # complete: no need to wait for one more
         else:
             p.passed = ts > p.limit
 

@@ -150,6 +150,7 @@ class DetectJob:
         self._rejected: Counter[str] = Counter()
         self._severity: Counter[str] = Counter()
         self._scored_by: Counter[str] = Counter()
+        self._series: set[str] = set()
 
     def run(self, progress: bool | None = None) -> DetectSummary:
         started = time.perf_counter()
@@ -192,11 +193,30 @@ class DetectJob:
             version = self._first_fit.installed.scorer.version
             s.model_artifact = str(self.settings.model.artifact_dir / version)
         s.outputs = {k: str(v) for k, v in outputs.paths.items()}
+        if self._first_fit is None:
+            self._say_unseeded()
         s.error = "" if failed is None else str(failed)
         outputs.paths["summary"].write_text(json.dumps(asdict(s), indent=2) + "\n")
         if failed is not None:
             raise failed
         return s
+
+    def _say_unseeded(self) -> None:
+        """Name the series a given model was not fitted on: they warmed up on their own
+        scores before they could alert, which a short file may never finish."""
+        known = self.detector.lanes[0].fit_scores
+        unseeded = sorted(self._series - set(known))
+        if not unseeded:
+            return
+        fitted = ", ".join(sorted(known)[:5]) or "none (an older model without fit scores)"
+        log.warning(
+            "%d series the model was not fitted on (%s) warmed up on their own scores before "
+            "they could alert; it was fitted on %s. Give the series the name it had in the "
+            "fit (--series) to judge it from its first window",
+            len(unseeded),
+            ", ".join(unseeded[:5]),
+            fitted,
+        )
 
     def _check_fit(self) -> None:
         """End the run when the first fit failed: without a model the rest of the file
@@ -241,6 +261,7 @@ class DetectJob:
     def _record(self, outputs: _Outputs, out: Output) -> None:
         for scored in out.scored:
             self.summary.points_scored += len(scored)
+            self._series.update(scored.series)
             self._scored_by.update(scored.scorer)
             scores, thresholds = scored.score.tolist(), scored.threshold.tolist()
             # Values come back from the float32 windows: print float32's 7 digits.

@@ -62,9 +62,9 @@ def test_first_n_points_make_n_minus_window_plus_one_windows_per_series() -> Non
     det = share_detector(FitShare(points=30))
     assert det.collector is not None
     points = interleaved({"a": 60, "b": 45})
-    det.process(points[:60])  # a and b have 30 points each, neither has passed its share
-    assert not det.collector.ready
-    det.process(points[60:62])  # the 31st point of each
+    det.process(points[:58])  # 29 points each: neither share is complete
+    assert not det.collector.ready and det.collector.points_to_go() == 1
+    det.process(points[58:60])  # the 30th point of each
     assert det.collector.ready
     taken = taken_by_series(det)
     assert taken["a"] == taken["b"] == [float(i) for i in range(W - 1, 30)]  # 23 windows
@@ -75,9 +75,9 @@ def test_a_point_share_waits_for_the_slowest_series_and_counts_windows_across_ba
     assert det.collector is not None
     late = [Point("late", 500.0 + t, (float(t),)) for t in range(25)]
     det.process(interleaved({"a": 40}))
-    det.process(late[:20])
+    det.process(late[:19])
     assert not det.collector.ready and det.collector.points_to_go() == 1
-    det.process(late[20:])
+    det.process(late[19:])
     assert det.collector.ready and det.collector.points_to_go() is None
     assert {k: len(v) for k, v in taken_by_series(det).items()} == {"a": 13, "late": 13}
 
