@@ -57,8 +57,9 @@ class TrainingCollector:
     normal; a share says which stretch that is.
 
     With a share it is ready once every series it has seen has completed its share (its
-    N-th point, or a point past the time range, arrived), and the detector tells it of every point it takes
-    (`see`), since a window alone cannot say how many points came before it.
+    N-th point, or a point past the time range, arrived), and the detector tells it of
+    every point it takes (`see`), since a window cannot say how many points came before
+    it.
 
     >>> c = TrainingCollector(target=2)
     >>> c.offer(("a", "a", "a"), np.zeros((3, 4, 1), np.float32))
