@@ -216,9 +216,9 @@ class ThresholdSettings(BaseModel):
     floor: float = Field(default=1e-6, ge=0)
     """Smallest threshold, so a flat series does not alert on noise."""
     seed_from_fit: bool = True
-    """When cold start fits a model on the stream's own first windows, seed each series'
-    history with the model's scores on them and judge it at once, instead of waiting in
-    shadow for `warmup` scores of its own."""
+    """Start each series a model was fitted on from the model's scores on its fit windows
+    (kept in the manifest as fit_scores: a first fit, `stream-ae fit`, a retrain) and
+    judge it at once, instead of waiting for `warmup` scores of its own."""
 
     @model_validator(mode="after")
     def _warmup_fits(self) -> ThresholdSettings:
