@@ -193,7 +193,7 @@ class DetectJob:
             version = self._first_fit.installed.scorer.version
             s.model_artifact = str(self.settings.model.artifact_dir / version)
         s.outputs = {k: str(v) for k, v in outputs.paths.items()}
-        if self._first_fit is None:
+        if self._first_fit is None and self.settings.threshold.seed_from_fit:
             self._say_unseeded()
         s.error = "" if failed is None else str(failed)
         outputs.paths["summary"].write_text(json.dumps(asdict(s), indent=2) + "\n")
