@@ -74,6 +74,11 @@ def run_fit(
 ) -> FitSummary:
     """Fit on every window of `paths` (cut as the detector cuts them), publish the model
     to the registry `out` and make it current there."""
+    if (out / "manifest.json").is_file():
+        raise InputError(
+            f"{out} is a model version itself; --out names the registry its versions live "
+            f"in, such as {out.parent} or a new directory"
+        )
     channels: tuple[str, ...] | None = None
     parts: list[WindowBatch] = []
     refused: Counter[str] = Counter()
