@@ -167,7 +167,7 @@ class DetectJob:
                         continue
                     points.append(item)
                     sources.append(self.reader.last_source)
-                    if len(points) >= self._batch_points():
+                    if len(points) >= self._batch_points() or self._completes_share(item):
                         self._step(outputs, points, sources)
                         bar.update(len(points))
                         points, sources = [], []
@@ -237,6 +237,17 @@ class DetectJob:
         full = self.settings.files.batch_points
         to_go = None if self._first_fit is None or collector is None else collector.points_to_go()
         return full if to_go is None else max(1, min(full, to_go))
+
+    def _completes_share(self, point: Point) -> bool:
+        """Whether `point` completes the part of the series named normal (model.fit_*),
+        so the batch ends with it and the model judges from the next point. The
+        collector is shown the point as it is read; when the detector takes it, the
+        same time again is not counted twice."""
+        collector = self.detector.collector
+        if self._first_fit is None or collector is None or not collector.watching:
+            return False
+        collector.see(point.series, point.ts)
+        return collector.ready
 
     def _step(self, outputs: _Outputs, points: list[Point], sources: list[str]) -> None:
         out = process_guarded(self.detector, points, self._limited)

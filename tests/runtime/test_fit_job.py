@@ -144,3 +144,19 @@ def test_fit_share_flags_are_refused_beside_a_model_and_below_a_window(
     argv = ["detect", str(data), "--config", str(cfg), "--model", str(tmp_path), "--fit-span", "2h"]
     assert main(argv) == 2
     assert "there is no first fit" in capsys.readouterr().err
+
+
+def test_detect_fit_span_fits_on_the_span_and_the_model_judges_from_the_next_point(
+    tmp_path: Path,
+) -> None:
+    cfg = config(tmp_path)
+    data = recording(tmp_path / "data.csv", 400)
+    out = tmp_path / "out"
+    argv = ["detect", str(data), "--config", str(cfg), "--out", str(out), "--fit-span", "2h"]
+    assert main([*argv, "-q", "--no-progress"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    manifest = json.loads((Path(summary["model_artifact"]) / "manifest.json").read_text())
+    assert manifest["training"]["windows"] == 120 - WINDOW + 1  # points at 0..119 minutes
+    rows = scored_rows(out)
+    first = next(i for i, r in enumerate(rows) if r["scorer"] == "lstm-ae")
+    assert first == 121 - WINDOW + 1  # the point at 120 min ended the share, unjudged
