@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from stream_ae.cli_columns import add_column_arguments, column_options
+from stream_ae.cli_model import add_fit_share_arguments, with_fit_share
 from stream_ae.errors import ConfigError
 from stream_ae.settings import load_settings
 
@@ -49,7 +50,7 @@ def _replay(args: argparse.Namespace) -> int:
     from stream_ae.bench.recording import load_recording
     from stream_ae.bench.run_replay import replayers, run_replay, table
 
-    settings = load_settings(args.config)
+    settings = with_fit_share(load_settings(args.config), args)
     chosen = _choose(replayers(settings), args.detectors)
     recording = load_recording(
         args.data, labels=args.labels, label_column=args.label_column, **column_options(args)
@@ -101,6 +102,7 @@ def add_bench_commands(sub: Any) -> None:
     replay.add_argument("--out", type=Path, default=Path("out/replay"), help="results folder")
     replay.add_argument("--config", type=Path, help="TOML settings for stream-ae")
     replay.add_argument("--detectors", help="comma-separated subset (default: all)")
+    add_fit_share_arguments(replay)
     replay.add_argument(
         "--tolerance",
         type=int,

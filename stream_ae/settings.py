@@ -17,10 +17,12 @@ import os
 import textwrap
 import tomllib
 from contextvars import ContextVar
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -138,7 +140,19 @@ class ModelSettings(BaseModel):
     seed: int = Field(default=0, ge=0)
     """Random seed for weights and shuffling, so fits are repeatable."""
     fit_after_windows: int = Field(default=1000, ge=16)
-    """Cold start fits a first model once this many windows were seen."""
+    """Cold start fits a first model once this many windows were seen (of any series),
+    unless one of fit_points, fit_span_s and fit_until says which part of each series is
+    normal."""
+    fit_points: int | None = Field(default=None, ge=2)
+    """Cold start fits on the first fit_points points of each series (its first N points
+    make N - window.length + 1 windows), once every series has passed them; the model
+    then judges from the next point."""
+    fit_span_s: float | None = Field(default=None, gt=0)
+    """Cold start fits on each series' points within this many seconds of its first
+    point, once every series has passed that span."""
+    fit_until: AwareDatetime | None = None
+    """Cold start fits on each series' points before this time (RFC 3339 with a zone,
+    or epoch seconds), once every series has reached it."""
     max_train_windows: int = Field(default=20_000, ge=16)
     """Most windows used for one fit (the latest ones)."""
     artifact_dir: Path = Path("models")
@@ -153,6 +167,16 @@ class ModelSettings(BaseModel):
     version (0: never)."""
     rollback_check_windows: int = Field(default=5000, ge=1)
     """Windows a swapped-in model scores before its alert rate is judged."""
+
+    @model_validator(mode="after")
+    def _one_fit_share(self) -> ModelSettings:
+        given = [k for k in ("fit_points", "fit_span_s", "fit_until") if getattr(self, k)]
+        if len(given) > 1:
+            raise ValueError(
+                f"{' and '.join(given)} are both set; say which part of each series is "
+                "normal with one of them"
+            )
+        return self
 
 
 class ScoringSettings(BaseModel):
@@ -195,9 +219,9 @@ class ThresholdSettings(BaseModel):
     floor: float = Field(default=1e-6, ge=0)
     """Smallest threshold, so a flat series does not alert on noise."""
     seed_from_fit: bool = True
-    """When cold start fits a model on the stream's own first windows, seed each series'
-    history with the model's scores on them and judge it at once, instead of waiting in
-    shadow for `warmup` scores of its own."""
+    """Start each series a model was fitted on from the model's scores on its fit windows
+    (kept in the manifest as fit_scores: a first fit, `stream-ae fit`, a retrain) and
+    judge it at once, instead of waiting for `warmup` scores of its own."""
 
     @model_validator(mode="after")
     def _warmup_fits(self) -> ThresholdSettings:
@@ -411,6 +435,16 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = KafkaSettings()
     metrics: MetricsSettings = MetricsSettings()
     retrain: RetrainSettings = RetrainSettings()
+
+    @model_validator(mode="after")
+    def _fit_points_make_windows(self) -> Settings:
+        n, w = self.model.fit_points, self.window.length
+        if n is not None and n < w:
+            raise ValueError(
+                f"model.fit_points ({n}) is shorter than window.length ({w}): a series' "
+                f"first N points make N - {w - 1} windows; give at least {w + 7} points"
+            )
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -626,6 +660,8 @@ def _plain(value: object) -> object:
 
 
 def _toml_value(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()  # a TOML offset date-time
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):

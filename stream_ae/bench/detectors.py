@@ -49,8 +49,10 @@ def replay_stream_ae(
     score: str = "policy",
 ) -> dict[str, Output]:
     """One detector over every series of a file, as a deployment runs them. Its first
-    model fits once the file has given as many windows as all series' probation rows
-    hold (with the series interleaved in time, that is when each has passed probation)."""
+    model fits on what `model.fit_points`, `fit_span_s` or `fit_until` names (`bench
+    replay --fit-points` ...), else once the file has given as many windows as all
+    series' probation rows hold (with the series interleaved in time, that is when each
+    has passed probation)."""
     from stream_ae.runtime.detect_job import DetectJob
 
     fills = settings.window.length - 1

@@ -281,6 +281,10 @@ class Detector:
         """
         out = Output() if out is None else out
         store = self.store
+        # A collector fitting on each series' first points or time range counts them.
+        watch = (
+            self.collector.see if self.collector is not None and self.collector.watching else None
+        )
         for i, point in enumerate(points):
             if store.would_evict(point.series):
                 self._score(out)  # the series evicted next may have windows pending
@@ -294,7 +298,10 @@ class Detector:
             out.taken = i + 1
             if rejection is not None:
                 out.rejected.append((i, rejection))
-            elif store.needs_drain:
+                continue
+            if watch is not None:
+                watch(point.series, point.ts)
+            if store.needs_drain:
                 self._score(out)
         self._score(out)
         return out
@@ -409,7 +416,7 @@ class Detector:
         try:
             # After the verdicts, whose scores and alerts stand whatever happens here.
             if self.collector is not None:
-                self.collector.offer(batch.series, batch.values)
+                self.collector.offer(batch.series, batch.values, batch.end_ts)
             self._maybe_promote()
         except Exception as exc:
             out.note(exc)

@@ -1,6 +1,7 @@
 """Generic replay: a user's labelled file read, replayed and judged per point and event."""
 
 import json
+import logging
 import math
 from pathlib import Path
 
@@ -190,3 +191,19 @@ def test_baselines_refuse_several_channels_and_unknown_detectors_are_named(
     picked = ["--detectors", "rolling-zscore", "--value-columns", "b", "--out", out]
     assert main(["bench", "replay", data, *picked]) == 0
     assert "1 series, 50 rows" in capsys.readouterr().out
+
+
+def test_replay_fits_stream_ae_on_the_first_points_asked_for(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = tmp_path / "small.toml"
+    config.write_text(
+        "[window]\nlength = 16\n[model]\nhidden = 8\nlatent = 4\nepochs = 3\n"
+        "[threshold]\nhistory = 300\nwarmup = 50\n"
+    )
+    data = str(plant(tmp_path / "plant.csv"))
+    args = ["bench", "replay", data, "--out", str(tmp_path / "out"), "--config", str(config)]
+    with caplog.at_level(logging.INFO, logger="stream_ae.runtime.first_fit"):
+        assert main([*args, "--detectors", "stream-ae", "--fit-points", "200"]) == 0
+    # Two series, each one's first 200 points: 200 - 16 + 1 windows apiece.
+    assert "fitting a first model on 370 windows of 2 series" in caplog.text
