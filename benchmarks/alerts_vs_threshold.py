@@ -2,7 +2,8 @@
 
     python benchmarks/alerts_vs_threshold.py plant
 
-The plant: the demo's 24 units of 4 channels, seed 0, a model fitted on the 1,500 clean steps, the demo's
+The plant: the demo's 24 units of 4 channels, seed 0, a model fitted on the 1,500 clean
+steps, the demo's
 defaults; every later step is judged. The figures are the replay judge's
 (`stream_ae.bench.quality`, as `stream-ae bench replay` prints them): per point, a row
 inside an open incident against a row inside an injected incident; per event, an

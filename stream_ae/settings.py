@@ -248,8 +248,9 @@ class AlertSettings(BaseModel):
     """A score is calm when at most resolve_ratio x the threshold the incident opened at
     (its reference of normal, which the incident's own scores cannot move). Under 1 is
     hysteresis: the incident needs scores clearly back to normal to resolve."""
-    hold_after: int = Field(default=0, ge=0)
-    """Scores after an incident resolves that the threshold's history does not take."""
+    hold_after: int = Field(default=200, ge=0)
+    """Scores after an incident resolves that the threshold's history does not take: the
+    tail of a fault that fades slowly stays out of the reference of normal."""
     cooldown: int = Field(default=20, ge=0)
     """Scores after a resolve during which no new incident opens on that series."""
     open_ratio: float = Field(default=1.2, ge=1.0)

@@ -198,7 +198,14 @@ def test_scored_rows_give_the_same_spans_as_the_alerts() -> None:
     states["pump-3"][100] = "open"
     states["pump-3"][101:] = ["active"] * (len(ts) - 101)
     scored = {
-        s: ScoredSeries(ts, np.zeros((len(ts), 1)), np.ones(len(ts)), np.ones(len(ts)), tuple(st))
+        s: ScoredSeries(
+            ts,
+            np.zeros((len(ts), 1)),
+            np.ones(len(ts)),
+            np.ones(len(ts)),
+            np.ones(len(ts)),
+            tuple(st),
+        )
         for s, st in states.items()
     }
     spans = {s: spans_of_rows(rows.ts, rows.in_incident) for s, rows in scored.items()}

@@ -58,6 +58,13 @@ class Output:
     """[rows] 1 where the detector's own policy opened an incident (one page each)."""
     in_incident: np.ndarray
     """[rows] 1 while an incident it opened is still open (for per-point figures)."""
+    point_score: np.ndarray | None = None
+    """[rows] the score point-wise figures sweep, when it is not `anomaly_score`
+    (stream-ae's per-row level, where NAB's score favours the pages)."""
+
+    @property
+    def per_point(self) -> np.ndarray:
+        return self.anomaly_score if self.point_score is None else self.point_score
 
 
 Detector = Callable[[LabelledSeries, Path], Output]

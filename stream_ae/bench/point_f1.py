@@ -91,7 +91,7 @@ def judged_rows(pairs: Sequence[tuple[LabelledSeries, Output]]) -> JudgedRows:
     """The rows past each series' probation, concatenated over the series."""
     parts = [
         (
-            out.anomaly_score[s.probation :],
+            out.per_point[s.probation :],
             out.in_incident[s.probation :],
             s.labels()[s.probation :],
         )

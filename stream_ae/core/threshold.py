@@ -8,7 +8,6 @@ from dataclasses import dataclass
 import numpy as np
 from river.stats import RollingQuantile
 
-
 SHOULDER = 0.95
 """The lower quantile `RollingThreshold.level` fits the tail from."""
 

@@ -275,6 +275,7 @@ class DetectJob:
             self._series.update(scored.series)
             self._scored_by.update(scored.scorer)
             scores, thresholds = scored.score.tolist(), scored.threshold.tolist()
+            levels = scored.level.tolist()
             # Values come back from the float32 windows: print float32's 7 digits.
             values = [[float(f"{v:.7g}") for v in row] for row in scored.values.tolist()]
             states = scored.state.tolist()
@@ -285,6 +286,7 @@ class DetectJob:
                     None if np.isnan(thresholds[i]) else thresholds[i],
                     STATE_NAMES[states[i]],
                     scored.scorer[i],
+                    None if np.isnan(levels[i]) else levels[i],
                 )
         for alert in out.alerts:
             outputs.alerts.write(alert)

@@ -109,3 +109,13 @@ def test_the_sweep_agrees_with_a_brute_force_over_thresholds() -> None:
         for t in np.unique(score)
     )
     assert got.f1 == pytest.approx(brute[0]) and got.threshold == -brute[1]
+
+
+def test_a_separate_point_score_is_what_the_point_sweep_ranks() -> None:
+    # The NAB score ranks only the page row high; the per-row level covers the window.
+    s = series(6, [(2, 4)])
+    paged = [0.0, 0.3, 0.9, 0.2, 0.2, 0.1]
+    level = np.array([0.0, 0.1, 0.9, 0.8, 0.7, 0.1])
+    got = compare([(s, Output(np.array(paged), np.zeros(6), np.zeros(6), point_score=level))])
+    assert got.best.f1 == 1.0
+    assert compare([(s, output(paged, [0] * 6))]).best.f1 < 1.0

@@ -12,7 +12,6 @@ from stream_ae.core.alerting import (
 )
 from stream_ae.core.records import AlertState, Severity
 
-
 ONE = np.array([1.0])
 SCORE = {True: np.array([2.0]), False: np.array([0.5])}
 
