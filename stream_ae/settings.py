@@ -255,7 +255,7 @@ class AlertSettings(BaseModel):
     """Scores after a resolve during which no new incident opens on that series."""
     open_ratio: float = Field(default=1.2, ge=1.0)
     """Only scores at least open_ratio x the threshold count towards opening; an open
-    incident stays open while its scores exceed the threshold itself. Marginal
+    incident stays open until its scores are calm (resolve_ratio). Marginal
     exceedances of a 99.5th percentile are most false pages: 1.2 cut the demo's false
     alerts per sensor-day from 1.08 to 0.08 for one spike of 14."""
     hold_ratio: float = Field(default=1.5, ge=1.0)
