@@ -12,9 +12,11 @@ from pathlib import Path
 
 from stream_ae.cli_bench import add_bench_commands
 from stream_ae.cli_columns import add_column_arguments, column_options
-from stream_ae.cli_model import add_model_commands
-from stream_ae.errors import StreamAEError
+from stream_ae.cli_model import add_fit_share_arguments, add_model_commands, with_fit_share
+from stream_ae.errors import ConfigError, StreamAEError
+from stream_ae.registry import resolve_model
 from stream_ae.settings import load_settings
+from stream_ae.simulate import DEMO_SENSORS, DEMO_STEPS
 
 SAMPLE = Path(str(files("stream_ae") / "data" / "sample.csv"))
 """A bundled sensor file with injected anomalies: the embedded default for `detect`."""
@@ -29,7 +31,13 @@ BROKEN_PIPE = 141
 def _detect(args: argparse.Namespace) -> int:
     from stream_ae.runtime.detect_job import run_detect
 
-    settings = load_settings(args.config)
+    settings = with_fit_share(load_settings(args.config), args)
+    model_path = args.model or settings.model.artifact
+    if model_path is not None and (args.fit_points or args.fit_span or args.fit_until):
+        raise ConfigError(
+            "--fit-points, --fit-span and --fit-until say what a first model is fitted on; "
+            "with --model (or model.artifact) there is no first fit: drop one of them"
+        )
     if args.model_dir is not None:
         model = settings.model.model_copy(update={"artifact_dir": args.model_dir})
         settings = settings.model_copy(update={"model": model})
@@ -39,7 +47,7 @@ def _detect(args: argparse.Namespace) -> int:
         path,
         settings,
         out_dir,
-        artifact=args.model or settings.model.artifact,
+        artifact=None if model_path is None else resolve_model(model_path),
         **column_options(args),
         progress=False if args.no_progress else None,
         echo_alerts=not args.quiet,
@@ -74,7 +82,8 @@ def _run(args: argparse.Namespace) -> int:
     exit_on_signals()  # before the imports of torch and the model: seconds
     from stream_ae.runtime.serve import serve
 
-    serve(load_settings(args.config), artifact=args.model, echo=not args.quiet)
+    artifact = None if args.model is None else resolve_model(args.model)
+    serve(load_settings(args.config), artifact=artifact, echo=not args.quiet)
     return 0
 
 
@@ -160,9 +169,12 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument(
         "--model",
         type=Path,
-        help="model artifact directory; without one a first model is fitted "
-        "from the stream while an online detector scores",
+        help="model artifact directory, or a registry (its current version) such as "
+        "`stream-ae fit --out` makes: every series it was fitted on is judged from its first "
+        "window; without one a first model is fitted from the stream while an online "
+        "detector scores",
     )
+    add_fit_share_arguments(d)
     d.add_argument(
         "--model-dir",
         type=Path,
@@ -180,7 +192,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--model",
         type=Path,
-        help="model artifact directory (default: model.artifact, else the registry's "
+        help="model artifact directory or registry (default: model.artifact, else the registry's "
         "current version in model.artifact_dir, else a first model is fitted from the stream)",
     )
     r.add_argument("-q", "--quiet", action="store_true", help="do not print alerts")
@@ -211,8 +223,13 @@ def parser() -> argparse.ArgumentParser:
         "demo", help="broker + simulated plant + detector, scored against the injected truth"
     )
     m.add_argument("--out", type=Path, default=Path("out/demo"), help="model and picture")
-    m.add_argument("--sensors", type=int, default=50, help="simulated sensors")
-    m.add_argument("--steps", type=int, default=3600, help="one-minute steps to simulate")
+    m.add_argument(
+        "--sensors",
+        type=int,
+        default=DEMO_SENSORS,
+        help="simulated units (series of flow, pressure, temperature, vibration)",
+    )
+    m.add_argument("--steps", type=int, default=DEMO_STEPS, help="one-minute steps to simulate")
     m.add_argument("--speed", type=float, default=0.0, help="x real time (0: as fast as it goes)")
     m.add_argument("-q", "--quiet", action="store_true", help="do not print alerts")
     m.add_argument(

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from stream_ae.cli_columns import add_column_arguments, column_options
+from stream_ae.cli_model import add_fit_share_arguments, with_fit_share
 from stream_ae.errors import ConfigError
 from stream_ae.settings import load_settings
 
@@ -23,7 +24,7 @@ def _choose(known: Mapping[str, T], asked: str | None) -> dict[str, T]:
 
 
 def _nab(args: argparse.Namespace) -> int:
-    from stream_ae.bench.run_nab import all_detectors, run_nab, scoreboard, table
+    from stream_ae.bench.run_nab import all_detectors, decision_table, run_nab, scoreboard, table
 
     chosen = _choose(all_detectors(load_settings(args.config)), args.detectors)
     report = run_nab(args.corpus, args.out, chosen, files=args.files)
@@ -31,6 +32,14 @@ def _nab(args: argparse.Namespace) -> int:
         scoreboard(args.corpus / "SCORING.md") if (args.corpus / "SCORING.md").is_file() else []
     )
     print(table(report, published))
+    print()
+    print(decision_table(report))
+    print(
+        "point F1: rows past probation inside an open incident (own) or scoring at or above "
+        "the one threshold best for all files (best), against rows inside a labelled window; "
+        "event F1: a window caught by a row raised in it, a page true inside a window; "
+        "NAB: standard profile"
+    )
     for s in report:
         print(f"{s.name}: {s.seconds:.0f} s; thresholds {s.thresholds}")
     print(f"results: {args.out} (NAB layout, plus scores.json)")
@@ -41,7 +50,7 @@ def _replay(args: argparse.Namespace) -> int:
     from stream_ae.bench.recording import load_recording
     from stream_ae.bench.run_replay import replayers, run_replay, table
 
-    settings = load_settings(args.config)
+    settings = with_fit_share(load_settings(args.config), args)
     chosen = _choose(replayers(settings), args.detectors)
     recording = load_recording(
         args.data, labels=args.labels, label_column=args.label_column, **column_options(args)
@@ -56,9 +65,10 @@ def _replay(args: argparse.Namespace) -> int:
     report = run_replay(recording, args.out, chosen, tolerance)
     print(table(report))
     print(
-        f"per point: rows inside an open incident; per event: a window caught by an incident "
-        f"open from its start to {tolerance} rows after its end; NAB: normalised, standard "
-        "profile, own alerts and best threshold"
+        "per point: rows inside an open incident; best F1: the score at the one threshold "
+        "best for all series (own/best: what the alerts keep of it); per event: a window "
+        f"caught by an incident open from its start to {tolerance} rows after its end; NAB: "
+        "normalised, standard profile, own alerts and best threshold"
     )
     print(f"results: {args.out} (a CSV per detector, quality.json)")
     return 0
@@ -92,6 +102,7 @@ def add_bench_commands(sub: Any) -> None:
     replay.add_argument("--out", type=Path, default=Path("out/replay"), help="results folder")
     replay.add_argument("--config", type=Path, help="TOML settings for stream-ae")
     replay.add_argument("--detectors", help="comma-separated subset (default: all)")
+    add_fit_share_arguments(replay)
     replay.add_argument(
         "--tolerance",
         type=int,

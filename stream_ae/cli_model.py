@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from stream_ae.cli_columns import add_column_arguments, column_options
+from stream_ae.errors import ConfigError
 from stream_ae.registry import ModelRegistry
 from stream_ae.retrain.parent import KEPT
-from stream_ae.settings import config_path, load_settings
+from stream_ae.settings import Settings, config_path, load_settings
 
 
 def _registry(args: argparse.Namespace) -> ModelRegistry:
@@ -37,14 +41,26 @@ def _list(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace) -> int:
     registry = _registry(args)
-    version = registry.get(args.version)
+    serving = registry.serving() if args.version is None else None
+    if args.version is None and serving is None:
+        print(f"no versions in {registry.root}")
+        return 0
+    version = registry.get(args.version) if serving is None else serving
+    manifest = dict(version.manifest)
+    # Thousands of scores per series would bury the rest: say how many there are.
+    kept = manifest.get("fit_scores") or {}
+    manifest["fit_scores"] = {name: f"{len(scores)} scores" for name, scores in kept.items()}
+    warnings = list((manifest.get("training") or {}).get("warnings") or [])
     shown: dict[str, Any] = {
         "version": version.name,
         "path": str(version.path),
         "current": registry.current() == version.name,
-        "manifest": version.manifest,
+        "warnings": warnings,
+        "manifest": manifest,
     }
     print(json.dumps(shown, indent=2))
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
 
 
@@ -96,6 +112,71 @@ def duration(text: str) -> float:
     return value
 
 
+def _point_count(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 2:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of points (2 or more)")
+    return n
+
+
+def _moment(text: str) -> float:
+    from stream_ae.connectors.timestamps import parse_ts
+
+    try:
+        return parse_ts(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
+
+
+def add_fit_share_arguments(p: argparse.ArgumentParser) -> None:
+    """`--fit-points`, `--fit-span`, `--fit-until`: which part of each series a first
+    model is fitted on (model.fit_points, fit_span_s, fit_until)."""
+    share = p.add_mutually_exclusive_group()
+    share.add_argument(
+        "--fit-points",
+        type=_point_count,
+        metavar="N",
+        help="fit the first model on each series' first N points (model.fit_points)",
+    )
+    share.add_argument(
+        "--fit-span",
+        type=duration,
+        metavar="DURATION",
+        help="... on each series' first DURATION, e.g. 90m or 2h (model.fit_span_s)",
+    )
+    share.add_argument(
+        "--fit-until",
+        type=_moment,
+        metavar="TIME",
+        help="... on each series' points before TIME, RFC 3339 or epoch seconds (model.fit_until)",
+    )
+
+
+def with_fit_share(settings: Settings, args: argparse.Namespace) -> Settings:
+    """`settings` with the share the command line asked for, replacing the file's."""
+    asked = {
+        "fit_points": args.fit_points,
+        "fit_span_s": args.fit_span,
+        "fit_until": None
+        if args.fit_until is None
+        else datetime.fromtimestamp(args.fit_until, UTC),
+    }
+    if all(v is None for v in asked.values()):
+        return settings
+    points, w = args.fit_points, settings.window.length
+    if points is not None and points < w:
+        raise ConfigError(
+            f"--fit-points {points} is shorter than window.length ({w}): a series' first N "
+            f"points make N - {w - 1} windows; give at least {w + 7} points"
+        )
+    # model_copy keeps which fields were set on purpose (detect reads that of artifact_dir).
+    model = settings.model.model_copy(update=asked)
+    return settings.model_copy(update={"model": model})
+
+
 RETRAIN_KEPT = KEPT
 """Exit status of `stream-ae retrain --settings-stdin` when the candidate was not
 promoted (0: promoted); the service reads the job's result from it."""
@@ -140,6 +221,20 @@ def _retrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fit(args: argparse.Namespace) -> int:
+    from stream_ae.runtime.fit_job import run_fit
+
+    summary = run_fit(
+        args.file,
+        load_settings(args.config),
+        args.out,
+        **column_options(args),
+        progress=False if args.no_progress else None,
+    )
+    print(summary.text())  # the log has said it on stderr too
+    return 0
+
+
 def add_model_commands(sub: Any) -> None:
     """Register `model` and its verbs on the top-level subparsers."""
     m = sub.add_parser("model", help="list, show, promote and roll back model versions")
@@ -154,8 +249,8 @@ def add_model_commands(sub: Any) -> None:
         return p
 
     verb("list", "versions, oldest first; * marks the one detectors serve").set_defaults(run=_list)
-    show = verb("show", "a version's manifest: shape, lineage, validation figures")
-    show.add_argument("version")
+    show = verb("show", "a version's manifest: shape, lineage, validation figures, warnings")
+    show.add_argument("version", nargs="?", help="default: the one detectors serve")
     show.set_defaults(run=_show)
     promote = verb("promote", "make VERSION current; running detectors swap to it")
     promote.add_argument("version")
@@ -176,6 +271,25 @@ def add_model_commands(sub: Any) -> None:
     )
     rollback.add_argument("--reason", default="rolled back by hand", help="kept in the pointer")
     rollback.set_defaults(run=_rollback)
+
+    f = sub.add_parser(
+        "fit",
+        help="fit a model on recordings of normal behaviour; detect --model judges with it "
+        "from the first window",
+        epilog="Exit status: 0 fitted (a warning on stderr when training stopped at the "
+        "epoch cap still improving), 2 an error (a sentence says which).",
+    )
+    f.add_argument("file", type=Path, nargs="+", help="CSV or JSONL points, as detect reads them")
+    f.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="model registry to publish to; the new version becomes its current one",
+    )
+    f.add_argument("--config", type=Path, help="TOML settings (default: $STREAM_AE_CONFIG)")
+    add_column_arguments(f)
+    f.add_argument("--no-progress", action="store_true", help="no progress bar")
+    f.set_defaults(run=_fit)
 
     r = sub.add_parser(
         "retrain",

@@ -1,4 +1,9 @@
-"""A picture of a simulated run: a few sensors, their true incidents and the alerts."""
+"""A picture of a simulated run: a few sensors, their true incidents and the alerts.
+
+A sensor of several channels is drawn as one line per channel, each standardised on
+its own median and spread, so that coupled channels that move together overlay and a
+fault that pulls one away from its partners shows as a gap.
+"""
 
 from __future__ import annotations
 
@@ -14,23 +19,29 @@ from stream_ae.errors import StreamAEError
 from stream_ae.evaluate import Incident
 
 SeriesPoints = Mapping[str, tuple[np.ndarray, np.ndarray]]
-"""Series id -> (event times in epoch seconds, values), both 1-D and of equal length."""
+"""Series id -> (event times in epoch seconds [rows], values [rows, channels])."""
 
 
 def series_arrays(points: Iterable[Point]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Gather points (of any order of series) into `SeriesPoints`, first channel only.
+    """Gather points (of any order of series) into `SeriesPoints`, every channel.
 
-    >>> arrays = series_arrays([Point("a", 0.0, (1.0,)), Point("b", 0.0, (5.0,)),
-    ...                         Point("a", 60.0, (2.0,))])
+    >>> arrays = series_arrays([Point("a", 0.0, (1.0, 3.0)), Point("b", 0.0, (5.0, 6.0)),
+    ...                         Point("a", 60.0, (2.0, 4.0))])
     >>> arrays["a"][1].tolist(), arrays["b"][0].tolist()
-    ([1.0, 2.0], [0.0])
+    ([[1.0, 3.0], [2.0, 4.0]], [0.0])
     """
     ts: dict[str, list[float]] = defaultdict(list)
-    values: dict[str, list[float]] = defaultdict(list)
+    values: dict[str, list[tuple[float, ...]]] = defaultdict(list)
     for p in points:
         ts[p.series].append(p.ts)
-        values[p.series].append(p.values[0])
-    return {s: (np.asarray(ts[s]), np.asarray(values[s])) for s in ts}
+        values[p.series].append(p.values)
+    return {s: (np.asarray(ts[s]), np.asarray(values[s], dtype=np.float64)) for s in ts}
+
+
+def _standardised(values: np.ndarray) -> np.ndarray:
+    centre = np.median(values, axis=0)
+    spread = np.subtract(*np.percentile(values, [75, 25], axis=0))
+    return (values - centre) / np.where(spread > 0, spread, 1.0)
 
 
 def pick_sensors(names: Iterable[str], truth: Sequence[Incident], count: int) -> list[str]:
@@ -68,10 +79,12 @@ def plot_sensors(
     truth: Sequence[Incident],
     out: Path,
     sensors: int = 4,
+    channels: Sequence[str] = (),
 ) -> Path:
-    """Draw a few sensors to a PNG, one panel each: the values, each true incident as
-    a light grey span labelled with its kind, each alert as a red line where it opened
-    (and a dashed one where it resolved, when that is known)."""
+    """Draw a few sensors to a PNG, one panel each: the values (several channels, named
+    by `channels`, standardised), each true incident as a light grey span labelled
+    with its kind, each alert as a red line where it opened (and a dashed one where it
+    resolved, when that is known)."""
     if sensors < 1:
         raise ValueError(f"sensors must be at least 1 (got {sensors}).")
     names = pick_sensors(series_points, truth, sensors)
@@ -90,12 +103,22 @@ def plot_sensors(
     fig, axes = plt.subplots(len(names), 1, figsize=(13, 2.8 * len(names)), squeeze=False)
     for ax, name in zip(axes[:, 0], names, strict=True):
         ts, values = series_points[name]
-        ax.plot([_when(t) for t in ts], values, lw=0.7, color="#1f77b4")
+        values = values.reshape(len(ts), -1)
+        when = [_when(t) for t in ts]
+        if values.shape[1] == 1:
+            ax.plot(when, values[:, 0], lw=0.7, color="#1f77b4")
+            ax.set_ylabel(channels[0] if channels else "value")
+        else:
+            names = list(channels) or [f"channel {c}" for c in range(values.shape[1])]
+            for column, label in zip(_standardised(values).T, names, strict=True):
+                ax.plot(when, column, lw=0.6, label=label)
+            ax.set_ylabel("standardised")
+            ax.legend(loc="lower left", fontsize=7, ncols=len(names))
         mine = [inc for inc in truth if inc.series == name]
         for inc in mine:
             ax.axvspan(_when(inc.start_ts), _when(inc.end_ts), color="0.8", lw=0, zorder=0)
             ax.annotate(
-                inc.kind,
+                f"{inc.kind} ({', '.join(inc.channels)})" if inc.channels else inc.kind,
                 (_when(inc.start_ts), 1.0),
                 xycoords=("data", "axes fraction"),
                 va="top",
@@ -113,7 +136,6 @@ def plot_sensors(
             loc="left",
             fontsize=10,
         )
-        ax.set_ylabel("value")
     fig.suptitle("grey: true incidents; red: alert opened (dashed: resolved)", fontsize=10)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)

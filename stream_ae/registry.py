@@ -224,3 +224,20 @@ class ModelRegistry:
             )
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None  # listed by `model list` as unreadable, never served
+
+
+def resolve_model(path: Path) -> Path:
+    """The artifact `--model PATH` names: PATH itself when it holds a manifest, else the
+    version a registry at PATH serves (its current, else its newest), as `stream-ae fit
+    --out PATH` leaves it."""
+    path = Path(path)
+    if (path / MANIFEST).is_file():
+        return path
+    version = ModelRegistry(path).serving() if path.is_dir() else None
+    if version is None:
+        raise RegistryError(
+            f"{path} is neither a model artifact (no {MANIFEST}) nor a registry holding "
+            "one; fit one with `stream-ae fit TRAIN.csv --out "
+            f"{path}`, or name a version directory"
+        )
+    return version.path

@@ -17,10 +17,12 @@ import os
 import textwrap
 import tomllib
 from contextvars import ContextVar
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -138,7 +140,19 @@ class ModelSettings(BaseModel):
     seed: int = Field(default=0, ge=0)
     """Random seed for weights and shuffling, so fits are repeatable."""
     fit_after_windows: int = Field(default=1000, ge=16)
-    """Cold start fits a first model once this many windows were seen."""
+    """Cold start fits a first model once this many windows were seen (of any series),
+    unless one of fit_points, fit_span_s and fit_until says which part of each series is
+    normal."""
+    fit_points: int | None = Field(default=None, ge=2)
+    """Cold start fits on the first fit_points points of each series (its first N points
+    make N - window.length + 1 windows), once every series has passed them; the model
+    then judges from the next point."""
+    fit_span_s: float | None = Field(default=None, gt=0)
+    """Cold start fits on each series' points within this many seconds of its first
+    point, once every series has passed that span."""
+    fit_until: AwareDatetime | None = None
+    """Cold start fits on each series' points before this time (RFC 3339 with a zone,
+    or epoch seconds), once every series has reached it."""
     max_train_windows: int = Field(default=20_000, ge=16)
     """Most windows used for one fit (the latest ones)."""
     artifact_dir: Path = Path("models")
@@ -153,6 +167,16 @@ class ModelSettings(BaseModel):
     version (0: never)."""
     rollback_check_windows: int = Field(default=5000, ge=1)
     """Windows a swapped-in model scores before its alert rate is judged."""
+
+    @model_validator(mode="after")
+    def _one_fit_share(self) -> ModelSettings:
+        given = [k for k in ("fit_points", "fit_span_s", "fit_until") if getattr(self, k)]
+        if len(given) > 1:
+            raise ValueError(
+                f"{' and '.join(given)} are both set; say which part of each series is "
+                "normal with one of them"
+            )
+        return self
 
 
 class ScoringSettings(BaseModel):
@@ -185,16 +209,19 @@ class ThresholdSettings(BaseModel):
     warmup: int = Field(default=300, ge=1)
     """Scores a series must have before it can alert."""
     protect: bool = True
-    """Keep the scores of an open incident out of the history: an anomaly cannot raise its
-    own bar."""
+    """Keep the scores the alert policy protects out of the history (those of an open
+    incident, of alerts.hold_after scores after it, and any alerts.hold_ratio times the
+    threshold): an anomaly cannot raise its own bar."""
     escape_after: int = Field(default=200, ge=1)
-    """Consecutive protected scores after which the history takes them (learns a level shift)."""
+    """Consecutive protected scores after which the history takes them: the threshold
+    learns a lasting new level for the incidents after it, while an open incident is
+    still resolved against the threshold it opened at (alerts.resolve_ratio)."""
     floor: float = Field(default=1e-6, ge=0)
     """Smallest threshold, so a flat series does not alert on noise."""
     seed_from_fit: bool = True
-    """When cold start fits a model on the stream's own first windows, seed each series'
-    history with the model's scores on them and judge it at once, instead of waiting in
-    shadow for `warmup` scores of its own."""
+    """Start each series a model was fitted on from the model's scores on its fit windows
+    (kept in the manifest as fit_scores: a first fit, `stream-ae fit`, a retrain) and
+    judge it at once, instead of waiting for `warmup` scores of its own."""
 
     @model_validator(mode="after")
     def _warmup_fits(self) -> ThresholdSettings:
@@ -216,18 +243,26 @@ class AlertSettings(BaseModel):
     """How many recent scores open_k counts over (at most 63: the alert policy keeps them
     as bits of one 64-bit word per series)."""
     resolve_after: int = Field(default=10, ge=1)
-    """Consecutive scores below the threshold that resolve an open incident."""
+    """Consecutive calm scores (see resolve_ratio) that resolve an open incident."""
+    resolve_ratio: float = Field(default=1.0, gt=0.0)
+    """A score is calm when at most resolve_ratio x the threshold the incident opened at
+    (its reference of normal, which the incident's own scores cannot move). Under 1 is
+    hysteresis: the incident needs scores clearly back to normal to resolve."""
+    hold_after: int = Field(default=200, ge=0)
+    """Scores after an incident resolves that the threshold's history does not take: the
+    tail of a fault that fades slowly stays out of the reference of normal."""
     cooldown: int = Field(default=20, ge=0)
     """Scores after a resolve during which no new incident opens on that series."""
     open_ratio: float = Field(default=1.2, ge=1.0)
     """Only scores at least open_ratio x the threshold count towards opening; an open
-    incident stays open while its scores exceed the threshold itself. Marginal
+    incident stays open until its scores are calm (resolve_ratio). Marginal
     exceedances of a 99.5th percentile are most false pages: 1.2 cut the demo's false
     alerts per sensor-day from 1.08 to 0.08 for one spike of 14."""
     hold_ratio: float = Field(default=1.5, ge=1.0)
     """Scores at least hold_ratio x the threshold stay out of the threshold's history
-    (up to threshold.escape_after in a row), so a burst does not lift the bar it is
-    judged against."""
+    also outside incidents (up to threshold.escape_after in a row), so a burst does not
+    lift the bar before it opens one. Marginal exceedances are learned: holding them all
+    biases the history low and the threshold sinks."""
     major_ratio: float = Field(default=1.5, gt=1.0)
     """An incident whose peak score reached major_ratio x the threshold is major."""
     critical_ratio: float = Field(default=3.0, gt=1.0)
@@ -248,6 +283,12 @@ class AlertSettings(BaseModel):
                 f"critical_ratio ({self.critical_ratio}) must not be below major_ratio "
                 f"({self.major_ratio}); critical is checked first, so no incident would "
                 "ever be major: raise alerts.critical_ratio or lower alerts.major_ratio"
+            )
+        if self.resolve_ratio > self.open_ratio:
+            raise ValueError(
+                f"resolve_ratio ({self.resolve_ratio}) must not exceed open_ratio "
+                f"({self.open_ratio}): an incident would count as calm while scores high "
+                "enough to open one go on; lower alerts.resolve_ratio"
             )
         return self
 
@@ -395,6 +436,16 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = KafkaSettings()
     metrics: MetricsSettings = MetricsSettings()
     retrain: RetrainSettings = RetrainSettings()
+
+    @model_validator(mode="after")
+    def _fit_points_make_windows(self) -> Settings:
+        n, w = self.model.fit_points, self.window.length
+        if n is not None and n < w:
+            raise ValueError(
+                f"model.fit_points ({n}) is shorter than window.length ({w}): a series' "
+                f"first N points make N - {w - 1} windows; give at least {w + 7} points"
+            )
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -610,6 +661,8 @@ def _plain(value: object) -> object:
 
 
 def _toml_value(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()  # a TOML offset date-time
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):

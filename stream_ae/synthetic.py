@@ -12,6 +12,17 @@ import numpy as np
 
 AnomalyKind = Literal["spike", "dip", "flat", "level_shift", "drift"]
 KINDS: tuple[AnomalyKind, ...] = ("spike", "dip", "flat", "level_shift", "drift")
+"""Anomalies of one channel that `inject` writes."""
+FaultKind = Literal["valve_closing", "leak", "bearing_wear", "sensor_drift", "sensor_stuck"]
+FAULT_KINDS: tuple[FaultKind, ...] = (
+    "valve_closing",
+    "leak",
+    "bearing_wear",
+    "sensor_drift",
+    "sensor_stuck",
+)
+"""Lasting faults of a simulated plant unit (`stream_ae.simulate`), minutes to hours long
+and growing gradually, most of them on several coupled channels at once."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from stream_ae.core.alerting import AlertPolicy
 from stream_ae.core.detector import Detector, Lane
 from stream_ae.core.normalize import Normalizer
 from stream_ae.core.threshold import RollingThreshold
-from stream_ae.core.training import TrainingCollector
+from stream_ae.core.training import FitShare, TrainingCollector
 from stream_ae.core.windows import WindowStore
 from stream_ae.registry import ModelRegistry, RegistryError, Skipped, Version
 from stream_ae.settings import Settings
@@ -73,7 +73,11 @@ def model_lane(settings: Settings, artifact: Path, channels: Sequence[str]) -> L
     )
     known: dict[str, Any] = loaded.manifest.scaler.get("series", {})
     normalizer = Normalizer(len(channels), known, online=settings.normalize.online)
-    return Lane(scorer, normalizer, threshold(settings))
+    # A series the model was fitted on starts its threshold from its fit scores and is
+    # judged from its first window; the others warm up on their own scores.
+    seeds = loaded.manifest.fit_scores if settings.threshold.seed_from_fit else {}
+    fit_scores = {name: np.asarray(scores, dtype=np.float64) for name, scores in seeds.items()}
+    return Lane(scorer, normalizer, threshold(settings), fit_scores=fit_scores)
 
 
 def loads_as_served(settings: Settings | None) -> Callable[[Version], object]:
@@ -170,12 +174,21 @@ def detector(settings: Settings, channels: Sequence[str], artifact: Path | None 
     collects windows for a first model."""
     store = window_store(settings, len(channels))
     a = settings.alerts
-    policy = AlertPolicy(a.open_k, a.open_n, a.resolve_after, a.cooldown, a.open_ratio)
+    policy = AlertPolicy(
+        a.open_k,
+        a.open_n,
+        a.resolve_after,
+        a.cooldown,
+        a.open_ratio,
+        resolve_ratio=a.resolve_ratio,
+        hold_ratio=a.hold_ratio,
+        hold_after=a.hold_after,
+    )
     if artifact is not None:
         lane, collector = model_lane(settings, artifact, channels), None
     else:
         lane = cold_lane(settings, len(channels))
-        collector = TrainingCollector(settings.model.fit_after_windows)
+        collector = TrainingCollector(settings.model.fit_after_windows, fit_share(settings))
     return Detector(
         store,
         lane,
@@ -183,9 +196,20 @@ def detector(settings: Settings, channels: Sequence[str], artifact: Path | None 
         channel_names=channels,
         top_contributors=a.top_contributors,
         collector=collector,
-        hold_ratio=a.hold_ratio,
         severity_ratios=(a.major_ratio, a.critical_ratio),
     )
+
+
+def fit_share(settings: Settings) -> FitShare | None:
+    """The part of each series cold start fits on, if the settings name one."""
+    m = settings.model
+    if m.fit_points is not None:
+        return FitShare(points=m.fit_points)
+    if m.fit_span_s is not None:
+        return FitShare(span_s=m.fit_span_s)
+    if m.fit_until is not None:
+        return FitShare(until=m.fit_until.timestamp())
+    return None
 
 
 def first_fit(
@@ -232,6 +256,7 @@ def publish_fit(
         lineage=lineage,
         progress=progress,
         scale_on_newest=scale_on_newest,
+        fit_scores_kept=settings.threshold.history,
     )
 
 

@@ -26,7 +26,9 @@ def test_writes_a_readable_png(tmp_path: Path) -> None:
         alert(first.series, first.start_ts + 120.0, AlertState.OPEN),
         alert(first.series, first.end_ts + 600.0, AlertState.RESOLVED),
     ]
-    out = plot_sensors(arrays, alerts, truth, tmp_path / "sub" / "demo.png", sensors=3)
+    out = plot_sensors(
+        arrays, alerts, truth, tmp_path / "sub" / "demo.png", sensors=3, channels=plant.channels
+    )
     image = matplotlib.image.imread(out)
     assert image.ndim == 3 and image.shape[2] in (3, 4)
     assert image.shape[0] > 500 and image.shape[1] > 1000

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
+from stream_ae.connectors.scored import ScoredSeries
 from stream_ae.core.records import Alert, AlertState, Severity
-from stream_ae.evaluate import Incident, evaluate
+from stream_ae.evaluate import Incident, evaluate, open_spans, spans_of_rows
 
 GRACE = 60.0
 
@@ -119,13 +121,16 @@ def test_table_is_aligned() -> None:
         "max",
         "delay",
         "s",
+        "point",
+        "recall",
+        "open/length",
     ]
     rows = [ln for ln in lines if ln.split() and ln.split()[0] in ("spike", "level_shift", "all")]
     assert len(rows) == 3
     assert len({len(ln) for ln in rows}) == 1
     spike = rows[0].split()
-    assert spike == ["spike", "1", "1", "1.00", "30", "30"]
-    assert rows[1].split()[-3:] == ["0.00", "-", "-"]
+    assert spike == ["spike", "1", "1", "1.00", "30", "30", "-", "-"]
+    assert rows[1].split()[-5:] == ["0.00", "-", "-", "-", "-"]
     assert "precision 1.00" in lines[-1]
     assert "per sensor-day -" in lines[-1]
 
@@ -139,3 +144,91 @@ def test_bad_grace_is_refused(grace: float) -> None:
 def test_bad_sensor_days_are_refused() -> None:
     with pytest.raises(ValueError, match="sensor_days must be a positive"):
         evaluate([], [], grace_s=0.0, sensor_days=0.0)
+
+
+STEP = 60.0
+# Three lasting faults of 100 rows each (start + 99 steps, inclusive).
+VALVES = [
+    Incident("pump-1", "valve_closing", 6000.0, 6000.0 + 99 * STEP),
+    Incident("pump-2", "valve_closing", 6000.0, 6000.0 + 99 * STEP),
+    Incident("pump-3", "valve_closing", 6000.0, 6000.0 + 99 * STEP),
+]
+
+
+def incident(series: str, n: int, opened: float, resolved: float | None) -> list[Alert]:
+    found = [alert(series, opened, n=n)]
+    if resolved is not None:
+        found.append(alert(series, resolved, AlertState.RESOLVED, n=n))
+    return found
+
+
+def lasting_alerts() -> list[Alert]:
+    return [
+        # pump-1: open over rows 20..49 (the resolving row 50 is no longer open).
+        *incident("pump-1", 1, 6000.0 + 20 * STEP, 6000.0 + 50 * STEP),
+        # pump-2: missed. pump-3: opened at row 90 and never resolved.
+        *incident("pump-3", 2, 6000.0 + 90 * STEP, None),
+    ]
+
+
+def test_point_recall_and_open_share_inside_lasting_faults() -> None:
+    report = evaluate(lasting_alerts(), VALVES, grace_s=GRACE, step_s=STEP)
+    (valve,) = report.kinds
+    assert (valve.kind, valve.incidents, valve.detected) == ("valve_closing", 3, 2)
+    assert valve.point_recall == pytest.approx(40 / 300)
+    assert valve.median_open_share == pytest.approx(0.10)  # of 0.30, 0.00, 0.10
+    assert report.overall.point_recall == pytest.approx(40 / 300)
+    row = next(ln for ln in report.table().splitlines() if ln.startswith("valve_closing"))
+    assert row.split()[-2:] == ["0.13", "0.10"]
+
+
+def test_an_incident_opened_before_the_fault_covers_it_from_its_first_row() -> None:
+    alerts = incident("pump-1", 1, 3000.0, 6000.0 + 100 * STEP)
+    report = evaluate(alerts, VALVES[:1], grace_s=GRACE, step_s=STEP)
+    assert report.overall.detected == 0, "it opened before the fault: a false alert"
+    assert (report.overall.point_recall, report.overall.median_open_share) == (1.0, 1.0)
+
+
+def test_scored_rows_give_the_same_spans_as_the_alerts() -> None:
+    ts = 6000.0 + STEP * np.arange(-10, 120)
+    states: dict[str, list[str]] = {s: [""] * len(ts) for s in ("pump-1", "pump-2", "pump-3")}
+    states["pump-1"][30] = "open"
+    states["pump-1"][31:60] = ["active"] * 29
+    states["pump-1"][60] = "resolved"
+    states["pump-3"][100] = "open"
+    states["pump-3"][101:] = ["active"] * (len(ts) - 101)
+    scored = {
+        s: ScoredSeries(
+            ts,
+            np.zeros((len(ts), 1)),
+            np.ones(len(ts)),
+            np.ones(len(ts)),
+            np.ones(len(ts)),
+            tuple(st),
+        )
+        for s, st in states.items()
+    }
+    spans = {s: spans_of_rows(rows.ts, rows.in_incident) for s, rows in scored.items()}
+    assert spans == open_spans(lasting_alerts()) | {"pump-2": []}
+    from_rows = evaluate([], VALVES, grace_s=GRACE, step_s=STEP, spans=spans)
+    from_alerts = evaluate(lasting_alerts(), VALVES, grace_s=GRACE, step_s=STEP)
+    assert from_rows.kinds[0].point_recall == from_alerts.kinds[0].point_recall
+    assert from_rows.kinds[0].median_open_share == from_alerts.kinds[0].median_open_share
+
+
+def test_without_a_step_there_is_no_point_recall() -> None:
+    report = evaluate(lasting_alerts(), VALVES, grace_s=GRACE)
+    assert (report.overall.point_recall, report.overall.median_open_share) == (None, None)
+    assert report.table().splitlines()[2].split()[-2:] == ["-", "-"]
+
+
+def test_lasting_fault_kinds_follow_the_one_channel_kinds() -> None:
+    truth = [VALVES[0], Incident("pump-9", "sensor_stuck", 0.0, 60.0), SPIKE]
+    report = evaluate([], truth, grace_s=GRACE)
+    assert [k.kind for k in report.kinds] == ["spike", "valve_closing", "sensor_stuck"]
+
+
+@pytest.mark.parametrize("step", [0.0, float("inf")])
+def test_bad_step_is_refused(step: float) -> None:
+    with pytest.raises(ValueError, match="step_s must be"):
+        evaluate([], [], grace_s=0.0, step_s=step)

@@ -23,6 +23,7 @@ def rows(*entries: tuple[str, float, float]) -> Scored:
         values=np.zeros((n, 1)),
         score=np.array([e[1] for e in entries]),
         threshold=np.array([e[2] for e in entries]),
+        level=np.full(n, np.nan),
         state=np.zeros(n, dtype=np.int8),
         scorer=("lstm-ae",) * n,
     )

@@ -249,3 +249,15 @@ def test_critical_ratio_below_major_ratio_is_refused(tmp_path: Path) -> None:
     path = write(tmp_path, "[alerts]\nmajor_ratio = 2.0\ncritical_ratio = 1.8\n")
     with pytest.raises(ConfigError, match=r"critical_ratio \(1.8\).*major_ratio \(2.0\)"):
         load_settings(path)
+
+
+def test_a_fit_share_is_one_of_points_span_or_time_and_makes_windows(tmp_path: Path) -> None:
+    until = load_settings(write(tmp_path, "[model]\nfit_until = 2026-11-22T00:00:00Z\n"))
+    assert until.model.fit_until is not None and until.model.fit_until.timestamp() == 1795305600
+    assert "fit_until = 2026-11-22T00:00:00+00:00" in until.summary()
+    with pytest.raises(ConfigError, match="fit_points and fit_span_s are both set"):
+        load_settings(write(tmp_path, "[model]\nfit_points = 500\nfit_span_s = 3600\n"))
+    with pytest.raises(ConfigError, match=r"fit_points \(20\) is shorter than window.length"):
+        load_settings(write(tmp_path, "[model]\nfit_points = 20\n"))
+    with pytest.raises(ConfigError, match="fit_until"):
+        load_settings(write(tmp_path, "[model]\nfit_until = 2026-11-22T00:00:00\n"))  # no zone

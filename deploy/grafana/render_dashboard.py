@@ -21,7 +21,7 @@ from pathlib import Path
 from stream_ae.dashboard_plot import render_dashboard
 from stream_ae.runtime.demo import run_demo
 from stream_ae.runtime.prometheus import LocalPrometheus
-from stream_ae.simulate import DEMO_STEPS, Plant
+from stream_ae.simulate import DEMO_SENSORS, DEMO_STEPS, Plant
 
 HERE = Path(__file__).resolve().parent
 
@@ -40,7 +40,7 @@ def watched_sensors(sensors: int, steps: int, seed: int, kinds: tuple[str, ...])
 def main() -> None:
     args = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     args.add_argument("--minutes", type=float, default=4.0, help="wall time of the paced run")
-    args.add_argument("--sensors", type=int, default=50)
+    args.add_argument("--sensors", type=int, default=DEMO_SENSORS)
     args.add_argument("--steps", type=int, default=DEMO_STEPS)
     args.add_argument("--out", type=Path, default=HERE / "dashboard.png")
     opts = args.parse_args()

@@ -24,11 +24,16 @@ def stream_ae(settings: Settings, score: str = "policy") -> Detector:
     """The real detector (`stream-ae detect`'s path) on one file of one series: cold
     start on the probation rows, its first model fitted on them, then row by row.
 
-    The anomaly score, from r = error / the series' threshold at that row:
-    - "policy": r / (1 + r) on rows where the alert policy opened an incident (above
-      0.5 there), half that elsewhere (below 0.5): a threshold of 0.5 gives exactly
-      the detector's own alerts, and a sweep keeps only the stronger ones, or adds
-      exceedances the policy did not page for;
+    The anomaly score, from the row's graded `level` in [0, 1] (0.5 at the series'
+    threshold, a tail probability under its reference of normal):
+    - "policy": 0.5 + level / 2 on rows where the alert policy opened an incident,
+      level / 2 elsewhere: a threshold of 0.5 gives exactly the detector's own
+      alerts, and a sweep ranks the pages by how unusual they were, or adds rows the
+      policy did not page for. NAB counts every flagged row outside a window as a
+      false positive, so a per-row score that stays high through an anomaly (as
+      `level` does) scores far lower there: 5 against 59 at its best threshold;
+      Point-wise figures sweep the level itself (`Output.point_score`);
+    - "level": the level itself;
     - "rank": the error's rank among the series' last `threshold.history` errors.
     """
 
@@ -49,8 +54,10 @@ def replay_stream_ae(
     score: str = "policy",
 ) -> dict[str, Output]:
     """One detector over every series of a file, as a deployment runs them. Its first
-    model fits once the file has given as many windows as all series' probation rows
-    hold (with the series interleaved in time, that is when each has passed probation)."""
+    model fits on what `model.fit_points`, `fit_span_s` or `fit_until` names (`bench
+    replay --fit-points` ...), else once the file has given as many windows as all
+    series' probation rows hold (with the series interleaved in time, that is when each
+    has passed probation)."""
     from stream_ae.runtime.detect_job import DetectJob
 
     fills = settings.window.length - 1
@@ -72,7 +79,7 @@ def _output(s: LabelledSeries, scored: ScoredSeries | None, history: int, score:
     """The scored rows laid on the series' rows; rows the detector refused or had no
     window (or no threshold) for yet keep a score of 0."""
     error = np.full(len(s.ts), np.nan)
-    threshold = np.full(len(s.ts), np.nan)
+    level = np.zeros(len(s.ts))
     opened = np.zeros(len(s.ts), dtype=np.int8)
     within = np.zeros(len(s.ts), dtype=np.int8)
     if scored is not None:
@@ -84,14 +91,15 @@ def _output(s: LabelledSeries, scored: ScoredSeries | None, history: int, score:
             if i is None or i in taken:  # a repeated timestamp was refused: its first row
                 continue
             taken.add(i)
-            error[i], threshold[i] = scored.score[j], scored.threshold[j]
+            error[i], level[i] = scored.score[j], scored.level[j]
             opened[i], within[i] = scored.state[j] == "open", incident[j]
     if score == "rank":
         return Output(rolling_rank(error, history), opened, within)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = np.nan_to_num(error / threshold, nan=0.0, posinf=0.0)
-    squashed = r / (1.0 + r)
-    return Output(np.where(opened == 1, squashed, 0.5 * squashed), opened, within)
+    level = np.nan_to_num(level, nan=0.0)
+    if score == "level":
+        return Output(level, opened, within)
+    paged = np.where(opened == 1, 0.5 + 0.5 * level, 0.5 * level)
+    return Output(paged, opened, within, point_score=level)
 
 
 def rolling_zscore(window: int = 288, alert_z: float = 4.0) -> Detector:

@@ -9,7 +9,7 @@ detector warms up; they are never scored.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,10 +28,18 @@ class LabelledSeries:
     values: np.ndarray
     """[rows] for one channel, [rows, channels] for several."""
     windows: list[tuple[int, int]]
+    warmup: int | None = None
+    """Rows never judged at the start; by default NAB's probation. 0 where the detector
+    was fitted beforehand on other rows."""
 
     @property
     def probation(self) -> int:
-        return probation(len(self.ts))
+        return probation(len(self.ts)) if self.warmup is None else self.warmup
+
+    def unlabelled(self) -> LabelledSeries:
+        """The same rows without their windows: what a detector is handed, so that no
+        label can reach it."""
+        return replace(self, windows=[])
 
     def labels(self) -> np.ndarray:
         label = np.zeros(len(self.ts), dtype=np.int8)
@@ -50,6 +58,13 @@ class Output:
     """[rows] 1 where the detector's own policy opened an incident (one page each)."""
     in_incident: np.ndarray
     """[rows] 1 while an incident it opened is still open (for per-point figures)."""
+    point_score: np.ndarray | None = None
+    """[rows] the score point-wise figures sweep, when it is not `anomaly_score`
+    (stream-ae's per-row level, where NAB's score favours the pages)."""
+
+    @property
+    def per_point(self) -> np.ndarray:
+        return self.anomaly_score if self.point_score is None else self.point_score
 
 
 Detector = Callable[[LabelledSeries, Path], Output]

@@ -9,7 +9,7 @@ out of the replay and counted; a label that cannot be read stops it, naming the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,10 @@ class Recording:
 
     def reader(self) -> PointReader:
         return open_points(self.path, ignore_columns=(self.label_column,), **self.columns)
+
+    def unlabelled(self) -> Recording:
+        """The same recording without its windows: what a detector is handed."""
+        return replace(self, series={k: s.unlabelled() for k, s in self.series.items()})
 
     @property
     def channels(self) -> int:

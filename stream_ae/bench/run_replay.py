@@ -59,12 +59,13 @@ def run_replay(
     recording: Recording, out: Path, chosen: Mapping[str, Replayer], tolerance: int
 ) -> dict[str, tuple[Quality, float]]:
     """Each detector's quality and its replay time in seconds; per-row results go to
-    <out>/<detector>.csv and every figure to <out>/quality.json."""
+    <out>/<detector>.csv and every figure to <out>/quality.json. A detector is handed
+    the rows without their labels; the labels only judge what it answered."""
     report = {}
     for name, replay in chosen.items():
         started = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="replay-") as scratch:
-            outputs = replay(recording, Path(scratch))
+            outputs = replay(recording.unlabelled(), Path(scratch))
         seconds = time.perf_counter() - started
         write_rows(out / f"{name}.csv", recording.series, outputs)
         report[name] = (
@@ -114,6 +115,7 @@ def summary(q: Quality) -> dict[str, float]:
         "point_precision": q.point_precision,
         "point_recall": q.point_recall,
         "point_f1": q.point_f1,
+        **q.score_vs_decision(),
         "event_precision": q.event_precision,
         "event_recall": q.event_recall,
         "event_f1": q.event_f1,
@@ -124,7 +126,7 @@ def summary(q: Quality) -> dict[str, float]:
     }
 
 
-def _cell(v: float, fmt: str) -> str:
+def cell(v: float, fmt: str) -> str:
     """`v` formatted, or '-' where it is undefined (NaN), right-aligned to the width."""
     text = format(v, fmt)
     return "-".rjust(len(text)) if math.isnan(v) else text
@@ -132,20 +134,23 @@ def _cell(v: float, fmt: str) -> str:
 
 def table(report: Mapping[str, tuple[Quality, float]]) -> str:
     head = (
-        f"{'detector':<18} {'point P':>7} {'R':>5} {'F1':>5}  {'event P':>7} {'R':>5} "
-        f"{'F1':>5} {'caught':>7}  {'delay p50':>9}  {'alerts/d':>8} {'false/d':>8}  "
+        f"{'detector':<18} {'point P':>7} {'R':>5} {'F1':>5} {'best F1':>7} {'own/best':>8}  "
+        f"{'event P':>7} {'R':>5} {'F1':>5} {'best':>5} {'caught':>7}  {'delay p50':>9}  "
+        f"{'alerts/d':>8} {'false/d':>8}  "
         f"{'NAB own':>7} {'NAB best':>8}  {'s':>5}"
     )
     lines = [head, "-" * len(head)]
     for name, (q, seconds) in report.items():
         lines.append(
-            f"{name:<18} {_cell(q.point_precision, '7.3f')} {_cell(q.point_recall, '5.2f')} "
-            f"{_cell(q.point_f1, '5.2f')}  {_cell(q.event_precision, '7.3f')} "
-            f"{_cell(q.event_recall, '5.2f')} {_cell(q.event_f1, '5.2f')} "
+            f"{name:<18} {cell(q.point_precision, '7.3f')} {cell(q.point_recall, '5.2f')} "
+            f"{cell(q.point_f1, '5.2f')} {cell(q.point_best.f1, '7.2f')} "
+            f"{cell(q.decision.ratio, '8.2f')}  {cell(q.event_precision, '7.3f')} "
+            f"{cell(q.event_recall, '5.2f')} {cell(q.event_f1, '5.2f')} "
+            f"{cell(q.event_best_f1, '5.2f')} "
             f"{f'{q.caught}/{q.events}':>7}  {_delay(q.delay_s(50)):>9}  "
-            f"{_cell(q.alerts_per_day, '8.2f')} {_cell(q.false_alerts_per_day, '8.2f')}  "
-            f"{_cell(q.nab_alerts.get('standard', math.nan), '7.1f')} "
-            f"{_cell(q.nab_best.get('standard', math.nan), '8.1f')}  {seconds:5.0f}"
+            f"{cell(q.alerts_per_day, '8.2f')} {cell(q.false_alerts_per_day, '8.2f')}  "
+            f"{cell(q.nab_alerts.get('standard', math.nan), '7.1f')} "
+            f"{cell(q.nab_best.get('standard', math.nan), '8.1f')}  {seconds:5.0f}"
         )
     return "\n".join(lines)
 

@@ -44,12 +44,13 @@ def score_messages(topic: str, scored: Sequence[Scored]) -> list[Message]:
     messages: list[Message] = []
     for rows in scored:
         for i, series in enumerate(rows.series):
-            threshold = float(rows.threshold[i])
+            threshold, level = float(rows.threshold[i]), float(rows.level[i])
             body = {
                 "series": series,
                 "ts": float(rows.ts[i]),
                 "score": float(rows.score[i]),
                 "threshold": None if threshold != threshold else threshold,
+                "level": None if level != level else level,
                 "alert_state": STATE_NAMES[int(rows.state[i])],
                 "scorer": rows.scorer[i],
             }

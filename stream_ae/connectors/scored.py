@@ -1,7 +1,7 @@
 """The scored-points CSV that `stream-ae detect` writes, and the one reader of it.
 
 Columns: series, timestamp (ISO 8601 UTC), one per channel, score, threshold,
-alert_state, scorer. Plots and the replay benchmarks read it back with `read_scored`.
+level, alert_state, scorer. Plots and the replay benchmarks read it back with `read_scored`.
 """
 
 from __future__ import annotations
@@ -19,9 +19,12 @@ from stream_ae.core.alerting import ACTIVE, OPENED, STATE_NAMES
 from stream_ae.core.records import Point
 from stream_ae.errors import InputError
 
-FIXED = ("series", "timestamp", "score", "threshold", "alert_state", "scorer")
-"""The columns besides the channels; alert_state is one of the policy's STATE_NAMES
-(none, opened here, still open, resolved here)."""
+FIXED = ("series", "timestamp", "score", "threshold", "level", "alert_state", "scorer")
+"""The columns besides the channels; level is the score graded in [0, 1] (0.5 at the
+threshold, comparable across series); alert_state is one of the policy's STATE_NAMES
+(none, opened here, still open: every row of an open incident says so, resolved here)."""
+_OPTIONAL = ("level",)
+"""Columns a file written before they existed may lack."""
 _OPEN_STATES = (STATE_NAMES[OPENED], STATE_NAMES[ACTIVE])
 
 
@@ -29,7 +32,8 @@ class ScoredCsvWriter(LineWriter):
     """Every scored point as a CSV row, for plots and benchmark scoring.
 
     Columns: series, timestamp (ISO 8601 UTC), one per channel, score, threshold,
-    alert_state, scorer. A point without a score yet has empty score and threshold.
+    level, alert_state, scorer. A point without a score yet has empty score,
+    threshold and level.
     """
 
     def __init__(self, path: Path, channels: Sequence[str]) -> None:
@@ -51,6 +55,7 @@ class ScoredCsvWriter(LineWriter):
         threshold: float | None,
         alert_state: str = "",
         scorer: str = "",
+        level: float | None = None,
     ) -> None:
         if alert_state not in STATE_NAMES:
             raise ValueError(f"alert_state {alert_state!r} must be one of {STATE_NAMES}.")
@@ -66,6 +71,7 @@ class ScoredCsvWriter(LineWriter):
                 *point.values,
                 "" if score is None else score,
                 "" if threshold is None else threshold,
+                "" if level is None else round(level, 6),
                 alert_state,
                 scorer,
             ]
@@ -84,6 +90,9 @@ class ScoredSeries:
     """[rows] reconstruction error; NaN where the point had no score yet."""
     threshold: np.ndarray
     """[rows] the series' threshold at that row; NaN where there was none."""
+    level: np.ndarray
+    """[rows] the score graded in [0, 1]; NaN where there was none (or in a file
+    written before the column existed)."""
     state: tuple[str, ...]
     """[rows] one of the policy's STATE_NAMES."""
 
@@ -100,7 +109,7 @@ def read_scored(path: Path) -> tuple[tuple[str, ...], dict[str, ScoredSeries]]:
             reader = csv.DictReader(f)
             fields = tuple(reader.fieldnames or ())
             channels = tuple(c for c in fields if c not in FIXED)
-            if not channels or not set(FIXED) <= set(fields):
+            if not channels or not set(FIXED) - set(_OPTIONAL) <= set(fields):
                 raise InputError(
                     f"{path} is not a scored CSV (columns {', '.join(fields) or 'none'}); "
                     "give the scored.csv that `stream-ae detect` wrote."
@@ -112,7 +121,7 @@ def read_scored(path: Path) -> tuple[tuple[str, ...], dict[str, ScoredSeries]]:
         raise InputError(f"Cannot read scored points from {path}: {exc}.") from None
 
     def column(rows: list[dict[str, str]], name: str) -> np.ndarray:
-        return np.array([float(r[name]) if r[name] else np.nan for r in rows])
+        return np.array([float(r[name]) if r.get(name) else np.nan for r in rows])
 
     return channels, {
         series: ScoredSeries(
@@ -120,6 +129,7 @@ def read_scored(path: Path) -> tuple[tuple[str, ...], dict[str, ScoredSeries]]:
             values=np.array([[float(r[c]) for c in channels] for r in got]),
             score=column(got, "score"),
             threshold=column(got, "threshold"),
+            level=column(got, "level"),
             state=tuple(r["alert_state"] for r in got),
         )
         for series, got in rows.items()

@@ -51,21 +51,36 @@ class Transitions:
     """[rows] float64 event time the row's incident opened (NaN when QUIET)."""
     peak_ratio: np.ndarray
     """[rows] float64 largest score/threshold ratio of the row's incident so far."""
+    protect: np.ndarray
+    """[rows] bool: keep this score out of the threshold's history (it is part of an
+    incident, or clearly above the threshold)."""
 
 
 class AlertPolicy:
-    """Hysteresis per series: open after `open_k` of the last `open_n` scores
-    reached `open_ratio` times the threshold, stay open while scores exceed the
-    threshold, resolve after `resolve_after` quiet points in a row, then stay
-    closed for `cooldown` points.
+    """Hysteresis per series, judged against a reference of normal the incident
+    cannot move.
+
+    - open after `open_k` of the last `open_n` scores reached `open_ratio` times
+      the threshold;
+    - the threshold at the opening is the incident's reference: it stays open
+      until `resolve_after` scores in a row fall to `resolve_ratio` times that
+      reference or below, however the threshold moves meanwhile (a lasting fault
+      would otherwise lift the bar until its own scores look normal), then no
+      incident opens for `cooldown` scores;
+    - `protect` marks the scores the threshold must not learn: every score of an
+      open incident after the one that opened it, the `hold_after` scores after it
+      resolves, and any score at least `hold_ratio` times the threshold. Marginal
+      exceedances outside incidents, the opening one included, are learned: holding
+      them all biases the history low and the threshold sinks (with a 1-of-1
+      policy, 11% of independent scores then exceeded a 99.5th percentile).
 
     State lives in slot-aligned arrays; the last `open_n` verdicts are bits of
     one integer per slot.
 
     >>> policy = AlertPolicy(open_k=2, open_n=3, resolve_after=2, cooldown=0)
-    >>> slot = np.array([0])
-    >>> [int(policy.update(slot, np.array([e]), np.array([float(t)]), np.array([2.0])).state[0])
-    ...  for t, e in enumerate([True, True, False, False, False])]
+    >>> slot, one = np.array([0]), np.array([1.0])
+    >>> [int(policy.update(slot, np.array([s]), one, np.array([float(t)])).state[0])
+    ...  for t, s in enumerate([2.0, 2.0, 0.5, 0.5, 0.5])]
     [0, 1, 2, 3, 0]
     """
 
@@ -76,6 +91,10 @@ class AlertPolicy:
         resolve_after: int = 10,
         cooldown: int = 20,
         open_ratio: float = 1.2,
+        *,
+        resolve_ratio: float = 1.0,
+        hold_ratio: float = 1.5,
+        hold_after: int = 0,
     ) -> None:
         if not 1 <= open_n <= 63:
             raise ValueError(f"open_n must be between 1 and 63 (got {open_n})")
@@ -87,18 +106,32 @@ class AlertPolicy:
             raise ValueError(f"cooldown must be >= 0 (got {cooldown})")
         if not open_ratio >= 1.0:
             raise ValueError(f"open_ratio must be at least 1 (got {open_ratio})")
+        if not 0.0 < resolve_ratio <= open_ratio:
+            raise ValueError(
+                f"resolve_ratio must be in (0, open_ratio={open_ratio}] (got {resolve_ratio}): "
+                "an incident must be able to resolve below the level that opens one"
+            )
+        if not hold_ratio >= 1.0:
+            raise ValueError(f"hold_ratio must be at least 1 (got {hold_ratio})")
+        if hold_after < 0:
+            raise ValueError(f"hold_after must be >= 0 (got {hold_after})")
         self.open_k = open_k
         self.open_n = open_n
         self.resolve_after = resolve_after
         self.cooldown = cooldown
         self.open_ratio = open_ratio
+        self.resolve_ratio = resolve_ratio
+        self.hold_ratio = hold_ratio
+        self.hold_after = hold_after
         self._mask = np.uint64((1 << open_n) - 1)
         self._bits = np.zeros(0, np.uint64)
         self._open = np.zeros(0, bool)
         self._quiet = np.zeros(0, np.int64)
         self._cooling = np.zeros(0, np.int64)
+        self._after = np.zeros(0, np.int64)
         self._opened_ts = np.zeros(0, np.float64)
         self._peak = np.zeros(0, np.float64)
+        self._reference = np.zeros(0, np.float64)
 
     def _grow(self, slot: int) -> None:
         size = max(slot + 1, 2 * len(self._open), 64)
@@ -107,8 +140,10 @@ class AlertPolicy:
         self._open = np.concatenate([self._open, np.zeros(extra, bool)])
         self._quiet = np.concatenate([self._quiet, np.zeros(extra, np.int64)])
         self._cooling = np.concatenate([self._cooling, np.zeros(extra, np.int64)])
+        self._after = np.concatenate([self._after, np.zeros(extra, np.int64)])
         self._opened_ts = np.concatenate([self._opened_ts, np.full(extra, np.nan)])
         self._peak = np.concatenate([self._peak, np.zeros(extra)])
+        self._reference = np.concatenate([self._reference, np.full(extra, np.nan)])
 
     def reset(self, slot: int) -> None:
         """Forget a slot's state (a new series took the slot)."""
@@ -118,20 +153,34 @@ class AlertPolicy:
         self._open[slot] = False
         self._quiet[slot] = 0
         self._cooling[slot] = 0
+        self._after[slot] = 0
         self._opened_ts[slot] = np.nan
         self._peak[slot] = 0.0
+        self._reference[slot] = np.nan
+
+    def rebase(self) -> None:
+        """Open incidents take their next threshold as their reference: a new model
+        judges them now, on its own scale."""
+        self._reference[:] = np.nan
 
     def is_open(self, slots: np.ndarray) -> np.ndarray:
         return self._open[slots].copy()
 
+    def reference(self, slots: np.ndarray) -> np.ndarray:
+        """The reference each slot's open incident is resolved against (NaN if none)."""
+        return np.where(self._open[slots], self._reference[slots], np.nan)
+
     def update(
-        self, slots: np.ndarray, exceeded: np.ndarray, ts: np.ndarray, ratio: np.ndarray
+        self, slots: np.ndarray, score: np.ndarray, threshold: np.ndarray, ts: np.ndarray
     ) -> Transitions:
-        """Take one verdict per (distinct) slot; `ratio` is score / threshold."""
+        """Take one score per (distinct) slot with its threshold (NaN while warming up:
+        never anomalous)."""
         if len(slots) and int(slots.max()) >= len(self._open):
             self._grow(int(slots.max()))
-        # Only scores `open_ratio` times the threshold count towards opening; any
-        # exceedance keeps an open incident open.
+        judged = ~np.isnan(threshold) & ~np.isnan(score)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.where(judged, score / np.where(judged, threshold, 1.0), 0.0)
+        exceeded = judged & (score > np.where(judged, threshold, np.inf))
         high = exceeded & (ratio >= self.open_ratio)
         bits = ((self._bits[slots] << np.uint64(1)) | high.astype(np.uint64)) & self._mask
         self._bits[slots] = bits
@@ -139,7 +188,12 @@ class AlertPolicy:
         cooling = self._cooling[slots]
         opening = ~was_open & (cooling == 0) & high & (np.bitwise_count(bits) >= self.open_k)
         self._cooling[slots] = np.where(~was_open & (cooling > 0), cooling - 1, cooling)
-        quiet = np.where(was_open & ~exceeded, self._quiet[slots] + 1, 0)
+
+        reference = self._reference[slots]
+        reference = np.where(opening | (was_open & np.isnan(reference)), threshold, reference)
+        self._reference[slots] = reference
+        calm = ~judged | (score <= self.resolve_ratio * np.where(judged, reference, np.inf))
+        quiet = np.where(was_open & calm, self._quiet[slots] + 1, 0)
         resolving = was_open & (quiet >= self.resolve_after)
         self._quiet[slots] = np.where(resolving, 0, quiet)
 
@@ -153,11 +207,16 @@ class AlertPolicy:
         state[was_open] = ACTIVE
         state[opening] = OPENED
         state[resolving] = RESOLVED
+        after = self._after[slots]
+        protect = was_open | (after > 0) | (exceeded & (ratio >= self.hold_ratio))
+        self._after[slots] = np.where(resolving, self.hold_after, np.maximum(after - 1, 0))
         self._open[slots] = (was_open & ~resolving) | opening
         self._cooling[slots] = np.where(resolving, self.cooldown, self._cooling[slots])
         self._bits[slots] = np.where(resolving, np.uint64(0), self._bits[slots])
+        self._reference[slots] = np.where(resolving, np.nan, self._reference[slots])
         return Transitions(
             state=state,
             opened_ts=np.where(state == QUIET, np.nan, opened_ts),
             peak_ratio=peak,
+            protect=protect,
         )

@@ -60,6 +60,9 @@ class Scored:
     score: np.ndarray
     threshold: np.ndarray
     """NaN while the series warms up."""
+    level: np.ndarray
+    """[rows] in [0, 1]: how unusual the score is for its series (see
+    `RollingThreshold.level`); a ranking comparable across series. NaN while warming up."""
     state: np.ndarray
     """[rows] int8 alert state code (see `stream_ae.core.alerting`)."""
     scorer: tuple[str, ...]
@@ -115,6 +118,7 @@ class _Batch:
     results: list[ScoreBatch]
     score: np.ndarray
     threshold: np.ndarray
+    level: np.ndarray
     decider: np.ndarray
     state: np.ndarray
 
@@ -171,7 +175,6 @@ class Detector:
         channel_names: Sequence[str],
         top_contributors: int = 3,
         collector: TrainingCollector | None = None,
-        hold_ratio: float = 1.5,
         severity_ratios: tuple[float, float] = (1.5, 3.0),
     ) -> None:
         if len(channel_names) != store.channels:
@@ -189,8 +192,6 @@ class Detector:
         self.channel_names = tuple(channel_names)
         self.top_contributors = top_contributors
         self.collector = collector
-        self.hold_ratio = hold_ratio
-        """Scores this far above the threshold are kept out of its history (alerts.hold_ratio)."""
         self.severity_ratios = severity_ratios
         """(major, critical): the peak ratios that make an incident major, critical."""
         store.on_assign = self._assign
@@ -245,6 +246,7 @@ class Detector:
         if seed is not None:
             self._seed(lane, *seed)
         self.lanes[1:] = [lane]
+        self.policy.rebase()
 
     def _seed(self, lane: Lane, series: Sequence[str], windows: np.ndarray) -> None:
         slot_of = [self.store.slot(name) for name in series]
@@ -279,6 +281,10 @@ class Detector:
         """
         out = Output() if out is None else out
         store = self.store
+        # A collector fitting on each series' first points or time range counts them.
+        watch = (
+            self.collector.see if self.collector is not None and self.collector.watching else None
+        )
         for i, point in enumerate(points):
             if store.would_evict(point.series):
                 self._score(out)  # the series evicted next may have windows pending
@@ -292,7 +298,10 @@ class Detector:
             out.taken = i + 1
             if rejection is not None:
                 out.rejected.append((i, rejection))
-            elif store.needs_drain:
+                continue
+            if watch is not None:
+                watch(point.series, point.ts)
+            if store.needs_drain:
                 self._score(out)
         self._score(out)
         return out
@@ -373,6 +382,7 @@ class Detector:
             results,
             score=np.empty(n),
             threshold=np.empty(n),
+            level=np.empty(n),
             decider=np.zeros(n, dtype=np.int64),
             state=np.zeros(n, dtype=np.int8),
         )
@@ -395,6 +405,7 @@ class Detector:
                 values=batch.values[rows, -1, :],
                 score=ctx.score[rows],
                 threshold=ctx.threshold[rows],
+                level=ctx.level[rows],
                 state=ctx.state[rows],
                 scorer=tuple(names[k] for k in ctx.decider[rows].tolist()),
             )
@@ -405,7 +416,7 @@ class Detector:
         try:
             # After the verdicts, whose scores and alerts stand whatever happens here.
             if self.collector is not None:
-                self.collector.offer(batch.series, batch.values)
+                self.collector.offer(batch.series, batch.values, batch.end_ts)
             self._maybe_promote()
         except Exception as exc:
             out.note(exc)
@@ -413,32 +424,21 @@ class Detector:
     def _turn(self, slots: np.ndarray, rows: np.ndarray, ctx: _Batch) -> list[Alert]:
         """Judge one verdict per series (rows of distinct slots); returns the alerts."""
         s, results = slots[rows], ctx.results
-        score, threshold = ctx.score, ctx.threshold
-        decisions = [
-            lane.threshold.judge(s, res.scores[rows])
-            for lane, res in zip(self.lanes, results, strict=True)
-        ]
+        thresholds = [lane.threshold.current(s) for lane in self.lanes]
         pick = np.zeros(len(rows), dtype=np.int64)
-        if len(decisions) > 1:
-            pick[~np.isnan(decisions[1].threshold)] = 1
-        exceeded = np.zeros(len(rows), dtype=bool)
-        for k, decision in enumerate(decisions):
+        if len(self.lanes) > 1:
+            pick[~np.isnan(thresholds[1])] = 1
+        for k, lane in enumerate(self.lanes):
             mine = pick == k
-            threshold[rows[mine]] = decision.threshold[mine]
-            exceeded[mine] = decision.exceeded[mine]
-            score[rows[mine]] = results[k].scores[rows[mine]]
+            at = rows[mine]
+            ctx.score[at] = results[k].scores[at]
+            ctx.threshold[at] = thresholds[k][mine]
+            ctx.level[at] = lane.threshold.level(s[mine], results[k].scores[at])
+        ctx.threshold[rows[np.isnan(ctx.score[rows])]] = np.nan
         ctx.decider[rows] = pick
-        ratio = np.where(exceeded, score[rows] / threshold[rows], 0.0)
-        moves = self.policy.update(s, exceeded, ctx.batch.end_ts[rows], ratio)
-        # Keep clear exceedances out of the threshold's history, also before
-        # k of n has opened an incident: with a short history two spike
-        # windows otherwise lift the threshold above the third. Not the
-        # marginal ones: with a 1-of-1 policy every exceedance opens an
-        # incident, and holding them all sinks the threshold (11% of
-        # independent scores exceeded a 99.5th percentile).
-        hold = exceeded & (ratio >= self.hold_ratio)
+        moves = self.policy.update(s, ctx.score[rows], ctx.threshold[rows], ctx.batch.end_ts[rows])
         for lane, res in zip(self.lanes, results, strict=True):
-            lane.threshold.learn(s, res.scores[rows], hold=hold)
+            lane.threshold.learn(s, res.scores[rows], hold=moves.protect)
         ctx.state[rows] = moves.state
         alerts = []
         for j in np.flatnonzero((moves.state == OPENED) | (moves.state == RESOLVED)).tolist():
@@ -499,6 +499,7 @@ class Detector:
         budget = 2 * shadow.threshold.warmup * max(len(live), 1)
         if warm.all() or shadow.shadow_windows >= budget:
             self.lanes = [shadow]
+            self.policy.rebase()
 
 
 def _assign(lane: Lane, slot: int, series: str) -> None:

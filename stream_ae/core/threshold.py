@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 from river.stats import RollingQuantile
+
+SHOULDER = 0.95
+"""The lower quantile `RollingThreshold.level` fits the tail from."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +81,9 @@ class RollingThreshold:
         self.escape_after = escape_after
         self.floor = floor
         self._quantiles: list[RollingQuantile] = []
+        self._shoulders: list[RollingQuantile] = []
+        """Per slot the SHOULDER quantile of the same history: with the threshold it
+        fixes the slope of the tail `level` extrapolates."""
         self._count = np.zeros(0, dtype=np.int64)
         self._held_run = np.zeros(0, dtype=np.int64)
 
@@ -84,6 +91,7 @@ class RollingThreshold:
         size = max(slot + 1, 2 * len(self._count), 64)
         extra = size - len(self._count)
         self._quantiles.extend(self._fresh() for _ in range(extra))
+        self._shoulders.extend(self._fresh(SHOULDER) for _ in range(extra))
         self._count = np.concatenate([self._count, np.zeros(extra, np.int64)])
         self._held_run = np.concatenate([self._held_run, np.zeros(extra, np.int64)])
 
@@ -94,6 +102,7 @@ class RollingThreshold:
         self._count[slot] = 0
         self._held_run[slot] = 0
         self._quantiles[slot] = self._fresh()
+        self._shoulders[slot] = self._fresh(SHOULDER)
 
     def warm(self, slots: np.ndarray) -> None:
         """Judge these slots from now on, however few scores they hold: their history
@@ -110,8 +119,8 @@ class RollingThreshold:
             self.learn(slots, np.array([score]))
         self.warm(slots)
 
-    def _fresh(self) -> RollingQuantile:
-        return RollingQuantile(q=self.quantile, window_size=self.history)
+    def _fresh(self, q: float | None = None) -> RollingQuantile:
+        return RollingQuantile(q=self.quantile if q is None else q, window_size=self.history)
 
     def count(self, slots: np.ndarray) -> np.ndarray:
         """How many scores each slot's history has taken in (capped by nothing)."""
@@ -152,7 +161,36 @@ class RollingThreshold:
             self._held_run[slots] = np.where(known, run, self._held_run[slots])
             learn = known & (~hold | (run >= self.escape_after))
         s = slots[learn]
-        quantiles = self._quantiles
+        quantiles, shoulders = self._quantiles, self._shoulders
         for slot, score in zip(s.tolist(), scores[learn].tolist(), strict=True):
             quantiles[slot].update(score)
+            shoulders[slot].update(score)
         self._count[s] += 1
+
+    def level(self, slots: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """How unusual each score is for its slot, in [0, 1): 0.5 at the threshold,
+        rising with the score's tail probability p under the slot's history, as
+        x / (1 + x) for x = log(p) / log(1 - quantile). Above the SHOULDER quantile p
+        follows an exponential tail through it and the threshold, so scores far
+        beyond anything seen still rank; below it p falls linearly to 1 at 0. Unlike
+        the raw score it compares across series: one cut on it is one tail
+        probability everywhere. NaN while warming up (or for a NaN score)."""
+        threshold = self.current(slots)
+        out = np.full(len(slots), np.nan)
+        rows = np.flatnonzero(~np.isnan(threshold) & ~np.isnan(scores))
+        if len(rows) == 0:
+            return out
+        s, top = scores[rows], threshold[rows]
+        shoulder = np.asarray([self._shoulders[k].get() for k in slots[rows].tolist()])
+        shoulder = np.clip(shoulder, self.floor * 1e-3, top)
+        slope = np.maximum(
+            (top - shoulder) / math.log((1 - SHOULDER) / (1 - self.quantile)), 1e-9 * top
+        )
+        log_tail = np.where(
+            s > shoulder,
+            math.log(1 - SHOULDER) - (s - shoulder) / slope,
+            np.log(np.clip(1.0 - SHOULDER * np.maximum(s, 0.0) / shoulder, 1 - SHOULDER, 1.0)),
+        )
+        x = log_tail / math.log(1 - self.quantile)
+        out[rows] = np.maximum(x / (1.0 + x), 0.0)
+        return out

@@ -71,6 +71,7 @@ def write_artifact(
     scaler: Mapping[str, Any],
     training: Mapping[str, Any] | None = None,
     validation: Mapping[str, Any] | None = None,
+    fit_scores: Mapping[str, Sequence[float]] | None = None,
     version: str | None = None,
     now: datetime | None = None,
     error_scale: Mapping[str, Any] | None = None,
@@ -124,6 +125,7 @@ def write_artifact(
         validation=dict(validation or {}),
         module_sha256=hashlib.sha256(module_bytes).hexdigest(),
         created_at=created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        fit_scores={name: list(scores) for name, scores in (fit_scores or {}).items()},
         error_scale=dict(error_scale or {}),
     )
     manifest_text = manifest.to_json()  # fails here, before any file exists, if not JSON

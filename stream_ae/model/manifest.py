@@ -9,6 +9,7 @@ Kept free of torch: tools that only read manifests need not import it.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields
@@ -69,6 +70,10 @@ class Manifest:
     """Hex sha256 of model.pt: a copied or half-written module is refused on load."""
     created_at: str
     """ISO-8601 UTC time of publishing, e.g. 2026-11-22T16:30:00Z."""
+    fit_scores: dict[str, list[float]] = field(default_factory=dict)
+    """Per series, the model's scores on the newest windows it was fitted on (time
+    order, at most the threshold history): a detector starts that series' threshold
+    from them and judges it from its first window. Absent in older manifests."""
     error_scale: dict[str, Any] = field(default_factory=dict)
     """Each channel's error scale measured on the fit windows, the channels whose scale
     was floored and why, and how channels combine (`ErrorScales.to_manifest`). Empty in
@@ -99,8 +104,8 @@ class Manifest:
     def from_dict(cls, raw: Mapping[str, Any]) -> Manifest:
         """Build from parsed JSON, naming every missing or malformed field."""
         names = [f.name for f in fields(cls)]
-        optional = {f.name for f in fields(cls) if f.default_factory is not MISSING}
-        missing = [name for name in names if name not in raw and name not in optional]
+        required = [f.name for f in fields(cls) if f.default_factory is MISSING]
+        missing = [name for name in required if name not in raw]
         if missing:
             raise ValueError(
                 f"manifest is missing field(s) {', '.join(missing)}; it was not written by "
@@ -133,12 +138,30 @@ def _problems(m: Manifest) -> list[str]:
             problems.append(f"{name} must be a JSON object, got {type(getattr(m, name)).__name__}")
     if not isinstance(m.module_sha256, str) or not _SHA256.fullmatch(m.module_sha256):
         problems.append(f"module_sha256 must be 64 lowercase hex digits, got {m.module_sha256!r}")
+    if not _scores_table(m.fit_scores):
+        problems.append(
+            "fit_scores must map series ids to lists of finite numbers (the model's scores "
+            "on its fit windows)"
+        )
     if not _is_utc_timestamp(m.created_at):
         problems.append(
             f"created_at must be an ISO-8601 UTC time like 2026-11-22T16:30:00Z, "
             f"got {m.created_at!r}"
         )
     return problems
+
+
+def _scores_table(table: object) -> bool:
+    if not isinstance(table, dict):
+        return False
+    return all(
+        isinstance(k, str)
+        and isinstance(v, list)
+        and all(
+            isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) for x in v
+        )
+        for k, v in table.items()
+    )
 
 
 def _is_utc_timestamp(value: object) -> bool:

@@ -86,6 +86,9 @@ class TrainResult:
     """(train loss, validation loss) per epoch run."""
     n_windows: int
     """Windows used (train plus validation), after subsampling to max_windows."""
+    stopped_at_cap: bool = False
+    """The fit ran all `TrainConfig.epochs` and its last epoch still set a new best
+    validation loss: more epochs would likely have helped."""
 
 
 def fit(
@@ -153,6 +156,7 @@ def fit(
         best_epoch=best[2],
         history=tuple(history),
         n_windows=n,
+        stopped_at_cap=len(history) == config.epochs and best[2] == len(history),
     )
 
 

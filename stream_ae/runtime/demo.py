@@ -1,10 +1,12 @@
 """`stream-ae demo`: the whole service on one machine, scored against a known truth.
 
-It starts the embedded broker, simulates a plant of sensors (with injected
-anomalies whose truth is kept), fits a model on the plant's clean first days as
-an operator would on history, runs the detector service against the broker,
-publishes the plant's stream, prints alerts as they happen, and ends with
-precision, recall and detection delay per anomaly kind, and a picture.
+It starts the embedded broker, simulates a plant of units with four coupled
+channels each (with injected anomalies and lasting faults whose truth is kept),
+fits a model on the plant's clean first day as an operator would on history, runs
+the detector service against the broker, publishes the plant's stream, prints
+alerts as they happen, and ends with a table per kind (detected, delay, point
+recall inside the fault, how long the alert stayed open against the fault's
+length), precision and false alerts per sensor-day, and a picture.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from stream_ae.metrics import ServiceMetrics
 from stream_ae.runtime.broker import EmbeddedBroker
 from stream_ae.runtime.service import DetectorService
 from stream_ae.settings import Settings
-from stream_ae.simulate import DEMO_SENSORS, DEMO_STEPS, Plant
+from stream_ae.simulate import CHANNELS, DEMO_SENSORS, DEMO_STEPS, Plant
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +45,12 @@ class DemoResult:
 
 
 def demo_settings(bootstrap: str, out: Path, watch: Sequence[str] = ()) -> Settings:
-    """Defaults everywhere, except where the demo's broker and files live, and which
-    sensors' scores are exported as gauges besides the top K."""
+    """Defaults everywhere, except where the demo's broker and files live, the plant's
+    channels, and which sensors' scores are exported as gauges besides the top K."""
     return Settings.model_validate(
         {
             "model": {"artifact_dir": str(out / "models"), "max_train_windows": 6000},
+            "window": {"channels": list(CHANNELS)},
             "metrics": {"series": list(watch)},
             "kafka": {
                 "bootstrap": bootstrap,
@@ -61,22 +64,24 @@ def demo_settings(bootstrap: str, out: Path, watch: Sequence[str] = ()) -> Setti
 
 
 def pretrain(settings: Settings, clean: list[list[Point]]) -> Path:
-    """Fit on the clean history: every sensor's sliding windows."""
+    """Fit on the clean history: every unit's sliding windows of all its channels."""
     from stream_ae.model.publish import train_and_publish
 
     window = settings.window.length
-    values = np.array([[p.values[0] for p in step] for step in clean], dtype=np.float32)
+    values = np.array([[p.values for p in step] for step in clean], dtype=np.float32)
     names = [p.series for p in clean[0]]
+    # [windows, channels, window] per unit -> [windows, window, channels]
     windows = [
-        np.lib.stride_tricks.sliding_window_view(values[:, k], window) for k in range(len(names))
+        np.lib.stride_tricks.sliding_window_view(values[:, k], window, axis=0).swapaxes(1, 2)
+        for k in range(len(names))
     ]
     series = [name for name, w in zip(names, windows, strict=True) for _ in range(len(w))]
-    stacked = np.concatenate(windows)[:, :, None]
+    stacked = np.concatenate(windows)
     log.info("fitting a model on %d windows of %d sensors' clean history", len(stacked), len(names))
     return train_and_publish(
         series,
         stacked,
-        channel_names=("value",),
+        channel_names=CHANNELS,
         config=wiring.train_config(settings),
         root=settings.model.artifact_dir,
         lineage={"source": "simulated plant, clean history"},
@@ -93,7 +98,8 @@ async def _publish(bootstrap: str, topic: str, steps: list[list[Point]], speed: 
                 due = started + (step[0].ts - first_ts) / speed
                 await asyncio.sleep(max(0.0, due - time.monotonic()))
             for p in step:
-                body = orjson.dumps({"series": p.series, "ts": p.ts, "value": p.values[0]})
+                values = dict(zip(CHANNELS, p.values, strict=True))
+                body = orjson.dumps({"series": p.series, "ts": p.ts, "values": values})
                 await producer.send(topic, body, key=p.series.encode())
         await producer.flush()
     finally:
@@ -132,7 +138,7 @@ def run_demo(
         artifact = pretrain(settings, stream[: plant.clean_steps])
         print(
             f"model {artifact.name} fitted on the first {plant.clean_steps} clean steps; "
-            f"streaming {total:,} points of {sensors} sensors",
+            f"streaming {total:,} points of {sensors} units ({', '.join(CHANNELS)})",
             flush=True,
         )
 
@@ -154,11 +160,19 @@ def run_demo(
 
         asyncio.run(main())
     window_s = settings.window.length * plant.interval_s
-    report = evaluate(alerts, plant.truth, grace_s=window_s, sensor_days=plant.sensor_days)
+    report = evaluate(
+        alerts,
+        plant.truth,
+        grace_s=window_s,
+        sensor_days=plant.sensor_days,
+        step_s=plant.interval_s,
+    )
     drawn = None
     if picture:
         from stream_ae.demo_plot import plot_sensors, series_arrays
 
         points = (p for step in stream for p in step)
-        drawn = plot_sensors(series_arrays(points), alerts, plant.truth, out / "demo.png")
+        drawn = plot_sensors(
+            series_arrays(points), alerts, plant.truth, out / "demo.png", channels=CHANNELS
+        )
     return DemoResult(report, total, alerts, time.monotonic() - started, drawn)

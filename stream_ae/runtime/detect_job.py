@@ -150,6 +150,7 @@ class DetectJob:
         self._rejected: Counter[str] = Counter()
         self._severity: Counter[str] = Counter()
         self._scored_by: Counter[str] = Counter()
+        self._series: set[str] = set()
 
     def run(self, progress: bool | None = None) -> DetectSummary:
         started = time.perf_counter()
@@ -166,7 +167,7 @@ class DetectJob:
                         continue
                     points.append(item)
                     sources.append(self.reader.last_source)
-                    if len(points) >= self._batch_points():
+                    if len(points) >= self._batch_points() or self._completes_share(item):
                         self._step(outputs, points, sources)
                         bar.update(len(points))
                         points, sources = [], []
@@ -192,11 +193,30 @@ class DetectJob:
             version = self._first_fit.installed.scorer.version
             s.model_artifact = str(self.settings.model.artifact_dir / version)
         s.outputs = {k: str(v) for k, v in outputs.paths.items()}
+        if self._first_fit is None and self.settings.threshold.seed_from_fit:
+            self._say_unseeded()
         s.error = "" if failed is None else str(failed)
         outputs.paths["summary"].write_text(json.dumps(asdict(s), indent=2) + "\n")
         if failed is not None:
             raise failed
         return s
+
+    def _say_unseeded(self) -> None:
+        """Name the series a given model was not fitted on: they warmed up on their own
+        scores before they could alert, which a short file may never finish."""
+        known = self.detector.lanes[0].fit_scores
+        unseeded = sorted(self._series - set(known))
+        if not unseeded:
+            return
+        fitted = ", ".join(sorted(known)[:5]) or "none (an older model without fit scores)"
+        log.warning(
+            "%d series the model was not fitted on (%s) warmed up on their own scores before "
+            "they could alert; it was fitted on %s. Give the series the name it had in the "
+            "fit (--series) to judge it from its first window",
+            len(unseeded),
+            ", ".join(unseeded[:5]),
+            fitted,
+        )
 
     def _check_fit(self) -> None:
         """End the run when the first fit failed: without a model the rest of the file
@@ -215,9 +235,19 @@ class DetectJob:
         collected, so a waiting fit starts at the window that completed it."""
         collector = self.detector.collector
         full = self.settings.files.batch_points
-        if self._first_fit is None or collector is None or collector.count >= collector.target:
-            return full
-        return max(1, min(full, collector.target - collector.count))
+        to_go = None if self._first_fit is None or collector is None else collector.points_to_go()
+        return full if to_go is None else max(1, min(full, to_go))
+
+    def _completes_share(self, point: Point) -> bool:
+        """Whether `point` completes the part of the series named normal (model.fit_*),
+        so the batch ends with it and the model judges from the next point. The
+        collector is shown the point as it is read; when the detector takes it, the
+        same time again is not counted twice."""
+        collector = self.detector.collector
+        if self._first_fit is None or collector is None or not collector.watching:
+            return False
+        collector.see(point.series, point.ts)
+        return collector.ready
 
     def _step(self, outputs: _Outputs, points: list[Point], sources: list[str]) -> None:
         out = process_guarded(self.detector, points, self._limited)
@@ -242,8 +272,10 @@ class DetectJob:
     def _record(self, outputs: _Outputs, out: Output) -> None:
         for scored in out.scored:
             self.summary.points_scored += len(scored)
+            self._series.update(scored.series)
             self._scored_by.update(scored.scorer)
             scores, thresholds = scored.score.tolist(), scored.threshold.tolist()
+            levels = scored.level.tolist()
             # Values come back from the float32 windows: print float32's 7 digits.
             values = [[float(f"{v:.7g}") for v in row] for row in scored.values.tolist()]
             states = scored.state.tolist()
@@ -254,6 +286,7 @@ class DetectJob:
                     None if np.isnan(thresholds[i]) else thresholds[i],
                     STATE_NAMES[states[i]],
                     scored.scorer[i],
+                    None if np.isnan(levels[i]) else levels[i],
                 )
         for alert in out.alerts:
             outputs.alerts.write(alert)

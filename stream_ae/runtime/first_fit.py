@@ -91,14 +91,19 @@ class FirstFit:
             return
         lane = future.result()
         seed, self._fitted_on = self._fitted_on, None
+        if lane.fit_scores:
+            # The lane starts each series it was fitted on from the scores its manifest
+            # keeps (`Detector.install` assigns them); seeding again would count them twice.
+            seed = None
+        seeded = sum(len(s) for s in lane.fit_scores.values()) if seed is None else len(seed[1])
         self._detector.install(lane, seed=seed)
         self.installed = lane
-        if seed is not None:
+        if seeded:
             log.info(
                 "model %s judges at once: its thresholds hold its scores on the %d windows "
                 "it was fitted on",
                 lane.scorer.version,
-                len(seed[1]),
+                seeded,
             )
         else:
             log.info("model %s scores in shadow until its thresholds warm up", lane.scorer.version)

@@ -66,6 +66,21 @@ def test_results_are_written_in_nab_layout_and_scored(tmp_path: Path) -> None:
     assert json.loads((out / "scores.json").read_text())[0]["name"] == "zscore"
 
 
+def test_detectors_are_handed_rows_without_the_labelled_windows(tmp_path: Path) -> None:
+    given: list[LabelledSeries] = []
+
+    def spy(f: LabelledSeries, scratch: Path) -> Output:
+        given.append(f)
+        return detectors.rolling_zscore(window=50)(f, scratch)
+
+    report = run_nab(corpus(tmp_path / "nab"), tmp_path / "out", {"zscore": spy})
+    assert [(f.name, f.windows, f.probation) for f in given] == [
+        ("synthetic/calm.csv", [], 60),
+        ("synthetic/jump.csv", [], 60),
+    ]
+    assert report[0].alerts["standard"] > 90  # scored against the windows all the same
+
+
 def test_the_real_corpus_has_58_files_and_116_windows(nab_dir: Path) -> None:
     files = list(load_corpus(nab_dir))
     assert len(files) == 58 and sum(len(f.windows) for f in files) == 116
@@ -114,3 +129,53 @@ def test_stream_ae_fits_on_probation_and_scores_the_jump_top(tmp_path: Path) -> 
     manifests = list((tmp_path / "scratch" / "models").glob("*/manifest.json"))
     assert len(manifests) == 1
     assert json.loads(manifests[0].read_text())["training"]["windows"] == jump.probation - 15
+
+
+def test_bench_nab_prints_what_the_alerts_keep_of_the_score(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from stream_ae.cli import main
+
+    root = corpus(tmp_path / "nab")
+    (root / "data" / "synthetic" / "skipped.csv").write_text(
+        (root / "data" / "synthetic" / "calm.csv").read_text()
+    )
+    windows = json.loads((root / "labels" / "combined_windows.json").read_text())
+    windows["synthetic/skipped.csv"] = []
+    (root / "labels" / "combined_windows.json").write_text(json.dumps(windows))
+    config = tmp_path / "small.toml"
+    config.write_text(
+        "[window]\nlength = 16\n[model]\nhidden = 8\nlatent = 4\nepochs = 6\n"
+        "[threshold]\nhistory = 200\nwarmup = 30\n[alerts]\nopen_k = 1\nopen_n = 1\n"
+    )
+    out = tmp_path / "out"
+    args = ["bench", "nab", str(root), "--out", str(out), "--config", str(config)]
+    picked = ["--detectors", "stream-ae,rolling-zscore", "--files", "synthetic/[cj]*"]
+    assert main([*args, *picked]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert sorted(p.name for p in (out / "rolling-zscore" / "synthetic").iterdir()) == [
+        "rolling-zscore_calm.csv",
+        "rolling-zscore_jump.csv",
+    ]
+    head = printed.index(next(line for line in printed if "point F1 own" in line))
+    assert printed[head].split() == [
+        "detector", "NAB", "own", "best", "point", "F1", "own", "best", "at", "score",
+        "own/best", "event", "F1", "own", "best", "own/best",
+    ]  # fmt: skip
+    scores = {s["name"]: s for s in json.loads((out / "scores.json").read_text())}
+    for row, name in zip(
+        printed[head + 2 : head + 4], ("stream-ae", "rolling-zscore"), strict=True
+    ):
+        d = scores[name]["decision"]
+        assert {k for k in d if k.startswith("point")} == {
+            "point_f1_own", "point_f1_best", "point_f1_best_threshold", "point_f1_ratio"
+        }  # fmt: skip
+        assert d["point_f1_own"] > 0 and 0 < d["point_f1_best"] <= 1  # the jump is caught
+        assert d["point_f1_ratio"] == pytest.approx(d["point_f1_own"] / d["point_f1_best"])
+        assert d["event_f1_ratio"] == pytest.approx(d["event_f1_own"] / d["event_f1_best"])
+        cells = row.split()
+        assert cells[0] == name
+        assert float(cells[1]) == pytest.approx(scores[name]["alerts"]["standard"], abs=0.05)
+        assert float(cells[3]) == pytest.approx(d["point_f1_own"], abs=5e-4)
+        assert float(cells[6]) == pytest.approx(d["point_f1_ratio"], abs=5e-3)
+        assert float(cells[-1]) == pytest.approx(d["event_f1_ratio"], abs=5e-3)

@@ -1,6 +1,7 @@
 """Generic replay: a user's labelled file read, replayed and judged per point and event."""
 
 import json
+import logging
 import math
 from pathlib import Path
 
@@ -146,9 +147,35 @@ def test_replay_runs_stream_ae_and_a_baseline_and_judges_both(
     ours = quality["stream-ae"]
     assert ours["caught"] == 1 and ours["events"] == 1 and ours["alerts"] >= 1
     assert ours["delays_s"][0] <= 5 * 60  # within a few rows of the spike
+    # What the decision keeps of the score: own point F1, the best at one threshold, the ratio.
+    head = next(line for line in printed.splitlines() if line.startswith("detector"))
+    assert head.split()[:7] == ["detector", "point", "P", "R", "F1", "best", "F1"]
+    assert "own/best" in head and "NAB own" in head
+    for name, got in quality.items():
+        assert got["point_f1_own"] == got["point_f1"] and 0 < got["point_f1_best"] <= 1
+        assert got["point_f1_ratio"] == pytest.approx(got["point_f1"] / got["point_f1_best"])
+        assert 0 < got["event_f1_best"] <= 1 and got["event_f1_best_threshold"] <= 1
+        row = next(line for line in printed.splitlines() if line.startswith(name))
+        assert f"{got['point_f1_best']:.2f} {got['point_f1_ratio']:8.2f}" in row
     header = (out / "stream-ae.csv").read_text().splitlines()[0]
     assert header == "series,timestamp,anomaly_score,label,alert,in_incident"
     assert len((out / "stream-ae.csv").read_text().splitlines()) == 1 + 1800
+
+
+def test_replayers_are_handed_the_rows_without_the_labels(tmp_path: Path) -> None:
+    from stream_ae.bench.detectors import rolling_zscore
+    from stream_ae.bench.run_replay import per_series, run_replay
+
+    given: list[LabelledSeries] = []
+
+    def spy(s: LabelledSeries, scratch: Path) -> Output:
+        given.append(s)
+        return rolling_zscore(window=50)(s, scratch)
+
+    recording = load_recording(plant(tmp_path / "plant.csv"))
+    report = run_replay(recording, tmp_path / "out", {"zscore": per_series(spy)}, tolerance=5)
+    assert [(s.name, s.windows) for s in given] == [("pump-a", []), ("pump-b", [])]
+    assert report["zscore"][0].events == 1  # judged against the labels all the same
 
 
 def test_baselines_refuse_several_channels_and_unknown_detectors_are_named(
@@ -164,3 +191,19 @@ def test_baselines_refuse_several_channels_and_unknown_detectors_are_named(
     picked = ["--detectors", "rolling-zscore", "--value-columns", "b", "--out", out]
     assert main(["bench", "replay", data, *picked]) == 0
     assert "1 series, 50 rows" in capsys.readouterr().out
+
+
+def test_replay_fits_stream_ae_on_the_first_points_asked_for(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = tmp_path / "small.toml"
+    config.write_text(
+        "[window]\nlength = 16\n[model]\nhidden = 8\nlatent = 4\nepochs = 3\n"
+        "[threshold]\nhistory = 300\nwarmup = 50\n"
+    )
+    data = str(plant(tmp_path / "plant.csv"))
+    args = ["bench", "replay", data, "--out", str(tmp_path / "out"), "--config", str(config)]
+    with caplog.at_level(logging.INFO, logger="stream_ae.runtime.first_fit"):
+        assert main([*args, "--detectors", "stream-ae", "--fit-points", "200"]) == 0
+    # Two series, each one's first 200 points: 200 - 16 + 1 windows apiece.
+    assert "fitting a first model on 370 windows of 2 series" in caplog.text

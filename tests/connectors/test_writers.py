@@ -7,10 +7,11 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from stream_ae.connectors.files import AlertWriter, RejectWriter
-from stream_ae.connectors.scored import ScoredCsvWriter
+from stream_ae.connectors.scored import ScoredCsvWriter, read_scored
 from stream_ae.connectors.wire import alert_from_dict, alert_to_dict
 from stream_ae.core.records import (
     Alert,
@@ -105,15 +106,30 @@ def test_unknown_alert_format_is_refused() -> None:
 def test_scored_csv_header_and_rows(tmp_path: Path) -> None:
     path = tmp_path / "scored.csv"
     with ScoredCsvWriter(path, ["temp", "vib"]) as writer:
-        writer.write(Point("pump", T0, (21.5, 0.75)), 3.5, 1.25, "open", "lstm-ae")
+        writer.write(Point("pump", T0, (21.5, 0.75)), 3.5, 1.25, "open", "lstm-ae", 0.75)
         writer.write(Point("pump", T0 + 0.5, (21.0, 0.5)), None, None)
     with path.open(encoding="utf-8", newline="") as file:
         rows = list(csv.reader(file))
     assert rows == [
-        ["series", "timestamp", "temp", "vib", "score", "threshold", "alert_state", "scorer"],
-        ["pump", "2013-12-02T21:15:00Z", "21.5", "0.75", "3.5", "1.25", "open", "lstm-ae"],
-        ["pump", "2013-12-02T21:15:00.500000Z", "21.0", "0.5", "", "", "", ""],
+        [
+            *("series", "timestamp", "temp", "vib"),
+            *("score", "threshold", "level", "alert_state", "scorer"),
+        ],
+        ["pump", "2013-12-02T21:15:00Z", "21.5", "0.75", "3.5", "1.25", "0.75", "open", "lstm-ae"],
+        ["pump", "2013-12-02T21:15:00.500000Z", "21.0", "0.5", "", "", "", "", ""],
     ]
+    _, read = read_scored(path)
+    assert read["pump"].level[0] == 0.75 and np.isnan(read["pump"].level[1])
+
+
+def test_a_scored_csv_without_the_level_column_still_reads(tmp_path: Path) -> None:
+    path = tmp_path / "old.csv"
+    path.write_text(
+        "series,timestamp,value,score,threshold,alert_state,scorer\n"
+        "pump,2013-12-02T21:15:00Z,1.0,3.5,1.25,open,lstm-ae\n"
+    )
+    _, read = read_scored(path)
+    assert read["pump"].score.tolist() == [3.5] and np.isnan(read["pump"].level[0])
 
 
 def test_scored_csv_refuses_misuse(tmp_path: Path) -> None:

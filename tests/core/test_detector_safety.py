@@ -223,10 +223,13 @@ def test_a_series_walking_ahead_in_small_steps_cannot_evict_live_series(
 class OfferFailsOnce:
     """A training collector whose third offer raises."""
 
+    watching = False
+    """It counts windows, not each series' first points."""
+
     def __init__(self) -> None:
         self.calls = 0
 
-    def offer(self, series: object, values: object) -> None:
+    def offer(self, series: object, values: object, end_ts: object = None) -> None:
         self.calls += 1
         if self.calls == 3:
             raise RuntimeError("collector bug")

@@ -139,3 +139,14 @@ def auc(score: np.ndarray, label: np.ndarray) -> float:
 def caught(score: np.ndarray, label: np.ndarray) -> float:
     """Share of the broken windows above every normal one."""
     return float((score[label] > score[~label].max()).mean())
+
+
+def test_the_fit_scores_that_seed_thresholds_are_the_served_scores(
+    loaded: LoadedArtifact,
+) -> None:
+    # Seeds scored on scales of 1 would start every threshold in other units than the
+    # scores it then judges (by the ratio of the channel's error scale).
+    fit_w = windows_of(plant(900, seed=0))
+    served = AutoencoderScorer.from_artifact(loaded, device="cpu").score(scaled(loaded, fit_w))
+    seeds = np.asarray(loaded.manifest.fit_scores["p"])
+    np.testing.assert_allclose(seeds, served.scores[-len(seeds) :], rtol=1e-5)

@@ -47,10 +47,19 @@ def test_detect_writes_every_output_and_catches_the_spike(
         "value",
         "score",
         "threshold",
+        "level",
         "alert_state",
         "scorer",
     }
     assert {r["alert_state"] for r in rows} >= {"", "open", "resolved"}
+    # The graded level: above 0.5 exactly where the score is above the threshold.
+    judged = [r for r in rows if r["level"]]
+    assert judged and all(0.0 <= float(r["level"]) < 1.0 for r in judged)
+    assert all(
+        (float(r["level"]) > 0.5) == (float(r["score"]) > float(r["threshold"]))
+        for r in judged
+        if abs(float(r["score"]) / float(r["threshold"]) - 1.0) > 1e-4
+    )
     saved = json.loads(Path(summary.outputs["summary"]).read_text())
     assert saved["alerts_opened"] == summary.alerts_opened >= 1
 

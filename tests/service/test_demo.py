@@ -15,8 +15,14 @@ def test_demo_runs_end_to_end_on_a_small_plant(
     assert "broker listening on 127.0.0.1:" in printed
     assert "detector metrics on http://127.0.0.1:" in printed
     assert "7,600 points scored through Kafka" in printed
-    # The closing table: one row per injected kind present, and the overall figures.
+    assert "of 4 units (flow, pressure, temperature, vibration)" in printed
+    # The closing table: one row per injected kind present, and the overall figures,
+    # with how much of each fault an alert covered.
     assert "all " in printed and "precision" in printed and "median delay" in printed
+    header = next(line for line in printed.splitlines() if line.startswith("kind "))
+    assert header.split()[-3:] == ["point", "recall", "open/length"]
+    overall = next(line for line in printed.splitlines() if line.startswith("all "))
+    assert all(0.0 <= float(cell) <= 1.0 for cell in overall.split()[-2:])
     image = matplotlib.image.imread(tmp_path / "demo.png")
     assert image.shape[0] > 300 and image.shape[1] > 600
     assert any((tmp_path / "models").iterdir())

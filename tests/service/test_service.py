@@ -201,3 +201,58 @@ def test_a_metrics_port_in_use_is_a_sentence() -> None:
     where = first.serve("127.0.0.1:0")
     with pytest.raises(StreamAEError, match=r"metrics\.address"):
         ServiceMetrics(CollectorRegistry()).serve(where)
+
+
+def test_the_first_fit_takes_each_series_first_points_and_judges_at_once(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    p = prefix()
+    base = base_settings(tmp_path, broker.address, p).model_dump()
+    settings = Settings.model_validate(
+        base
+        | {
+            "model": base["model"] | {"fit_points": 100},
+            "cold_start": {"fit_mode": "wait", "hst_window": 20},
+        }
+    )
+    points = sine_points(["pump-1", "pump-2", "fan-3"], 300, spikes={"pump-2": 250})
+    messages = [(x.series.encode(), encode(x)) for x in points]
+
+    async def main() -> DetectorService:
+        # The rest of the stream comes once the model is in, as it would from a plant.
+        stop = asyncio.Event()
+        service = DetectorService(settings, artifact=None)
+        task = asyncio.create_task(service.run(stop))
+        await produce(broker.address, f"{p}.points", messages[: 3 * 110])
+        while service.first_fit is None or service.first_fit.installed is None:
+            assert not task.done()
+            await asyncio.sleep(0.2)
+        await produce(broker.address, f"{p}.points", messages[3 * 110 :])
+        while service.stats.points < len(points) and not task.done():
+            await asyncio.sleep(0.2)
+        stop.set()
+        await task
+        return service
+
+    service = asyncio.run(main())
+    assert service.first_fit is not None and service.first_fit.installed is not None
+    version = service.first_fit.installed.scorer.version
+    manifest = json.loads((tmp_path / "models" / version / "manifest.json").read_text())
+    assert manifest["training"]["windows"] == 3 * (100 - 16 + 1)  # each series' first 100
+    assert {k: len(v) for k, v in manifest["fit_scores"].items()} == {
+        "pump-1": 85,
+        "pump-2": 85,
+        "fan-3": 85,
+    }
+    scores = [
+        orjson.loads(m.value) for m in asyncio.run(consume_all(broker.address, f"{p}.scores"))
+    ]
+    by_model = [s for s in scores if s["scorer"] == "lstm-ae"]
+    assert by_model and all(s["threshold"] is not None for s in by_model)  # no warm-up
+    first = min(s["ts"] for s in by_model)
+    assert first >= T0 + 60 * 100  # nothing inside the share is judged by the model
+    alerts = [
+        orjson.loads(m.value) for m in asyncio.run(consume_all(broker.address, f"{p}.alerts"))
+    ]
+    spike = [a for a in alerts if a["series"] == "pump-2" and a["ts"] == T0 + 60 * 250]
+    assert spike and spike[0]["scorer"] == "lstm-ae"

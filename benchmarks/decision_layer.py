@@ -1,0 +1,290 @@
+"""The decision layer side by side: one recording of the model's scores, many policies.
+
+    python benchmarks/decision_layer.py record-nab ../shared/data/nab out/nab-scores.pkl
+    python benchmarks/decision_layer.py record-plant out/plant-scores.pkl
+    python benchmarks/decision_layer.py compare out/nab-scores.pkl out/plant-scores.pkl
+    python benchmarks/decision_layer.py picture out/plant-scores.pkl out/decision.png
+
+The model's score does not depend on the decisions made from it, so each corpus is
+replayed once through the real detector (NAB: `bench nab`'s causal path, first model
+fitted on each file's probation rows; the plant: the demo's, fitted on its clean
+steps) and its scores, and those on the fit windows, are kept. `compare` then runs the
+real `RollingThreshold` and `AlertPolicy` over the recorded scores, series by series,
+under each candidate setting, and prints per candidate:
+
+- NAB: the three profile scores of the own alerts, and point F1 of the own alerts
+  (rows inside an open incident) beside the best point F1 of the level at one
+  threshold for the corpus;
+- the plant: event F1 of the own pages (as the demo counts them), point F1 own and
+  best, and per lasting fault kind the median share of the fault an incident covered.
+"""
+
+from __future__ import annotations
+
+import pickle
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stream_ae.bench.nab_scoring import FileRows, score_profiles
+from stream_ae.bench.point_f1 import at_flags, best_threshold
+from stream_ae.core.alerting import OPENED, QUIET, AlertPolicy
+from stream_ae.core.threshold import RollingThreshold
+from stream_ae.settings import AlertSettings, Settings, ThresholdSettings
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One series: its scored rows and the model's scores on its fit windows."""
+
+    name: str
+    ts: np.ndarray
+    score: np.ndarray
+    fit: np.ndarray
+    labels: np.ndarray
+    """[rows] bool: inside a labelled anomaly."""
+    extra: dict[str, Any]
+
+
+def record_nab(corpus: Path, out: Path) -> None:
+    from stream_ae.bench.detectors import replay_stream_ae
+    from stream_ae.bench.nab import load_corpus
+    from stream_ae.connectors.files import open_points
+    from stream_ae.connectors.scored import read_scored
+    from stream_ae.model.artifact import load_artifact
+    from stream_ae.registry import resolve_model
+
+    recorded = []
+    for f in load_corpus(corpus):
+        with tempfile.TemporaryDirectory() as scratch:
+            reader = open_points(f.path)
+            name = reader.series_default
+            replay_stream_ae(Settings(), reader, {name: f.unlabelled()}, Path(scratch))
+            _, scored = read_scored(Path(scratch) / "scored.csv")
+            model = load_artifact(resolve_model(Path(scratch) / "models"))
+            rows = scored[name]
+            by_model = np.array([s == "lstm-ae" for s in _scorers(Path(scratch) / "scored.csv")])
+        index = np.searchsorted(f.ts, rows.ts)
+        recorded.append(
+            Recorded(
+                f.name,
+                rows.ts[by_model],
+                rows.score[by_model],
+                np.asarray(model.manifest.fit_scores[name]),
+                f.labels().astype(bool)[index][by_model],
+                {"file": f, "index": index[by_model]},
+            )
+        )
+        print(f.name, flush=True)
+    out.write_bytes(pickle.dumps(recorded))
+
+
+def _scorers(path: Path) -> list[str]:
+    import csv
+
+    with path.open(newline="") as handle:
+        return [row["scorer"] for row in csv.DictReader(handle)]
+
+
+def record_plant(out: Path) -> None:
+    from stream_ae import wiring
+    from stream_ae.model.artifact import load_artifact
+    from stream_ae.runtime.demo import demo_settings, pretrain
+    from stream_ae.simulate import CHANNELS, DEMO_SENSORS, DEMO_STEPS, Plant
+
+    sim = Plant(DEMO_SENSORS, 0)
+    steps = list(sim.points(DEMO_STEPS))
+    settings = demo_settings("unused:1", Path(tempfile.mkdtemp()))
+    artifact = pretrain(settings, steps[: sim.clean_steps])
+    fit = load_artifact(artifact).manifest.fit_scores
+    detector = wiring.detector(settings, CHANNELS, artifact)
+    rows: dict[str, list[tuple[float, float]]] = {}
+    for k in range(sim.clean_steps, len(steps), 20):
+        for s in detector.process([p for step in steps[k : k + 20] for p in step]).scored:
+            for name, t, score in zip(s.series, s.ts.tolist(), s.score.tolist(), strict=True):
+                rows.setdefault(name, []).append((t, score))
+    recorded = []
+    for name, got in rows.items():
+        ts, score = np.array(got).T
+        faults = [i for i in sim.truth if i.series == name]
+        labels = np.zeros(len(ts), dtype=bool)
+        for i in faults:
+            labels |= (ts >= i.start_ts) & (ts <= i.end_ts)
+        recorded.append(
+            Recorded(name, ts, score, np.asarray(fit[name]), labels, {"faults": faults})
+        )
+    grace = settings.window.length * sim.interval_s
+    out.write_bytes(pickle.dumps({"series": recorded, "grace": grace, "days": sim.sensor_days}))
+
+
+@dataclass(frozen=True)
+class Trace:
+    """What the decision layer did at each row of one series."""
+
+    inside: np.ndarray
+    opened: np.ndarray
+    level: np.ndarray
+    threshold: np.ndarray
+    reference: np.ndarray
+
+
+def decide(r: Recorded, t: ThresholdSettings, a: AlertSettings) -> Trace:
+    """The real threshold and policy over one recorded series."""
+    threshold = RollingThreshold(
+        t.history, t.quantile, t.warmup, escape_after=t.escape_after, floor=t.floor
+    )
+    policy = AlertPolicy(
+        a.open_k,
+        a.open_n,
+        a.resolve_after,
+        a.cooldown,
+        a.open_ratio,
+        resolve_ratio=a.resolve_ratio,
+        hold_ratio=a.hold_ratio,
+        hold_after=a.hold_after,
+    )
+    slot = np.zeros(1, dtype=np.int64)
+    threshold.seed(0, r.fit)
+    policy.reset(0)
+    n = len(r.score)
+    out = Trace(*(np.zeros(n, bool) for _ in range(2)), *(np.zeros(n) for _ in range(3)))
+    for i in range(n):
+        score = r.score[i : i + 1]
+        bar = threshold.current(slot)
+        out.level[i] = np.nan_to_num(threshold.level(slot, score)[0])
+        moves = policy.update(slot, score, bar, r.ts[i : i + 1])
+        threshold.learn(slot, score, hold=moves.protect)
+        out.inside[i] = moves.state[0] != QUIET
+        out.opened[i] = moves.state[0] == OPENED
+        out.threshold[i] = bar[0]
+        out.reference[i] = policy.reference(slot)[0]
+    return out
+
+
+def nab_figures(recorded: list[Recorded], t: ThresholdSettings, a: AlertSettings) -> str:
+    own, continuous, flags, levels, labels = [], [], [], [], []
+    for r in recorded:
+        got = decide(r, t, a)
+        inside, opened, level = got.inside, got.opened, got.level
+        f, index = r.extra["file"], r.extra["index"]
+        alert, paged = np.zeros(len(f.ts)), np.zeros(len(f.ts))
+        alert[index] = opened
+        paged[index] = np.where(opened, 0.5 + 0.5 * level, 0.5 * level)
+        own.append(FileRows(alert, f.windows, f.probation))
+        continuous.append(FileRows(paged, f.windows, f.probation))
+        judged = index >= f.probation
+        flags.append(inside[judged])
+        levels.append(level[judged])
+        labels.append(r.labels[judged])
+    profiles = score_profiles(continuous, own)
+    point_own = at_flags(np.concatenate(flags), np.concatenate(labels)).f1
+    point_best = best_threshold(np.concatenate(levels), np.concatenate(labels)).f1
+    nab = " / ".join(f"{p.alerts:.1f}" for p in profiles.values())
+    return f"NAB {nab}  point F1 {point_own:.3f} vs {point_best:.3f}"
+
+
+def plant_figures(data: dict[str, Any], t: ThresholdSettings, a: AlertSettings) -> str:
+    grace, pages, true_pages = data["grace"], 0, 0
+    caught, faults = 0, 0
+    share: dict[str, list[float]] = {}
+    flags, levels, labels = [], [], []
+    for r in data["series"]:
+        got = decide(r, t, a)
+        inside, opened, level = got.inside, got.opened, got.level
+        flags.append(inside)
+        levels.append(level)
+        labels.append(r.labels)
+        page_ts = r.ts[opened]
+        spans = [(i.start_ts, i.end_ts + grace) for i in r.extra["faults"]]
+        pages += len(page_ts)
+        true_pages += sum(any(lo <= x <= hi for lo, hi in spans) for x in page_ts.tolist())
+        for i, (lo, hi) in zip(r.extra["faults"], spans, strict=True):
+            faults += 1
+            caught += bool(((page_ts >= lo) & (page_ts <= hi)).any())
+            rows = (r.ts >= i.start_ts) & (r.ts <= i.end_ts)
+            if rows.any():
+                share.setdefault(i.kind, []).append(float(inside[rows].mean()))
+    precision, recall = true_pages / max(pages, 1), caught / max(faults, 1)
+    event = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    point_own = at_flags(np.concatenate(flags), np.concatenate(labels)).f1
+    point_best = best_threshold(np.concatenate(levels), np.concatenate(labels)).f1
+    lasting = "  ".join(f"{k} {np.median(v):.2f}" for k, v in sorted(share.items()))
+    return (
+        f"plant event F1 {event:.3f}  point F1 {point_own:.3f} vs {point_best:.3f}"
+        f"  open share: {lasting}"
+    )
+
+
+CANDIDATES: dict[str, dict[str, dict[str, Any]]] = {
+    "default": {},
+    "no hold after an incident": {"alerts": {"hold_after": 0}},
+    "hold every exceedance": {"alerts": {"hold_ratio": 1.0}},
+    "hysteresis 0.8": {"alerts": {"resolve_ratio": 0.8}},
+    "never escape": {"threshold": {"escape_after": 10**9}},
+}
+"""Settings changed from the defaults, per candidate."""
+
+
+def compare(paths: list[Path]) -> None:
+    corpora = [pickle.loads(p.read_bytes()) for p in paths]
+    base = Settings()
+    for name, change in CANDIDATES.items():
+        t = base.threshold.model_copy(update=change.get("threshold", {}))
+        a = base.alerts.model_copy(update=change.get("alerts", {}))
+        cells = [
+            nab_figures(c, t, a) if isinstance(c, list) else plant_figures(c, t, a) for c in corpora
+        ]
+        print(f"{name:<28} " + "  |  ".join(cells), flush=True)
+
+
+def picture(plant: Path, out: Path, kind: str = "valve_closing") -> None:
+    """Score, threshold, reference of normal and incident around the longest fault of
+    `kind` on the plant."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    data = pickle.loads(plant.read_bytes())
+    r, fault = max(
+        ((r, i) for r in data["series"] for i in r.extra["faults"] if i.kind == kind),
+        key=lambda pair: pair[1].end_ts - pair[1].start_ts,
+    )
+    base = Settings()
+    got = decide(r, base.threshold, base.alerts)
+    hours = (r.ts - r.ts[0]) / 3600.0
+    fig, ax = plt.subplots(figsize=(10, 3.6))
+    ax.plot(hours, r.score, lw=0.8, color="0.35", label="score")
+    ax.plot(hours, got.threshold, lw=1.4, color="tab:orange", label="threshold")
+    ax.plot(hours, got.reference, lw=2.2, color="tab:red", label="reference of an open incident")
+    start, end = ((x - r.ts[0]) / 3600.0 for x in (fault.start_ts, fault.end_ts))
+    ax.axvspan(start, end, color="tab:blue", alpha=0.12, label=f"{kind.replace('_', ' ')} fault")
+    top = float(np.nanquantile(r.score, 0.999)) * 1.2
+    ax.fill_between(
+        hours, 0, top, where=got.inside, color="tab:red", alpha=0.12, label="incident open"
+    )
+    ax.set_ylim(0, top)
+    ax.set_xlabel("hours after the fit")
+    ax.set_ylabel("score")
+    ax.set_title(f"{r.name}: a fault that grows for {(end - start) * 60:.0f} minutes")
+    ax.legend(loc="upper left", fontsize=8, ncol=3)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+
+
+if __name__ == "__main__":
+    match sys.argv[1:]:
+        case ["record-nab", corpus, out]:
+            record_nab(Path(corpus), Path(out))
+        case ["record-plant", out]:
+            record_plant(Path(out))
+        case ["picture", plant, out]:
+            picture(Path(plant), Path(out))
+        case ["compare", *paths] if paths:
+            compare([Path(p) for p in paths])
+        case _:
+            sys.exit(__doc__)
