@@ -213,9 +213,10 @@ class ThresholdSettings(BaseModel):
     incident, of alerts.hold_after scores after it, and any alerts.hold_ratio times the
     threshold): an anomaly cannot raise its own bar."""
     escape_after: int = Field(default=200, ge=1)
-    """Consecutive protected scores after which the history takes them: the threshold
-    learns a lasting new level for the incidents after it, while an open incident is
-    still resolved against the threshold it opened at (alerts.resolve_ratio)."""
+    """Protected scores in a row above the threshold after which the history takes them:
+    the threshold learns a lasting new level for the incidents after it, while an open
+    incident is still resolved against the threshold it opened at (alerts.resolve_ratio).
+    Held scores that are not above it (the scores after an incident) break the run."""
     floor: float = Field(default=1e-6, ge=0)
     """Smallest threshold, so a flat series does not alert on noise."""
     seed_from_fit: bool = True

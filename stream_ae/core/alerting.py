@@ -54,6 +54,8 @@ class Transitions:
     protect: np.ndarray
     """[rows] bool: keep this score out of the threshold's history (it is part of an
     incident, or clearly above the threshold)."""
+    exceeded: np.ndarray
+    """[rows] bool: the score was above its threshold."""
 
 
 class AlertPolicy:
@@ -219,4 +221,5 @@ class AlertPolicy:
             opened_ts=np.where(state == QUIET, np.nan, opened_ts),
             peak_ratio=peak,
             protect=protect,
+            exceeded=exceeded,
         )

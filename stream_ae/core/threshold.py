@@ -150,14 +150,24 @@ class RollingThreshold:
         exceeded = warm & (scores > np.where(warm, threshold, np.inf))
         return Decision(threshold=threshold, exceeded=exceeded)
 
-    def learn(self, slots: np.ndarray, scores: np.ndarray, hold: np.ndarray | None = None) -> None:
+    def learn(
+        self,
+        slots: np.ndarray,
+        scores: np.ndarray,
+        hold: np.ndarray | None = None,
+        exceeded: np.ndarray | None = None,
+    ) -> None:
         """Take scores into the slots' histories, except those `hold` marks (when
-        protecting) until a slot has held `escape_after` in a row."""
+        protecting), until a slot has held `escape_after` scores in a row that
+        `exceeded` its threshold (every held score, if not given): a lasting new
+        level. A held score that did not exceed (the calm end of an incident, the
+        scores held after it) breaks that run without being learned."""
         self._ensure(slots)
         known = ~np.isnan(scores)
         learn = known
         if self.protect and hold is not None:
-            run = np.where(hold, self._held_run[slots] + 1, 0)
+            above = hold if exceeded is None else hold & exceeded
+            run = np.where(above, self._held_run[slots] + 1, 0)
             self._held_run[slots] = np.where(known, run, self._held_run[slots])
             learn = known & (~hold | (run >= self.escape_after))
         s = slots[learn]

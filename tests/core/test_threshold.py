@@ -107,3 +107,23 @@ def test_seed_starts_a_slot_from_fit_scores_and_judges_at_once() -> None:
     d = thr.judge(np.array([3]), np.array([100.0]))
     assert d.exceeded.tolist() == [True]
     assert 8.0 <= d.threshold[0] <= 9.0
+
+
+def test_held_normal_scores_do_not_count_towards_the_escape() -> None:
+    # A long protected stretch of normal scores (after incidents) with rare anomalies in
+    # it: the anomalies must stay out. Only held scores above the threshold make the
+    # run that lets a lasting new level in.
+    thr = RollingThreshold(history=100, quantile=0.9, warmup=10, escape_after=5)
+    slot = np.array([0])
+    thr.seed(0, np.linspace(0.0, 1.0, 100))
+    before = float(thr.current(slot)[0])
+    for i in range(300):
+        score = np.array([50.0 if i % 20 == 0 else 0.5])
+        thr.learn(slot, score, hold=np.array([True]), exceeded=score > before)
+    assert float(thr.current(slot)[0]) == before
+    for _ in range(4):  # held exceedances in a row: a lasting level, let in from the 5th
+        thr.learn(slot, np.array([50.0]), hold=np.array([True]), exceeded=np.array([True]))
+    assert float(thr.current(slot)[0]) == before
+    for _ in range(20):
+        thr.learn(slot, np.array([50.0]), hold=np.array([True]), exceeded=np.array([True]))
+    assert float(thr.current(slot)[0]) > before
