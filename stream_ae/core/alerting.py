@@ -54,8 +54,8 @@ class Transitions:
     protect: np.ndarray
     """[rows] bool: keep this score out of the threshold's history (it is part of an
     incident, or clearly above the threshold)."""
-    exceeded: np.ndarray
-    """[rows] bool: the score was above its threshold."""
+    clear: np.ndarray
+    """[rows] bool: the score was at least hold_ratio times its threshold."""
 
 
 class AlertPolicy:
@@ -210,7 +210,8 @@ class AlertPolicy:
         state[opening] = OPENED
         state[resolving] = RESOLVED
         after = self._after[slots]
-        protect = was_open | (after > 0) | (exceeded & (ratio >= self.hold_ratio))
+        clear = exceeded & (ratio >= self.hold_ratio)
+        protect = was_open | (after > 0) | clear
         self._after[slots] = np.where(resolving, self.hold_after, np.maximum(after - 1, 0))
         self._open[slots] = (was_open & ~resolving) | opening
         self._cooling[slots] = np.where(resolving, self.cooldown, self._cooling[slots])
@@ -221,5 +222,5 @@ class AlertPolicy:
             opened_ts=np.where(state == QUIET, np.nan, opened_ts),
             peak_ratio=peak,
             protect=protect,
-            exceeded=exceeded,
+            clear=clear,
         )

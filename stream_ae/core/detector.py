@@ -438,7 +438,7 @@ class Detector:
         ctx.decider[rows] = pick
         moves = self.policy.update(s, ctx.score[rows], ctx.threshold[rows], ctx.batch.end_ts[rows])
         for lane, res in zip(self.lanes, results, strict=True):
-            lane.threshold.learn(s, res.scores[rows], hold=moves.protect, exceeded=moves.exceeded)
+            lane.threshold.learn(s, res.scores[rows], hold=moves.protect, clear=moves.clear)
         ctx.state[rows] = moves.state
         alerts = []
         for j in np.flatnonzero((moves.state == OPENED) | (moves.state == RESOLVED)).tolist():

@@ -86,6 +86,7 @@ class RollingThreshold:
         fixes the slope of the tail `level` extrapolates."""
         self._count = np.zeros(0, dtype=np.int64)
         self._held_run = np.zeros(0, dtype=np.int64)
+        self._high_run = np.zeros(0, dtype=np.int64)
 
     def _grow(self, slot: int) -> None:
         size = max(slot + 1, 2 * len(self._count), 64)
@@ -94,6 +95,7 @@ class RollingThreshold:
         self._shoulders.extend(self._fresh(SHOULDER) for _ in range(extra))
         self._count = np.concatenate([self._count, np.zeros(extra, np.int64)])
         self._held_run = np.concatenate([self._held_run, np.zeros(extra, np.int64)])
+        self._high_run = np.concatenate([self._high_run, np.zeros(extra, np.int64)])
 
     def reset(self, slot: int) -> None:
         """Forget a slot's history (a new series took the slot)."""
@@ -101,6 +103,7 @@ class RollingThreshold:
             self._grow(slot)
         self._count[slot] = 0
         self._held_run[slot] = 0
+        self._high_run[slot] = 0
         self._quantiles[slot] = self._fresh()
         self._shoulders[slot] = self._fresh(SHOULDER)
 
@@ -155,21 +158,26 @@ class RollingThreshold:
         slots: np.ndarray,
         scores: np.ndarray,
         hold: np.ndarray | None = None,
-        exceeded: np.ndarray | None = None,
+        clear: np.ndarray | None = None,
     ) -> None:
         """Take scores into the slots' histories, except those `hold` marks (when
-        protecting), until a slot has held `escape_after` scores in a row that
-        `exceeded` its threshold (every held score, if not given): a lasting new
-        level. A held score that did not exceed (the calm end of an incident, the
-        scores held after it) breaks that run without being learned."""
+        protecting). After `escape_after` held scores in a row, held scores are
+        learned again unless `clear` marks them (far above the threshold: every held
+        score, when not given); after `escape_after` clear ones in a row those are
+        learned too, a lasting new level. So a long protected stretch (incidents
+        close together) does not freeze the threshold, and the isolated anomalies in
+        it still stay out."""
         self._ensure(slots)
         known = ~np.isnan(scores)
         learn = known
         if self.protect and hold is not None:
-            above = hold if exceeded is None else hold & exceeded
-            run = np.where(above, self._held_run[slots] + 1, 0)
-            self._held_run[slots] = np.where(known, run, self._held_run[slots])
-            learn = known & (~hold | (run >= self.escape_after))
+            high = hold if clear is None else hold & clear
+            held = np.where(hold, self._held_run[slots] + 1, 0)
+            run = np.where(high, self._high_run[slots] + 1, 0)
+            self._held_run[slots] = np.where(known, held, self._held_run[slots])
+            self._high_run[slots] = np.where(known, run, self._high_run[slots])
+            escaped = np.where(high, run, held) >= self.escape_after
+            learn = known & (~hold | escaped)
         s = slots[learn]
         quantiles, shoulders = self._quantiles, self._shoulders
         for slot, score in zip(s.tolist(), scores[learn].tolist(), strict=True):

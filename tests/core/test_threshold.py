@@ -109,21 +109,21 @@ def test_seed_starts_a_slot_from_fit_scores_and_judges_at_once() -> None:
     assert 8.0 <= d.threshold[0] <= 9.0
 
 
-def test_held_normal_scores_do_not_count_towards_the_escape() -> None:
-    # A long protected stretch of normal scores (after incidents) with rare anomalies in
-    # it: the anomalies must stay out. Only held scores above the threshold make the
-    # run that lets a lasting new level in.
+def test_a_long_protected_stretch_learns_its_normal_scores_but_not_its_anomalies() -> None:
+    # Held scores after incidents, with rare anomalies among them: after escape_after
+    # held in a row the normal ones are learned again, the isolated anomalies never.
+    # Only held scores above the threshold in a row let a lasting new level in.
     thr = RollingThreshold(history=100, quantile=0.9, warmup=10, escape_after=5)
     slot = np.array([0])
     thr.seed(0, np.linspace(0.0, 1.0, 100))
-    before = float(thr.current(slot)[0])
     for i in range(300):
+        bar = thr.current(slot)
         score = np.array([50.0 if i % 20 == 0 else 0.5])
-        thr.learn(slot, score, hold=np.array([True]), exceeded=score > before)
-    assert float(thr.current(slot)[0]) == before
+        thr.learn(slot, score, hold=np.array([True]), clear=score > 1.5 * bar)
+    assert float(thr.current(slot)[0]) == 0.5  # the history holds 0.5s and no 50
     for _ in range(4):  # held exceedances in a row: a lasting level, let in from the 5th
-        thr.learn(slot, np.array([50.0]), hold=np.array([True]), exceeded=np.array([True]))
-    assert float(thr.current(slot)[0]) == before
+        thr.learn(slot, np.array([50.0]), hold=np.array([True]), clear=np.array([True]))
+    assert float(thr.current(slot)[0]) == 0.5
     for _ in range(20):
-        thr.learn(slot, np.array([50.0]), hold=np.array([True]), exceeded=np.array([True]))
-    assert float(thr.current(slot)[0]) > before
+        thr.learn(slot, np.array([50.0]), hold=np.array([True]), clear=np.array([True]))
+    assert float(thr.current(slot)[0]) == 50.0
