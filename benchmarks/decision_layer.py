@@ -135,7 +135,12 @@ class Trace:
 def decide(r: Recorded, t: ThresholdSettings, a: AlertSettings) -> Trace:
     """The real threshold and policy over one recorded series."""
     threshold = RollingThreshold(
-        t.history, t.quantile, t.warmup, escape_after=t.escape_after, floor=t.floor
+        t.history,
+        t.quantile,
+        t.warmup,
+        escape_after=t.escape_after,
+        floor=t.floor,
+        rise_limit=t.rise_limit,
     )
     policy = AlertPolicy(
         a.open_k,
@@ -157,7 +162,7 @@ def decide(r: Recorded, t: ThresholdSettings, a: AlertSettings) -> Trace:
         bar = threshold.current(slot)
         out.level[i] = np.nan_to_num(threshold.level(slot, score)[0])
         moves = policy.update(slot, score, bar, r.ts[i : i + 1])
-        threshold.learn(slot, score, hold=moves.protect, clear=moves.clear)
+        threshold.learn(slot, score, hold=moves.protect, clear=moves.clear, judged_at=bar)
         out.inside[i] = moves.state[0] != QUIET
         out.opened[i] = moves.state[0] == OPENED
         out.threshold[i] = bar[0]
@@ -225,6 +230,8 @@ CANDIDATES: dict[str, dict[str, dict[str, Any]]] = {
     "hold every exceedance": {"alerts": {"hold_ratio": 1.0}},
     "hysteresis 0.8": {"alerts": {"resolve_ratio": 0.8}},
     "never escape": {"threshold": {"escape_after": 10**9}},
+    "rise unlimited": {"threshold": {"rise_limit": None}},
+    "rise limit 1.0": {"threshold": {"rise_limit": 1.0}},
 }
 """Settings changed from the defaults, per candidate."""
 

@@ -219,6 +219,10 @@ class ThresholdSettings(BaseModel):
     Held scores that are not above it (the scores after an incident) break the run."""
     floor: float = Field(default=1e-6, ge=0)
     """Smallest threshold, so a flat series does not alert on noise."""
+    rise_limit: float | None = Field(default=1.1, ge=1.0)
+    """A score enters the history as at most rise_limit x the threshold it was judged
+    against, so a fault that grows slowly cannot lift the threshold with it: each score
+    raises it a little at most (unset: scores enter as they are)."""
     seed_from_fit: bool = True
     """Start each series a model was fitted on from the model's scores on its fit windows
     (kept in the manifest as fit_scores: a first fit, `stream-ae fit`, a retrain) and

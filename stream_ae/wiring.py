@@ -39,6 +39,7 @@ def threshold(settings: Settings) -> RollingThreshold:
         protect=t.protect,
         escape_after=t.escape_after,
         floor=t.floor,
+        rise_limit=t.rise_limit,
     )
 
 

@@ -437,8 +437,10 @@ class Detector:
         ctx.threshold[rows[np.isnan(ctx.score[rows])]] = np.nan
         ctx.decider[rows] = pick
         moves = self.policy.update(s, ctx.score[rows], ctx.threshold[rows], ctx.batch.end_ts[rows])
-        for lane, res in zip(self.lanes, results, strict=True):
-            lane.threshold.learn(s, res.scores[rows], hold=moves.protect, clear=moves.clear)
+        for lane, res, bar in zip(self.lanes, results, thresholds, strict=True):
+            lane.threshold.learn(
+                s, res.scores[rows], hold=moves.protect, clear=moves.clear, judged_at=bar
+            )
         ctx.state[rows] = moves.state
         alerts = []
         for j in np.flatnonzero((moves.state == OPENED) | (moves.state == RESOLVED)).tolist():

@@ -127,3 +127,22 @@ def test_a_long_protected_stretch_learns_its_normal_scores_but_not_its_anomalies
     for _ in range(20):
         thr.learn(slot, np.array([50.0]), hold=np.array([True]), clear=np.array([True]))
     assert float(thr.current(slot)[0]) == 50.0
+
+
+def test_a_slowly_growing_fault_cannot_lift_the_threshold_with_it() -> None:
+    # Scores creeping up 2% a step, each only a little above the threshold: learned as
+    # they are they carry a 99.5th percentile along; under a rise limit the threshold
+    # lags far behind and the fault stays visible.
+    def final_ratio(rise_limit: float | None) -> float:
+        thr = RollingThreshold(history=2000, quantile=0.995, warmup=10, rise_limit=rise_limit)
+        slot = np.array([0])
+        thr.seed(0, np.random.default_rng(0).uniform(0.0, 1.0, 2000))
+        score = 1.0
+        for _ in range(100):
+            bar = thr.current(slot)
+            thr.learn(slot, np.array([score]), judged_at=bar)
+            score *= 1.02
+        return score / float(thr.current(slot)[0])
+
+    assert final_ratio(None) < 1.3
+    assert final_ratio(1.1) > 3.0
