@@ -162,7 +162,10 @@ def decide(r: Recorded, t: ThresholdSettings, a: AlertSettings) -> Trace:
         bar = threshold.current(slot)
         out.level[i] = np.nan_to_num(threshold.level(slot, score)[0])
         moves = policy.update(slot, score, bar, r.ts[i : i + 1])
-        threshold.learn(slot, score, hold=moves.protect, clear=moves.clear, judged_at=bar)
+        new_level = threshold.learn(
+            slot, score, hold=moves.protect, clear=moves.clear, judged_at=bar
+        )
+        policy.rebase(slot[new_level])
         out.inside[i] = moves.state[0] != QUIET
         out.opened[i] = moves.state[0] == OPENED
         out.threshold[i] = bar[0]

@@ -160,10 +160,16 @@ class AlertPolicy:
         self._peak[slot] = 0.0
         self._reference[slot] = np.nan
 
-    def rebase(self) -> None:
-        """Open incidents take their next threshold as their reference: a new model
-        judges them now, on its own scale."""
-        self._reference[:] = np.nan
+    def rebase(self, slots: np.ndarray | None = None) -> None:
+        """Open incidents (of `slots`, or all) take their next threshold as their
+        reference: a new model judges them now, on its own scale, or the threshold
+        has taken a lasting new level in on purpose (see `RollingThreshold.learn`)."""
+        if slots is None:
+            self._reference[:] = np.nan
+        elif len(slots):
+            if int(slots.max()) >= len(self._open):
+                self._grow(int(slots.max()))
+            self._reference[slots] = np.nan
 
     def is_open(self, slots: np.ndarray) -> np.ndarray:
         return self._open[slots].copy()

@@ -437,10 +437,13 @@ class Detector:
         ctx.threshold[rows[np.isnan(ctx.score[rows])]] = np.nan
         ctx.decider[rows] = pick
         moves = self.policy.update(s, ctx.score[rows], ctx.threshold[rows], ctx.batch.end_ts[rows])
-        for lane, res, bar in zip(self.lanes, results, thresholds, strict=True):
-            lane.threshold.learn(
+        for k, (lane, res, bar) in enumerate(zip(self.lanes, results, thresholds, strict=True)):
+            new_level = lane.threshold.learn(
                 s, res.scores[rows], hold=moves.protect, clear=moves.clear, judged_at=bar
             )
+            # A lasting new level the judging lane's threshold takes in on purpose: the
+            # open incident follows it, and resolves once it is learned.
+            self.policy.rebase(s[new_level & (pick == k)])
         ctx.state[rows] = moves.state
         alerts = []
         for j in np.flatnonzero((moves.state == OPENED) | (moves.state == RESOLVED)).tolist():

@@ -164,7 +164,7 @@ class RollingThreshold:
         hold: np.ndarray | None = None,
         clear: np.ndarray | None = None,
         judged_at: np.ndarray | None = None,
-    ) -> None:
+    ) -> np.ndarray:
         """Take scores into the slots' histories, except those `hold` marks (when
         protecting). After `escape_after` held scores in a row, held scores are
         learned again unless `clear` marks them (far above the threshold: every held
@@ -177,10 +177,14 @@ class RollingThreshold:
         judged against), a score is learned as at most rise_limit times its
         threshold: a fault that grows slowly gives many scores a little above the
         threshold, and learned as they are, ten of them lift a 99.5th percentile of
-        2000 to their own level before any incident opens."""
+        2000 to their own level before any incident opens.
+
+        Returns, per row, whether a held score was let in (protection escaped: a
+        lasting new level being learned), so an open incident can follow it."""
         self._ensure(slots)
         known = ~np.isnan(scores)
         learn = known
+        new_level = np.zeros(len(slots), dtype=bool)
         if self.protect and hold is not None:
             high = hold if clear is None else hold & clear
             held = np.where(hold, self._held_run[slots] + 1, 0)
@@ -189,16 +193,20 @@ class RollingThreshold:
             self._high_run[slots] = np.where(known, run, self._high_run[slots])
             escaped = np.where(high, run, held) >= self.escape_after
             learn = known & (~hold | escaped)
+            new_level = known & hold & escaped
         s = slots[learn]
         taken = scores[learn]
         if self.rise_limit is not None and judged_at is not None:
-            bound = self.rise_limit * judged_at[learn]
+            # A level let in on purpose (escaped) is learned as it is: its incident
+            # resolves once the threshold has it, and a retrain sees it as normal.
+            bound = np.where(new_level, np.nan, self.rise_limit * judged_at)[learn]
             taken = np.where(np.isnan(bound), taken, np.minimum(taken, bound))
         quantiles, shoulders = self._quantiles, self._shoulders
         for slot, score in zip(s.tolist(), taken.tolist(), strict=True):
             quantiles[slot].update(score)
             shoulders[slot].update(score)
         self._count[s] += 1
+        return new_level
 
     def level(self, slots: np.ndarray, scores: np.ndarray) -> np.ndarray:
         """How unusual each score is for its slot, in [0, 1): 0.5 at the threshold,

@@ -251,3 +251,28 @@ def test_a_series_the_lane_was_fitted_on_is_judged_from_its_first_window() -> No
     assert det.warming_up() == 0
     det.process(series("s2", W))
     assert det.warming_up() == 1  # a series it has no scores of warms up as before
+
+
+def test_a_lasting_new_level_is_learned_on_purpose_and_its_incident_resolves() -> None:
+    # Scores jump to a new level and stay: the incident holds them out of the history
+    # until escape_after clear ones came in a row; then the threshold takes the new
+    # level in, the incident follows it, and resolves once the level is learned.
+    lane = Lane(
+        SquareOfLast(),
+        Normalizer(1, {"s": {"mean": [0.0], "std": [1.0]}}),
+        RollingThreshold(history=200, quantile=0.99, warmup=50, escape_after=30),
+    )
+    det = Detector(
+        WindowStore(2, 1),
+        lane,
+        AlertPolicy(open_k=1, open_n=1, resolve_after=3, cooldown=0),
+        channel_names=["v"],
+    )
+    x = np.random.default_rng(1).normal(size=1000) * 0.1
+    x[500:] += 5.0
+    out = det.process([Point("s", float(t), (float(v),)) for t, v in enumerate(x)])
+    states = [a.state for a in out.alerts if a.ts >= 500]
+    assert states[:2] == [AlertState.OPEN, AlertState.RESOLVED]
+    resolved = next(a.ts for a in out.alerts if a.state is AlertState.RESOLVED and a.ts >= 500)
+    assert 530 <= resolved < 800
+    assert not det.with_open_incident(["s"])
