@@ -46,7 +46,7 @@ class RollingThreshold:
     >>> thr = RollingThreshold(history=10, quantile=0.9, warmup=5)
     >>> slots = np.array([0])
     >>> for s in [1.0, 2.0, 1.0, 2.0, 1.0]:
-    ...     thr.learn(slots, np.array([s]))
+    ...     _ = thr.learn(slots, np.array([s]))
     >>> d = thr.judge(slots, np.array([9.0]))
     >>> d.threshold.tolist(), d.exceeded.tolist()
     ([2.0], [True])
