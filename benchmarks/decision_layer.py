@@ -30,11 +30,11 @@ from typing import Any
 
 import numpy as np
 
+from stream_ae import wiring
 from stream_ae.bench.nab_scoring import FileRows, score_profiles
 from stream_ae.bench.point_f1 import at_flags, best_threshold
-from stream_ae.core.alerting import OPENED, QUIET, AlertPolicy
-from stream_ae.core.threshold import RollingThreshold
-from stream_ae.settings import AlertSettings, Settings, ThresholdSettings
+from stream_ae.core.alerting import OPENED, QUIET
+from stream_ae.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -132,26 +132,10 @@ class Trace:
     reference: np.ndarray
 
 
-def decide(r: Recorded, t: ThresholdSettings, a: AlertSettings) -> Trace:
-    """The real threshold and policy over one recorded series."""
-    threshold = RollingThreshold(
-        t.history,
-        t.quantile,
-        t.warmup,
-        escape_after=t.escape_after,
-        floor=t.floor,
-        rise_limit=t.rise_limit,
-    )
-    policy = AlertPolicy(
-        a.open_k,
-        a.open_n,
-        a.resolve_after,
-        a.cooldown,
-        a.open_ratio,
-        resolve_ratio=a.resolve_ratio,
-        hold_ratio=a.hold_ratio,
-        hold_after=a.hold_after,
-    )
+def decide(r: Recorded, settings: Settings) -> Trace:
+    """The real threshold and policy, built as the detector builds them, over one
+    recorded series."""
+    threshold, policy = wiring.threshold(settings), wiring.alert_policy(settings)
     slot = np.zeros(1, dtype=np.int64)
     threshold.seed(0, r.fit)
     policy.reset(0)
@@ -173,10 +157,10 @@ def decide(r: Recorded, t: ThresholdSettings, a: AlertSettings) -> Trace:
     return out
 
 
-def nab_figures(recorded: list[Recorded], t: ThresholdSettings, a: AlertSettings) -> str:
+def nab_figures(recorded: list[Recorded], settings: Settings) -> str:
     own, continuous, flags, levels, labels = [], [], [], [], []
     for r in recorded:
-        got = decide(r, t, a)
+        got = decide(r, settings)
         inside, opened, level = got.inside, got.opened, got.level
         f, index = r.extra["file"], r.extra["index"]
         alert, paged = np.zeros(len(f.ts)), np.zeros(len(f.ts))
@@ -195,13 +179,13 @@ def nab_figures(recorded: list[Recorded], t: ThresholdSettings, a: AlertSettings
     return f"NAB {nab}  point F1 {point_own:.3f} vs {point_best:.3f}"
 
 
-def plant_figures(data: dict[str, Any], t: ThresholdSettings, a: AlertSettings) -> str:
+def plant_figures(data: dict[str, Any], settings: Settings) -> str:
     grace, pages, true_pages = data["grace"], 0, 0
     caught, faults = 0, 0
     share: dict[str, list[float]] = {}
     flags, levels, labels = [], [], []
     for r in data["series"]:
-        got = decide(r, t, a)
+        got = decide(r, settings)
         inside, opened, level = got.inside, got.opened, got.level
         flags.append(inside)
         levels.append(level)
@@ -264,8 +248,7 @@ def picture(plant: Path, out: Path, kind: str = "valve_closing") -> None:
         ((r, i) for r in data["series"] for i in r.extra["faults"] if i.kind == kind),
         key=lambda pair: pair[1].end_ts - pair[1].start_ts,
     )
-    base = Settings()
-    got = decide(r, base.threshold, base.alerts)
+    got = decide(r, Settings())
     hours = (r.ts - r.ts[0]) / 3600.0
     fig, ax = plt.subplots(figsize=(10, 3.6))
     ax.plot(hours, r.score, lw=0.8, color="0.35", label="score")

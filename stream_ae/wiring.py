@@ -170,12 +170,9 @@ def window_store(settings: Settings, channels: int) -> WindowStore:
     )
 
 
-def detector(settings: Settings, channels: Sequence[str], artifact: Path | None = None) -> Detector:
-    """A detector serving `artifact`, or, without one, the cold-start scorer that
-    collects windows for a first model."""
-    store = window_store(settings, len(channels))
+def alert_policy(settings: Settings) -> AlertPolicy:
     a = settings.alerts
-    policy = AlertPolicy(
+    return AlertPolicy(
         a.open_k,
         a.open_n,
         a.resolve_after,
@@ -185,6 +182,14 @@ def detector(settings: Settings, channels: Sequence[str], artifact: Path | None 
         hold_ratio=a.hold_ratio,
         hold_after=a.hold_after,
     )
+
+
+def detector(settings: Settings, channels: Sequence[str], artifact: Path | None = None) -> Detector:
+    """A detector serving `artifact`, or, without one, the cold-start scorer that
+    collects windows for a first model."""
+    store = window_store(settings, len(channels))
+    a = settings.alerts
+    policy = alert_policy(settings)
     if artifact is not None:
         lane, collector = model_lane(settings, artifact, channels), None
     else:
