@@ -6,29 +6,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import sys
 from collections.abc import Awaitable
 
 log = logging.getLogger(__name__)
 
 
-class StopRequested(SystemExit):
-    """SIGTERM or SIGINT before the event loop runs: a clean exit (code 0)."""
-
-    def __init__(self) -> None:
-        super().__init__(0)
-
-
 def exit_on_signals() -> None:
-    """Until the event loop takes over the signals, SIGTERM and SIGINT exit with code 0
-    (raised on the main thread, so they interrupt a model load)."""
+    """Until the event loop takes over the signals, SIGTERM and SIGINT exit at once
+    with code 0, interrupting a model load: nothing was read, so nothing is lost."""
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _stop_now)
 
 
 def _stop_now(signum: int, frame: object) -> None:
     log.info("%s before the detector started: exiting", signal.Signals(signum).name)
-    raise StopRequested
+    # Not a raise: the handler may run inside code that catches every exception (torch's
+    # C++ bindings abort on one while a module imports), so the exit must not depend
+    # on the exception reaching the top.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 async def unless_stopped(stop: asyncio.Event, work: Awaitable[None]) -> bool:
