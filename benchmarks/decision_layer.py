@@ -225,14 +225,24 @@ CANDIDATES: dict[str, dict[str, dict[str, Any]]] = {
 
 def compare(paths: list[Path]) -> None:
     corpora = [pickle.loads(p.read_bytes()) for p in paths]
-    base = Settings()
-    for name, change in CANDIDATES.items():
-        t = base.threshold.model_copy(update=change.get("threshold", {}))
-        a = base.alerts.model_copy(update=change.get("alerts", {}))
+    for name in CANDIDATES:
+        settings = candidate(name)
         cells = [
-            nab_figures(c, t, a) if isinstance(c, list) else plant_figures(c, t, a) for c in corpora
+            nab_figures(c, settings) if isinstance(c, list) else plant_figures(c, settings)
+            for c in corpora
         ]
         print(f"{name:<28} " + "  |  ".join(cells), flush=True)
+
+
+def candidate(name: str) -> Settings:
+    """The default settings with one candidate's changes."""
+    base, change = Settings(), CANDIDATES[name]
+    return base.model_copy(
+        update={
+            "threshold": base.threshold.model_copy(update=change.get("threshold", {})),
+            "alerts": base.alerts.model_copy(update=change.get("alerts", {})),
+        }
+    )
 
 
 def picture(plant: Path, out: Path, kind: str = "valve_closing") -> None:
