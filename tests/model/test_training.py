@@ -160,3 +160,15 @@ def test_asking_for_a_missing_gpu_is_a_clear_error(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ValueError, match="CUDA is not available"):
         fit(sine_windows(16, 8), TrainConfig(epochs=1), progress=False, device="cuda")
+
+
+@pytest.mark.parametrize(
+    ("channels", "latent", "expected"), [(1, None, 4), (2, None, 4), (6, None, 6), (2, 7, 7)]
+)
+def test_the_bottleneck_follows_the_channels_unless_set(
+    channels: int, latent: int | None, expected: int
+) -> None:
+    rng = np.random.default_rng(0)
+    windows = rng.standard_normal((40, 8, channels)).astype(np.float32)
+    config = TrainConfig(hidden=8, latent=latent, epochs=1, batch_size=16)
+    assert fit(windows, config).module.latent == expected
