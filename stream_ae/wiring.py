@@ -40,6 +40,7 @@ def threshold(settings: Settings) -> RollingThreshold:
         escape_after=t.escape_after,
         floor=t.floor,
         rise_limit=t.rise_limit,
+        rise_span=t.rise_span,
     )
 
 

@@ -62,6 +62,7 @@ class RollingThreshold:
         escape_after: int = 200,
         floor: float = 1e-6,
         rise_limit: float | None = None,
+        rise_span: int | None = None,
     ) -> None:
         if history < 2:
             raise ValueError(f"history must hold at least 2 scores (got {history})")
@@ -77,6 +78,8 @@ class RollingThreshold:
             raise ValueError(f"floor must be >= 0 (got {floor})")
         if rise_limit is not None and not rise_limit >= 1.0:
             raise ValueError(f"rise_limit must be at least 1 (got {rise_limit})")
+        if rise_span is not None and rise_span < 1:
+            raise ValueError(f"rise_span must be at least 1 score (got {rise_span})")
         self.history = history
         self.quantile = quantile
         self.warmup = warmup
@@ -84,6 +87,7 @@ class RollingThreshold:
         self.escape_after = escape_after
         self.floor = floor
         self.rise_limit = rise_limit
+        self.rise_span = rise_span
         self._quantiles: list[RollingQuantile] = []
         self._shoulders: list[RollingQuantile] = []
         """Per slot the SHOULDER quantile of the same history: with the threshold it
@@ -91,6 +95,9 @@ class RollingThreshold:
         self._count = np.zeros(0, dtype=np.int64)
         self._held_run = np.zeros(0, dtype=np.int64)
         self._high_run = np.zeros(0, dtype=np.int64)
+        self._anchor = np.zeros(0)
+        """Per slot the threshold the rise limit counts from: with `rise_span`, the
+        thresholds judged at, averaged over about that many scores (NaN: not yet)."""
 
     def _grow(self, slot: int) -> None:
         size = max(slot + 1, 2 * len(self._count), 64)
@@ -100,6 +107,7 @@ class RollingThreshold:
         self._count = np.concatenate([self._count, np.zeros(extra, np.int64)])
         self._held_run = np.concatenate([self._held_run, np.zeros(extra, np.int64)])
         self._high_run = np.concatenate([self._high_run, np.zeros(extra, np.int64)])
+        self._anchor = np.concatenate([self._anchor, np.full(extra, np.nan)])
 
     def reset(self, slot: int) -> None:
         """Forget a slot's history (a new series took the slot)."""
@@ -108,6 +116,7 @@ class RollingThreshold:
         self._count[slot] = 0
         self._held_run[slot] = 0
         self._high_run[slot] = 0
+        self._anchor[slot] = np.nan
         self._quantiles[slot] = self._fresh()
         self._shoulders[slot] = self._fresh(SHOULDER)
 
@@ -175,9 +184,10 @@ class RollingThreshold:
 
         With `rise_limit` set and `judged_at` given (the thresholds the scores were
         judged against), a score is learned as at most rise_limit times its
-        threshold: a fault that grows slowly gives many scores a little above the
-        threshold, and learned as they are, ten of them lift a 99.5th percentile of
-        2000 to their own level before any incident opens.
+        threshold (with `rise_span`, that threshold averaged over rise_span scores):
+        a fault that grows slowly gives many scores a little above the threshold, and
+        learned as they are, ten of them lift a 99.5th percentile of 2000 to their
+        own level before any incident opens.
 
         Returns, per row, whether a held score was let in (protection escaped: a
         lasting new level being learned), so an open incident can follow it."""
@@ -199,7 +209,8 @@ class RollingThreshold:
         if self.rise_limit is not None and judged_at is not None:
             # A level let in on purpose (escaped) is learned as it is: its incident
             # resolves once the threshold has it, and a retrain sees it as normal.
-            bound = np.where(new_level, np.nan, self.rise_limit * judged_at)[learn]
+            base = self._rise_base(slots, judged_at, new_level)
+            bound = np.where(new_level, np.nan, self.rise_limit * base)[learn]
             taken = np.where(np.isnan(bound), taken, np.minimum(taken, bound))
         quantiles, shoulders = self._quantiles, self._shoulders
         for slot, score in zip(s.tolist(), taken.tolist(), strict=True):
@@ -207,6 +218,25 @@ class RollingThreshold:
             shoulders[slot].update(score)
         self._count[s] += 1
         return new_level
+
+    def _rise_base(
+        self, slots: np.ndarray, judged_at: np.ndarray, new_level: np.ndarray
+    ) -> np.ndarray:
+        """What the rise limit multiplies: the threshold judged at, or with `rise_span`
+        a slow average of it. Per score, a fault that grows over hundreds of scores
+        still lifts the threshold 1.1x per few exceedances, compounding, and never
+        looks abnormal; the average lets the threshold rise by about rise_limit - 1
+        per rise_span scores however many of them exceed it. An escaped level
+        restarts the average from the threshold that learns it."""
+        if self.rise_span is None:
+            return judged_at
+        anchor = self._anchor[slots]
+        anchor = np.where(np.isnan(anchor), judged_at, anchor)
+        moved = anchor + (judged_at - anchor) / self.rise_span
+        self._anchor[slots] = np.where(
+            new_level, np.nan, np.where(np.isnan(judged_at), self._anchor[slots], moved)
+        )
+        return anchor
 
     def level(self, slots: np.ndarray, scores: np.ndarray) -> np.ndarray:
         """How unusual each score is for its slot, in [0, 1): 0.5 at the threshold,

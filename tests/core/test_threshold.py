@@ -146,3 +146,47 @@ def test_a_slowly_growing_fault_cannot_lift_the_threshold_with_it() -> None:
 
     assert final_ratio(None) < 1.3
     assert final_ratio(1.1) > 3.0
+
+
+def test_a_fault_growing_over_hundreds_of_scores_lifts_the_threshold_only_by_its_span() -> None:
+    # Each score 5% above the threshold it meets, for 600 scores: a per-score rise
+    # limit lets every ten of them lift a 99.5th percentile by 5%, compounding; counted
+    # from the threshold averaged over rise_span scores, the rise stays about
+    # (rise_limit - 1) x 600 / rise_span.
+    def final_rise(rise_span: int | None) -> float:
+        thr = RollingThreshold(
+            history=2000, quantile=0.995, warmup=10, rise_limit=1.1, rise_span=rise_span
+        )
+        slot = np.array([0])
+        thr.seed(0, np.random.default_rng(0).uniform(0.0, 1.0, 2000))
+        start = float(thr.current(slot)[0])
+        for _ in range(600):
+            bar = thr.current(slot)
+            thr.learn(slot, 1.05 * bar, judged_at=bar)
+        return float(thr.current(slot)[0]) / start
+
+    assert final_rise(None) > 3.0
+    assert final_rise(1000) < 1.2
+
+
+def test_an_escaped_level_restarts_the_average_the_rise_counts_from() -> None:
+    thr = RollingThreshold(
+        history=100, quantile=0.9, warmup=10, escape_after=5, rise_limit=1.1, rise_span=1000
+    )
+    slot = np.array([0])
+    thr.seed(0, np.random.default_rng(1).uniform(0.0, 1.0, 100))
+    held, clear = np.array([True]), np.array([True])
+    for _ in range(200):  # a lasting level far above: held, then let in as it is
+        bar = thr.current(slot)
+        thr.learn(slot, np.array([50.0]), hold=held, clear=clear, judged_at=bar)
+    assert float(thr.current(slot)[0]) == 50.0
+    for _ in range(50):  # its noise around the new level is learned from there
+        bar = thr.current(slot)
+        thr.learn(slot, 1.05 * bar, judged_at=bar)
+    assert float(thr.current(slot)[0]) > 50.0
+
+
+@pytest.mark.parametrize("span", [0, -3])
+def test_a_rise_span_below_one_is_refused(span: int) -> None:
+    with pytest.raises(ValueError, match="rise_span must be at least 1"):
+        RollingThreshold(rise_limit=1.1, rise_span=span)
