@@ -7,8 +7,11 @@ from stream_ae.cli import main
 
 
 def test_demo_runs_end_to_end_on_a_small_plant(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The demo's settings take the environment like every command's; a short fit is
+    # enough for what this checks (the path through Kafka and the table's shape).
+    monkeypatch.setenv("STREAM_AE_MODEL__EPOCHS", "15")
     code = main(["demo", "--out", str(tmp_path), "--sensors", "4", "--steps", "1900"])
     printed = capsys.readouterr().out
     assert code == 0
