@@ -219,6 +219,7 @@ CANDIDATES: dict[str, dict[str, dict[str, Any]]] = {
     "never escape": {"threshold": {"escape_after": 10**9}},
     "rise unlimited": {"threshold": {"rise_limit": None}},
     "rise limit 1.0": {"threshold": {"rise_limit": 1.0}},
+    "rise per score": {"threshold": {"rise_span": None}},
 }
 """Settings changed from the defaults, per candidate."""
 
