@@ -132,9 +132,11 @@ class Trace:
     reference: np.ndarray
 
 
-def decide(r: Recorded, settings: Settings) -> Trace:
+def decide(r: Recorded, settings: Settings, tail: bool = False) -> Trace:
     """The real threshold and policy, built as the detector builds them, over one
-    recorded series."""
+    recorded series. With `tail` the policy judges each score's tail exponent
+    x = level / (1 - level) against 1 (the threshold's tail probability) instead of the
+    score against the threshold: a candidate, not what the detector does."""
     threshold, policy = wiring.threshold(settings), wiring.alert_policy(settings)
     slot = np.zeros(1, dtype=np.int64)
     threshold.seed(0, r.fit)
@@ -145,7 +147,11 @@ def decide(r: Recorded, settings: Settings) -> Trace:
         score = r.score[i : i + 1]
         bar = threshold.current(slot)
         out.level[i] = np.nan_to_num(threshold.level(slot, score)[0])
-        moves = policy.update(slot, score, bar, r.ts[i : i + 1])
+        if tail:
+            x = out.level[i : i + 1] / np.maximum(1.0 - out.level[i : i + 1], 1e-12)
+            moves = policy.update(slot, x, np.where(np.isnan(bar), np.nan, 1.0), r.ts[i : i + 1])
+        else:
+            moves = policy.update(slot, score, bar, r.ts[i : i + 1])
         new_level = threshold.learn(
             slot, score, hold=moves.protect, clear=moves.clear, judged_at=bar
         )
@@ -157,10 +163,10 @@ def decide(r: Recorded, settings: Settings) -> Trace:
     return out
 
 
-def nab_figures(recorded: list[Recorded], settings: Settings) -> str:
+def nab_figures(recorded: list[Recorded], settings: Settings, tail: bool = False) -> str:
     own, continuous, flags, levels, labels = [], [], [], [], []
     for r in recorded:
-        got = decide(r, settings)
+        got = decide(r, settings, tail)
         inside, opened, level = got.inside, got.opened, got.level
         f, index = r.extra["file"], r.extra["index"]
         alert, paged = np.zeros(len(f.ts)), np.zeros(len(f.ts))
@@ -179,13 +185,13 @@ def nab_figures(recorded: list[Recorded], settings: Settings) -> str:
     return f"NAB {nab}  point F1 {point_own:.3f} vs {point_best:.3f}"
 
 
-def plant_figures(data: dict[str, Any], settings: Settings) -> str:
+def plant_figures(data: dict[str, Any], settings: Settings, tail: bool = False) -> str:
     grace, pages, true_pages = data["grace"], 0, 0
     caught, faults = 0, 0
     share: dict[str, list[float]] = {}
     flags, levels, labels = [], [], []
     for r in data["series"]:
-        got = decide(r, settings)
+        got = decide(r, settings, tail)
         inside, opened, level = got.inside, got.opened, got.level
         flags.append(inside)
         levels.append(level)
@@ -211,7 +217,7 @@ def plant_figures(data: dict[str, Any], settings: Settings) -> str:
     )
 
 
-CANDIDATES: dict[str, dict[str, dict[str, Any]]] = {
+CANDIDATES: dict[str, dict[str, Any]] = {
     "default": {},
     "no hold after an incident": {"alerts": {"hold_after": 0}},
     "hold every exceedance": {"alerts": {"hold_ratio": 1.0}},
@@ -220,16 +226,20 @@ CANDIDATES: dict[str, dict[str, dict[str, Any]]] = {
     "rise unlimited": {"threshold": {"rise_limit": None}},
     "rise limit 1.0": {"threshold": {"rise_limit": 1.0}},
     "rise per score": {"threshold": {"rise_span": None}},
+    "judged in tail probability": {"alerts": {"open_ratio": 1.5, "hold_ratio": 2.0}, "tail": True},
 }
-"""Settings changed from the defaults, per candidate."""
+"""Settings changed from the defaults, per candidate; "tail": the policy judges the
+score's tail exponent instead of the score (see `decide`)."""
 
 
 def compare(paths: list[Path]) -> None:
     corpora = [pickle.loads(p.read_bytes()) for p in paths]
     for name in CANDIDATES:
-        settings = candidate(name)
+        settings, tail = candidate(name), CANDIDATES[name].get("tail", False)
         cells = [
-            nab_figures(c, settings) if isinstance(c, list) else plant_figures(c, settings)
+            nab_figures(c, settings, tail)
+            if isinstance(c, list)
+            else plant_figures(c, settings, tail)
             for c in corpora
         ]
         print(f"{name:<28} " + "  |  ".join(cells), flush=True)
