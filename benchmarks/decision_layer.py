@@ -221,7 +221,7 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "default": {},
     "no hold after an incident": {"alerts": {"hold_after": 0}},
     "hold every exceedance": {"alerts": {"hold_ratio": 1.0}},
-    "hysteresis 0.8": {"alerts": {"resolve_ratio": 0.8}},
+    "no hysteresis": {"alerts": {"resolve_ratio": 1.0}},
     "never escape": {"threshold": {"escape_after": 10**9}},
     "rise unlimited": {"threshold": {"rise_limit": None}},
     "rise limit 1.0": {"threshold": {"rise_limit": 1.0}},

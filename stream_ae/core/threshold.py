@@ -209,7 +209,7 @@ class RollingThreshold:
         if self.rise_limit is not None and judged_at is not None:
             # A level let in on purpose (escaped) is learned as it is: its incident
             # resolves once the threshold has it, and a retrain sees it as normal.
-            base = self._rise_base(slots, judged_at, new_level)
+            base = self._advance_rise_base(slots, judged_at, new_level)
             bound = np.where(new_level, np.nan, self.rise_limit * base)[learn]
             taken = np.where(np.isnan(bound), taken, np.minimum(taken, bound))
         quantiles, shoulders = self._quantiles, self._shoulders
@@ -219,15 +219,16 @@ class RollingThreshold:
         self._count[s] += 1
         return new_level
 
-    def _rise_base(
+    def _advance_rise_base(
         self, slots: np.ndarray, judged_at: np.ndarray, new_level: np.ndarray
     ) -> np.ndarray:
         """What the rise limit multiplies: the threshold judged at, or with `rise_span`
-        a slow average of it. Per score, a fault that grows over hundreds of scores
-        still lifts the threshold 1.1x per few exceedances, compounding, and never
-        looks abnormal; the average lets the threshold rise by about rise_limit - 1
-        per rise_span scores however many of them exceed it. An escaped level
-        restarts the average from the threshold that learns it."""
+        a slow average of it (moved on by these scores' thresholds). Per score, a
+        fault that grows over hundreds of scores still lifts the threshold 1.1x per
+        few exceedances, compounding, and never looks abnormal; the average lets the
+        threshold rise by about rise_limit - 1 per rise_span scores however many of
+        them exceed it. An escaped level restarts the average from the threshold that
+        learns it."""
         if self.rise_span is None:
             return judged_at
         anchor = self._anchor[slots]
