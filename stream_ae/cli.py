@@ -10,6 +10,7 @@ import warnings
 from importlib.resources import files
 from pathlib import Path
 
+from stream_ae import __version__
 from stream_ae.cli_bench import add_bench_commands
 from stream_ae.cli_columns import add_column_arguments, column_options
 from stream_ae.cli_model import add_fit_share_arguments, add_model_commands, with_fit_share
@@ -153,6 +154,7 @@ def parser() -> argparse.ArgumentParser:
         prog="stream-ae", description="Streaming anomaly detection for sensor time series."
     )
     p.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    p.add_argument("--version", action="version", version=f"stream-ae {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     d = sub.add_parser(

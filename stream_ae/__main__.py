@@ -1,0 +1,7 @@
+"""`python -m stream_ae ...`: the same commands as `stream-ae ...`."""
+
+import sys
+
+from stream_ae.cli import main
+
+sys.exit(main())
