@@ -33,7 +33,7 @@ import numpy as np
 from stream_ae import wiring
 from stream_ae.bench.nab_scoring import FileRows, score_profiles
 from stream_ae.bench.point_f1 import at_flags, best_threshold
-from stream_ae.core.alerting import OPENED, QUIET
+from stream_ae.core.alerting import OPENED, QUIET, judged_terms
 from stream_ae.settings import Settings
 
 
@@ -130,28 +130,27 @@ class Trace:
     level: np.ndarray
     threshold: np.ndarray
     reference: np.ndarray
+    """The threshold the open incident opened at (NaN when none is open): its scores
+    stay out of the history, so the threshold it is resolved against stays there."""
 
 
-def decide(r: Recorded, settings: Settings, tail: bool = False) -> Trace:
+def decide(r: Recorded, settings: Settings) -> Trace:
     """The real threshold and policy, built as the detector builds them, over one
-    recorded series. With `tail` the policy judges each score's tail exponent
-    x = level / (1 - level) against 1 (the threshold's tail probability) instead of the
-    score against the threshold: a candidate, not what the detector does."""
+    recorded series."""
     threshold, policy = wiring.threshold(settings), wiring.alert_policy(settings)
     slot = np.zeros(1, dtype=np.int64)
     threshold.seed(0, r.fit)
     policy.reset(0)
     n = len(r.score)
     out = Trace(*(np.zeros(n, bool) for _ in range(2)), *(np.zeros(n) for _ in range(3)))
+    opened_at = np.nan
     for i in range(n):
         score = r.score[i : i + 1]
         bar = threshold.current(slot)
-        out.level[i] = np.nan_to_num(threshold.level(slot, score)[0])
-        if tail:
-            x = out.level[i : i + 1] / np.maximum(1.0 - out.level[i : i + 1], 1e-12)
-            moves = policy.update(slot, x, np.where(np.isnan(bar), np.nan, 1.0), r.ts[i : i + 1])
-        else:
-            moves = policy.update(slot, score, bar, r.ts[i : i + 1])
+        exponent = threshold.exponent(slot, score)
+        out.level[i] = np.nan_to_num(exponent / (1.0 + exponent))[0]
+        value, judged_bar = judged_terms(settings.alerts.judged_on, score, bar, exponent)
+        moves = policy.update(slot, value, judged_bar, r.ts[i : i + 1])
         new_level = threshold.learn(
             slot, score, hold=moves.protect, clear=moves.clear, judged_at=bar
         )
@@ -159,14 +158,15 @@ def decide(r: Recorded, settings: Settings, tail: bool = False) -> Trace:
         out.inside[i] = moves.state[0] != QUIET
         out.opened[i] = moves.state[0] == OPENED
         out.threshold[i] = bar[0]
-        out.reference[i] = policy.reference(slot)[0]
+        opened_at = bar[0] if out.opened[i] else opened_at
+        out.reference[i] = opened_at if out.inside[i] else np.nan
     return out
 
 
-def nab_figures(recorded: list[Recorded], settings: Settings, tail: bool = False) -> str:
+def nab_figures(recorded: list[Recorded], settings: Settings) -> str:
     own, continuous, flags, levels, labels = [], [], [], [], []
     for r in recorded:
-        got = decide(r, settings, tail)
+        got = decide(r, settings)
         inside, opened, level = got.inside, got.opened, got.level
         f, index = r.extra["file"], r.extra["index"]
         alert, paged = np.zeros(len(f.ts)), np.zeros(len(f.ts))
@@ -185,13 +185,13 @@ def nab_figures(recorded: list[Recorded], settings: Settings, tail: bool = False
     return f"NAB {nab}  point F1 {point_own:.3f} vs {point_best:.3f}"
 
 
-def plant_figures(data: dict[str, Any], settings: Settings, tail: bool = False) -> str:
+def plant_figures(data: dict[str, Any], settings: Settings) -> str:
     grace, pages, true_pages = data["grace"], 0, 0
     caught, faults = 0, 0
     share: dict[str, list[float]] = {}
     flags, levels, labels = [], [], []
     for r in data["series"]:
-        got = decide(r, settings, tail)
+        got = decide(r, settings)
         inside, opened, level = got.inside, got.opened, got.level
         flags.append(inside)
         levels.append(level)
@@ -219,6 +219,9 @@ def plant_figures(data: dict[str, Any], settings: Settings, tail: bool = False) 
 
 CANDIDATES: dict[str, dict[str, Any]] = {
     "default": {},
+    "judged on the score": {"alerts": {"judged_on": "score", "open_ratio": 1.2, "hold_ratio": 1.5}},
+    "hold at 2x": {"alerts": {"hold_ratio": 2.0}},
+    "hold only incidents": {"alerts": {"hold_ratio": 1e9}},
     "no hold after an incident": {"alerts": {"hold_after": 0}},
     "hold every exceedance": {"alerts": {"hold_ratio": 1.0}},
     "no hysteresis": {"alerts": {"resolve_ratio": 1.0}},
@@ -226,20 +229,16 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "rise unlimited": {"threshold": {"rise_limit": None}},
     "rise limit 1.0": {"threshold": {"rise_limit": 1.0}},
     "rise per score": {"threshold": {"rise_span": None}},
-    "judged in tail probability": {"alerts": {"open_ratio": 1.5, "hold_ratio": 2.0}, "tail": True},
 }
-"""Settings changed from the defaults, per candidate; "tail": the policy judges the
-score's tail exponent instead of the score (see `decide`)."""
+"""Settings changed from the defaults, per candidate."""
 
 
 def compare(paths: list[Path]) -> None:
     corpora = [pickle.loads(p.read_bytes()) for p in paths]
     for name in CANDIDATES:
-        settings, tail = candidate(name), CANDIDATES[name].get("tail", False)
+        settings = candidate(name)
         cells = [
-            nab_figures(c, settings, tail)
-            if isinstance(c, list)
-            else plant_figures(c, settings, tail)
+            nab_figures(c, settings) if isinstance(c, list) else plant_figures(c, settings)
             for c in corpora
         ]
         print(f"{name:<28} " + "  |  ".join(cells), flush=True)
@@ -269,23 +268,39 @@ def picture(plant: Path, out: Path, kind: str = "valve_closing") -> None:
         ((r, i) for r in data["series"] for i in r.extra["faults"] if i.kind == kind),
         key=lambda pair: pair[1].end_ts - pair[1].start_ts,
     )
-    got = decide(r, Settings())
+    settings = Settings()
+    got = decide(r, settings)
     hours = (r.ts - r.ts[0]) / 3600.0
-    fig, ax = plt.subplots(figsize=(10, 3.6))
+    start, end = ((x - r.ts[0]) / 3600.0 for x in (fault.start_ts, fault.end_ts))
+    fig, (ax, below) = plt.subplots(
+        2, 1, figsize=(10, 5.4), sharex=True, gridspec_kw={"height_ratios": [3, 2]}
+    )
     ax.plot(hours, r.score, lw=0.8, color="0.35", label="score")
     ax.plot(hours, got.threshold, lw=1.4, color="tab:orange", label="threshold")
-    ax.plot(hours, got.reference, lw=2.2, color="tab:red", label="reference of an open incident")
-    start, end = ((x - r.ts[0]) / 3600.0 for x in (fault.start_ts, fault.end_ts))
-    ax.axvspan(start, end, color="tab:blue", alpha=0.12, label=f"{kind.replace('_', ' ')} fault")
+    ax.plot(hours, got.reference, lw=2.2, color="tab:red", label="threshold it opened at")
     top = float(np.nanquantile(r.score, 0.999)) * 1.2
-    ax.fill_between(
-        hours, 0, top, where=got.inside, color="tab:red", alpha=0.12, label="incident open"
+    exponent = got.level / np.maximum(1.0 - got.level, 1e-12)
+    ceiling = 3 * settings.alerts.open_ratio
+    below.plot(hours, np.minimum(exponent, ceiling), lw=0.8, color="0.35")
+    a = settings.alerts
+    below.axhline(a.open_ratio, color="tab:red", lw=1, ls="--", label=f"opens at {a.open_ratio}")
+    below.axhline(
+        a.resolve_ratio, color="tab:green", lw=1, ls="--", label=f"calm at {a.resolve_ratio}"
     )
-    ax.set_ylim(0, top)
-    ax.set_xlabel("hours after the fit")
+    for axis, height in ((ax, top), (below, ceiling)):
+        axis.axvspan(
+            start, end, color="tab:blue", alpha=0.12, label=f"{kind.replace('_', ' ')} fault"
+        )
+        axis.fill_between(
+            hours, 0, height, where=got.inside, color="tab:red", alpha=0.12, label="incident open"
+        )
+        axis.set_ylim(0, height)
     ax.set_ylabel("score")
+    below.set_ylabel("tail exponent")
+    below.set_xlabel("hours after the fit")
     ax.set_title(f"{r.name}: a fault that grows for {(end - start) * 60:.0f} minutes")
     ax.legend(loc="upper left", fontsize=8, ncol=3)
+    below.legend(loc="upper left", fontsize=8, ncol=4)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
 

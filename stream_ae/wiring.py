@@ -204,6 +204,7 @@ def detector(settings: Settings, channels: Sequence[str], artifact: Path | None 
         top_contributors=a.top_contributors,
         collector=collector,
         severity_ratios=(a.major_ratio, a.critical_ratio),
+        judged_on=a.judged_on,
     )
 
 

@@ -41,6 +41,33 @@ def alert_ids(series: str, opened_ts: float, state: AlertState) -> tuple[str, st
     return f"{incident}-{state.value}", incident
 
 
+JUDGED_ON = ("tail", "score")
+"""What the alert policy compares with 1 or the threshold (`judged_terms`)."""
+
+
+def judged_terms(
+    on: str, score: np.ndarray, threshold: np.ndarray, exponent: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The values and thresholds `AlertPolicy.update` judges, per row.
+
+    - "tail": each score's tail exponent under its series' history (see
+      `RollingThreshold.exponent`) against 1, so the policy's ratios are powers of the
+      threshold's tail probability: open_ratio 1.5 at q = 0.995 opens on scores rarer
+      than 1 in 2,800. One ratio means one rarity on every series, whether its scores
+      have a long tail or a short one;
+    - "score": the raw score against the threshold, the ratios multiples of it.
+
+    >>> v, t = judged_terms("tail", np.array([5.0]), np.array([2.0]), np.array([1.5]))
+    >>> v.tolist(), t.tolist()
+    ([1.5], [1.0])
+    """
+    if on == "score":
+        return score, threshold
+    if on != "tail":
+        raise ValueError(f"judged_on must be one of {JUDGED_ON} (got {on!r})")
+    return exponent, np.where(np.isnan(threshold) | np.isnan(exponent), np.nan, 1.0)
+
+
 @dataclass(frozen=True, slots=True)
 class Transitions:
     """What the policy did for each row of one update."""

@@ -9,10 +9,12 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from stream_ae.core.alerting import (
+    JUDGED_ON,
     OPENED,
     RESOLVED,
     AlertPolicy,
     alert_ids,
+    judged_terms,
     severity_of,
 )
 from stream_ae.core.explain import channel_ranking, contributors
@@ -176,7 +178,10 @@ class Detector:
         top_contributors: int = 3,
         collector: TrainingCollector | None = None,
         severity_ratios: tuple[float, float] = (1.5, 3.0),
+        judged_on: str = "tail",
     ) -> None:
+        if judged_on not in JUDGED_ON:
+            raise ValueError(f"judged_on must be one of {JUDGED_ON} (got {judged_on!r})")
         if len(channel_names) != store.channels:
             raise ValueError(
                 f"{len(channel_names)} channel names for a store of {store.channels} channel(s)"
@@ -194,6 +199,8 @@ class Detector:
         self.collector = collector
         self.severity_ratios = severity_ratios
         """(major, critical): the peak ratios that make an incident major, critical."""
+        self.judged_on = judged_on
+        """What the policy judges: see `judged_terms`."""
         store.on_assign = self._assign
         self._in_flight: set[int] = set()
         """Tags of windows drained but not yet scored or refused (see `abandon`)."""
@@ -426,6 +433,7 @@ class Detector:
         s, results = slots[rows], ctx.results
         thresholds = [lane.threshold.current(s) for lane in self.lanes]
         pick = np.zeros(len(rows), dtype=np.int64)
+        exponent = np.empty(len(rows))
         if len(self.lanes) > 1:
             pick[~np.isnan(thresholds[1])] = 1
         for k, lane in enumerate(self.lanes):
@@ -433,10 +441,12 @@ class Detector:
             at = rows[mine]
             ctx.score[at] = results[k].scores[at]
             ctx.threshold[at] = thresholds[k][mine]
-            ctx.level[at] = lane.threshold.level(s[mine], results[k].scores[at])
+            exponent[mine] = lane.threshold.exponent(s[mine], results[k].scores[at])
         ctx.threshold[rows[np.isnan(ctx.score[rows])]] = np.nan
+        ctx.level[rows] = exponent / (1.0 + exponent)
         ctx.decider[rows] = pick
-        moves = self.policy.update(s, ctx.score[rows], ctx.threshold[rows], ctx.batch.end_ts[rows])
+        value, bar = judged_terms(self.judged_on, ctx.score[rows], ctx.threshold[rows], exponent)
+        moves = self.policy.update(s, value, bar, ctx.batch.end_ts[rows])
         for k, (lane, res, bar) in enumerate(zip(self.lanes, results, thresholds, strict=True)):
             new_level = lane.threshold.learn(
                 s, res.scores[rows], hold=moves.protect, clear=moves.clear, judged_at=bar

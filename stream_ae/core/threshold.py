@@ -240,13 +240,21 @@ class RollingThreshold:
         return anchor
 
     def level(self, slots: np.ndarray, scores: np.ndarray) -> np.ndarray:
-        """How unusual each score is for its slot, in [0, 1): 0.5 at the threshold,
-        rising with the score's tail probability p under the slot's history, as
-        x / (1 + x) for x = log(p) / log(1 - quantile). Above the SHOULDER quantile p
-        follows an exponential tail through it and the threshold, so scores far
-        beyond anything seen still rank; below it p falls linearly to 1 at 0. Unlike
-        the raw score it compares across series: one cut on it is one tail
-        probability everywhere. NaN while warming up (or for a NaN score)."""
+        """How unusual each score is for its slot, in [0, 1): x / (1 + x) for x its
+        `exponent`, so 0.5 at the threshold. Unlike the raw score it compares across
+        series: one cut on it is one tail probability everywhere. NaN while warming
+        up (or for a NaN score)."""
+        x = self.exponent(slots, scores)
+        return x / (1.0 + x)
+
+    def exponent(self, slots: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """Each score's tail exponent x = log(p) / log(1 - quantile), for p the
+        score's tail probability under the slot's history: 1 at the threshold, 2
+        where the tail is (1 - quantile) squared, 0 for a score of 0. Above the
+        SHOULDER quantile p follows an exponential tail through it and the
+        threshold, so x grows linearly with the score and scores far beyond anything
+        seen still rank; below it p falls linearly to 1 at 0. NaN while warming up
+        (or for a NaN score)."""
         threshold = self.current(slots)
         out = np.full(len(slots), np.nan)
         rows = np.flatnonzero(~np.isnan(threshold) & ~np.isnan(scores))
@@ -263,6 +271,5 @@ class RollingThreshold:
             math.log(1 - SHOULDER) - (s - shoulder) / slope,
             np.log(np.clip(1.0 - SHOULDER * np.maximum(s, 0.0) / shoulder, 1 - SHOULDER, 1.0)),
         )
-        x = log_tail / math.log(1 - self.quantile)
-        out[rows] = np.maximum(x / (1.0 + x), 0.0)
+        out[rows] = np.maximum(log_tail / math.log(1 - self.quantile), 0.0)
         return out

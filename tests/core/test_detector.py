@@ -276,3 +276,46 @@ def test_a_lasting_new_level_is_learned_on_purpose_and_its_incident_resolves() -
     resolved = next(a.ts for a in out.alerts if a.state is AlertState.RESOLVED and a.ts >= 500)
     assert 530 <= resolved < 800
     assert not det.with_open_incident(["s"])
+
+
+class LastValue:
+    name, version, window, channels = "last", "v", 2, 1
+
+    def score(self, windows: np.ndarray) -> ScoreBatch:
+        return ScoreBatch(scores=windows[:, -1, 0].astype(np.float64))
+
+
+@pytest.mark.parametrize(("judged_on", "opened"), [("tail", True), ("score", False)])
+def test_a_shift_of_a_narrow_series_opens_when_judged_on_its_tail(
+    judged_on: str, opened: bool
+) -> None:
+    # Scores of 10 +- 0.5 then 100 of 12.5 (five standard deviations): 1.1x the
+    # threshold, under any useful ratio of the raw score, yet far rarer than 1 in
+    # (1 - q)^-1.5 of its history.
+    rng = np.random.default_rng(0)
+    values = np.concatenate([rng.normal(10.0, 0.5, 3000), np.full(100, 12.5)])
+    det = Detector(
+        WindowStore(2, 1),
+        Lane(
+            LastValue(),
+            Normalizer(1, {"s": {"mean": [0.0], "std": [1.0]}}),
+            RollingThreshold(history=2000, quantile=0.995, warmup=300),
+        ),
+        AlertPolicy(open_ratio=1.5 if judged_on == "tail" else 1.2, hold_ratio=2.0),
+        channel_names=["v"],
+        judged_on=judged_on,
+    )
+    out = det.process([Point("s", float(t), (float(v),)) for t, v in enumerate(values)])
+    opens = [a.ts for a in out.alerts if a.state is AlertState.OPEN]
+    assert (opens != [] and min(opens) >= 3000.0) if opened else opens == []
+
+
+def test_judged_on_must_be_known() -> None:
+    with pytest.raises(ValueError, match="judged_on"):
+        Detector(
+            WindowStore(2, 1),
+            Lane(LastValue(), Normalizer(1, {}), RollingThreshold()),
+            AlertPolicy(),
+            channel_names=["v"],
+            judged_on="ratio",
+        )

@@ -1,3 +1,5 @@
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 
@@ -190,3 +192,29 @@ def test_an_escaped_level_restarts_the_average_the_rise_counts_from() -> None:
 def test_a_rise_span_below_one_is_refused(span: int) -> None:
     with pytest.raises(ValueError, match="rise_span must be at least 1"):
         RollingThreshold(rise_limit=1.1, rise_span=span)
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda rng, n: rng.normal(10.0, 0.5, n),
+        lambda rng, n: rng.exponential(1.0, n),
+        lambda rng, n: rng.chisquare(4, n),
+    ],
+    ids=["narrow normal", "exponential", "chi-square 4"],
+)
+def test_the_tail_exponent_means_one_rarity_whatever_the_tail(
+    draw: Callable[[np.random.Generator, int], np.ndarray],
+) -> None:
+    # x >= 1.5 should be about (1 - q)^1.5 = 0.00035 of independent scores on every
+    # series; 1.2x the raw threshold is never reached by the narrow one and is five
+    # times rarer than that on the exponential one.
+    thr = RollingThreshold(history=2000, quantile=0.995, warmup=300)
+    slot = np.array([0])
+    scores = draw(np.random.default_rng(0), 60_000)
+    x = np.empty(len(scores))
+    for i, score in enumerate(scores.tolist()):
+        x[i] = thr.exponent(slot, np.array([score]))[0]
+        thr.learn(slot, np.array([score]))
+    share = np.mean(x[2000:] >= 1.5)
+    assert 0.005**1.5 / 3 < share < 0.005**1.5 * 3
