@@ -41,6 +41,7 @@ def threshold(settings: Settings) -> RollingThreshold:
         floor=t.floor,
         rise_limit=t.rise_limit,
         rise_span=t.rise_span,
+        return_after=t.return_after,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 
@@ -22,6 +23,22 @@ class Decision:
     """[rows] bool; always False while warming up."""
 
 
+@dataclass(slots=True)
+class _Before:
+    """A slot's history from just before it let a new level in (see `return_after`)."""
+
+    quantile: RollingQuantile
+    shoulder: RollingQuantile
+    threshold: float
+    shoulder_value: float
+    stayed: int = 0
+    """Scores above `threshold` since: the new level lasting."""
+    calm: int = 0
+    """Scores in a row back at or under `threshold`."""
+    busy: int = 0
+    """Of those, the scores above `shoulder_value` (the SHOULDER quantile of before)."""
+
+
 class RollingThreshold:
     """The q-th percentile of each series' last `history` scores, for many series at once.
 
@@ -32,6 +49,8 @@ class RollingThreshold:
       a row they are let in, so a lasting level shift becomes the new normal
       instead of alerting forever. Holding back every exceedance instead would
       bias the history low, and the threshold would sink;
+    - return: with `return_after`, a level let in that leaves again (a fault that
+      outlasted escape_after, then ended) gives the history of before back;
     - floor: the threshold is never below `floor`, so a flat series does not
       alert on float noise;
     - a NaN score means the scorer has no opinion yet: it is neither judged
@@ -63,6 +82,7 @@ class RollingThreshold:
         floor: float = 1e-6,
         rise_limit: float | None = None,
         rise_span: int | None = None,
+        return_after: int | None = None,
     ) -> None:
         if history < 2:
             raise ValueError(f"history must hold at least 2 scores (got {history})")
@@ -80,6 +100,8 @@ class RollingThreshold:
             raise ValueError(f"rise_limit must be at least 1 (got {rise_limit})")
         if rise_span is not None and rise_span < 1:
             raise ValueError(f"rise_span must be at least 1 score (got {rise_span})")
+        if return_after is not None and return_after < 1:
+            raise ValueError(f"return_after must be at least 1 score (got {return_after})")
         self.history = history
         self.quantile = quantile
         self.warmup = warmup
@@ -88,6 +110,7 @@ class RollingThreshold:
         self.floor = floor
         self.rise_limit = rise_limit
         self.rise_span = rise_span
+        self.return_after = return_after
         self._quantiles: list[RollingQuantile] = []
         self._shoulders: list[RollingQuantile] = []
         """Per slot the SHOULDER quantile of the same history: with the threshold it
@@ -98,6 +121,9 @@ class RollingThreshold:
         self._anchor = np.zeros(0)
         """Per slot the threshold the rise limit counts from: with `rise_span`, the
         thresholds judged at, averaged over about that many scores (NaN: not yet)."""
+        self._before: dict[int, _Before] = {}
+        """Per slot that let a new level in (with `return_after`): its history from
+        just before, kept until the level has lasted a whole history or left."""
 
     def _grow(self, slot: int) -> None:
         size = max(slot + 1, 2 * len(self._count), 64)
@@ -119,6 +145,7 @@ class RollingThreshold:
         self._anchor[slot] = np.nan
         self._quantiles[slot] = self._fresh()
         self._shoulders[slot] = self._fresh(SHOULDER)
+        self._before.pop(slot, None)
 
     def warm(self, slots: np.ndarray) -> None:
         """Judge these slots from now on, however few scores they hold: their history
@@ -204,6 +231,8 @@ class RollingThreshold:
             escaped = np.where(high, run, held) >= self.escape_after
             learn = known & (~hold | escaped)
             new_level = known & hold & escaped
+        if self.return_after is not None:
+            self._keep_the_level_before(slots, scores, known, new_level)
         s = slots[learn]
         taken = scores[learn]
         if self.rise_limit is not None and judged_at is not None:
@@ -218,6 +247,50 @@ class RollingThreshold:
             shoulders[slot].update(score)
         self._count[s] += 1
         return new_level
+
+    def _keep_the_level_before(
+        self, slots: np.ndarray, scores: np.ndarray, known: np.ndarray, new_level: np.ndarray
+    ) -> None:
+        """A level let in may be a fault that outlasted escape_after and then ends:
+        learned, it holds the threshold up for a whole history after it, blind to the
+        next fault. So the history from before it is kept; once `return_after` scores
+        in a row are back at or under the threshold of before, at most twice the usual
+        share of them above its SHOULDER quantile, the level has left and that history
+        is restored. Once escape_after more scores came above the threshold of before,
+        the level lasted: it is the new normal, and the copy is dropped."""
+        for row in np.flatnonzero(new_level).tolist():
+            slot = int(slots[row])
+            threshold = float(self.current(slots[row : row + 1])[0])
+            if slot not in self._before and not math.isnan(threshold):
+                self._before[slot] = _Before(
+                    copy.deepcopy(self._quantiles[slot]),
+                    copy.deepcopy(self._shoulders[slot]),
+                    threshold,
+                    float(self._shoulders[slot].get() or 0.0),
+                )
+        enough = self.return_after
+        if not self._before or enough is None:
+            return
+        for row in np.flatnonzero(known).tolist():
+            slot = int(slots[row])
+            before = self._before.get(slot)
+            if before is None:
+                continue
+            score = scores[row]
+            if score > before.threshold:
+                before.stayed += 1
+                before.calm, before.busy = 0, 0
+            else:
+                before.calm += 1
+                before.busy += int(score > before.shoulder_value)
+            if before.calm >= enough and before.busy <= 2 * (1 - SHOULDER) * enough:
+                self._quantiles[slot], self._shoulders[slot] = before.quantile, before.shoulder
+                self._anchor[slot] = np.nan
+                del self._before[slot]
+            elif before.calm >= enough:
+                before.calm, before.busy = 0, 0
+            elif before.stayed >= self.escape_after:
+                del self._before[slot]
 
     def _advance_rise_base(
         self, slots: np.ndarray, judged_at: np.ndarray, new_level: np.ndarray

@@ -188,6 +188,56 @@ def test_an_escaped_level_restarts_the_average_the_rise_counts_from() -> None:
     assert float(thr.current(slot)[0]) > 50.0
 
 
+def escaped(return_after: int | None, fault: int) -> RollingThreshold:
+    """A 98th percentile that let `fault` scores of 50 in (held and clear, escape after
+    5: the 5th and later are learned)."""
+    thr = RollingThreshold(
+        history=100, quantile=0.98, warmup=10, escape_after=5, return_after=return_after
+    )
+    thr.seed(0, np.random.default_rng(1).uniform(0.0, 1.0, 100))
+    held = np.array([True])
+    for _ in range(fault):
+        thr.learn(np.array([0]), np.array([50.0]), hold=held, clear=held)
+    return thr
+
+
+def calm(thr: RollingThreshold, n: int) -> float:
+    for _ in range(n):
+        thr.learn(np.array([0]), np.array([0.5]))
+    return float(thr.current(np.array([0]))[0])
+
+
+def test_a_level_let_in_that_ends_gives_the_threshold_of_before_back() -> None:
+    # A fault outlasting escape_after is learned as a new level; once it ends, its
+    # scores would hold the threshold at 50 for a whole history.
+    before = float(escaped(None, 0).current(np.array([0]))[0])
+    assert calm(escaped(None, 8), 10) == 50.0
+    thr = escaped(10, 8)
+    assert float(thr.current(np.array([0]))[0]) == 50.0  # learned while it lasts
+    assert calm(thr, 9) == 50.0
+    assert calm(thr, 1) == before  # the 10th calm score in a row restores it
+
+
+def test_a_level_that_stays_as_long_again_is_the_new_normal() -> None:
+    thr = escaped(10, 9)  # let in at the 5th, then 5 above since: it lasted
+    assert calm(thr, 10) == 50.0
+
+
+def test_a_busy_return_is_not_the_normal_of_before() -> None:
+    # Back under the old threshold but often above its 95th percentile: a busier
+    # normal than before, which the history that learned the level fits better.
+    thr = escaped(10, 8)
+    for _ in range(3):
+        for score in (0.955, 0.955, 0.5, 0.5, 0.5):
+            thr.learn(np.array([0]), np.array([score]))
+    assert float(thr.current(np.array([0]))[0]) == 50.0
+
+
+def test_a_return_after_below_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="return_after must be at least 1"):
+        RollingThreshold(return_after=0)
+
+
 @pytest.mark.parametrize("span", [0, -3])
 def test_a_rise_span_below_one_is_refused(span: int) -> None:
     with pytest.raises(ValueError, match="rise_span must be at least 1"):
