@@ -226,6 +226,7 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "hold every exceedance": {"alerts": {"hold_ratio": 1.0}},
     "no hysteresis": {"alerts": {"resolve_ratio": 1.0}},
     "never escape": {"threshold": {"escape_after": 10**9}},
+    "never return": {"threshold": {"return_after": None}},
     "rise unlimited": {"threshold": {"rise_limit": None}},
     "rise limit 1.0": {"threshold": {"rise_limit": 1.0}},
     "rise per score": {"threshold": {"rise_span": None}},
