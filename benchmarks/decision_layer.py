@@ -34,6 +34,7 @@ from stream_ae import wiring
 from stream_ae.bench.nab_scoring import FileRows, score_profiles
 from stream_ae.bench.point_f1 import at_flags, best_threshold
 from stream_ae.core.alerting import OPENED, QUIET, judged_terms
+from stream_ae.core.threshold import level_of
 from stream_ae.settings import Settings
 
 
@@ -148,7 +149,7 @@ def decide(r: Recorded, settings: Settings) -> Trace:
         score = r.score[i : i + 1]
         bar = threshold.current(slot)
         exponent = threshold.exponent(slot, score)
-        out.level[i] = np.nan_to_num(exponent / (1.0 + exponent))[0]
+        out.level[i] = np.nan_to_num(level_of(exponent))[0]
         value, judged_bar = judged_terms(settings.alerts.judged_on, score, bar, exponent)
         moves = policy.update(slot, value, judged_bar, r.ts[i : i + 1])
         new_level = threshold.learn(

@@ -48,7 +48,8 @@ JUDGED_ON = ("tail", "score")
 def judged_terms(
     on: str, score: np.ndarray, threshold: np.ndarray, exponent: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The values and thresholds `AlertPolicy.update` judges, per row.
+    """The values and thresholds `AlertPolicy.update` judges, per row, for `on` one of
+    JUDGED_ON (checked where it is configured: the settings and `Detector`).
 
     - "tail": each score's tail exponent under its series' history (see
       `RollingThreshold.exponent`) against 1, so the policy's ratios are powers of the
@@ -63,8 +64,6 @@ def judged_terms(
     """
     if on == "score":
         return score, threshold
-    if on != "tail":
-        raise ValueError(f"judged_on must be one of {JUDGED_ON} (got {on!r})")
     return exponent, np.where(np.isnan(threshold) | np.isnan(exponent), np.nan, 1.0)
 
 

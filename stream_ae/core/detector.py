@@ -31,7 +31,7 @@ from stream_ae.core.records import (
     WindowBatch,
 )
 from stream_ae.core.scoring import Scorer
-from stream_ae.core.threshold import RollingThreshold
+from stream_ae.core.threshold import RollingThreshold, level_of
 from stream_ae.core.training import TrainingCollector
 from stream_ae.core.windows import WindowStore
 
@@ -64,7 +64,7 @@ class Scored:
     """NaN while the series warms up."""
     level: np.ndarray
     """[rows] in [0, 1]: how unusual the score is for its series (see
-    `RollingThreshold.level`); a ranking comparable across series. NaN while warming up."""
+    `level_of`); a ranking comparable across series. NaN while warming up."""
     state: np.ndarray
     """[rows] int8 alert state code (see `stream_ae.core.alerting`)."""
     scorer: tuple[str, ...]
@@ -443,7 +443,7 @@ class Detector:
             ctx.threshold[at] = thresholds[k][mine]
             exponent[mine] = lane.threshold.exponent(s[mine], results[k].scores[at])
         ctx.threshold[rows[np.isnan(ctx.score[rows])]] = np.nan
-        ctx.level[rows] = exponent / (1.0 + exponent)
+        ctx.level[rows] = level_of(exponent)
         ctx.decider[rows] = pick
         value, bar = judged_terms(self.judged_on, ctx.score[rows], ctx.threshold[rows], exponent)
         moves = self.policy.update(s, value, bar, ctx.batch.end_ts[rows])

@@ -10,7 +10,7 @@ import numpy as np
 from river.stats import RollingQuantile
 
 SHOULDER = 0.95
-"""The lower quantile `RollingThreshold.level` fits the tail from."""
+"""The lower quantile `RollingThreshold.exponent` fits the tail from."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +21,17 @@ class Decision:
     """[rows] float64; NaN while the series is still warming up."""
     exceeded: np.ndarray
     """[rows] bool; always False while warming up."""
+
+
+def level_of(exponent: np.ndarray) -> np.ndarray:
+    """How unusual a score is, in [0, 1), from its tail exponent x (see
+    `RollingThreshold.exponent`): x / (1 + x), so 0.5 at the threshold. Unlike the raw
+    score it compares across series: one cut on it is one tail probability everywhere.
+
+    >>> level_of(np.array([1.0, 3.0])).tolist()
+    [0.5, 0.75]
+    """
+    return exponent / (1.0 + exponent)
 
 
 @dataclass(slots=True)
@@ -114,7 +125,7 @@ class RollingThreshold:
         self._quantiles: list[RollingQuantile] = []
         self._shoulders: list[RollingQuantile] = []
         """Per slot the SHOULDER quantile of the same history: with the threshold it
-        fixes the slope of the tail `level` extrapolates."""
+        fixes the slope of the tail `exponent` extrapolates."""
         self._count = np.zeros(0, dtype=np.int64)
         self._held_run = np.zeros(0, dtype=np.int64)
         self._high_run = np.zeros(0, dtype=np.int64)
@@ -232,7 +243,7 @@ class RollingThreshold:
             learn = known & (~hold | escaped)
             new_level = known & hold & escaped
         if self.return_after is not None:
-            self._keep_the_level_before(slots, scores, known, new_level)
+            self._keep_the_level_before(slots, scores, known, new_level, self.return_after)
         s = slots[learn]
         taken = scores[learn]
         if self.rise_limit is not None and judged_at is not None:
@@ -249,7 +260,12 @@ class RollingThreshold:
         return new_level
 
     def _keep_the_level_before(
-        self, slots: np.ndarray, scores: np.ndarray, known: np.ndarray, new_level: np.ndarray
+        self,
+        slots: np.ndarray,
+        scores: np.ndarray,
+        known: np.ndarray,
+        new_level: np.ndarray,
+        enough: int,
     ) -> None:
         """A level let in may be a fault that outlasted escape_after and then ends:
         learned, it holds the threshold up for a whole history after it, blind to the
@@ -268,14 +284,13 @@ class RollingThreshold:
                     threshold,
                     float(self._shoulders[slot].get() or 0.0),
                 )
-        enough = self.return_after
-        if not self._before or enough is None:
+        if not self._before:
             return
-        for row in np.flatnonzero(known).tolist():
+        # Only the few slots testing a level: no Python per row for the others.
+        testing = np.isin(slots, np.fromiter(self._before, np.int64, len(self._before)))
+        for row in np.flatnonzero(known & testing).tolist():
             slot = int(slots[row])
-            before = self._before.get(slot)
-            if before is None:
-                continue
+            before = self._before[slot]
             score = scores[row]
             if score > before.threshold:
                 before.stayed += 1
@@ -311,14 +326,6 @@ class RollingThreshold:
             new_level, np.nan, np.where(np.isnan(judged_at), self._anchor[slots], moved)
         )
         return anchor
-
-    def level(self, slots: np.ndarray, scores: np.ndarray) -> np.ndarray:
-        """How unusual each score is for its slot, in [0, 1): x / (1 + x) for x its
-        `exponent`, so 0.5 at the threshold. Unlike the raw score it compares across
-        series: one cut on it is one tail probability everywhere. NaN while warming
-        up (or for a NaN score)."""
-        x = self.exponent(slots, scores)
-        return x / (1.0 + x)
 
     def exponent(self, slots: np.ndarray, scores: np.ndarray) -> np.ndarray:
         """Each score's tail exponent x = log(p) / log(1 - quantile), for p the
