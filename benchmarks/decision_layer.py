@@ -128,7 +128,8 @@ class Trace:
 
     inside: np.ndarray
     opened: np.ndarray
-    level: np.ndarray
+    exponent: np.ndarray
+    """The score's tail exponent (0 while warming up); `level_of` makes it the level."""
     threshold: np.ndarray
     reference: np.ndarray
     """The threshold the open incident opened at (NaN when none is open): its scores
@@ -149,7 +150,7 @@ def decide(r: Recorded, settings: Settings) -> Trace:
         score = r.score[i : i + 1]
         bar = threshold.current(slot)
         exponent = threshold.exponent(slot, score)
-        out.level[i] = np.nan_to_num(level_of(exponent))[0]
+        out.exponent[i] = np.nan_to_num(exponent)[0]
         value, judged_bar = judged_terms(settings.alerts.judged_on, score, bar, exponent)
         moves = policy.update(slot, value, judged_bar, r.ts[i : i + 1])
         new_level = threshold.learn(
@@ -168,7 +169,7 @@ def nab_figures(recorded: list[Recorded], settings: Settings) -> str:
     own, continuous, flags, levels, labels = [], [], [], [], []
     for r in recorded:
         got = decide(r, settings)
-        inside, opened, level = got.inside, got.opened, got.level
+        inside, opened, level = got.inside, got.opened, level_of(got.exponent)
         f, index = r.extra["file"], r.extra["index"]
         alert, paged = np.zeros(len(f.ts)), np.zeros(len(f.ts))
         alert[index] = opened
@@ -193,7 +194,7 @@ def plant_figures(data: dict[str, Any], settings: Settings) -> str:
     flags, levels, labels = [], [], []
     for r in data["series"]:
         got = decide(r, settings)
-        inside, opened, level = got.inside, got.opened, got.level
+        inside, opened, level = got.inside, got.opened, level_of(got.exponent)
         flags.append(inside)
         levels.append(level)
         labels.append(r.labels)
@@ -281,9 +282,8 @@ def picture(plant: Path, out: Path, kind: str = "valve_closing") -> None:
     ax.plot(hours, got.threshold, lw=1.4, color="tab:orange", label="threshold")
     ax.plot(hours, got.reference, lw=2.2, color="tab:red", label="threshold it opened at")
     top = float(np.nanquantile(r.score, 0.999)) * 1.2
-    exponent = got.level / np.maximum(1.0 - got.level, 1e-12)
     ceiling = 3 * settings.alerts.open_ratio
-    below.plot(hours, np.minimum(exponent, ceiling), lw=0.8, color="0.35")
+    below.plot(hours, np.minimum(got.exponent, ceiling), lw=0.8, color="0.35")
     a = settings.alerts
     below.axhline(a.open_ratio, color="tab:red", lw=1, ls="--", label=f"opens at {a.open_ratio}")
     below.axhline(
