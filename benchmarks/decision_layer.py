@@ -111,12 +111,22 @@ def record_plant(out: Path) -> None:
     recorded = []
     for name, got in rows.items():
         ts, score = np.array(got).T
+        sent = [(p.ts, p.values) for step in steps for p in step if p.series == name]
+        values = np.array([v for _, v in sent], dtype=np.float32)
+        index = np.searchsorted(np.array([t for t, _ in sent]), ts)
         faults = [i for i in sim.truth if i.series == name]
         labels = np.zeros(len(ts), dtype=bool)
         for i in faults:
             labels |= (ts >= i.start_ts) & (ts <= i.end_ts)
         recorded.append(
-            Recorded(name, ts, score, np.asarray(fit[name]), labels, {"faults": faults})
+            Recorded(
+                name,
+                ts,
+                score,
+                np.asarray(fit[name]),
+                labels,
+                {"faults": faults, "values": values, "index": index},
+            )
         )
     grace = settings.window.length * sim.interval_s
     out.write_bytes(pickle.dumps({"series": recorded, "grace": grace, "days": sim.sensor_days}))
@@ -136,13 +146,34 @@ class Trace:
     stay out of the history, so the threshold it is resolved against stays there."""
 
 
+def windows(r: Recorded, length: int) -> tuple[np.ndarray, np.ndarray]:
+    """The raw windows the detector saw before the recorded rows (NAB: those the cold
+    start scored) and at each recorded row."""
+    raw = r.extra["file"].values if "file" in r.extra else r.extra["values"]
+    values = np.asarray(raw, dtype=np.float32)
+    values = values[:, None] if values.ndim == 1 else values
+    index = r.extra["index"]
+    first = length - 1 if "file" in r.extra else int(index[0]) if len(index) else 0
+
+    def at(rows: np.ndarray) -> np.ndarray:
+        if len(rows) == 0:
+            return np.zeros((0, length, values.shape[1]), np.float32)
+        return np.stack([values[i - length + 1 : i + 1] for i in rows.tolist()])
+
+    return at(np.arange(first, int(index[0]) if len(index) else first)), at(index)
+
+
 def decide(r: Recorded, settings: Settings) -> Trace:
-    """The real threshold and policy, built as the detector builds them, over one
-    recorded series."""
+    """The real threshold, stuck-channel judge and policy, built as the detector builds
+    them, over one recorded series."""
     threshold, policy = wiring.threshold(settings), wiring.alert_policy(settings)
     slot = np.zeros(1, dtype=np.int64)
     threshold.seed(0, r.fit)
     policy.reset(0)
+    before, at = windows(r, settings.window.length)
+    stuck = wiring.stuck_channels(settings, at.shape[2])
+    for window in before if stuck is not None else ():
+        stuck.learn(slot, window[None])
     n = len(r.score)
     out = Trace(*(np.zeros(n, bool) for _ in range(2)), *(np.zeros(n) for _ in range(3)))
     opened_at = np.nan
@@ -150,6 +181,10 @@ def decide(r: Recorded, settings: Settings) -> Trace:
         score = r.score[i : i + 1]
         bar = threshold.current(slot)
         exponent = threshold.exponent(slot, score)
+        if stuck is not None:
+            still, _ = stuck.exponent(slot, at[i : i + 1])
+            exponent = np.where(still > exponent, still, exponent)
+            stuck.learn(slot, at[i : i + 1])
         out.exponent[i] = np.nan_to_num(exponent)[0]
         value, judged_bar = judged_terms(settings.alerts.judged_on, score, bar, exponent)
         moves = policy.update(slot, value, judged_bar, r.ts[i : i + 1])

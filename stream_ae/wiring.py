@@ -17,6 +17,7 @@ import numpy as np
 from stream_ae.core.alerting import AlertPolicy
 from stream_ae.core.detector import Detector, Lane
 from stream_ae.core.normalize import Normalizer
+from stream_ae.core.stillness import StuckChannels
 from stream_ae.core.threshold import RollingThreshold
 from stream_ae.core.training import FitShare, TrainingCollector
 from stream_ae.core.windows import WindowStore
@@ -206,6 +207,24 @@ def detector(settings: Settings, channels: Sequence[str], artifact: Path | None 
         collector=collector,
         severity_ratios=(a.major_ratio, a.critical_ratio),
         judged_on=a.judged_on,
+        stuck=stuck_channels(settings, len(channels)),
+    )
+
+
+def stuck_channels(settings: Settings, channels: int) -> StuckChannels | None:
+    """The judge of runs of repeats, when the settings ask for it (see
+    `threshold.stuck_channels`)."""
+    t, w = settings.threshold, settings.window
+    if not t.stuck_channels or settings.alerts.judged_on != "tail":
+        return None
+    return StuckChannels(
+        channels,
+        t.quantile,
+        w.length,
+        hop=w.hop,
+        warmup=t.warmup,
+        horizon=t.history,
+        escape_after=t.escape_after,
     )
 
 

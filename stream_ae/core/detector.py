@@ -31,6 +31,7 @@ from stream_ae.core.records import (
     WindowBatch,
 )
 from stream_ae.core.scoring import Scorer
+from stream_ae.core.stillness import StuckChannels
 from stream_ae.core.threshold import RollingThreshold, level_of
 from stream_ae.core.training import TrainingCollector
 from stream_ae.core.windows import WindowStore
@@ -123,6 +124,8 @@ class _Batch:
     level: np.ndarray
     decider: np.ndarray
     state: np.ndarray
+    stuck: np.ndarray
+    """[rows] the channel whose run of repeats was rarer than the model's score (-1: none)."""
 
 
 def occurrence(slots: np.ndarray) -> np.ndarray:
@@ -179,9 +182,16 @@ class Detector:
         collector: TrainingCollector | None = None,
         severity_ratios: tuple[float, float] = (1.5, 3.0),
         judged_on: str = "tail",
+        stuck: StuckChannels | None = None,
     ) -> None:
         if judged_on not in JUDGED_ON:
             raise ValueError(f"judged_on must be one of {JUDGED_ON} (got {judged_on!r})")
+        if stuck is not None and (judged_on != "tail" or stuck.channels != store.channels):
+            raise ValueError(
+                "stuck channels are judged as tail exponents, on the store's channels: "
+                f"judged_on must be 'tail' (got {judged_on!r}) and the channels "
+                f"{store.channels} (got {stuck.channels})"
+            )
         if len(channel_names) != store.channels:
             raise ValueError(
                 f"{len(channel_names)} channel names for a store of {store.channels} channel(s)"
@@ -201,6 +211,9 @@ class Detector:
         """(major, critical): the peak ratios that make an incident major, critical."""
         self.judged_on = judged_on
         """What the policy judges: see `judged_terms`."""
+        self.stuck = stuck
+        """Runs of repeats per channel, judged beside the model's score: a stuck sensor
+        reconstructs well."""
         store.on_assign = self._assign
         self._in_flight: set[int] = set()
         """Tags of windows drained but not yet scored or refused (see `abandon`)."""
@@ -232,6 +245,8 @@ class Detector:
         for lane in self.lanes:
             _assign(lane, slot, series)
         self.policy.reset(slot)
+        if self.stuck is not None:
+            self.stuck.reset(slot)
 
     def install(self, lane: Lane, seed: tuple[Sequence[str], np.ndarray] | None = None) -> None:
         """Start scoring with `lane` in shadow; it takes over series by series once warm.
@@ -392,6 +407,7 @@ class Detector:
             level=np.empty(n),
             decider=np.zeros(n, dtype=np.int64),
             state=np.zeros(n, dtype=np.int8),
+            stuck=np.full(n, -1, dtype=np.int64),
         )
         for rows in in_turns(slots):
             try:
@@ -443,6 +459,15 @@ class Detector:
             ctx.threshold[at] = thresholds[k][mine]
             exponent[mine] = lane.threshold.exponent(s[mine], results[k].scores[at])
         ctx.threshold[rows[np.isnan(ctx.score[rows])]] = np.nan
+        if self.stuck is not None:
+            # The rarer of the two judges: a window the model finds usual may still end
+            # in a run of repeats its channel never showed.
+            windows = ctx.batch.values[rows]
+            still, channel = self.stuck.exponent(s, windows)
+            rarer = still > exponent  # False where either is NaN: not judged yet
+            exponent = np.where(rarer, still, exponent)
+            ctx.stuck[rows] = np.where(rarer, channel, -1)
+            self.stuck.learn(s, windows)
         ctx.level[rows] = level_of(exponent)
         ctx.decider[rows] = pick
         value, bar = judged_terms(self.judged_on, ctx.score[rows], ctx.threshold[rows], exponent)
@@ -477,7 +502,8 @@ class Detector:
             ranked = channel_ranking(
                 normalised.astype(np.float64) ** 2 if errors is None else errors, by_channel
             )
-            channel = self.channel_names[int(ranked[0])]
+            stuck = int(ctx.stuck[row])
+            channel = self.channel_names[int(ranked[0]) if stuck < 0 else stuck]
             explained = contributors(
                 ctx.scales[k].row(row),
                 normalised=normalised,
@@ -489,6 +515,8 @@ class Detector:
                 top=self.top_contributors,
                 channel_errors=by_channel,
             )
+            # A stuck channel drove it: that channel first, whatever the model's errors.
+            explained = tuple(sorted(explained, key=lambda c: c.channel != channel))
         return Alert(
             alert_id=alert_id,
             incident_id=incident_id,

@@ -37,7 +37,8 @@ def test_compare_prints_one_row_per_candidate(
         score,
         rng.gamma(2.0, 0.5, 500),
         (ts >= 2000) & (ts <= 2399),
-        {"faults": [fault]},
+        # the raw values sent, the window before each scored row included
+        {"faults": [fault], "values": rng.normal(size=(3031, 4)), "index": np.arange(31, 3031)},
     )
     path = tmp_path / "plant.pkl"
     path.write_bytes(pickle.dumps({"series": [recorded], "grace": 10.0, "days": 1.0}))

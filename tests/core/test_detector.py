@@ -8,6 +8,7 @@ from stream_ae.core.detector import Detector, Lane, Output
 from stream_ae.core.normalize import Normalizer
 from stream_ae.core.records import AlertState, Point, RejectReason, ScoreBatch
 from stream_ae.core.scoring import Scorer
+from stream_ae.core.stillness import StuckChannels
 from stream_ae.core.threshold import RollingThreshold
 from stream_ae.core.training import TrainingCollector
 from stream_ae.core.windows import WindowStore
@@ -318,4 +319,62 @@ def test_judged_on_must_be_known() -> None:
             AlertPolicy(),
             channel_names=["v"],
             judged_on="ratio",
+        )
+
+
+class Blind:
+    """Scores every window alike (random draws): a model that reconstructs anything."""
+
+    name, version, window, channels = "blind", "v", W, 3
+
+    def __init__(self) -> None:
+        self.rng = np.random.default_rng(7)
+
+    def score(self, windows: np.ndarray) -> ScoreBatch:
+        return ScoreBatch(scores=self.rng.exponential(size=len(windows)))
+
+
+@pytest.mark.parametrize("judge_stuck", [True, False])
+def test_a_stuck_channel_opens_an_incident_that_names_it(judge_stuck: bool) -> None:
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(3000, 3))
+    values[2600:2800, 1] = values[2599, 1]
+    det = Detector(
+        WindowStore(W, 3),
+        Lane(
+            Blind(),
+            Normalizer(3, {"s": {"mean": [0.0] * 3, "std": [1.0] * 3}}),
+            RollingThreshold(history=2000, quantile=0.995, warmup=300),
+        ),
+        AlertPolicy(open_ratio=1.5, hold_ratio=3.0),
+        channel_names=["a", "b", "c"],
+        stuck=StuckChannels(3, 0.995, W, warmup=300) if judge_stuck else None,
+    )
+    out = det.process([Point("s", float(t), tuple(v)) for t, v in enumerate(values.tolist())])
+    opened = [a for a in out.alerts if a.state is AlertState.OPEN and 2600 <= a.ts < 2800]
+    if judge_stuck:
+        assert [a.ts for a in opened] == [2602.0]  # 3 of 5 windows past 1.5
+        assert opened[0].channel == "b" and opened[0].contributors[0].channel == "b"
+    else:
+        assert opened == []
+
+
+def test_stuck_channels_are_judged_on_the_tail_of_the_store_channels() -> None:
+    lane = Lane(LastValue(), Normalizer(1, {}), RollingThreshold())
+    with pytest.raises(ValueError, match="judged_on must be 'tail'"):
+        Detector(
+            WindowStore(2, 1),
+            lane,
+            AlertPolicy(),
+            channel_names=["v"],
+            judged_on="score",
+            stuck=StuckChannels(1, 0.995, 2),
+        )
+    with pytest.raises(ValueError, match="channels"):
+        Detector(
+            WindowStore(2, 1),
+            lane,
+            AlertPolicy(),
+            channel_names=["v"],
+            stuck=StuckChannels(2, 0.995, 2),
         )

@@ -1,0 +1,155 @@
+"""A channel that stops moving: a run of exact repeats judged against the series' own runs.
+
+A stuck sensor, or one that flatlines, repeats its last value. The autoencoder
+reconstructs such a window well (a constant inside the usual range is easy), so its
+error does not see it. The run does stand out against the series' habit: on a noisy
+analogue channel two equal readings in a row are rare, on a counter that sits at zero
+all night long runs are usual.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+class StuckChannels:
+    """Per slot and channel, the share of steps that sat at least L steps into a run of
+    repeats (L = 1 .. window - 1), over roughly the last `horizon` steps.
+
+    A window that ends L repeats into a run gets that run's tail exponent,
+    x = log p(L) / log(1 - quantile), in the units of `RollingThreshold.exponent`, so
+    the alert policy judges it with the same ratios; the largest over the channels is
+    the window's. p(L) counts half a step at run length L, a quarter at L + 1 and so on
+    in advance, so a series that never repeated gets x of about 1.5 for one repeat and
+    0.13 more per repeat after it (at 2,000 steps and quantile 0.995).
+
+    A run is counted once it ends, never while it lasts: an ongoing stuck run is judged
+    against the runs before it, and cannot teach the series that it is usual. One that
+    lasts `escape_after` steps is counted then, so a channel held constant on purpose
+    becomes its normal. No verdict (NaN) before a slot has seen `warmup` steps.
+
+    >>> stuck = StuckChannels(channels=1, quantile=0.995, window=4, warmup=3)
+    >>> slots = np.array([0])
+    >>> for k in range(50):  # a noisy channel: never the same value twice
+    ...     stuck.learn(slots, np.array([[[k], [k + 0.5], [k + 0.25], [k + 0.75]]]))
+    >>> x, channel = stuck.exponent(slots, np.array([[[0.0], [1.0], [2.0], [2.0]]]))
+    >>> round(float(x[0]), 2), int(channel[0])
+    (0.87, 0)
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        quantile: float,
+        window: int,
+        *,
+        hop: int = 1,
+        warmup: int = 100,
+        horizon: int = 2000,
+        escape_after: int = 200,
+    ) -> None:
+        if channels < 1:
+            raise ValueError(f"channels must be at least 1 (got {channels})")
+        if not 0.0 < quantile < 1.0:
+            raise ValueError(f"quantile must be in (0, 1) (got {quantile})")
+        if min(window, hop, warmup, horizon, escape_after) < 1:
+            raise ValueError(
+                "window, hop, warmup, horizon and escape_after must be at least 1 (got "
+                f"{window}, {hop}, {warmup}, {horizon}, {escape_after})"
+            )
+        self.channels = channels
+        self.longest = max(window - 1, 0)
+        """The longest run a window can show."""
+        self.hop = hop
+        self.warmup = warmup
+        self.escape_after = escape_after
+        self._keep = (1.0 - 1.0 / horizon) ** hop
+        self._per_step = math.log(1.0 - quantile)
+        self._prior = 0.5 ** np.arange(self.longest + 1)
+        # [slots, longest + 1, channels]: decayed steps seen (at L = 0) and steps at
+        # least L into a run; per slot and channel the run going on, per slot the steps.
+        self._at_least = np.zeros((0, self.longest + 1, channels))
+        self._run = np.zeros((0, channels), dtype=np.int64)
+        self._seen = np.zeros(0, dtype=np.int64)
+
+    def reset(self, slot: int) -> None:
+        """Forget a slot's habit (a new series took the slot)."""
+        self._ensure(np.array([slot]))
+        self._at_least[slot] = 0.0
+        self._run[slot] = 0
+        self._seen[slot] = 0
+
+    def exponent(self, slots: np.ndarray, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per row of `windows` [rows, steps, channels] (raw values): the tail exponent
+        of the run of repeats it ends in, and the channel it is on (NaN and -1 while the
+        slot warms up, or for windows too short to hold a run)."""
+        self._ensure(slots)
+        n = len(slots)
+        x, channel = np.full(n, np.nan), np.full(n, -1, dtype=np.int64)
+        if self.longest < 1 or n == 0:
+            return x, channel
+        runs = trailing_repeats(windows)
+        counts = self._at_least[slots]
+        steps = counts[:, 0, :]
+        at_run = np.take_along_axis(counts, runs[:, None, :], axis=1)[:, 0, :]
+        p = (at_run + self._prior[runs]) / (steps + 1.0)
+        per_channel = np.where(runs > 0, np.log(np.minimum(p, 1.0)) / self._per_step, 0.0)
+        channel = np.argmax(per_channel, axis=1)
+        x = per_channel[np.arange(n), channel]
+        warm = self._seen[slots] >= self.warmup
+        return np.where(warm, x, np.nan), np.where(warm, channel, -1)
+
+    def learn(self, slots: np.ndarray, windows: np.ndarray) -> None:
+        """Take in each window's newest step (rows of distinct slots, each the window
+        `hop` steps after the slot's one before)."""
+        self._ensure(slots)
+        if self.longest < 1 or len(slots) == 0:
+            return
+        runs = trailing_repeats(windows)
+        run = self._run[slots]
+        ended = (runs < np.minimum(run + 1, self.longest)) & (run > 0)
+        at_cap = runs >= self.longest
+        now = np.where(at_cap, np.maximum(run + self.hop, runs), runs)
+        escaped = now >= self.escape_after
+        counts = self._at_least[slots] * self._keep
+        counts[:, 0, :] += self.hop
+        counts += _run_steps(np.where(ended, run, 0), self.longest)
+        counts += _run_steps(np.where(escaped, now, 0), self.longest)
+        self._at_least[slots] = counts
+        self._run[slots] = np.where(escaped, 0, now)
+        self._seen[slots] += self.hop
+
+    def _ensure(self, slots: np.ndarray) -> None:
+        need = int(slots.max()) + 1 if len(slots) else 0
+        if need > len(self._seen):
+            size = max(need, 2 * len(self._seen), 64)
+            extra = size - len(self._seen)
+            shape = (extra, self.longest + 1, self.channels)
+            self._at_least = np.concatenate([self._at_least, np.zeros(shape)])
+            self._run = np.concatenate([self._run, np.zeros((extra, self.channels), np.int64)])
+            self._seen = np.concatenate([self._seen, np.zeros(extra, np.int64)])
+
+
+def trailing_repeats(windows: np.ndarray) -> np.ndarray:
+    """[rows, channels] how many of each window's last steps repeat the step before.
+
+    >>> trailing_repeats(np.array([[[1.0], [2.0], [2.0], [2.0]]])).tolist()
+    [[2]]
+    """
+    same = windows[:, 1:, :] == windows[:, :-1, :]
+    return np.cumprod(same[:, ::-1, :], axis=1).sum(axis=1)
+
+
+def _run_steps(length: np.ndarray, longest: int) -> np.ndarray:
+    """[rows, longest + 1, channels]: a run of `length` repeats put, for each L >= 1,
+    max(0, length - L + 1) steps at least L into it (steps past `longest` at longest).
+
+    >>> _run_steps(np.array([[3]]), 2)[0, :, 0].tolist()
+    [0.0, 3.0, 2.0]
+    """
+    levels = np.arange(longest + 1)[None, :, None]
+    steps = np.maximum(length[:, None, :] - levels + 1, 0).astype(np.float64)
+    steps[:, 0, :] = 0.0
+    return steps

@@ -1,0 +1,107 @@
+import numpy as np
+import pytest
+
+from stream_ae.core.stillness import StuckChannels, trailing_repeats
+
+W = 16
+ONE = np.array([0])
+
+
+def feed(stuck: StuckChannels, values: np.ndarray) -> list[float]:
+    """Push one series' values [steps, channels] window by window (hop 1); the
+    exponent of each window, taken before it is learned."""
+    out = []
+    for end in range(W, len(values) + 1):
+        window = values[None, end - W : end]
+        x, _ = stuck.exponent(ONE, window)
+        out.append(float(x[0]))
+        stuck.learn(ONE, window)
+    return out
+
+
+def noisy(n: int, seed: int = 0, channels: int = 1) -> np.ndarray:
+    return np.random.default_rng(seed).normal(size=(n, channels)).astype(np.float32)
+
+
+def test_a_noisy_channel_that_sticks_is_rare_within_two_repeats_and_stays_rare() -> None:
+    values = noisy(2500)
+    values[2300:2450, 0] = values[2299, 0]
+    xs = feed(StuckChannels(1, 0.995, W), values)
+    normal, stuck = xs[: 2300 - W + 1], xs[2300 - W + 1 : 2450 - W + 1]
+    assert np.nanmax(normal) < 1.0
+    assert stuck[1] >= 1.5  # two repeats: the policy's opening ratio
+    assert min(stuck[1:]) >= 1.5 and stuck == sorted(stuck)  # never learned while it lasts
+    assert xs[2450 - W + 1 + 5] < 1.0  # moving again
+
+
+def test_runs_as_long_as_the_series_usually_has_are_not_rare() -> None:
+    # A counter that sits at zero for 5 to 10 steps at a time, every 40 steps.
+    rng = np.random.default_rng(1)
+    values = rng.poisson(20.0, size=(6000, 1)).astype(np.float32)
+    for start in range(0, 6000, 40):
+        values[start : start + rng.integers(5, 11), 0] = 0.0
+    xs = feed(StuckChannels(1, 0.995, W), values)
+    # the longest usual runs sit about at the quantile, none near the opening ratio
+    assert max(xs[3000:]) < 1.5
+    assert np.mean(np.array(xs[3000:]) >= 1.0) < 0.005
+
+
+def test_a_run_that_lasts_escape_after_steps_becomes_normal() -> None:
+    values = noisy(3000)
+    values[2000:, 0] = 3.0  # held constant on purpose from here on
+    xs = feed(StuckChannels(1, 0.995, W, escape_after=200), values)
+    at = 2000 - W + 1
+    assert min(xs[at + 2 : at + 200]) >= 1.5
+    assert max(xs[at + 260 :]) < 1.0
+
+
+def test_the_rarest_channel_is_named_and_others_do_not_dilute_it() -> None:
+    values = noisy(2500, channels=6)
+    values[2400:, 4] = values[2399, 4]
+    stuck = StuckChannels(6, 0.995, W)
+    feed(stuck, values[:2420])
+    x, channel = stuck.exponent(ONE, values[None, 2420 - W : 2420])
+    assert x[0] >= 1.5 and channel.tolist() == [4]
+
+
+def test_no_verdict_while_warming_up_or_after_a_reset() -> None:
+    stuck = StuckChannels(1, 0.995, W, warmup=50)
+    values = noisy(200)
+    xs = feed(stuck, values)
+    assert np.isnan(xs[:50]).all() and not np.isnan(xs[50:]).any()
+    stuck.reset(0)
+    x, channel = stuck.exponent(ONE, values[None, -W:])
+    assert np.isnan(x[0]) and channel[0] == -1
+
+
+def test_a_window_of_one_step_holds_no_run() -> None:
+    stuck = StuckChannels(1, 0.995, window=1, warmup=1)
+    stuck.learn(ONE, np.ones((1, 1, 1)))
+    x, _ = stuck.exponent(ONE, np.ones((1, 1, 1)))
+    assert np.isnan(x[0])
+
+
+def test_hop_counts_the_steps_between_windows() -> None:
+    # Windows every 4 steps of a noisy series: as many steps seen as with hop 1.
+    values = noisy(800)
+    stuck = StuckChannels(1, 0.995, W, hop=4, warmup=100)
+    for end in range(W, 800 + 1, 4):
+        stuck.learn(ONE, values[None, end - W : end])
+    x, _ = stuck.exponent(ONE, np.concatenate([values[-W:-1], values[-2:-1]])[None])
+    # one repeat after ~800 steps without any: p = 0.5 / ~800
+    assert x[0] == pytest.approx(np.log(0.5 / 786) / np.log(0.005), rel=0.05)
+
+
+def test_trailing_repeats_per_channel() -> None:
+    windows = np.array([[[1.0, 5.0], [2.0, 5.0], [2.0, 5.0], [2.0, 6.0]]])
+    assert trailing_repeats(windows).tolist() == [[2, 0]]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"channels": 0}, {"quantile": 1.0}, {"window": 0}, {"hop": 0}, {"escape_after": 0}],
+)
+def test_bad_settings_are_refused(kwargs: dict[str, float]) -> None:
+    args = {"channels": 1, "quantile": 0.995, "window": W, **kwargs}
+    with pytest.raises(ValueError, match="must be"):
+        StuckChannels(**args)  # type: ignore[arg-type]
