@@ -4,6 +4,7 @@
     python benchmarks/decision_layer.py record-plant out/plant-scores.pkl
     python benchmarks/decision_layer.py compare out/nab-scores.pkl out/plant-scores.pkl
     python benchmarks/decision_layer.py picture out/plant-scores.pkl out/decision.png
+    python benchmarks/decision_layer.py picture out/plant-scores.pkl out/stuck.png sensor_stuck
 
 The model's score does not depend on the decisions made from it, so each corpus is
 replayed once through the real detector (NAB: `bench nab`'s causal path, first model
@@ -101,7 +102,8 @@ def record_plant(out: Path) -> None:
     steps = list(sim.points(DEMO_STEPS))
     settings = demo_settings("unused:1", Path(tempfile.mkdtemp()))
     artifact = pretrain(settings, steps[: sim.clean_steps])
-    fit = load_artifact(artifact).manifest.fit_scores
+    manifest = load_artifact(artifact).manifest
+    fit, runs = manifest.fit_scores, manifest.fit_runs
     detector = wiring.detector(settings, CHANNELS, artifact)
     rows: dict[str, list[tuple[float, float]]] = {}
     for k in range(sim.clean_steps, len(steps), 20):
@@ -125,7 +127,7 @@ def record_plant(out: Path) -> None:
                 score,
                 np.asarray(fit[name]),
                 labels,
-                {"faults": faults, "values": values, "index": index},
+                {"faults": faults, "values": values, "index": index, "runs": runs.get(name)},
             )
         )
     grace = settings.window.length * sim.interval_s
@@ -172,6 +174,8 @@ def decide(r: Recorded, settings: Settings) -> Trace:
     policy.reset(0)
     before, at = windows(r, settings.window.length)
     stuck = wiring.stuck_channels(settings, at.shape[2])
+    if stuck is not None and r.extra.get("runs") is not None:  # fitted elsewhere
+        stuck.seed(0, np.asarray(r.extra["runs"]))
     for window in before if stuck is not None else ():
         stuck.learn(slot, window[None])
     n = len(r.score)
@@ -335,7 +339,8 @@ def picture(plant: Path, out: Path, kind: str = "valve_closing") -> None:
     ax.set_ylabel("score")
     below.set_ylabel("tail exponent")
     below.set_xlabel("hours after the fit")
-    ax.set_title(f"{r.name}: a fault that grows for {(end - start) * 60:.0f} minutes")
+    what = kind.replace("_", " ")
+    ax.set_title(f"{r.name}: {what}, {(end - start) * 60:.0f} minutes")
     ax.legend(loc="upper left", fontsize=8, ncol=3)
     below.legend(loc="upper left", fontsize=8, ncol=4)
     fig.tight_layout()
@@ -348,8 +353,8 @@ if __name__ == "__main__":
             record_nab(Path(corpus), Path(out))
         case ["record-plant", out]:
             record_plant(Path(out))
-        case ["picture", plant, out]:
-            picture(Path(plant), Path(out))
+        case ["picture", plant, out, *kind] if len(kind) <= 1:
+            picture(Path(plant), Path(out), *kind)
         case ["compare", *paths] if paths:
             compare([Path(p) for p in paths])
         case _:

@@ -79,9 +79,11 @@ def model_lane(settings: Settings, artifact: Path, channels: Sequence[str]) -> L
     normalizer = Normalizer(len(channels), known, online=settings.normalize.online)
     # A series the model was fitted on starts its threshold from its fit scores and is
     # judged from its first window; the others warm up on their own scores.
-    seeds = loaded.manifest.fit_scores if settings.threshold.seed_from_fit else {}
+    m, seeded = loaded.manifest, settings.threshold.seed_from_fit
+    seeds = m.fit_scores if seeded else {}
     fit_scores = {name: np.asarray(scores, dtype=np.float64) for name, scores in seeds.items()}
-    return Lane(scorer, normalizer, threshold(settings), fit_scores=fit_scores)
+    runs = {name: np.asarray(profile) for name, profile in m.fit_runs.items()} if seeded else {}
+    return Lane(scorer, normalizer, threshold(settings), fit_scores=fit_scores, fit_runs=runs)
 
 
 def loads_as_served(settings: Settings | None) -> Callable[[Version], object]:

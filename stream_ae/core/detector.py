@@ -49,6 +49,9 @@ class Lane:
     fit_scores: Mapping[str, np.ndarray] = field(default_factory=dict)
     """Per series, the scorer's scores on the windows it was fitted on (time order):
     a series named here starts its threshold from them and is judged at once."""
+    fit_runs: Mapping[str, np.ndarray] = field(default_factory=dict)
+    """Per series, the runs of repeats in the windows the scorer was fitted on
+    (`run_profile`): a series named here has its stuck channels judged at once."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,7 +249,11 @@ class Detector:
             _assign(lane, slot, series)
         self.policy.reset(slot)
         if self.stuck is not None:
-            self.stuck.reset(slot)
+            profile = next((k.fit_runs[series] for k in self.lanes if series in k.fit_runs), None)
+            if profile is None:
+                self.stuck.reset(slot)
+            else:
+                self.stuck.seed(slot, profile)
 
     def install(self, lane: Lane, seed: tuple[Sequence[str], np.ndarray] | None = None) -> None:
         """Start scoring with `lane` in shadow; it takes over series by series once warm.

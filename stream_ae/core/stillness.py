@@ -65,6 +65,7 @@ class StuckChannels:
         self.hop = hop
         self.warmup = warmup
         self.escape_after = escape_after
+        self._horizon = float(horizon)
         self._keep = (1.0 - 1.0 / horizon) ** hop
         self._per_step = math.log(1.0 - quantile)
         self._prior = 0.5 ** np.arange(self.longest + 1)
@@ -80,6 +81,23 @@ class StuckChannels:
         self._at_least[slot] = 0.0
         self._run[slot] = 0
         self._seen[slot] = 0
+
+    def seed(self, slot: int, profile: np.ndarray) -> None:
+        """Start `slot` from `profile` (see `run_profile`: a model's fit windows of the
+        series) and judge it at once."""
+        profile = np.asarray(profile, dtype=np.float64)
+        if profile.shape != (self.longest + 1, self.channels):
+            raise ValueError(
+                f"a run profile for windows of {self.longest + 1} steps and {self.channels} "
+                f"channel(s) has shape {(self.longest + 1, self.channels)}, got "
+                f"{profile.shape}: the model was fitted for another window or channels"
+            )
+        self.reset(slot)
+        steps = float(profile[0].max()) if profile.size else 0.0
+        # No more weight than the decayed history holds at its fullest.
+        weight = min(1.0, self._horizon / steps) if steps > 0 else 0.0
+        self._at_least[slot] = profile * weight
+        self._seen[slot] = max(self.warmup, int(steps))
 
     def exponent(self, slots: np.ndarray, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per row of `windows` [rows, steps, channels] (raw values): the tail exponent
@@ -140,6 +158,30 @@ def trailing_repeats(windows: np.ndarray) -> np.ndarray:
     """
     same = windows[:, 1:, :] == windows[:, :-1, :]
     return np.cumprod(same[:, ::-1, :], axis=1).sum(axis=1)
+
+
+def run_profile(windows: np.ndarray) -> np.ndarray:
+    """What `StuckChannels` learns from one series, from its windows [n, steps,
+    channels] in any spacing (a model's fit windows, maybe a sample of them): row 0 the
+    steps seen, row L those at least L repeats into a run, each window's steps counted
+    inside it and weighed so that the windows stand for n steps.
+
+    >>> run_profile(np.array([[[1.0], [1.0], [1.0]], [[1.0], [2.0], [3.0]]])).tolist()
+    [[2.0], [1.0], [0.5]]
+    """
+    n, steps, channels = windows.shape
+    out = np.zeros((steps, channels))
+    if steps < 2 or n == 0:
+        return out
+    same = windows[:, 1:, :] == windows[:, :-1, :]
+    index = np.arange(1, steps)[None, :, None]
+    last_change = np.maximum.accumulate(np.where(same, 0, index), axis=1)
+    runs = index - last_change  # repeats up to each step, inside its window
+    for level in range(1, steps):
+        out[level] = (runs >= level).sum(axis=(0, 1))
+    out /= steps - 1
+    out[0] = n
+    return out
 
 
 def _run_steps(length: np.ndarray, longest: int) -> np.ndarray:

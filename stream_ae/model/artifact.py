@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from stream_ae.model._jit import quiet_jit
@@ -72,6 +73,7 @@ def write_artifact(
     training: Mapping[str, Any] | None = None,
     validation: Mapping[str, Any] | None = None,
     fit_scores: Mapping[str, Sequence[float]] | None = None,
+    fit_runs: Mapping[str, np.ndarray] | None = None,
     version: str | None = None,
     now: datetime | None = None,
     error_scale: Mapping[str, Any] | None = None,
@@ -126,6 +128,10 @@ def write_artifact(
         module_sha256=hashlib.sha256(module_bytes).hexdigest(),
         created_at=created.strftime("%Y-%m-%dT%H:%M:%SZ"),
         fit_scores={name: list(scores) for name, scores in (fit_scores or {}).items()},
+        fit_runs={
+            name: [[float(f"{x:.6g}") for x in row] for row in np.asarray(profile).tolist()]
+            for name, profile in (fit_runs or {}).items()
+        },
         error_scale=dict(error_scale or {}),
     )
     manifest_text = manifest.to_json()  # fails here, before any file exists, if not JSON

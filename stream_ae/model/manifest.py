@@ -74,6 +74,11 @@ class Manifest:
     """Per series, the model's scores on the newest windows it was fitted on (time
     order, at most the threshold history): a detector starts that series' threshold
     from them and judges it from its first window. Absent in older manifests."""
+    fit_runs: dict[str, list[list[float]]] = field(default_factory=dict)
+    """Per series, the runs of exact repeats in its fit windows (`run_profile`: row 0 the
+    steps, row L those at least L repeats into a run, one column per channel): a
+    detector judges that series' stuck channels from its first window. Absent in older
+    manifests."""
     error_scale: dict[str, Any] = field(default_factory=dict)
     """Each channel's error scale measured on the fit windows, the channels whose scale
     was floored and why, and how channels combine (`ErrorScales.to_manifest`). Empty in
@@ -143,12 +148,38 @@ def _problems(m: Manifest) -> list[str]:
             "fit_scores must map series ids to lists of finite numbers (the model's scores "
             "on its fit windows)"
         )
+    if not _profiles_table(m.fit_runs, m.window, m.channels):
+        problems.append(
+            f"fit_runs must map series ids to {m.window} rows of {m.channels} finite numbers "
+            "at least 0 (the runs of repeats in the series' fit windows)"
+        )
     if not _is_utc_timestamp(m.created_at):
         problems.append(
             f"created_at must be an ISO-8601 UTC time like 2026-11-22T16:30:00Z, "
             f"got {m.created_at!r}"
         )
     return problems
+
+
+def _profiles_table(table: object, rows: object, columns: object) -> bool:
+    if not isinstance(table, dict):
+        return False
+    return all(
+        isinstance(k, str)
+        and isinstance(v, list)
+        and len(v) == rows
+        and all(
+            isinstance(row, list)
+            and len(row) == columns
+            and all(_finite(x) and x >= 0 for x in row)
+            for row in v
+        )
+        for k, v in table.items()
+    )
+
+
+def _finite(x: object) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def _scores_table(table: object) -> bool:

@@ -11,6 +11,7 @@ import numpy as np
 
 from stream_ae.core.channels import ErrorScales
 from stream_ae.core.normalize import FLAT_RULE, Normalizer, fit_scaler, flat_in_fit
+from stream_ae.core.stillness import run_profile
 from stream_ae.model.artifact import write_artifact
 from stream_ae.model.autoencoder import LSTMAutoencoder
 from stream_ae.model.scorer import AutoencoderScorer
@@ -94,6 +95,7 @@ def train_and_publish(
         fit_scores=fit_scores(
             result.module, series, normalised, fit_scores_kept, config.threads, scales
         ),
+        fit_runs=fit_runs(series, windows),
         error_scale=scales.to_manifest(channel_names),
     )
 
@@ -127,6 +129,14 @@ def cap_warning(result: TrainResult, config: TrainConfig) -> str:
         f"still improving: {result.val_loss:.4g} in the last epoch{before}; raise "
         "model.epochs for a better fit"
     )
+
+
+def fit_runs(series: Sequence[str], windows: np.ndarray) -> dict[str, np.ndarray]:
+    """Each series' runs of exact repeats in its raw fit windows (`run_profile`)."""
+    rows: dict[str, list[int]] = {}
+    for i, name in enumerate(series):
+        rows.setdefault(name, []).append(i)
+    return {name: run_profile(windows[np.asarray(r)]) for name, r in rows.items()}
 
 
 def fit_scores(

@@ -8,7 +8,7 @@ from stream_ae.core.detector import Detector, Lane, Output
 from stream_ae.core.normalize import Normalizer
 from stream_ae.core.records import AlertState, Point, RejectReason, ScoreBatch
 from stream_ae.core.scoring import Scorer
-from stream_ae.core.stillness import StuckChannels
+from stream_ae.core.stillness import StuckChannels, run_profile
 from stream_ae.core.threshold import RollingThreshold
 from stream_ae.core.training import TrainingCollector
 from stream_ae.core.windows import WindowStore
@@ -378,3 +378,30 @@ def test_stuck_channels_are_judged_on_the_tail_of_the_store_channels() -> None:
             channel_names=["v"],
             stuck=StuckChannels(2, 0.995, 2),
         )
+
+
+@pytest.mark.parametrize("seeded", [True, False])
+def test_a_series_with_fit_runs_has_its_stuck_channels_judged_from_its_first_window(
+    seeded: bool,
+) -> None:
+    rng = np.random.default_rng(1)
+    fit = rng.normal(size=(1000, W, 3))
+    values = rng.normal(size=(200, 3))
+    values[40:120, 2] = values[39, 2]
+    det = Detector(
+        WindowStore(W, 3),
+        Lane(
+            Blind(),
+            Normalizer(3, {"s": {"mean": [0.0] * 3, "std": [1.0] * 3}}),
+            RollingThreshold(history=2000, quantile=0.995, warmup=300),
+            fit_scores={"s": rng.exponential(size=1000)},
+            fit_runs={"s": run_profile(fit)} if seeded else {},
+        ),
+        AlertPolicy(open_ratio=1.5, hold_ratio=3.0),
+        channel_names=["a", "b", "c"],
+        stuck=StuckChannels(3, 0.995, W, warmup=300),
+    )
+    out = det.process([Point("s", float(t), tuple(v)) for t, v in enumerate(values.tolist())])
+    opened = [(a.ts, a.channel) for a in out.alerts if a.state is AlertState.OPEN]
+    # 1000 steps without a repeat: the 2nd, 3rd and 4th repeats are past 1.5
+    assert (opened[:1] == [(43.0, "c")]) if seeded else (opened == []), opened

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from stream_ae.core.stillness import StuckChannels, trailing_repeats
+from stream_ae.core.stillness import StuckChannels, run_profile, trailing_repeats
 
 W = 16
 ONE = np.array([0])
@@ -105,3 +105,30 @@ def test_bad_settings_are_refused(kwargs: dict[str, float]) -> None:
     args = {"channels": 1, "quantile": 0.995, "window": W, **kwargs}
     with pytest.raises(ValueError, match="must be"):
         StuckChannels(**args)  # type: ignore[arg-type]
+
+
+def test_a_profile_of_fit_windows_judges_like_the_stream_it_came_from() -> None:
+    # Zeros in runs of 5 to 10 every 40 steps: fed as a stream, or profiled from its
+    # windows (every third one: a fit's sample) and seeded, a run of 8 zeros is usual
+    # and a run of 15 is not.
+    rng = np.random.default_rng(3)
+    values = rng.poisson(20.0, size=(2000, 1)).astype(np.float32)
+    for start in range(0, 2000, 40):
+        values[start : start + rng.integers(5, 11), 0] = 0.0
+    streamed = StuckChannels(1, 0.995, W)
+    feed(streamed, values)
+    seeded = StuckChannels(1, 0.995, W, warmup=300)
+    fit = np.stack([values[end - W : end] for end in range(W, 2001, 3)])
+    seeded.seed(0, run_profile(fit))
+    for run, usual in ((8, True), (15, False)):
+        window = np.concatenate([np.full((W - run - 1, 1), 21.0), np.zeros((run + 1, 1))])
+        x = [
+            float(j.exponent(ONE, window[None].astype(np.float32))[0][0])
+            for j in (streamed, seeded)
+        ]
+        assert all((v < 1.0) if usual else (v >= 1.5) for v in x), (run, x)
+
+
+def test_a_profile_for_another_window_is_refused() -> None:
+    with pytest.raises(ValueError, match="another window or channels"):
+        StuckChannels(1, 0.995, W).seed(0, np.zeros((W + 1, 1)))

@@ -72,3 +72,27 @@ def test_an_old_manifest_without_fit_scores_still_loads(tmp_path: Path) -> None:
     raw["fit_scores"] = {"a": [1.0, float("nan")]}
     with pytest.raises(ValueError, match="fit_scores"):
         Manifest.from_dict(raw)
+
+
+def test_the_manifest_keeps_each_series_runs_of_repeats_from_its_fit_windows(
+    tmp_path: Path,
+) -> None:
+    path = publish(tmp_path, epochs=1)
+    runs = load_artifact(path).manifest.fit_runs
+    assert sorted(runs) == ["a", "b"]
+    # A sine sampled 13 to a period never repeats a value: 40 steps, no run.
+    assert np.asarray(runs["a"]).tolist() == [[40.0]] + [[0.0]] * (WINDOW - 1)
+
+
+def test_an_old_manifest_without_fit_runs_still_loads_and_a_bad_one_is_refused(
+    tmp_path: Path,
+) -> None:
+    raw = json.loads((publish(tmp_path, epochs=1) / MANIFEST_FILE).read_text())
+    del raw["fit_runs"]
+    assert Manifest.from_dict(raw).fit_runs == {}
+    raw["fit_runs"] = {"a": [[1.0]] * (WINDOW - 1)}  # one row short of the window
+    with pytest.raises(ValueError, match="fit_runs"):
+        Manifest.from_dict(raw)
+    raw["fit_runs"] = {"a": [[1.0]] * (WINDOW - 1) + [[-1.0]]}
+    with pytest.raises(ValueError, match="fit_runs"):
+        Manifest.from_dict(raw)
