@@ -50,6 +50,10 @@ def _show(args: argparse.Namespace) -> int:
     # Thousands of scores per series would bury the rest: say how many there are.
     kept = manifest.get("fit_scores") or {}
     manifest["fit_scores"] = {name: f"{len(scores)} scores" for name, scores in kept.items()}
+    runs = manifest.get("fit_runs") or {}
+    manifest["fit_runs"] = {
+        name: f"runs of repeats over {p[0][0]:g} steps" for name, p in runs.items()
+    }
     warnings = list((manifest.get("training") or {}).get("warnings") or [])
     shown: dict[str, Any] = {
         "version": version.name,

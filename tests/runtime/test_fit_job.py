@@ -115,6 +115,9 @@ def test_a_fit_stopped_at_the_epoch_cap_still_improving_is_reported(
     assert main(["model", "show", "--registry", str(model)]) == 0  # the current version
     shown = capsys.readouterr()
     assert "epoch cap (1)" in json.loads(shown.out)["warnings"][0]
+    # Per-series tables are summarised, not dumped.
+    runs = json.loads(shown.out)["manifest"]["fit_runs"]
+    assert runs and all(v.startswith("runs of repeats over") for v in runs.values())
     assert "warning: training stopped at the epoch cap" in shown.err
 
 
