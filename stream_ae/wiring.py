@@ -225,7 +225,9 @@ def stuck_channels(settings: Settings, channels: int) -> StuckChannels | None:
         w.length,
         hop=w.hop,
         warmup=t.warmup,
-        horizon=t.history,
+        # Long runs are rare events: ten histories hold enough of them to judge by, and
+        # the counts cost the same memory whatever the horizon.
+        horizon=10 * t.history,
         escape_after=t.escape_after,
     )
 

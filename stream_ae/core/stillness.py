@@ -23,7 +23,10 @@ class StuckChannels:
     the alert policy judges it with the same ratios; the largest over the channels is
     the window's. p(L) counts half a step at run length L, a quarter at L + 1 and so on
     in advance, so a series that never repeated gets x of about 1.5 for one repeat and
-    0.13 more per repeat after it (at 2,000 steps and quantile 0.995).
+    0.13 more per repeat after it (at 2,000 steps and quantile 0.995). Past the runs
+    seen, p(L) is no less than the share at one repeat times, per repeat after it, the
+    chance that a run goes on, pooled over every run seen: a history holds few of its
+    longest runs, and judged by those alone each new longest run would look stuck.
 
     A run is counted once it ends, never while it lasts: an ongoing stuck run is judged
     against the runs before it, and cannot teach the series that it is usual. One that
@@ -113,6 +116,14 @@ class StuckChannels:
         steps = counts[:, 0, :]
         at_run = np.take_along_axis(counts, runs[:, None, :], axis=1)[:, 0, :]
         p = (at_run + self._prior[runs]) / (steps + 1.0)
+        # Past the runs it had, a series' runs thin out as they did before: the share
+        # at one repeat, times the pooled chance that a run goes on, per repeat after it.
+        # On a noisy channel that changes nothing (no runs: the chance is 1/2); on tweet
+        # counts that sit at zero for hours, a night longer than any in the history is
+        # not taken for a stuck sensor.
+        first = (counts[:, 1, :] + self._prior[1]) / (steps + 1.0)
+        goes_on = (counts[:, 2:, :].sum(axis=1) + 0.5) / (counts[:, 1:-1, :].sum(axis=1) + 1.0)
+        p = np.maximum(p, first * goes_on ** np.maximum(runs - 1, 0))
         per_channel = np.where(runs > 0, np.log(np.minimum(p, 1.0)) / self._per_step, 0.0)
         channel = np.argmax(per_channel, axis=1)
         x = per_channel[np.arange(n), channel]

@@ -7,12 +7,12 @@ W = 16
 ONE = np.array([0])
 
 
-def feed(stuck: StuckChannels, values: np.ndarray) -> list[float]:
+def feed(stuck: StuckChannels, values: np.ndarray, w: int = W) -> list[float]:
     """Push one series' values [steps, channels] window by window (hop 1); the
     exponent of each window, taken before it is learned."""
     out = []
-    for end in range(W, len(values) + 1):
-        window = values[None, end - W : end]
+    for end in range(w, len(values) + 1):
+        window = values[None, end - w : end]
         x, _ = stuck.exponent(ONE, window)
         out.append(float(x[0]))
         stuck.learn(ONE, window)
@@ -110,23 +110,37 @@ def test_bad_settings_are_refused(kwargs: dict[str, float]) -> None:
 def test_a_profile_of_fit_windows_judges_like_the_stream_it_came_from() -> None:
     # Zeros in runs of 5 to 10 every 40 steps: fed as a stream, or profiled from its
     # windows (every third one: a fit's sample) and seeded, a run of 8 zeros is usual
-    # and a run of 15 is not.
+    # and one of 30, three times the longest, is not.
+    w = 32
     rng = np.random.default_rng(3)
     values = rng.poisson(20.0, size=(2000, 1)).astype(np.float32)
     for start in range(0, 2000, 40):
         values[start : start + rng.integers(5, 11), 0] = 0.0
-    streamed = StuckChannels(1, 0.995, W)
-    feed(streamed, values)
-    seeded = StuckChannels(1, 0.995, W, warmup=300)
-    fit = np.stack([values[end - W : end] for end in range(W, 2001, 3)])
+    streamed = StuckChannels(1, 0.995, w)
+    feed(streamed, values, w)
+    seeded = StuckChannels(1, 0.995, w, warmup=300)
+    fit = np.stack([values[end - w : end] for end in range(w, 2001, 3)])
     seeded.seed(0, run_profile(fit))
-    for run, usual in ((8, True), (15, False)):
-        window = np.concatenate([np.full((W - run - 1, 1), 21.0), np.zeros((run + 1, 1))])
+    for run, usual in ((8, True), (30, False)):
+        window = np.concatenate([np.full((w - run - 1, 1), 21.0), np.zeros((run + 1, 1))])
         x = [
             float(j.exponent(ONE, window[None].astype(np.float32))[0][0])
             for j in (streamed, seeded)
         ]
         assert all((v < 1.0) if usual else (v >= 1.5) for v in x), (run, x)
+
+
+def test_runs_of_a_channel_that_repeats_by_nature_are_judged_calibrated() -> None:
+    # Counts that are mostly zero (Poisson mean 0.3): runs of zeros thin out
+    # geometrically and the longest in a history are each new. As rare as the quantile
+    # says: about 1 - q of the steps at x >= 1, and (1 - q)^1.5 at the opening ratio,
+    # where the runs seen alone would call every new longest run stuck (3x as many with
+    # a history of 2000 steps; a longer one, or a longer fit, holds more long runs).
+    w = 32
+    values = np.random.default_rng(0).poisson(0.3, size=(20000, 1)).astype(np.float32)
+    xs = np.array(feed(StuckChannels(1, 0.995, w, horizon=2000), values, w)[2000:])
+    assert 0.5 * 0.005 <= np.mean(xs >= 1.0) <= 2 * 0.005
+    assert np.mean(xs >= 1.5) <= 2 * 0.005**1.5
 
 
 def test_a_profile_for_another_window_is_refused() -> None:
