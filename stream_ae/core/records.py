@@ -188,5 +188,6 @@ class Alert:
     contributors: tuple[Contributor, ...] = field(default=())
     """The cells that drove the error, one per channel in the order of `channel` first."""
     channel: str | None = None
-    """The channel whose error, on its own scale, was the largest in the opening window:
-    what drove the alert. None on a resolve."""
+    """The channel whose error, on its own scale, was the largest in the opening window,
+    or the stuck one when its run of repeats was rarer than the score: what drove the
+    alert. None on a resolve."""
