@@ -1,4 +1,5 @@
 import math
+from collections.abc import Mapping
 
 import numpy as np
 import pytest
@@ -6,7 +7,7 @@ import pytest
 from stream_ae.core.alerting import OPENED, AlertPolicy
 from stream_ae.core.detector import Detector, Lane, Output
 from stream_ae.core.normalize import Normalizer
-from stream_ae.core.records import AlertState, Point, RejectReason, ScoreBatch
+from stream_ae.core.records import Alert, AlertState, Point, RejectReason, ScoreBatch
 from stream_ae.core.scoring import Scorer
 from stream_ae.core.stillness import StuckChannels, run_profile
 from stream_ae.core.threshold import RollingThreshold
@@ -334,24 +335,33 @@ class Blind:
         return ScoreBatch(scores=self.rng.exponential(size=len(windows)))
 
 
-@pytest.mark.parametrize("judge_stuck", [True, False])
-def test_a_stuck_channel_opens_an_incident_that_names_it(judge_stuck: bool) -> None:
-    rng = np.random.default_rng(0)
-    values = rng.normal(size=(3000, 3))
-    values[2600:2800, 1] = values[2599, 1]
+def three_channels_judged_for_stuck(
+    values: np.ndarray, stuck: StuckChannels | None, **lane: Mapping[str, np.ndarray]
+) -> list[Alert]:
+    """The opened alerts of series "s" (three channels, a blind scorer) over `values`."""
     det = Detector(
         WindowStore(W, 3),
         Lane(
             Blind(),
             Normalizer(3, {"s": {"mean": [0.0] * 3, "std": [1.0] * 3}}),
             RollingThreshold(history=2000, quantile=0.995, warmup=300),
+            **lane,
         ),
         AlertPolicy(open_ratio=1.5, hold_ratio=3.0),
         channel_names=["a", "b", "c"],
-        stuck=StuckChannels(3, 0.995, W, warmup=300) if judge_stuck else None,
+        stuck=stuck,
     )
     out = det.process([Point("s", float(t), tuple(v)) for t, v in enumerate(values.tolist())])
-    opened = [a for a in out.alerts if a.state is AlertState.OPEN and 2600 <= a.ts < 2800]
+    return [a for a in out.alerts if a.state is AlertState.OPEN]
+
+
+@pytest.mark.parametrize("judge_stuck", [True, False])
+def test_a_stuck_channel_opens_an_incident_that_names_it(judge_stuck: bool) -> None:
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(3000, 3))
+    values[2600:2800, 1] = values[2599, 1]
+    stuck = StuckChannels(3, 0.995, W, warmup=300) if judge_stuck else None
+    opened = [a for a in three_channels_judged_for_stuck(values, stuck) if 2600 <= a.ts < 2800]
     if judge_stuck:
         assert [a.ts for a in opened] == [2602.0]  # 3 of 5 windows past 1.5
         assert opened[0].channel == "b" and opened[0].contributors[0].channel == "b"
@@ -388,20 +398,12 @@ def test_a_series_with_fit_runs_has_its_stuck_channels_judged_from_its_first_win
     fit = rng.normal(size=(1000, W, 3))
     values = rng.normal(size=(200, 3))
     values[40:120, 2] = values[39, 2]
-    det = Detector(
-        WindowStore(W, 3),
-        Lane(
-            Blind(),
-            Normalizer(3, {"s": {"mean": [0.0] * 3, "std": [1.0] * 3}}),
-            RollingThreshold(history=2000, quantile=0.995, warmup=300),
-            fit_scores={"s": rng.exponential(size=1000)},
-            fit_runs={"s": run_profile(fit)} if seeded else {},
-        ),
-        AlertPolicy(open_ratio=1.5, hold_ratio=3.0),
-        channel_names=["a", "b", "c"],
-        stuck=StuckChannels(3, 0.995, W, warmup=300),
+    opened = three_channels_judged_for_stuck(
+        values,
+        StuckChannels(3, 0.995, W, warmup=300),
+        fit_scores={"s": rng.exponential(size=1000)},
+        fit_runs={"s": run_profile(fit)} if seeded else {},
     )
-    out = det.process([Point("s", float(t), tuple(v)) for t, v in enumerate(values.tolist())])
-    opened = [(a.ts, a.channel) for a in out.alerts if a.state is AlertState.OPEN]
     # 1000 steps without a repeat: the 2nd, 3rd and 4th repeats are past 1.5
-    assert (opened[:1] == [(43.0, "c")]) if seeded else (opened == []), opened
+    got = [(a.ts, a.channel) for a in opened]
+    assert (got[:1] == [(43.0, "c")]) if seeded else (got == []), got
