@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 import numpy as np
 
@@ -189,11 +190,16 @@ class Detector:
     ) -> None:
         if judged_on not in JUDGED_ON:
             raise ValueError(f"judged_on must be one of {JUDGED_ON} (got {judged_on!r})")
-        if stuck is not None and (judged_on != "tail" or stuck.channels != store.channels):
+        if stuck is not None and (
+            judged_on != "tail"
+            or (stuck.channels, stuck.longest + 1, stuck.hop)
+            != (store.channels, store.window, store.hop)
+        ):
             raise ValueError(
-                "stuck channels are judged as tail exponents, on the store's channels: "
-                f"judged_on must be 'tail' (got {judged_on!r}) and the channels "
-                f"{store.channels} (got {stuck.channels})"
+                "stuck channels are judged as tail exponents, on the store's windows: "
+                f"judged_on must be 'tail' (got {judged_on!r}) and the channels, window "
+                f"and hop {store.channels}, {store.window}, {store.hop} (got "
+                f"{stuck.channels}, {stuck.longest + 1}, {stuck.hop})"
             )
         if len(channel_names) != store.channels:
             raise ValueError(
@@ -511,7 +517,8 @@ class Detector:
             )
             stuck = int(ctx.stuck[row])
             channel = self.channel_names[int(ranked[0]) if stuck < 0 else stuck]
-            explained = contributors(
+            cells = partial(
+                contributors,
                 ctx.scales[k].row(row),
                 normalised=normalised,
                 errors=errors,
@@ -519,11 +526,13 @@ class Detector:
                 actual=batch.values[row],
                 ts=batch.ts[row],
                 channel_names=self.channel_names,
-                top=self.top_contributors,
                 channel_errors=by_channel,
             )
-            # A stuck channel drove it: that channel first, whatever the model's errors.
-            explained = tuple(sorted(explained, key=lambda c: c.channel != channel))
+            explained = cells(top=self.top_contributors)
+            if stuck >= 0:  # the stuck channel first, whatever the model's errors
+                first = [c for c in cells(top=len(self.channel_names)) if c.channel == channel]
+                rest = [c for c in explained if c not in first[:1]]
+                explained = tuple(first[:1] + rest)[: self.top_contributors]
         return Alert(
             alert_id=alert_id,
             incident_id=incident_id,

@@ -39,7 +39,7 @@ class StuckChannels:
     ...     stuck.learn(slots, np.array([[[k], [k + 0.5], [k + 0.25], [k + 0.75]]]))
     >>> x, channel = stuck.exponent(slots, np.array([[[0.0], [1.0], [2.0], [2.0]]]))
     >>> round(float(x[0]), 2), int(channel[0])
-    (0.87, 0)
+    (0.88, 0)
     """
 
     def __init__(
@@ -69,13 +69,15 @@ class StuckChannels:
         self.warmup = warmup
         self.escape_after = escape_after
         self._horizon = float(horizon)
-        self._keep = (1.0 - 1.0 / horizon) ** hop
+        self._keep = 1.0 - 1.0 / horizon
         self._per_step = math.log(1.0 - quantile)
-        self._prior = 0.5 ** np.arange(self.longest + 1)
         # [slots, longest + 1, channels]: decayed steps seen (at L = 0) and steps at
         # least L into a run; per slot and channel the run going on, per slot the steps.
         self._at_least = np.zeros((0, self.longest + 1, channels))
         self._run = np.zeros((0, channels), dtype=np.int64)
+        self._counted = np.zeros((0, channels), dtype=np.int64)
+        """Per slot and channel, how much of the run going on is counted already (it
+        counts as it goes once it lasted escape_after steps)."""
         self._seen = np.zeros(0, dtype=np.int64)
 
     def reset(self, slot: int) -> None:
@@ -83,6 +85,7 @@ class StuckChannels:
         self._ensure(np.array([slot]))
         self._at_least[slot] = 0.0
         self._run[slot] = 0
+        self._counted[slot] = 0
         self._seen[slot] = 0
 
     def seed(self, slot: int, profile: np.ndarray) -> None:
@@ -102,6 +105,13 @@ class StuckChannels:
         self._at_least[slot] = profile * weight
         self._seen[slot] = max(self.warmup, int(steps))
 
+    def share(self, slot: int, repeats: int) -> np.ndarray:
+        """Per channel, the share of the slot's steps that sat at least `repeats` into
+        a run (counted runs only)."""
+        self._ensure(np.array([slot]))
+        counts = self._at_least[slot]
+        return counts[repeats] / np.maximum(counts[0], 1e-12)
+
     def exponent(self, slots: np.ndarray, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per row of `windows` [rows, steps, channels] (raw values): the tail exponent
         of the run of repeats it ends in, and the channel it is on (NaN and -1 while the
@@ -113,42 +123,56 @@ class StuckChannels:
             return x, channel
         runs = trailing_repeats(windows)
         counts = self._at_least[slots]
-        steps = counts[:, 0, :]
+        log_steps = np.log(counts[:, 0, :] + 1.0)
         at_run = np.take_along_axis(counts, runs[:, None, :], axis=1)[:, 0, :]
-        p = (at_run + self._prior[runs]) / (steps + 1.0)
+        # In logs: a long window's 0.5^L underflows to 0.
+        log_prior = runs * _LOG_HALF
+        with np.errstate(divide="ignore"):  # log(0) = -inf, and logaddexp takes it
+            log_p = np.logaddexp(np.log(at_run), log_prior) - log_steps
+            log_first = np.logaddexp(np.log(counts[:, 1, :]), _LOG_HALF) - log_steps
         # Past the runs it had, a series' runs thin out as they did before: the share
         # at one repeat, times the pooled chance that a run goes on, per repeat after it.
         # On a noisy channel that changes nothing (no runs: the chance is 1/2); on tweet
         # counts that sit at zero for hours, a night longer than any in the history is
         # not taken for a stuck sensor.
-        first = (counts[:, 1, :] + self._prior[1]) / (steps + 1.0)
         goes_on = (counts[:, 2:, :].sum(axis=1) + 0.5) / (counts[:, 1:-1, :].sum(axis=1) + 1.0)
-        p = np.maximum(p, first * goes_on ** np.maximum(runs - 1, 0))
-        per_channel = np.where(runs > 0, np.log(np.minimum(p, 1.0)) / self._per_step, 0.0)
+        log_p = np.maximum(log_p, log_first + np.maximum(runs - 1, 0) * np.log(goes_on))
+        per_channel = np.where(runs > 0, np.minimum(log_p, 0.0) / self._per_step, 0.0)
         channel = np.argmax(per_channel, axis=1)
         x = per_channel[np.arange(n), channel]
         warm = self._seen[slots] >= self.warmup
         return np.where(warm, x, np.nan), np.where(warm, channel, -1)
 
     def learn(self, slots: np.ndarray, windows: np.ndarray) -> None:
-        """Take in each window's newest step (rows of distinct slots, each the window
-        `hop` steps after the slot's one before)."""
+        """Take in the steps that are new since each slot's window before (rows of
+        distinct slots, each window `hop` steps after the slot's one before; past the
+        window's length the steps between are not seen). A slot's first window is new
+        from its second step on."""
         self._ensure(slots)
         if self.longest < 1 or len(slots) == 0:
             return
-        runs = trailing_repeats(windows)
-        run = self._run[slots]
-        ended = (runs < np.minimum(run + 1, self.longest)) & (run > 0)
-        at_cap = runs >= self.longest
-        now = np.where(at_cap, np.maximum(run + self.hop, runs), runs)
-        escaped = now >= self.escape_after
-        counts = self._at_least[slots] * self._keep
-        counts[:, 0, :] += self.hop
-        counts += _run_steps(np.where(ended, run, 0), self.longest)
-        counts += _run_steps(np.where(escaped, now, 0), self.longest)
+        within = _runs_within(windows)  # [rows, longest, channels], at steps 1 .. longest
+        counts = self._at_least[slots]
+        run, counted = self._run[slots], self._counted[slots]
+        start = np.where(self._seen[slots] == 0, 1, max(1, self.longest + 1 - self.hop))
+        for position in range(int(start.min()), self.longest + 1):
+            new = (position >= start)[:, None]
+            repeats = within[:, position - 1, :]
+            # A run that reaches back to the window's start may be longer than it shows.
+            whole = repeats == position
+            now = np.where(repeats == 0, 0, np.where(whole, np.maximum(run + 1, repeats), repeats))
+            ended = (now == 0) & (run > 0)
+            escaped = now >= self.escape_after
+            # Each run is counted once: when it ends, or from escape_after on as it goes.
+            upto = np.where(ended, run, np.where(escaped, now, counted))
+            step = _run_steps(upto, self.longest) - _run_steps(counted, self.longest)
+            step[:, 0, :] = 1.0
+            counts = np.where(new[:, :, None], counts * self._keep + step, counts)
+            counted = np.where(new, np.where(ended, 0, upto), counted)
+            run = np.where(new, now, run)
         self._at_least[slots] = counts
-        self._run[slots] = np.where(escaped, 0, now)
-        self._seen[slots] += self.hop
+        self._run[slots], self._counted[slots] = run, counted
+        self._seen[slots] += self.longest + 1 - start
 
     def _ensure(self, slots: np.ndarray) -> None:
         need = int(slots.max()) + 1 if len(slots) else 0
@@ -157,8 +181,26 @@ class StuckChannels:
             extra = size - len(self._seen)
             shape = (extra, self.longest + 1, self.channels)
             self._at_least = np.concatenate([self._at_least, np.zeros(shape)])
-            self._run = np.concatenate([self._run, np.zeros((extra, self.channels), np.int64)])
+            zeros = np.zeros((extra, self.channels), np.int64)
+            self._run = np.concatenate([self._run, zeros])
+            self._counted = np.concatenate([self._counted, zeros])
             self._seen = np.concatenate([self._seen, np.zeros(extra, np.int64)])
+
+
+_LOG_HALF = math.log(0.5)
+
+
+def _runs_within(windows: np.ndarray) -> np.ndarray:
+    """[rows, steps - 1, channels] at each step after the first, how many steps before
+    it repeat in a row up to it, inside the window.
+
+    >>> _runs_within(np.array([[[1.0], [1.0], [2.0], [2.0], [2.0]]]))[0, :, 0].tolist()
+    [1, 0, 1, 2]
+    """
+    steps = windows.shape[1]
+    same = windows[:, 1:, :] == windows[:, :-1, :]
+    index = np.arange(1, steps)[None, :, None]
+    return index - np.maximum.accumulate(np.where(same, 0, index), axis=1)
 
 
 def trailing_repeats(windows: np.ndarray) -> np.ndarray:
@@ -184,10 +226,7 @@ def run_profile(windows: np.ndarray) -> np.ndarray:
     out = np.zeros((steps, channels))
     if steps < 2 or n == 0:
         return out
-    same = windows[:, 1:, :] == windows[:, :-1, :]
-    index = np.arange(1, steps)[None, :, None]
-    last_change = np.maximum.accumulate(np.where(same, 0, index), axis=1)
-    runs = index - last_change  # repeats up to each step, inside its window
+    runs = _runs_within(windows)
     for level in range(1, steps):
         out[level] = (runs >= level).sum(axis=(0, 1))
     out /= steps - 1

@@ -407,3 +407,41 @@ def test_a_series_with_fit_runs_has_its_stuck_channels_judged_from_its_first_win
     # 1000 steps without a repeat: the 2nd, 3rd and 4th repeats are past 1.5
     got = [(a.ts, a.channel) for a in opened]
     assert (got[:1] == [(43.0, "c")]) if seeded else (got == []), got
+
+
+@pytest.mark.parametrize("judge_stuck", [True, False])
+def test_contributors_keep_their_order_unless_a_stuck_channel_drove_the_alert(
+    judge_stuck: bool,
+) -> None:
+    # Two channels, three contributors: the driving channel's worst step, the other's,
+    # then the driving channel's next worst. A judge of runs that did not fire changes
+    # nothing of that.
+    rng = np.random.default_rng(2)
+    values = rng.normal(scale=0.3, size=(400, 2))
+    values[300, 0] = 12.0
+    det = Detector(
+        WindowStore(W, 2),
+        Lane(
+            LastStepScorer(W, 2),
+            Normalizer(2, {"s": {"mean": [0.0, 0.0], "std": [1.0, 1.0]}}),
+            RollingThreshold(history=200, quantile=0.99, warmup=50),
+        ),
+        AlertPolicy(open_k=1, open_n=1, resolve_after=3, cooldown=5),
+        channel_names=["a", "b"],
+        stuck=StuckChannels(2, 0.99, W, warmup=50) if judge_stuck else None,
+    )
+    out = det.process([Point("s", float(t), tuple(v)) for t, v in enumerate(values.tolist())])
+    opened = [a for a in out.alerts if a.state is AlertState.OPEN and a.ts == 300.0]
+    assert [c.channel for c in opened[0].contributors] == ["a", "b", "a"]
+
+
+@pytest.mark.parametrize(("window", "hop"), [(W, 1), (4, 2)])
+def test_a_stuck_judge_for_other_windows_is_refused(window: int, hop: int) -> None:
+    with pytest.raises(ValueError, match="window"):
+        Detector(
+            WindowStore(4, 1, hop=2),
+            Lane(LastStepScorer(4, 1), Normalizer(1, {}), RollingThreshold()),
+            AlertPolicy(),
+            channel_names=["v"],
+            stuck=StuckChannels(1, 0.995, window, hop=hop if window == W else 1),
+        )

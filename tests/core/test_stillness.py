@@ -68,7 +68,8 @@ def test_no_verdict_while_warming_up_or_after_a_reset() -> None:
     stuck = StuckChannels(1, 0.995, W, warmup=50)
     values = noisy(200)
     xs = feed(stuck, values)
-    assert np.isnan(xs[:50]).all() and not np.isnan(xs[50:]).any()
+    first = 50 - (W - 1) + 1  # a first window brings W - 1 steps
+    assert np.isnan(xs[:first]).all() and not np.isnan(xs[first:]).any()
     stuck.reset(0)
     x, channel = stuck.exponent(ONE, values[None, -W:])
     assert np.isnan(x[0]) and channel[0] == -1
@@ -146,3 +147,35 @@ def test_runs_of_a_channel_that_repeats_by_nature_are_judged_calibrated() -> Non
 def test_a_profile_for_another_window_is_refused() -> None:
     with pytest.raises(ValueError, match="another window or channels"):
         StuckChannels(1, 0.995, W).seed(0, np.zeros((W + 1, 1)))
+
+
+def test_a_run_past_escape_after_is_counted_once_however_long_it_lasts() -> None:
+    # A long window and a run that outlasts escape_after: counted from escape_after on,
+    # each step once, so no more steps sit in runs than were seen.
+    w = 512
+    stuck = StuckChannels(1, 0.995, w, warmup=1, horizon=10**9, escape_after=200)
+    window = np.zeros((1, w, 1))
+    for _ in range(400):
+        stuck.learn(ONE, window)
+    assert stuck.share(0, 1)[0] <= 1.0 + 1e-6
+
+
+@pytest.mark.parametrize("hop", [1, 4, 8])
+def test_runs_between_windows_are_counted_whatever_the_hop(hop: int) -> None:
+    # Coarse readings (one decimal of a unit normal): repeats are common. The share of
+    # steps in a run is what the windows show, at any hop, and what a fit's profile says.
+    values = np.round(np.random.default_rng(5).normal(size=(8000, 1)), 1).astype(np.float32)
+    stuck = StuckChannels(1, 0.995, W, hop=hop, horizon=10**9)
+    for end in range(W, 8001, hop):
+        stuck.learn(ONE, values[None, end - W : end])
+    profile = run_profile(np.stack([values[e - W : e] for e in range(W, 8001)]))
+    expected = profile[1, 0] / profile[0, 0]
+    assert stuck.share(0, 1)[0] == pytest.approx(expected, rel=0.05)
+
+
+def test_a_run_as_long_as_a_long_window_still_has_a_finite_exponent() -> None:
+    w = 2048
+    stuck = StuckChannels(1, 0.995, w, warmup=1)
+    stuck.learn(ONE, np.arange(w, dtype=np.float64).reshape(1, w, 1))
+    x, _ = stuck.exponent(ONE, np.zeros((1, w, 1)))
+    assert np.isfinite(x[0]) and x[0] > 100
