@@ -220,7 +220,7 @@ class ThresholdSettings(BaseModel):
     score alone does not see it. Demo plant: stuck and flatlined sensors caught 3 -> 10
     of 11, within two minutes, inside an incident for 0 -> 0.98 of their length at
     median; event F1 0.777 -> 0.845, point F1 own / best 0.618 / 0.695 -> 0.691 /
-    0.756. NAB 62.3 / 49.7 / 68.5 -> 62.1 / 49.3 / 68.4: the new pages are nine tweet
+    0.756. NAB 62.3 / 49.7 / 68.5 -> 62.1 / 49.2 / 68.4: the new pages are nine tweet
     volumes' feed outage of 2015-03-11 (counts at zero for hours), unlabelled there."""
     seed_from_fit: bool = True
     """Start each series a model was fitted on from the model's scores on its fit windows
