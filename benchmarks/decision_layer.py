@@ -35,6 +35,7 @@ from stream_ae import wiring
 from stream_ae.bench.nab_scoring import FileRows, score_profiles
 from stream_ae.bench.point_f1 import at_flags, best_threshold
 from stream_ae.core.alerting import OPENED, QUIET, judged_terms
+from stream_ae.core.records import Point
 from stream_ae.core.threshold import level_of
 from stream_ae.settings import Settings
 
@@ -111,11 +112,14 @@ def record_plant(out: Path) -> None:
             for name, t, score in zip(s.series, s.ts.tolist(), s.score.tolist(), strict=True):
                 rows.setdefault(name, []).append((t, score))
     recorded = []
+    sent: dict[str, list[Point]] = {}
+    for step in steps:
+        for p in step:
+            sent.setdefault(p.series, []).append(p)
     for name, got in rows.items():
         ts, score = np.array(got).T
-        sent = [(p.ts, p.values) for step in steps for p in step if p.series == name]
-        values = np.array([v for _, v in sent], dtype=np.float32)
-        index = np.searchsorted(np.array([t for t, _ in sent]), ts)
+        values = np.array([p.values for p in sent[name]], dtype=np.float32)
+        index = np.searchsorted(np.array([p.ts for p in sent[name]]), ts)
         faults = [i for i in sim.truth if i.series == name]
         labels = np.zeros(len(ts), dtype=bool)
         for i in faults:
@@ -186,9 +190,8 @@ def decide(r: Recorded, settings: Settings) -> Trace:
         bar = threshold.current(slot)
         exponent = threshold.exponent(slot, score)
         if stuck is not None:
-            still, _ = stuck.exponent(slot, at[i : i + 1])
+            still, _ = stuck.observe(slot, at[i : i + 1])
             exponent = np.where(still > exponent, still, exponent)
-            stuck.learn(slot, at[i : i + 1])
         out.exponent[i] = np.nan_to_num(exponent)[0]
         value, judged_bar = judged_terms(settings.alerts.judged_on, score, bar, exponent)
         moves = policy.update(slot, value, judged_bar, r.ts[i : i + 1])

@@ -475,12 +475,10 @@ class Detector:
         if self.stuck is not None:
             # The rarer of the two judges: a window the model finds usual may still end
             # in a run of repeats its channel never showed.
-            windows = ctx.batch.values[rows]
-            still, channel = self.stuck.exponent(s, windows)
+            still, channel = self.stuck.observe(s, ctx.batch.values[rows])
             rarer = still > exponent  # False where either is NaN: not judged yet
             exponent = np.where(rarer, still, exponent)
             ctx.stuck[rows] = np.where(rarer, channel, -1)
-            self.stuck.learn(s, windows)
         ctx.level[rows] = level_of(exponent)
         ctx.decider[rows] = pick
         value, bar = judged_terms(self.judged_on, ctx.score[rows], ctx.threshold[rows], exponent)
@@ -528,11 +526,13 @@ class Detector:
                 channel_names=self.channel_names,
                 channel_errors=by_channel,
             )
-            explained = cells(top=self.top_contributors)
-            if stuck >= 0:  # the stuck channel first, whatever the model's errors
-                first = [c for c in cells(top=len(self.channel_names)) if c.channel == channel]
-                rest = [c for c in explained if c not in first[:1]]
-                explained = tuple(first[:1] + rest)[: self.top_contributors]
+            if stuck < 0:
+                explained = cells(top=self.top_contributors)
+            else:  # the stuck channel's cell first, whatever the model's errors
+                every = cells(top=max(self.top_contributors, len(self.channel_names)))
+                first = next(c for c in every if c.channel == channel)
+                explained = (first, *(c for c in every if c is not first))
+                explained = explained[: self.top_contributors]
         return Alert(
             alert_id=alert_id,
             incident_id=incident_id,

@@ -99,7 +99,7 @@ class StuckChannels:
                 f"{profile.shape}: the model was fitted for another window or channels"
             )
         self.reset(slot)
-        steps = float(profile[0].max()) if profile.size else 0.0
+        steps = float(profile[0].max())
         # No more weight than the decayed history holds at its fullest.
         weight = min(1.0, self._horizon / steps) if steps > 0 else 0.0
         self._at_least[slot] = profile * weight
@@ -112,16 +112,36 @@ class StuckChannels:
         counts = self._at_least[slot]
         return counts[repeats] / np.maximum(counts[0], 1e-12)
 
+    def observe(self, slots: np.ndarray, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Judge each window (rows of distinct slots) against what its slot learned so
+        far, then learn it: `exponent` and `learn` in one pass over the runs."""
+        self._ensure(slots)
+        within = _runs_within(windows)
+        judged = self._judge(slots, within)
+        self._learn(slots, within)
+        return judged
+
     def exponent(self, slots: np.ndarray, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per row of `windows` [rows, steps, channels] (raw values): the tail exponent
         of the run of repeats it ends in, and the channel it is on (NaN and -1 while the
-        slot warms up, or for windows too short to hold a run)."""
+        slot warms up, or for windows too short to hold a run). Learns nothing."""
         self._ensure(slots)
+        return self._judge(slots, _runs_within(windows))
+
+    def learn(self, slots: np.ndarray, windows: np.ndarray) -> None:
+        """Take in the steps that are new since each slot's window before (rows of
+        distinct slots, each window `hop` steps after the slot's one before; past the
+        window's length the steps between are not seen). A slot's first window is new
+        from its second step on."""
+        self._ensure(slots)
+        self._learn(slots, _runs_within(windows))
+
+    def _judge(self, slots: np.ndarray, within: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         n = len(slots)
         x, channel = np.full(n, np.nan), np.full(n, -1, dtype=np.int64)
         if self.longest < 1 or n == 0:
             return x, channel
-        runs = trailing_repeats(windows)
+        runs = within[:, -1, :]
         counts = self._at_least[slots]
         log_steps = np.log(counts[:, 0, :] + 1.0)
         at_run = np.take_along_axis(counts, runs[:, None, :], axis=1)[:, 0, :]
@@ -143,15 +163,9 @@ class StuckChannels:
         warm = self._seen[slots] >= self.warmup
         return np.where(warm, x, np.nan), np.where(warm, channel, -1)
 
-    def learn(self, slots: np.ndarray, windows: np.ndarray) -> None:
-        """Take in the steps that are new since each slot's window before (rows of
-        distinct slots, each window `hop` steps after the slot's one before; past the
-        window's length the steps between are not seen). A slot's first window is new
-        from its second step on."""
-        self._ensure(slots)
+    def _learn(self, slots: np.ndarray, within: np.ndarray) -> None:
         if self.longest < 1 or len(slots) == 0:
             return
-        within = _runs_within(windows)  # [rows, longest, channels], at steps 1 .. longest
         counts = self._at_least[slots]
         run, counted = self._run[slots], self._counted[slots]
         start = np.where(self._seen[slots] == 0, 1, max(1, self.longest + 1 - self.hop))
@@ -164,11 +178,14 @@ class StuckChannels:
             ended = (now == 0) & (run > 0)
             escaped = now >= self.escape_after
             # Each run is counted once: when it ends, or from escape_after on as it goes.
-            upto = np.where(ended, run, np.where(escaped, now, counted))
-            step = _run_steps(upto, self.longest) - _run_steps(counted, self.longest)
-            step[:, 0, :] = 1.0
-            counts = np.where(new[:, :, None], counts * self._keep + step, counts)
-            counted = np.where(new, np.where(ended, 0, upto), counted)
+            upto = np.where(new & ended, run, np.where(new & escaped, now, counted))
+            counts[:, 0, :] = np.where(new, counts[:, 0, :] * self._keep + 1.0, counts[:, 0, :])
+            counts[:, 1:, :] *= np.where(new, self._keep, 1.0)[:, None, :]
+            grew = np.flatnonzero((upto != counted).any(axis=1))  # runs end rarely
+            counts[grew] += _run_steps(upto[grew], self.longest) - _run_steps(
+                counted[grew], self.longest
+            )
+            counted = np.where(new & ended, 0, upto)
             run = np.where(new, now, run)
         self._at_least[slots] = counts
         self._run[slots], self._counted[slots] = run, counted
@@ -209,8 +226,7 @@ def trailing_repeats(windows: np.ndarray) -> np.ndarray:
     >>> trailing_repeats(np.array([[[1.0], [2.0], [2.0], [2.0]]])).tolist()
     [[2]]
     """
-    same = windows[:, 1:, :] == windows[:, :-1, :]
-    return np.cumprod(same[:, ::-1, :], axis=1).sum(axis=1)
+    return _runs_within(windows)[:, -1, :]
 
 
 def run_profile(windows: np.ndarray) -> np.ndarray:

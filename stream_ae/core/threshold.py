@@ -243,7 +243,7 @@ class RollingThreshold:
             learn = known & (~hold | escaped)
             new_level = known & hold & escaped
         if self.return_after is not None:
-            self._keep_the_level_before(slots, scores, known, new_level, self.return_after)
+            self._keep_the_level_before(slots, scores, known, new_level)
         s = slots[learn]
         taken = scores[learn]
         if self.rise_limit is not None and judged_at is not None:
@@ -265,7 +265,6 @@ class RollingThreshold:
         scores: np.ndarray,
         known: np.ndarray,
         new_level: np.ndarray,
-        enough: int,
     ) -> None:
         """A level let in may be a fault that outlasted escape_after and then ends:
         learned, it holds the threshold up for a whole history after it, blind to the
@@ -286,6 +285,8 @@ class RollingThreshold:
                 )
         if not self._before:
             return
+        enough = self.return_after
+        assert enough is not None  # only called with return_after set
         # Only the few slots testing a level: no Python per row for the others.
         testing = np.isin(slots, np.fromiter(self._before, np.int64, len(self._before)))
         for row in np.flatnonzero(known & testing).tolist():
