@@ -34,7 +34,8 @@ import numpy as np
 from stream_ae import wiring
 from stream_ae.bench.nab_scoring import FileRows, score_profiles
 from stream_ae.bench.point_f1 import at_flags, best_threshold
-from stream_ae.core.alerting import OPENED, QUIET, judged_terms
+from stream_ae.core.alerting import OPENED, QUIET
+from stream_ae.core.judging import Judge
 from stream_ae.core.records import Point
 from stream_ae.core.threshold import level_of
 from stream_ae.settings import Settings
@@ -170,8 +171,8 @@ def windows(r: Recorded, length: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def decide(r: Recorded, settings: Settings) -> Trace:
-    """The real threshold, stuck-channel judge and policy, built as the detector builds
-    them, over one recorded series."""
+    """The detector's own judging step (`Judge.turn`), its threshold, stuck-channel
+    judge and policy built as the detector builds them, over one recorded series."""
     threshold, policy = wiring.threshold(settings), wiring.alert_policy(settings)
     slot = np.zeros(1, dtype=np.int64)
     threshold.seed(0, r.fit)
@@ -182,27 +183,17 @@ def decide(r: Recorded, settings: Settings) -> Trace:
         stuck.seed(0, np.asarray(r.extra["runs"]))
     for window in before if stuck is not None else ():
         stuck.learn(slot, window[None])
+    judge = Judge(policy, settings.alerts.judged_on, stuck)
     n = len(r.score)
     out = Trace(*(np.zeros(n, bool) for _ in range(2)), *(np.zeros(n) for _ in range(3)))
     opened_at = np.nan
     for i in range(n):
-        score = r.score[i : i + 1]
-        bar = threshold.current(slot)
-        exponent = threshold.exponent(slot, score)
-        if stuck is not None:
-            still, _ = stuck.observe(slot, at[i : i + 1])
-            exponent = np.where(still > exponent, still, exponent)
-        out.exponent[i] = np.nan_to_num(exponent)[0]
-        value, judged_bar = judged_terms(settings.alerts.judged_on, score, bar, exponent)
-        moves = policy.update(slot, value, judged_bar, r.ts[i : i + 1])
-        new_level = threshold.learn(
-            slot, score, hold=moves.protect, clear=moves.clear, judged_at=bar
-        )
-        policy.rebase(slot[new_level])
-        out.inside[i] = moves.state[0] != QUIET
-        out.opened[i] = moves.state[0] == OPENED
-        out.threshold[i] = bar[0]
-        opened_at = bar[0] if out.opened[i] else opened_at
+        turn = judge.turn(slot, [threshold], [r.score[i : i + 1]], at[i : i + 1], r.ts[i : i + 1])
+        out.exponent[i] = np.nan_to_num(turn.exponent)[0]
+        out.inside[i] = turn.moves.state[0] != QUIET
+        out.opened[i] = turn.moves.state[0] == OPENED
+        out.threshold[i] = turn.threshold[0]
+        opened_at = turn.threshold[0] if out.opened[i] else opened_at
         out.reference[i] = opened_at if out.inside[i] else np.nan
     return out
 

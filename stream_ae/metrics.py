@@ -18,7 +18,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, make_wsgi_app
 
-from stream_ae.core.detector import Scored
+from stream_ae.core.output import Scored
 from stream_ae.core.records import Alert, RejectReason
 from stream_ae.errors import StreamAEError
 

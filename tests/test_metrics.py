@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from stream_ae.core.detector import Scored
+from stream_ae.core.output import Scored
 from stream_ae.errors import StreamAEError
 from stream_ae.metrics import ServiceMetrics, WatchedSeries
 

@@ -15,7 +15,7 @@ from stream_ae.connectors.dead_letters import KEY_LIMIT, DeadLetter, encode_dead
 from stream_ae.connectors.kafka_common import client_options, start_patiently
 from stream_ae.connectors.wire import alert_to_dict
 from stream_ae.core.alerting import STATE_NAMES
-from stream_ae.core.detector import Scored
+from stream_ae.core.output import Scored
 from stream_ae.core.records import Alert
 from stream_ae.settings import KafkaSettings
 

@@ -3,24 +3,23 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import partial
 
 import numpy as np
 
 from stream_ae.core.alerting import (
-    JUDGED_ON,
     OPENED,
     RESOLVED,
     AlertPolicy,
     alert_ids,
-    judged_terms,
     severity_of,
 )
 from stream_ae.core.explain import channel_ranking, contributors
-from stream_ae.core.failures import Failure, error_id, internal_error
+from stream_ae.core.judging import Judge, in_turns
 from stream_ae.core.normalize import Normalizer, Scale
+from stream_ae.core.output import Output, Scored
 from stream_ae.core.records import (
     Alert,
     AlertState,
@@ -56,66 +55,6 @@ class Lane:
 
 
 @dataclass(frozen=True, slots=True)
-class Scored:
-    """One row per scored window, columnar."""
-
-    series: tuple[str, ...]
-    ts: np.ndarray
-    """[rows] event time of the window's last point."""
-    values: np.ndarray
-    """[rows, channels] the window's last point, raw."""
-    score: np.ndarray
-    threshold: np.ndarray
-    """NaN while the series warms up."""
-    level: np.ndarray
-    """[rows] in [0, 1]: how unusual the score is for its series (see
-    `level_of`); a ranking comparable across series. NaN while warming up."""
-    state: np.ndarray
-    """[rows] int8 alert state code (see `stream_ae.core.alerting`)."""
-    scorer: tuple[str, ...]
-
-    def __len__(self) -> int:
-        return len(self.series)
-
-
-@dataclass(slots=True)
-class Output:
-    """Everything one `Detector.process` call produced."""
-
-    scored: list[Scored] = field(default_factory=list)
-    alerts: list[Alert] = field(default_factory=list)
-    rejected: list[tuple[int, Rejection]] = field(default_factory=list)
-    """(index of the point in the input, why it was refused). A window that could not
-    be scored is reported as the point that completed it."""
-    failures: list[Failure] = field(default_factory=list)
-    """Unexpected errors, one per distinct id; their points are in `rejected`
-    (internal_error, the detail naming the id)."""
-    taken: int = 0
-    """Points of the input taken (pushed or refused) so far: if process() raised, the
-    points from here on were never looked at."""
-
-    @property
-    def points_scored(self) -> int:
-        return sum(len(s) for s in self.scored)
-
-    def fail(self, index: int, error: Exception, series: str, ts: float, what: str) -> None:
-        """Refuse point `index` because `what` raised `error`."""
-        eid = error_id(error)
-        self.rejected.append((index, internal_error(error, eid, series, ts, what)))
-        for k, seen in enumerate(self.failures):
-            if seen.error_id == eid:
-                self.failures[k] = replace(seen, points=seen.points + 1)
-                return
-        self.failures.append(Failure(eid, error, 1))
-
-    def note(self, error: Exception) -> None:
-        """Record `error`, which hit after its windows were scored: it refuses no point."""
-        eid = error_id(error)
-        if all(seen.error_id != eid for seen in self.failures):
-            self.failures.append(Failure(eid, error, 0))
-
-
-@dataclass(frozen=True, slots=True)
 class _Batch:
     """What `_decide` knows about one drained batch, filled turn by turn."""
 
@@ -130,36 +69,6 @@ class _Batch:
     state: np.ndarray
     stuck: np.ndarray
     """[rows] the channel whose run of repeats was rarer than the model's score (-1: none)."""
-
-
-def occurrence(slots: np.ndarray) -> np.ndarray:
-    """For each row, how many earlier rows share its slot (0 for a slot's first window).
-
-    >>> occurrence(np.array([4, 2, 4, 4, 2])).tolist()
-    [0, 0, 1, 2, 1]
-    """
-    n = len(slots)
-    order = np.argsort(slots, kind="stable")
-    ranked = slots[order]
-    starts = np.ones(n, dtype=bool)
-    starts[1:] = ranked[1:] != ranked[:-1]
-    index = np.arange(n)
-    first = np.maximum.accumulate(np.where(starts, index, 0))
-    out = np.empty(n, dtype=np.int64)
-    out[order] = index - first
-    return out
-
-
-def in_turns(slots: np.ndarray) -> Iterator[np.ndarray]:
-    """Row indices in turns of at most one row per slot, each slot's rows in order: the
-    threshold and alert policy take one verdict per series per call.
-
-    >>> [rows.tolist() for rows in in_turns(np.array([4, 2, 4, 4, 2]))]
-    [[0, 1], [2, 4], [3]]
-    """
-    occ = occurrence(slots)
-    for turn in range(int(occ.max()) + 1 if len(slots) else 0):
-        yield np.flatnonzero(occ == turn)
 
 
 class Detector:
@@ -188,16 +97,14 @@ class Detector:
         judged_on: str = "tail",
         stuck: StuckChannels | None = None,
     ) -> None:
-        if judged_on not in JUDGED_ON:
-            raise ValueError(f"judged_on must be one of {JUDGED_ON} (got {judged_on!r})")
-        if stuck is not None and (
-            judged_on != "tail"
-            or (stuck.channels, stuck.longest + 1, stuck.hop)
-            != (store.channels, store.window, store.hop)
+        self.judge = Judge(policy, judged_on, stuck)
+        if stuck is not None and (stuck.channels, stuck.longest + 1, stuck.hop) != (
+            store.channels,
+            store.window,
+            store.hop,
         ):
             raise ValueError(
-                "stuck channels are judged as tail exponents, on the store's windows: "
-                f"judged_on must be 'tail' (got {judged_on!r}) and the channels, window "
+                "stuck channels are judged on the store's windows: the channels, window "
                 f"and hop {store.channels}, {store.window}, {store.hop} (got "
                 f"{stuck.channels}, {stuck.longest + 1}, {stuck.hop})"
             )
@@ -218,8 +125,6 @@ class Detector:
         self.collector = collector
         self.severity_ratios = severity_ratios
         """(major, critical): the peak ratios that make an incident major, critical."""
-        self.judged_on = judged_on
-        """What the policy judges: see `judged_terms`."""
         self.stuck = stuck
         """Runs of repeats per channel, judged beside the model's score: a stuck sensor
         reconstructs well."""
@@ -459,39 +364,17 @@ class Detector:
 
     def _turn(self, slots: np.ndarray, rows: np.ndarray, ctx: _Batch) -> list[Alert]:
         """Judge one verdict per series (rows of distinct slots); returns the alerts."""
-        s, results = slots[rows], ctx.results
-        thresholds = [lane.threshold.current(s) for lane in self.lanes]
-        pick = np.zeros(len(rows), dtype=np.int64)
-        exponent = np.empty(len(rows))
-        if len(self.lanes) > 1:
-            pick[~np.isnan(thresholds[1])] = 1
-        for k, lane in enumerate(self.lanes):
-            mine = pick == k
-            at = rows[mine]
-            ctx.score[at] = results[k].scores[at]
-            ctx.threshold[at] = thresholds[k][mine]
-            exponent[mine] = lane.threshold.exponent(s[mine], results[k].scores[at])
-        ctx.threshold[rows[np.isnan(ctx.score[rows])]] = np.nan
-        if self.stuck is not None:
-            # The rarer of the two judges: a window the model finds usual may still end
-            # in a run of repeats its channel never showed.
-            still, channel = self.stuck.observe(s, ctx.batch.values[rows])
-            rarer = still > exponent  # False where either is NaN: not judged yet
-            exponent = np.where(rarer, still, exponent)
-            ctx.stuck[rows] = np.where(rarer, channel, -1)
-        ctx.level[rows] = level_of(exponent)
-        ctx.decider[rows] = pick
-        value, bar = judged_terms(self.judged_on, ctx.score[rows], ctx.threshold[rows], exponent)
-        moves = self.policy.update(s, value, bar, ctx.batch.end_ts[rows])
-        for k, (lane, res, bar) in enumerate(zip(self.lanes, results, thresholds, strict=True)):
-            new_level = lane.threshold.learn(
-                s, res.scores[rows], hold=moves.protect, clear=moves.clear, judged_at=bar
-            )
-            # A lasting new level the judging lane's threshold takes in on purpose: the
-            # open incident follows it, and resolves once it is learned.
-            self.policy.rebase(s[new_level & (pick == k)])
-        ctx.state[rows] = moves.state
-        alerts = []
+        turn = self.judge.turn(
+            slots[rows],
+            [lane.threshold for lane in self.lanes],
+            [result.scores[rows] for result in ctx.results],
+            ctx.batch.values[rows],
+            ctx.batch.end_ts[rows],
+        )
+        ctx.score[rows], ctx.threshold[rows] = turn.score, turn.threshold
+        ctx.level[rows], ctx.decider[rows] = level_of(turn.exponent), turn.lane
+        ctx.stuck[rows], ctx.state[rows] = turn.stuck, turn.moves.state
+        moves, alerts = turn.moves, []
         for j in np.flatnonzero((moves.state == OPENED) | (moves.state == RESOLVED)).tolist():
             opened, peak = float(moves.opened_ts[j]), float(moves.peak_ratio[j])
             alerts.append(self._alert(int(rows[j]), int(moves.state[j]), opened, peak, ctx))

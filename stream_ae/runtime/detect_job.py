@@ -24,7 +24,8 @@ from stream_ae.connectors.files import (
 )
 from stream_ae.connectors.scored import ScoredCsvWriter
 from stream_ae.core.alerting import STATE_NAMES
-from stream_ae.core.detector import Detector, Output
+from stream_ae.core.detector import Detector
+from stream_ae.core.output import Output
 from stream_ae.core.records import AlertState, Point, Rejection
 from stream_ae.errors import InputError, StreamAEError
 from stream_ae.ratelimit import RateLimitedLog

@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from stream_ae.core.detector import Detector, Output
+from stream_ae.core.detector import Detector
+from stream_ae.core.output import Output
 from stream_ae.core.records import Point
 from stream_ae.ratelimit import RateLimitedLog
 

@@ -14,8 +14,9 @@ import logging
 import time
 from datetime import datetime
 
-from stream_ae.core.detector import Detector, Output
+from stream_ae.core.detector import Detector
 from stream_ae.core.drift import DriftMonitor
+from stream_ae.core.output import Output
 from stream_ae.core.records import AlertState
 from stream_ae.errors import StreamAEError
 from stream_ae.metrics import ServiceMetrics

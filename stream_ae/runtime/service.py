@@ -33,8 +33,9 @@ from stream_ae.connectors.kafka_sink import (
     score_messages,
 )
 from stream_ae.connectors.kafka_source import DeadLetter, KafkaSource, SourceBatch
-from stream_ae.core.detector import Detector, Output
+from stream_ae.core.detector import Detector
 from stream_ae.core.drift import DriftMonitor
+from stream_ae.core.output import Output
 from stream_ae.core.records import Alert, Point
 from stream_ae.metrics import ServiceMetrics
 from stream_ae.ratelimit import RateLimitedLog

@@ -4,7 +4,7 @@ import numpy as np
 
 from stream_ae.connectors.kafka_sink import score_messages
 from stream_ae.core.alerting import ACTIVE, OPENED, QUIET
-from stream_ae.core.detector import Scored
+from stream_ae.core.output import Scored
 
 
 def test_every_scored_row_says_its_level_and_whether_an_incident_is_open() -> None:

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 from stream_ae.core.alerting import OPENED, AlertPolicy
-from stream_ae.core.detector import Detector, Lane, Output
+from stream_ae.core.detector import Detector, Lane
 from stream_ae.core.normalize import Normalizer
+from stream_ae.core.output import Output
 from stream_ae.core.records import Alert, AlertState, Point, RejectReason, ScoreBatch
 from stream_ae.core.scoring import Scorer
 from stream_ae.core.stillness import StuckChannels, run_profile

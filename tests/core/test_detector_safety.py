@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 from stream_ae.core.alerting import AlertPolicy
-from stream_ae.core.detector import Detector, Lane, Output
+from stream_ae.core.detector import Detector, Lane
 from stream_ae.core.normalize import Normalizer
+from stream_ae.core.output import Output
 from stream_ae.core.records import Point, RejectReason, ScoreBatch
 from stream_ae.core.scoring import Scorer
 from stream_ae.core.threshold import RollingThreshold

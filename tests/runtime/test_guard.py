@@ -8,7 +8,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from stream_ae.core.detector import Detector, Output
+from stream_ae.core.detector import Detector
+from stream_ae.core.output import Output
 from stream_ae.core.records import Point, RejectReason
 from stream_ae.ratelimit import RateLimitedLog
 from stream_ae.runtime.guard import process_guarded
