@@ -17,7 +17,9 @@ under each candidate setting, and prints per candidate:
   (rows inside an open incident) beside the best point F1 of the level at one
   threshold for the corpus;
 - the plant: event F1 of the own pages (as the demo counts them), point F1 own and
-  best, and per lasting fault kind the median share of the fault an incident covered.
+  best, and per lasting fault kind the median share of the fault an incident covered,
+  and the same share counted from the fault's first row inside an incident (how well
+  an incident, once open, holds to the fault's end: the rest is detection delay).
 """
 
 from __future__ import annotations
@@ -224,6 +226,7 @@ def plant_figures(data: dict[str, Any], settings: Settings) -> str:
     grace, pages, true_pages = data["grace"], 0, 0
     caught, faults = 0, 0
     share: dict[str, list[float]] = {}
+    after: dict[str, list[float]] = {}
     flags, levels, labels = [], [], []
     for r in data["series"]:
         got = decide(r, settings)
@@ -241,14 +244,18 @@ def plant_figures(data: dict[str, Any], settings: Settings) -> str:
             rows = (r.ts >= i.start_ts) & (r.ts <= i.end_ts)
             if rows.any():
                 share.setdefault(i.kind, []).append(float(inside[rows].mean()))
+                during = inside[rows]
+                if during.any():  # from the first row inside an incident to the fault's end
+                    after.setdefault(i.kind, []).append(float(during[np.argmax(during) :].mean()))
     precision, recall = true_pages / max(pages, 1), caught / max(faults, 1)
     event = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     point_own = at_flags(np.concatenate(flags), np.concatenate(labels)).f1
     point_best = best_threshold(np.concatenate(levels), np.concatenate(labels)).f1
     lasting = "  ".join(f"{k} {np.median(v):.2f}" for k, v in sorted(share.items()))
+    held = "  ".join(f"{k} {np.median(v):.2f}" for k, v in sorted(after.items()))
     return (
         f"plant event F1 {event:.3f}  point F1 {point_own:.3f} vs {point_best:.3f}"
-        f"  open share: {lasting}"
+        f"  open share: {lasting}  |  open share once open: {held}"
     )
 
 

@@ -50,3 +50,5 @@ def test_compare_prints_one_row_per_candidate(
     default = rows[0]
     assert "plant event F1 1.000" in default  # the fault paged, nothing else did
     assert "valve_closing" in default
+    # once paged, the incident holds to the fault's end: what it misses is the onset
+    assert "open share once open: valve_closing 1.00" in default
