@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 import warnings
+from functools import partial
 from importlib.resources import files
 from pathlib import Path
 
@@ -49,9 +50,10 @@ def _detect(args: argparse.Namespace) -> int:
         settings,
         out_dir,
         artifact=None if model_path is None else resolve_model(model_path),
-        **column_options(args),
+        columns=column_options(args),
         progress=False if args.no_progress else None,
         echo_alerts=not args.quiet,
+        announce=partial(print, flush=True),
     )
     if args.plot:
         from stream_ae.plots import plot_detection
@@ -103,7 +105,7 @@ def _replay(args: argparse.Namespace) -> int:
         topic=args.topic,
         bootstrap=args.bootstrap,
         speed=args.speed,
-        **column_options(args),
+        columns=column_options(args),
         progress=False if args.no_progress else None,
     )
     print(summary.text())

@@ -53,7 +53,7 @@ def _replay(args: argparse.Namespace) -> int:
     settings = with_fit_share(load_settings(args.config), args)
     chosen = _choose(replayers(settings), args.detectors)
     recording = load_recording(
-        args.data, labels=args.labels, label_column=args.label_column, **column_options(args)
+        args.data, labels=args.labels, label_column=args.label_column, columns=column_options(args)
     )
     windows = sum(len(s.windows) for s in recording.series.values())
     print(

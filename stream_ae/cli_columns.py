@@ -1,10 +1,11 @@
 """The options that say how to read a recorded file's columns, shared by `detect`,
-`replay` and `bench replay`."""
+`fit`, `replay` and `bench replay`."""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+
+from stream_ae.connectors.files import DELIMITERS, LABEL_COLUMNS, Columns
 
 
 def add_column_arguments(p: argparse.ArgumentParser) -> None:
@@ -12,13 +13,29 @@ def add_column_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--time-column", help="CSV time column (default: found by name)")
     p.add_argument("--value-columns", help="comma-separated CSV value columns (channels)")
     p.add_argument("--series-column", help="CSV column naming each row's series")
+    p.add_argument(
+        "--ignore-columns",
+        help="comma-separated CSV columns that are not channels, besides the label columns "
+        f"({', '.join(LABEL_COLUMNS)}) that never are",
+    )
+    p.add_argument(
+        "--delimiter",
+        help="CSV field separator (default: told from the file's first lines, one of "
+        f"{DELIMITERS!r}); 'tab' for a tab",
+    )
 
 
-def column_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The options as `open_points` keywords."""
-    return {
-        "series": args.series,
-        "time_column": args.time_column,
-        "value_columns": args.value_columns.split(",") if args.value_columns else None,
-        "series_column": args.series_column,
-    }
+def column_options(args: argparse.Namespace) -> Columns:
+    """The options as the `Columns` the file jobs take."""
+    return Columns(
+        series=args.series,
+        time_column=args.time_column,
+        value_columns=_names(args.value_columns),
+        series_column=args.series_column,
+        ignore_columns=_names(args.ignore_columns) or (),
+        delimiter="\t" if args.delimiter in ("tab", "\\t") else args.delimiter,
+    )
+
+
+def _names(text: str | None) -> tuple[str, ...] | None:
+    return tuple(name.strip() for name in text.split(",") if name.strip()) if text else None

@@ -232,7 +232,7 @@ def _fit(args: argparse.Namespace) -> int:
         args.file,
         load_settings(args.config),
         args.out,
-        **column_options(args),
+        columns=column_options(args),
         progress=False if args.no_progress else None,
     )
     print(summary.text())  # the log has said it on stderr too

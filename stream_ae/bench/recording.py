@@ -11,17 +11,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from stream_ae.bench.labelled import LabelledSeries, windows_of_flags, windows_of_spans
-from stream_ae.connectors.files import CsvPointReader, PointReader, open_points
+from stream_ae.connectors.files import DEFAULT_COLUMNS, Columns, CsvPointReader, PointReader
 from stream_ae.connectors.labels import LabelError, read_label_windows
 from stream_ae.core.records import Point
 from stream_ae.errors import InputError
 
 LABEL_COLUMN = "label"
+ANOMALY_LABELS = (LABEL_COLUMN, "is_anomaly", "anomaly")
+"""Label columns looked for, in this order, when none is named."""
 _TRUE = {"1", "1.0", "true", "yes"}
 _FALSE = {"0", "0.0", "false", "no", ""}
 
@@ -31,8 +32,8 @@ class Recording:
     path: Path
     label_column: str
     """Left out of the values (whether or not it held the labels)."""
-    columns: dict[str, Any]
-    """How the file's columns are read (`open_points` keywords)."""
+    columns: Columns
+    """How the file's columns are read."""
     series: dict[str, LabelledSeries]
     refused: int
     """Rows the reader refused."""
@@ -40,7 +41,7 @@ class Recording:
     """Rows at or before their series' previous time (a detector refuses them)."""
 
     def reader(self) -> PointReader:
-        return open_points(self.path, ignore_columns=(self.label_column,), **self.columns)
+        return self.columns.open(self.path, also_ignore=(self.label_column,))
 
     def unlabelled(self) -> Recording:
         """The same recording without its windows: what a detector is handed."""
@@ -56,14 +57,16 @@ def load_recording(
     path: Path,
     labels: Path | None = None,
     label_column: str | None = None,
-    **columns: Any,
+    columns: Columns = DEFAULT_COLUMNS,
 ) -> Recording:
-    """Read `path` with its labels: a windows file, or a label column (by default
-    'label', when the file has one). `columns` are `open_points`' column options."""
+    """Read `path` with its labels: a windows file, or a 0/1 label column (by default
+    the first of ANOMALY_LABELS the file has). `columns` say how its columns are read."""
     if labels is not None and label_column is not None:
         raise LabelError("give either a windows file or a label column, not both")
     column = label_column or LABEL_COLUMN
-    reader = open_points(path, ignore_columns=(column,), **columns)
+    reader = columns.open(path, also_ignore=(column,))
+    if labels is None and label_column is None and isinstance(reader, CsvPointReader):
+        column = next((c for c in ANOMALY_LABELS if reader.has_column(c)), column)
     cells: dict[int, str] | None = None
     if labels is None:
         if not isinstance(reader, CsvPointReader):

@@ -12,9 +12,11 @@ import csv
 import gzip
 import json
 import math
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Generator, Iterator, Sequence
 from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Self
@@ -30,6 +32,10 @@ TIME_COLUMNS = ("timestamp", "ts", "time", "datetime", "date")
 """Names (any case) taken as the time column, in this order of preference."""
 SERIES_COLUMNS = ("series", "series_id", "sensor", "id")
 """Names (any case) taken as the series column, in this order of preference."""
+LABEL_COLUMNS = ("label", "anomaly", "is_anomaly", "changepoint")
+"""Names (any case) of columns that label rows: never taken as channels."""
+DELIMITERS = ",;\t|"
+"""The CSV field separators recognised when none is given."""
 _FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
 
@@ -48,8 +54,43 @@ class PointReader(ABC):
     @abstractmethod
     def __iter__(self) -> Iterator[Point | Rejection]: ...
 
+    @abstractmethod
+    def describe(self) -> str:
+        """One line saying how the file is read: which columns are the channels."""
+
     def _source(self, line: int) -> str:
         return f"{self.path.name}:{line}"
+
+
+@dataclass(frozen=True, slots=True)
+class Columns:
+    """How a recorded file is read: `open_points`' options (the CSV ones are refused for
+    JSONL, whose points name their own series, time and channels)."""
+
+    series: str | None = None
+    time_column: str | None = None
+    value_columns: tuple[str, ...] | None = None
+    series_column: str | None = None
+    ignore_columns: tuple[str, ...] = ()
+    delimiter: str | None = None
+
+    def open(self, path: Path, *, also_ignore: Sequence[str] = ()) -> PointReader:
+        """`open_points` on `path` with these options, leaving `also_ignore` out of the
+        channels too."""
+        return open_points(
+            path,
+            series=self.series,
+            time_column=self.time_column,
+            value_columns=self.value_columns,
+            series_column=self.series_column,
+            ignore_columns=(*self.ignore_columns, *also_ignore),
+            delimiter=self.delimiter,
+        )
+
+
+DEFAULT_COLUMNS = Columns()
+"""Time and series columns found by name, every other non-label column a channel, the
+separator told from the file."""
 
 
 def open_points(
@@ -59,14 +100,17 @@ def open_points(
     time_column: str | None = None,
     value_columns: Sequence[str] | None = None,
     series_column: str | None = None,
-    ignore_columns: Sequence[str] = ("label",),
+    ignore_columns: Sequence[str] = (),
+    delimiter: str | None = None,
 ) -> PointReader:
     """Open a .csv, .jsonl or .ndjson file (each optionally .gz) as a stream of points.
 
     `series` names every point of a CSV file (no series column is then looked for) and
     is the default series of JSONL points that name none; otherwise the file's stem is.
     The column options apply to CSV files: by default the time and series columns are
-    found by name and every other column not in `ignore_columns` is a value channel.
+    found by name and every other column is a value channel, except label columns
+    (`LABEL_COLUMNS`, and those in `ignore_columns`). The field separator is
+    `delimiter`, or the one of `DELIMITERS` the file's first lines are split by.
 
     >>> import tempfile
     >>> path = Path(tempfile.mkdtemp()) / "pump-7.csv"
@@ -87,6 +131,7 @@ def open_points(
                 ("time_column", time_column),
                 ("value_columns", value_columns),
                 ("series_column", series_column),
+                ("delimiter", delimiter),
             )
             if value is not None
         ]
@@ -97,7 +142,14 @@ def open_points(
             )
         return JsonlPointReader(path, series or stem)
     return CsvPointReader(
-        path, series, stem, time_column, value_columns, series_column, ignore_columns
+        path,
+        series,
+        stem,
+        time_column,
+        value_columns,
+        series_column,
+        ignore_columns,
+        delimiter,
     )
 
 
@@ -113,13 +165,29 @@ class CsvPointReader(PointReader):
         value_columns: Sequence[str] | None,
         series_column: str | None,
         ignore_columns: Sequence[str],
+        delimiter: str | None = None,
     ) -> None:
+        if delimiter is not None and (len(delimiter) != 1 or delimiter in '\r\n"'):
+            raise InputError(
+                f"The delimiter must be one character, got {delimiter!r}; for a tab give "
+                "'tab' on the command line (--delimiter tab), or '\\t' in Python."
+            )
         try:
             with _open_text(path) as file:
-                header = [name.strip() for name in next(csv.reader(file), [])]
+                sample = file.read(_SAMPLE_CHARS)
+            self.delimiter = delimiter or _sniff_delimiter(sample)
+            header = [
+                name.strip()
+                for name in next(csv.reader([_first_line(sample)], delimiter=self.delimiter), [])
+            ]
         except (OSError, EOFError, csv.Error) as exc:  # e.g. a damaged .gz
             raise InputError(f"Cannot read the header of {path.name}: {exc}.") from None
         found = f"columns found: {', '.join(header) or 'none'}"
+        if len(header) == 1 and delimiter is None:
+            found += (
+                f" (split by {self.delimiter!r}; if the file separates its fields with "
+                "another character, give it with --delimiter)"
+            )
 
         def column(name: str, role: str) -> int:
             if name not in header:
@@ -160,22 +228,40 @@ class CsvPointReader(PointReader):
                     f"or series column; {found}."
                 )
         else:
-            ignored = {name.lower() for name in ignore_columns}
+            ignored = {name.lower() for name in (*LABEL_COLUMNS, *ignore_columns)}
             value_idx = [
                 i for i, name in enumerate(header) if i not in taken and name.lower() not in ignored
             ]
         if not value_idx:
-            raise InputError(f"{path.name} has no value columns besides time and series; {found}.")
+            raise InputError(
+                f"{path.name} has no value columns besides time, series and labels; {found}."
+            )
         super().__init__(path, series or stem, tuple(header[i] for i in value_idx))
+        self._ignored = tuple(
+            name for i, name in enumerate(header) if i not in taken and i not in value_idx
+        )
         self._header = header
         self._time = time_idx
         self._series = series_idx
         self._values = tuple(value_idx)
 
+    def describe(self) -> str:
+        time = self._header[self._time]
+        series = (
+            f"series column {self._header[self._series]!r}"
+            if self._series is not None
+            else f"series {self.series_default!r}"
+        )
+        ignored = f"; not channels: {', '.join(self._ignored)}" if self._ignored else ""
+        return (
+            f"{self.path.name}: fields split by {self.delimiter!r}, time column {time!r}, "
+            f"{series}, channels: {', '.join(self.channels)}{ignored}"
+        )
+
     def __iter__(self) -> Iterator[Point | Rejection]:
         with _open_text(self.path) as file:
             tap = _LineTap(file)
-            rows = csv.reader(tap)
+            rows = csv.reader(tap, delimiter=self.delimiter)
             next(rows, None)
             try:
                 for row in rows:
@@ -184,6 +270,10 @@ class CsvPointReader(PointReader):
                         yield self._point(row, tap.last, rows.line_num)
             except (csv.Error, OSError, EOFError) as exc:  # a NUL byte, a truncated .gz
                 raise InputError(f"{self._source(rows.line_num)} cannot be read: {exc}.") from None
+
+    def has_column(self, name: str) -> bool:
+        """Whether the header names this column, in any case."""
+        return name.lower() in (h.lower() for h in self._header)
 
     def column_cells(self, name: str) -> dict[int, str]:
         """Another column's cells by line number (e.g. a label column beside the points),
@@ -198,12 +288,20 @@ class CsvPointReader(PointReader):
         index = lowered.index(name.lower())
         cells = {}
         with _open_text(self.path) as file:
-            rows = csv.reader(file)
+            rows = csv.reader(file, delimiter=self.delimiter)
             next(rows, None)
             for row in rows:
                 if len(row) == len(self._header):
                     cells[rows.line_num] = row[index].strip()
         return cells
+
+    def _decimal_comma(self, cell: str) -> float | None:
+        """A number written with a decimal comma ('73,9'), as spreadsheets in many locales
+        export it beside ';' separators; None if the cell is not one."""
+        cell = cell.strip()
+        if self.delimiter == "," or not _DECIMAL_COMMA.match(cell):
+            return None
+        return float(cell.replace(",", "."))
 
     def _point(self, row: list[str], raw: str, line: int) -> Point | Rejection:
         source = self._source(line)
@@ -238,12 +336,21 @@ class CsvPointReader(PointReader):
         values = []
         for index, channel in zip(self._values, self.channels, strict=True):
             cell = row[index]
+            value: float | None
             try:
                 value = float(cell)
             except ValueError:
+                value = self._decimal_comma(cell)
+            if value is None:
                 if cell.strip():
+                    hint = (
+                        " Numbers with a decimal comma are read only from files whose fields "
+                        "are not split by ','."
+                        if _DECIMAL_COMMA.match(cell.strip())
+                        else ""
+                    )
                     return _bad(
-                        f"Column {channel!r} holds {cell[:40]!r}, which is not a number.",
+                        f"Column {channel!r} holds {cell[:40]!r}, which is not a number.{hint}",
                         source,
                         raw,
                         series,
@@ -289,6 +396,10 @@ class JsonlPointReader(PointReader):
     def __iter__(self) -> Iterator[Point | Rejection]:
         return self._read(PointDecoder(self.series_default))
 
+    def describe(self) -> str:
+        channels = ", ".join(self.channels) or "none (no valid point)"
+        return f"{self.path.name}: JSON points, channels of the first point: {channels}"
+
     def _read(self, decoder: PointDecoder) -> Generator[Point | Rejection, None, None]:
         number = 0
         with _open_text(self.path) as file:
@@ -325,6 +436,31 @@ def _bad(
     reason: RejectReason = RejectReason.MALFORMED,
 ) -> Rejection:
     return rejected(reason, detail, source, raw, series, ts)
+
+
+_DECIMAL_COMMA = re.compile(r"^[+-]?\d*,\d+(?:[eE][+-]?\d+)?$")
+"""A number whose decimal separator is a comma: one comma, no point, no grouping."""
+_SAMPLE_CHARS = 64 * 1024
+"""How much of a CSV file its separator is told from."""
+
+
+def _first_line(sample: str) -> str:
+    return sample.splitlines()[0] if sample else ""
+
+
+def _sniff_delimiter(sample: str) -> str:
+    """The one of DELIMITERS that splits the sample's lines into the same number of
+    fields, as csv.Sniffer tells; ',' when it cannot tell (one column, or one line)."""
+    lines = sample.splitlines()
+    if len(lines) > 1 and not sample.endswith(("\n", "\r")):
+        sample = "\n".join(lines[:-1])  # the last line may be cut short
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        header = _first_line(sample)
+        counts = {d: header.count(d) for d in DELIMITERS}
+        best = max(counts, key=lambda d: counts[d])
+        return best if counts[best] else ","
 
 
 def _find(header: list[str], names: Sequence[str]) -> int | None:

@@ -7,7 +7,7 @@ import logging
 import sys
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -17,10 +17,11 @@ from tqdm import tqdm
 from stream_ae import wiring
 from stream_ae.connectors.dead_letters import point_raw
 from stream_ae.connectors.files import (
+    DEFAULT_COLUMNS,
     AlertWriter,
+    Columns,
     PointReader,
     RejectWriter,
-    open_points,
 )
 from stream_ae.connectors.scored import ScoredCsvWriter
 from stream_ae.core.alerting import STATE_NAMES
@@ -306,20 +307,17 @@ def run_detect(
     out_dir: Path,
     *,
     artifact: Path | None = None,
-    series: str | None = None,
-    time_column: str | None = None,
-    value_columns: Sequence[str] | None = None,
-    series_column: str | None = None,
+    columns: Columns = DEFAULT_COLUMNS,
     progress: bool | None = None,
     echo_alerts: bool = True,
+    announce: Callable[[str], object] | None = None,
 ) -> DetectSummary:
-    reader = open_points(
-        path,
-        series=series,
-        time_column=time_column,
-        value_columns=value_columns,
-        series_column=series_column,
-    )
+    """Score the file at `path` into `out_dir`. `announce` is handed, before any point is
+    read, the line saying how the file is read (its separator and channels), so a wrong
+    guess shows before the run rather than after."""
+    reader = columns.open(path)
+    if announce is not None:
+        announce(reader.describe())
     settings = with_model_home(settings, out_dir)
     job = DetectJob(reader, settings, out_dir, artifact=artifact, echo_alerts=echo_alerts)
     return job.run(progress)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from stream_ae import wiring
-from stream_ae.connectors.files import open_points
+from stream_ae.connectors.files import DEFAULT_COLUMNS, Columns
 from stream_ae.core.records import Rejection, WindowBatch
 from stream_ae.errors import InputError
 from stream_ae.ratelimit import RateLimitedLog
@@ -66,10 +66,7 @@ def run_fit(
     settings: Settings,
     out: Path,
     *,
-    series: str | None = None,
-    time_column: str | None = None,
-    value_columns: Sequence[str] | None = None,
-    series_column: str | None = None,
+    columns: Columns = DEFAULT_COLUMNS,
     progress: bool | None = None,
 ) -> FitSummary:
     """Fit on every window of `paths` (cut as the detector cuts them), publish the model
@@ -84,13 +81,7 @@ def run_fit(
     refused: Counter[str] = Counter()
     limited = RateLimitedLog(log)
     for path in paths:
-        reader = open_points(
-            path,
-            series=series,
-            time_column=time_column,
-            value_columns=value_columns,
-            series_column=series_column,
-        )
+        reader = columns.open(path)
         # Each file through a store of its own: a second recording of the same series
         # may come from an earlier time, and is no continuation of the first.
         store = None

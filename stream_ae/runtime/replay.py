@@ -25,7 +25,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from tqdm import tqdm
 
 from stream_ae.connectors.fastwire import FastPointDecoder
-from stream_ae.connectors.files import JsonlPointReader, PointReader, open_points
+from stream_ae.connectors.files import DEFAULT_COLUMNS, Columns, JsonlPointReader, PointReader
 from stream_ae.connectors.kafka_common import (
     client_options,
     ensure_topics,
@@ -194,10 +194,7 @@ async def replay(
     topic: str | None = None,
     bootstrap: str | None = None,
     speed: float = 0.0,
-    series: str | None = None,
-    time_column: str | None = None,
-    value_columns: Sequence[str] | None = None,
-    series_column: str | None = None,
+    columns: Columns = DEFAULT_COLUMNS,
     progress: bool | None = None,
     clock: Clock = time.monotonic,
     sleep: Sleep = asyncio.sleep,
@@ -210,13 +207,7 @@ async def replay(
     """
     if speed < 0:
         raise ValueError(f"speed must be 0 (as fast as possible) or above; got {speed}.")
-    reader = open_points(
-        path,
-        series=series,
-        time_column=time_column,
-        value_columns=value_columns,
-        series_column=series_column,
-    )
+    reader = columns.open(path)
     kafka = settings.kafka
     if bootstrap is not None:
         kafka = kafka.model_copy(update={"bootstrap": bootstrap})

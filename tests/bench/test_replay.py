@@ -43,6 +43,15 @@ def test_a_label_cell_that_is_not_zero_or_one_stops_the_replay_naming_its_line(
         load_recording(labelled_csv(tmp_path / "x.csv", rows))
 
 
+def test_an_is_anomaly_column_in_a_semicolon_file_is_found_as_the_labels(
+    tmp_path: Path,
+) -> None:
+    rows = [f"{1_700_000_000 + 60 * i};{i},5;{int(i in (3, 4))}" for i in range(8)]
+    got = load_recording(labelled_csv(tmp_path / "u.csv", rows, "timestamp;value;is_anomaly"))
+    assert got.series["u"].windows == [(3, 4)] and got.channels == 1
+    assert got.series["u"].values[1] == 1.5  # the decimal comma read
+
+
 def test_labels_are_asked_for_where_the_file_has_none(tmp_path: Path) -> None:
     plain = tmp_path / "plain.csv"
     plain.write_text("timestamp,value\n1,1.0\n2,2.0\n")

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from stream_ae.cli import main
+from stream_ae.connectors.files import Columns
 from stream_ae.errors import InputError
 from stream_ae.model.artifact import load_artifact
 from stream_ae.plots import plot_detection
@@ -128,7 +129,7 @@ def test_empty_file_and_unknown_column_are_clear_errors(
             sine_csv(tmp_path / "x.csv"),
             small_settings,
             tmp_path / "out",
-            value_columns=["pressure"],
+            columns=Columns(value_columns=("pressure",)),
         )
 
 
