@@ -19,7 +19,8 @@ from stream_ae.settings import KafkaSettings
 log = logging.getLogger(__name__)
 
 STALL_S = 60.0
-"""A loop that has not ticked for this long is stuck: the liveness probe fails."""
+"""A loop that has not ticked, or a worker task that has not ended, for this long is
+stuck: the liveness probe fails (`metrics.stall_s`)."""
 
 
 class Health:
@@ -30,12 +31,16 @@ class Health:
         self,
         assignment: Callable[[], Collection[object]],
         *,
+        stall_s: float = STALL_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._assignment = assignment
         self._clock = clock
+        self.stall_s = stall_s
         self.beat_at: float | None = None
         """When the event loop last ticked (None: not running yet)."""
+        self.worker_since: float | None = None
+        """When the scoring worker started the task it is on (None: idle)."""
         self.consuming = False
         """The consumer started and joined its group."""
         self.broker_error: str | None = None
@@ -48,11 +53,25 @@ class Health:
     def beat(self) -> None:
         self.beat_at = self._clock()
 
+    def working(self) -> None:
+        """The scoring worker starts a task (called on the worker thread)."""
+        self.worker_since = self._clock()
+
+    def idle(self) -> None:
+        """The scoring worker ended its task, however it ended."""
+        self.worker_since = None
+
     def live(self) -> tuple[bool, str]:
+        now, since = self._clock(), self.worker_since
+        if since is not None and now - since > self.stall_s:
+            return False, (
+                f"the scoring worker has been on one task for {now - since:.0f} s "
+                f"(metrics.stall_s = {self.stall_s:g}): it is stuck"
+            )
         if self.beat_at is None:
             return True, "starting"
-        stalled = self._clock() - self.beat_at
-        if stalled > STALL_S:
+        stalled = now - self.beat_at
+        if stalled > self.stall_s:
             return False, f"the event loop has not run for {stalled:.0f} s"
         return True, "alive"
 

@@ -139,7 +139,7 @@ class DetectorService:
         self.source = KafkaSource(
             self.kafka, on_revoke=self._on_revoke, channels=self.detector.channel_names
         )
-        self.health = Health(self.source.assignment)
+        self.health = Health(self.source.assignment, stall_s=settings.metrics.stall_s)
         self.sink = KafkaSink(self.kafka)
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="detector")
         self._queue: asyncio.Queue[SourceBatch] = asyncio.Queue(self.kafka.max_queued_batches)
@@ -147,8 +147,16 @@ class DetectorService:
         self._reported = (0.0, 0)  # (monotonic time, points) of the last progress line
 
     async def _in_worker(self, fn: Callable[..., T], *args: object) -> T:
-        # Every touch of the detector goes through the one worker thread.
-        return await asyncio.get_running_loop().run_in_executor(self._worker, fn, *args)
+        # Every touch of the detector goes through the one worker thread, which the
+        # liveness probe watches: a task that never ends fails /healthz.
+        def timed() -> T:
+            self.health.working()
+            try:
+                return fn(*args)
+            finally:
+                self.health.idle()
+
+        return await asyncio.get_running_loop().run_in_executor(self._worker, timed)
 
     def _topics(self) -> list[str]:
         k = self.kafka

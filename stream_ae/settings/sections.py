@@ -425,6 +425,10 @@ class MetricsSettings(BaseModel):
     top_k: int = Field(default=10, ge=0, le=100)
     """Also export score and threshold for the K series currently furthest above their
     thresholds (0: none), so dashboards can show the series that matter."""
+    stall_s: float = Field(default=60.0, gt=0)
+    """/healthz fails once the event loop has not run, or the scoring worker has been on
+    one task, for this many seconds: the process is stuck and a restart helps. Keep it
+    well above the slowest batch (a first model's install included)."""
 
     _series_from_text = field_validator("series", mode="before")(_list_from_text)
 

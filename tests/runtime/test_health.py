@@ -43,6 +43,21 @@ def test_alive_until_the_loop_stalls() -> None:
     assert health.live()[0] is False
 
 
+def test_not_alive_while_the_scoring_worker_is_stuck_on_one_task() -> None:
+    clock = Clock()
+    health = Health(set, stall_s=5.0, clock=clock)
+    health.beat()
+    health.working()
+    clock.now += 4.0
+    health.beat()  # the loop runs on while it awaits the worker
+    assert health.live() == (True, "alive")
+    clock.now += 2.0
+    alive, why = health.live()
+    assert alive is False and "scoring worker" in why and "6 s" in why
+    health.idle()
+    assert health.live() == (True, "alive")
+
+
 def get(url: str) -> tuple[int, str]:
     try:
         with urllib.request.urlopen(url, timeout=10) as reply:

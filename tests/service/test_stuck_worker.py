@@ -1,0 +1,68 @@
+"""A scoring worker stuck on one batch fails /healthz, so Kubernetes restarts the pod;
+the event loop alone running on is not enough to be alive."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from stream_ae.core.records import ScoreBatch
+from stream_ae.core.scoring import Scorer
+from stream_ae.runtime.broker import EmbeddedBroker
+from stream_ae.runtime.service import DetectorService
+
+from .conftest import base_settings, prefix, produce_points, sine_points
+
+
+class HangsUntilReleased:
+    """Wraps the serving scorer; its first batch blocks until the test releases it
+    (a deadlocked device call, say)."""
+
+    def __init__(self, inner: Scorer) -> None:
+        self.inner = inner
+        self.name, self.version, self.device = inner.name, inner.version, inner.device
+        self.window, self.channels = inner.window, inner.channels
+        self.entered, self.release = threading.Event(), threading.Event()
+
+    def score(self, windows: np.ndarray) -> ScoreBatch:
+        self.entered.set()
+        self.release.wait(60)
+        return self.inner.score(windows)
+
+
+def test_a_stuck_scoring_worker_fails_the_liveness_probe(
+    broker: EmbeddedBroker, artifact: Path, tmp_path: Path
+) -> None:
+    p = prefix()
+    settings = base_settings(tmp_path, broker.address, p)
+    metrics = settings.metrics.model_copy(update={"stall_s": 1.0})
+    settings = settings.model_copy(update={"metrics": metrics})
+    verdicts: list[tuple[bool, str]] = []
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        service = DetectorService(settings, artifact=artifact)
+        scorer = HangsUntilReleased(service.detector.lanes[0].scorer)
+        service.detector.lanes[0].scorer = scorer
+        task = asyncio.create_task(service.run(stop))
+        await asyncio.to_thread(
+            produce_points, broker.address, f"{p}.points", sine_points(["a"], 80, spikes={})
+        )
+        await asyncio.to_thread(scorer.entered.wait, 60)
+        verdicts.append(service.health.live())  # just entered: still alive
+        await asyncio.sleep(1.5)
+        verdicts.append(service.health.live())  # on one batch for longer than stall_s
+        scorer.release.set()
+        while service.stats.points == 0 and not task.done():
+            await asyncio.sleep(0.1)
+        verdicts.append(service.health.live())
+        stop.set()
+        await task
+
+    asyncio.run(main())
+    assert verdicts[0][0] is True
+    assert verdicts[1][0] is False and "scoring worker" in verdicts[1][1]
+    assert verdicts[2] == (True, "alive")
