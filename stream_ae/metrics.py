@@ -12,11 +12,22 @@ import heapq
 import math
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from importlib import metadata
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, make_wsgi_app
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+    make_wsgi_app,
+)
 
 from stream_ae.core.output import Scored
 from stream_ae.core.records import Alert, RejectReason
@@ -27,11 +38,37 @@ EVICTION_REASONS = ("idle", "revoked", "internal_error")
 RETRAIN_RESULTS = ("promoted", "kept", "failed")
 
 
+def build_labels() -> dict[str, str]:
+    """stream-ae's version and those of the libraries that decide its behaviour, read
+    from the installed packages (torch is not imported: only `model` may)."""
+    from stream_ae import __version__
+
+    labels = {"version": __version__}
+    for package in ("torch", "numpy", "river", "aiokafka"):
+        try:
+            labels[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            labels[package] = "absent"
+    return labels
+
+
 class ServiceMetrics:
     """What `stream-ae run` exposes; one instance per registry."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
+        # The process_* and python_info series every Prometheus client exports from its
+        # default registry, which already has them; dashboards and alert rules expect
+        # them on ours too.
+        if registry is not REGISTRY:
+            ProcessCollector(registry=registry)
+            PlatformCollector(registry=registry)
+        self.build = Info(
+            "stream_ae_build",
+            "The running stream-ae: its version and its main libraries'.",
+            registry=registry,
+        )
+        self.build.info(build_labels())
         self.points_consumed = Counter(
             "stream_ae_points_consumed_total",
             "Points decoded from the input topic.",

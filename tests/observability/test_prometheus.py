@@ -16,6 +16,7 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
+from stream_ae import __version__
 from stream_ae.dashboard_plot import panel_queries, render_dashboard
 from stream_ae.errors import StreamAEError
 from stream_ae.metrics import ServiceMetrics
@@ -129,6 +130,9 @@ def test_prometheus_sees_the_metrics_move(
         assert prometheus.value("stream_ae_append_to_alert_seconds_count") >= 1
         assert prometheus.value("stream_ae_model_age_seconds") > 0
         assert prometheus.query('stream_ae_model_info{scorer="lstm-ae"}')
+        assert prometheus.query(f'stream_ae_build_info{{version="{__version__}"}}')
+        assert prometheus.value("process_resident_memory_bytes") > 0
+        assert prometheus.query("python_info")
 
         with pytest.raises(StreamAEError, match="parse error"):
             prometheus.query("sum(")  # so a broken expression below could not pass unseen
