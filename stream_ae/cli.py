@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 import warnings
@@ -11,7 +10,7 @@ from functools import partial
 from importlib.resources import files
 from pathlib import Path
 
-from stream_ae import __version__
+from stream_ae import __version__, logs
 from stream_ae.cli_bench import add_bench_commands
 from stream_ae.cli_columns import add_column_arguments, column_options
 from stream_ae.cli_model import add_fit_share_arguments, add_model_commands, with_fit_share
@@ -260,12 +259,19 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _log_format(args: argparse.Namespace) -> str:
+    """`logging.format` from the settings the command will read (its --config, else
+    STREAM_AE_CONFIG and the environment); "text" when they cannot be read, so the
+    command itself reports why."""
+    try:
+        return load_settings(getattr(args, "config", None)).logging.format
+    except StreamAEError:
+        return "text"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logs.configure(_log_format(args), verbose=args.verbose)
     warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.jit")
     try:
         return int(args.run(args))

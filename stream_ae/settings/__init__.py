@@ -37,6 +37,7 @@ from stream_ae.settings.sections import (
     ColdStartSettings,
     FileSettings,
     KafkaSettings,
+    LoggingSettings,
     MetricsSettings,
     ModelSettings,
     NormalizeSettings,
@@ -53,6 +54,7 @@ __all__ = [
     "ColdStartSettings",
     "FileSettings",
     "KafkaSettings",
+    "LoggingSettings",
     "MetricsSettings",
     "ModelSettings",
     "NormalizeSettings",
@@ -97,6 +99,7 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = KafkaSettings()
     metrics: MetricsSettings = MetricsSettings()
     retrain: RetrainSettings = RetrainSettings()
+    logging: LoggingSettings = LoggingSettings()
 
     @model_validator(mode="after")
     def _fit_points_make_windows(self) -> Settings:

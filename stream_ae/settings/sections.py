@@ -433,5 +433,13 @@ class MetricsSettings(BaseModel):
     _series_from_text = field_validator("series", mode="before")(_list_from_text)
 
 
+class LoggingSettings(BaseModel):
+    model_config = _SECTION
+    format: Literal["text", "json"] = "text"
+    """How log lines are written to stderr: "text" for people, "json" (one object per
+    line: time, level, logger, message, and the traceback of an error) for log
+    collectors such as Loki, Elasticsearch or Cloud Logging."""
+
+
 # Set only for the duration of one `load_settings` call, so the class-level source
 # hook can see an explicit path without a global that other threads would share.
