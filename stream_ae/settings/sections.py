@@ -416,9 +416,11 @@ class RetrainSettings(BaseModel):
 
 class MetricsSettings(BaseModel):
     model_config = _SECTION
-    address: str = Field(default="0.0.0.0:9108", pattern=r"^[^\s]*:\d{1,5}$")
-    """host:port where `stream-ae run` serves Prometheus metrics on /metrics (port 0: any
-    free port, logged at start)."""
+    address: str = Field(default="0.0.0.0:2112", pattern=r"^[^\s]*:\d{1,5}$")
+    """host:port where `stream-ae run` serves Prometheus metrics on /metrics and the
+    /healthz and /readyz probes (port 0: any free port, logged at start). 2112, outside
+    9100-9999, which the Prometheus project hands out to exporters: a detector beside
+    node_exporter, graphite_exporter and the like does not collide with them."""
     series: Annotated[list[str], NoDecode] = Field(default_factory=list, max_length=1000)
     """Series whose score and threshold are always exported as gauges (labelled by
     series id: keep the list short). In the environment: comma-separated or a JSON list."""

@@ -60,7 +60,7 @@ def test_dockerfile_pins_torch_as_pyproject_does_and_copies_what_exists() -> Non
     ignore = (DEPLOY / "docker" / "Dockerfile.dockerignore").read_text()
     assert all(f"!{s.rstrip('/')}" in ignore for s in sources)  # kept in the build context
     assert f"EXPOSE {METRICS_PORT}" in text
-    assert f"127.0.0.1:{METRICS_PORT}/metrics" in text  # the health check
+    assert f"127.0.0.1:{METRICS_PORT}/healthz" in text  # the health check: liveness
     assert 'ENTRYPOINT ["stream-ae"]' in text and 'CMD ["run"]' in text
 
 
