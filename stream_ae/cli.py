@@ -25,6 +25,16 @@ SAMPLE = Path(str(files("stream_ae") / "data" / "sample.csv"))
 
 ALL_REFUSED = 3
 """Exit status of `detect` when it refused every row of its file (nothing was scored)."""
+EXIT_STATUSES = f"""exit status:
+  0    done
+  1    the run failed: Kafka unreachable, a fit that produced no model, a broker
+       that died (trying again later may work; a sentence on stderr says why)
+  2    usage or configuration: a wrong option, setting, file or model (a sentence
+       on stderr says what to change)
+  {ALL_REFUSED}    detect refused every row of its file: nothing was scored (rejects.jsonl
+       says why, row by row)
+  130  interrupted (Ctrl-C)
+  141  the reader of stdout went away (`stream-ae ... | head`)"""
 BROKEN_PIPE = 141
 """Exit status when the reader of stdout went away: 128 + SIGPIPE, as for a shell tool."""
 
@@ -51,7 +61,7 @@ def _detect(args: argparse.Namespace) -> int:
         artifact=None if model_path is None else resolve_model(model_path),
         columns=column_options(args),
         progress=False if args.no_progress else None,
-        echo_alerts=not args.quiet,
+        echo_alerts=not _quiet(args),
         announce=partial(print, flush=True),
     )
     if args.plot:
@@ -85,7 +95,11 @@ def _run(args: argparse.Namespace) -> int:
     from stream_ae.runtime.serve import serve
 
     artifact = None if args.model is None else resolve_model(args.model)
-    serve(load_settings(args.config), artifact=artifact, echo=not args.quiet)
+    settings = load_settings(args.config)
+    if args.bootstrap is not None:
+        kafka = settings.kafka.model_copy(update={"bootstrap": args.bootstrap})
+        settings = settings.model_copy(update={"kafka": kafka})
+    serve(settings, artifact=artifact, echo=not _quiet(args))
     return 0
 
 
@@ -131,7 +145,7 @@ def _demo(args: argparse.Namespace) -> int:
         sensors=args.sensors,
         steps=args.steps,
         speed=args.speed,
-        echo=not args.quiet,
+        echo=not _quiet(args),
         metrics_address=args.metrics_address,
         watch=args.watch,
     )
@@ -152,9 +166,11 @@ def _check_config(args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="stream-ae", description="Streaming anomaly detection for sensor time series."
+        prog="stream-ae",
+        description="Streaming anomaly detection for sensor time series.",
+        epilog=EXIT_STATUSES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("-v", "--verbose", action="store_true", help="log debug details")
     p.add_argument("--version", action="version", version=f"stream-ae {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -187,7 +203,6 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--plot", type=Path, help="write a PNG of the series, alerts and scores")
     add_column_arguments(d)
     d.add_argument("--no-progress", action="store_true", help="no progress bar")
-    d.add_argument("-q", "--quiet", action="store_true", help="do not print alerts as they happen")
     d.set_defaults(run=_detect)
 
     r = sub.add_parser("run", help="run the detector service against Kafka until SIGTERM")
@@ -198,7 +213,7 @@ def parser() -> argparse.ArgumentParser:
         help="model artifact directory or registry (default: model.artifact, else the registry's "
         "current version in model.artifact_dir, else a first model is fitted from the stream)",
     )
-    r.add_argument("-q", "--quiet", action="store_true", help="do not print alerts")
+    r.add_argument("--bootstrap", help="Kafka host:port list (default: kafka.bootstrap)")
     r.set_defaults(run=_run)
 
     b = sub.add_parser("broker", help="run the embedded Kafka-protocol broker (memory only)")
@@ -234,7 +249,6 @@ def parser() -> argparse.ArgumentParser:
     )
     m.add_argument("--steps", type=int, default=DEMO_STEPS, help="one-minute steps to simulate")
     m.add_argument("--speed", type=float, default=0.0, help="x real time (0: as fast as it goes)")
-    m.add_argument("-q", "--quiet", action="store_true", help="do not print alerts")
     m.add_argument(
         "--metrics-address",
         default="127.0.0.1:0",
@@ -256,7 +270,32 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--config", type=Path, help="TOML settings (default: $STREAM_AE_CONFIG)")
     c.add_argument("--comments", action="store_true", help="explain every key")
     c.set_defaults(run=_check_config)
+    _add_common_flags(p)
     return p
+
+
+def _add_common_flags(p: argparse.ArgumentParser) -> None:
+    """-v and -q on every command, before or after its name (`stream-ae -v detect` and
+    `stream-ae detect -v`): suppressed defaults, so a subcommand's parser does not reset
+    what the main parser read."""
+    p.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log debug details"
+    )
+    p.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="do not print alerts as they happen (detect, run, demo)",
+    )
+    for action in p._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                _add_common_flags(child)
+
+
+def _quiet(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "quiet", False))
 
 
 def _log_format(args: argparse.Namespace) -> str:
@@ -271,13 +310,13 @@ def _log_format(args: argparse.Namespace) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logs.configure(_log_format(args), verbose=args.verbose)
+    logs.configure(_log_format(args), verbose=bool(getattr(args, "verbose", False)))
     warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.jit")
     try:
         return int(args.run(args))
     except StreamAEError as exc:
         print(f"stream-ae: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_status
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

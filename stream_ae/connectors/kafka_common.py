@@ -27,6 +27,7 @@ class KafkaUnavailable(StreamAEError):
     """The brokers could not be reached within the configured patience."""
 
     retriable = True
+    exit_status = 1
 
 
 class TopicMissing(StreamAEError):

@@ -12,3 +12,7 @@ class StreamAEError(Exception):
 
     retriable: bool = False
     """True when trying the same operation again later may succeed."""
+    exit_status: int = 2
+    """What the command line exits with: 2 when a person must change something (usage,
+    configuration, an input or model that cannot be read), 1 for a run that failed
+    (a broker away, a fit that produced nothing)."""

@@ -61,6 +61,8 @@ STAGING_PREFIX = ".staging-"
 class RetrainError(StreamAEError):
     """The job could not produce a candidate; nothing that serves changed."""
 
+    exit_status = 1
+
 
 @dataclass
 class RetrainResult:

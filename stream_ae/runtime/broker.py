@@ -45,6 +45,8 @@ and the broker's bind."""
 class BrokerError(StreamAEError):
     """The embedded broker could not be found, could not start, or died."""
 
+    exit_status = 1
+
 
 class EmbeddedBroker:
     """A Tansu broker subprocess on 127.0.0.1 with memory storage.

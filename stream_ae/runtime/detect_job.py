@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 class FirstFitFailed(StreamAEError):
     """`detect` fitted no model: the run ended there, its outputs so far written."""
 
+    exit_status = 1
+
 
 @dataclass
 class DetectSummary:

@@ -51,6 +51,8 @@ SHOWN_REJECTIONS = 5
 class ReplayError(StreamAEError):
     """The broker refused or lost messages of a replay."""
 
+    exit_status = 1
+
 
 @dataclass
 class ReplaySummary:
