@@ -157,6 +157,27 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _alerts(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from stream_ae.runtime.alerts_view import show_alerts
+
+    settings = load_settings(args.config)
+    kafka = settings.kafka
+    if args.bootstrap is not None:
+        kafka = kafka.model_copy(update={"bootstrap": args.bootstrap})
+    asyncio.run(
+        show_alerts(
+            kafka,
+            args.topic or kafka.alert_topic,
+            follow=args.follow,
+            series=set(args.series) if args.series else None,
+            as_json=args.json,
+        )
+    )
+    return 0
+
+
 def _check_config(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     print(settings.summary(comments=args.comments))
@@ -262,6 +283,21 @@ def parser() -> argparse.ArgumentParser:
         help="export this sensor's score and threshold as gauges (repeatable)",
     )
     m.set_defaults(run=_demo)
+
+    al = sub.add_parser(
+        "alerts",
+        help="print the alert topic as a person reads it (from its beginning)",
+        description="Every alert on the alert topic, oldest first, one line each; with "
+        "--follow, then each new one as it arrives, until Ctrl-C. Reads without a consumer "
+        "group: nobody's offsets move.",
+    )
+    al.add_argument("--config", type=Path, help="TOML settings (default: $STREAM_AE_CONFIG)")
+    al.add_argument("--bootstrap", help="Kafka host:port list (default: kafka.bootstrap)")
+    al.add_argument("--topic", help="alert topic (default: kafka.alert_topic)")
+    al.add_argument("--follow", "-f", action="store_true", help="keep printing new alerts")
+    al.add_argument("--series", action="append", metavar="S", help="only this series (repeatable)")
+    al.add_argument("--json", action="store_true", help="the alerts' JSON, one per line")
+    al.set_defaults(run=_alerts)
 
     add_model_commands(sub)
     add_bench_commands(sub)

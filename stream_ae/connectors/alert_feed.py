@@ -1,0 +1,62 @@
+"""The alert topic read back, for people at a terminal (`stream-ae alerts`).
+
+No consumer group and no commits: every partition is assigned directly and read from
+its beginning, so watching alerts never moves anybody's offsets. Without `follow` the
+read ends at the high watermarks seen when it began.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from stream_ae.connectors.kafka_common import TopicMissing, client_options, start_patiently
+from stream_ae.settings import KafkaSettings
+
+
+@dataclass(frozen=True, slots=True)
+class AlertMessage:
+    """One message of the alert topic, as it came."""
+
+    value: bytes
+    partition: int
+    offset: int
+
+
+async def alert_messages(
+    kafka: KafkaSettings, topic: str, *, follow: bool = False
+) -> AsyncIterator[AlertMessage]:
+    """Every message of `topic` from the beginning, partition by partition in offset
+    order; with `follow`, then every new one as it arrives, until cancelled."""
+    consumer = await start_patiently(
+        lambda: AIOKafkaConsumer(enable_auto_commit=False, **client_options(kafka)),
+        kafka,
+        f"reader of {topic}",
+    )
+    try:
+        partitions = (
+            consumer.partitions_for_topic(topic) if topic in await consumer.topics() else None
+        )
+        if not partitions:
+            raise TopicMissing(
+                f"topic {topic!r} does not exist on {kafka.bootstrap}: no detector has "
+                "written alerts there yet, or kafka.alert_topic names another"
+            )
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        while True:
+            if not follow:
+                positions = [await consumer.position(tp) for tp in tps]
+                if all(at >= ends[tp] for tp, at in zip(tps, positions, strict=True)):
+                    return
+            batch = await consumer.getmany(*tps, timeout_ms=500, max_records=1000)
+            for tp, messages in sorted(batch.items(), key=lambda item: item[0].partition):
+                for m in messages:
+                    if follow or m.offset < ends[tp]:
+                        yield AlertMessage(m.value or b"", tp.partition, m.offset)
+    finally:
+        await consumer.stop()
