@@ -123,14 +123,28 @@ def run_fit(
         )
     w = settings.window.length
     windows = WindowBatch.concat([b for b in parts if len(b)], w, len(channels))
+    lineage = {"source": [str(p) for p in paths], "fitted_by": "stream-ae fit"}
+    return fit_windows(settings, windows, channels, out, lineage, dict(refused), progress)
+
+
+def fit_windows(
+    settings: Settings,
+    windows: WindowBatch,
+    channels: Sequence[str],
+    out: Path,
+    lineage: dict[str, Any],
+    refused: dict[str, int] | None = None,
+    progress: bool | None = None,
+) -> FitSummary:
+    """Fit on `windows` (each series' in time order), publish the model to the registry
+    `out` and make it current there."""
     counts = Counter(windows.series)
     if len(windows) < 8:
         raise InputError(
-            f"the files make {len(windows)} windows of {w} points; a fit needs at least 8. "
-            "Give more points (a series' first N points make N - window.length + 1 "
-            "windows) or a shorter window.length"
+            f"the data make {len(windows)} windows of {settings.window.length} points; a fit "
+            "needs at least 8. Give more points (a series' first N points make N - "
+            "window.length + 1 windows) or a shorter window.length"
         )
-    lineage = {"source": [str(p) for p in paths], "fitted_by": "stream-ae fit"}
     try:
         path = wiring.publish_fit(
             settings, windows.series, windows.values, channels, out, lineage, progress
@@ -138,6 +152,6 @@ def run_fit(
     except ValueError as exc:  # the training's sentence (diverged, too few windows)
         raise InputError(f"the fit failed: {exc}") from exc
     registry = ModelRegistry(out)
-    registry.promote(path.name, reason="stream-ae fit")
+    registry.promote(path.name, reason=str(lineage.get("fitted_by", "a fit")))
     manifest = registry.get(path.name).manifest
-    return FitSummary(path, dict(counts), dict(refused), manifest)
+    return FitSummary(path, dict(counts), dict(refused or {}), manifest)

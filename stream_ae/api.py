@@ -1,0 +1,297 @@
+"""stream-ae from Python: fit a model on arrays or a DataFrame, open a detector on it,
+feed it columns, get scores and alerts back.
+
+>>> import numpy as np, tempfile
+>>> from stream_ae import StreamDetector, fit_model
+>>> from stream_ae.settings import Settings
+>>> quick = Settings.model_validate({"model": {"epochs": 2}})
+>>> t = np.arange(600.0)
+>>> model = fit_model(np.sin(t / 10), ts=t, series="pump", settings=quick,
+...                   out=tempfile.mkdtemp())
+>>> detector = StreamDetector(model)
+>>> t = np.arange(600.0, 800.0)
+>>> later = np.sin(t / 10)
+>>> later[150] = 9.0                                  # a spike at t = 750
+>>> scores = detector.score(later, ts=t, series="pump")
+>>> len(scores)                                       # every point from a full window on
+169
+>>> first = detector.alerts[0]                      # opened a few points after the spike
+>>> first.series, first.state.value, 750.0 <= first.ts < 760.0
+('pump', 'open', True)
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from stream_ae import wiring
+from stream_ae.connectors.files import LABEL_COLUMNS
+from stream_ae.core.alerting import STATE_NAMES
+from stream_ae.core.records import Alert, Point, Rejection, WindowBatch
+from stream_ae.core.threshold import level_of
+from stream_ae.errors import InputError
+from stream_ae.settings import Settings
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["Scores", "StreamDetector", "fit_model"]
+
+
+@dataclass(frozen=True)
+class Scores:
+    """One row per point whose window was scored, in the order the points were fed."""
+
+    series: np.ndarray
+    """[rows] str."""
+    ts: np.ndarray
+    """[rows] float64 event time, epoch seconds."""
+    score: np.ndarray
+    """[rows] float64 the model's reconstruction error."""
+    threshold: np.ndarray
+    """[rows] float64 the series' threshold (NaN while it warms up)."""
+    level: np.ndarray
+    """[rows] float64 in [0, 1): how unusual the score is for its series (0.5 at the
+    threshold), comparable across series."""
+    state: np.ndarray
+    """[rows] str: "" (no incident), "open", "active" or "resolved"."""
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The rows as a pandas DataFrame (`pip install stream-ae[dataframe]`)."""
+        pd = _pandas()
+        return pd.DataFrame(
+            {
+                "series": self.series,
+                "timestamp": pd.to_datetime(self.ts, unit="s", utc=True),
+                "score": self.score,
+                "threshold": self.threshold,
+                "level": self.level,
+                "state": self.state,
+            }
+        )
+
+
+def fit_model(
+    data: Any,
+    *,
+    ts: Sequence[float] | np.ndarray | None = None,
+    series: str | Sequence[str] | None = None,
+    channels: Sequence[str] | None = None,
+    settings: Settings | None = None,
+    out: str | Path = "models",
+) -> Path:
+    """Fit a model on `data` taken as normal and publish it as the current version of
+    the registry `out`; returns the version's directory.
+
+    `data` is an array [points] or [points, channels], or a pandas DataFrame (see
+    `StreamDetector.score` for how its columns are read). Each series' points must be
+    in time order; `ts` defaults to one point per second."""
+    from stream_ae.runtime.fit_job import fit_windows
+
+    settings = settings or Settings()
+    points, names = _points(data, ts, series, channels)
+    store = wiring.window_store(settings, len(names))
+    parts = []
+    for p in points:
+        refused = store.push(p.series, p.ts, p.values)
+        if refused is not None:
+            raise InputError(f"point {p} was refused: {refused.detail}")
+        if store.needs_drain:
+            parts.append(store.drain().batch)
+    parts.append(store.drain().batch)
+    windows = WindowBatch.concat([b for b in parts if len(b)], settings.window.length, len(names))
+    lineage = {"source": "arrays", "fitted_by": "stream_ae.fit_model"}
+    return fit_windows(settings, windows, names, Path(out), lineage).path
+
+
+@dataclass
+class StreamDetector:
+    """A detector serving a published model, fed from Python.
+
+    `score(data)` pushes points through the same windows, thresholds and alert policy
+    as `stream-ae run`; alerts accumulate in `alerts` and refused points in `rejected`.
+    `learn_one` and `score_one` follow river's anomaly detectors, for one series.
+    """
+
+    model: str | Path
+    """A model version's directory, or a registry (its current version)."""
+    settings: Settings | None = None
+    series: str = "series"
+    """The series `learn_one` and `score_one` speak of."""
+    alerts: list[Alert] = field(default_factory=list, init=False)
+    rejected: list[Rejection] = field(default_factory=list, init=False)
+
+    def __post_init__(self) -> None:
+        from stream_ae.model.artifact import load_artifact
+        from stream_ae.registry import resolve_model
+
+        artifact = resolve_model(Path(self.model))
+        manifest = load_artifact(artifact).manifest
+        base = self.settings or Settings()
+        window = base.window.model_copy(update={"length": manifest.window})
+        self._settings = base.model_copy(update={"window": window})
+        self.channels: tuple[str, ...] = tuple(manifest.channel_names)
+        self._detector = wiring.detector(self._settings, self.channels, artifact)
+        self._recent: deque[tuple[float, ...]] = deque(maxlen=manifest.window - 1)
+        self._clock = 0.0
+
+    def score(
+        self,
+        data: Any,
+        *,
+        ts: Sequence[float] | np.ndarray | None = None,
+        series: str | Sequence[str] | None = None,
+    ) -> Scores:
+        """Feed `data` (each series in time order, after what it was fed before) and
+        return the rows that were scored.
+
+        - an array [points] or [points, channels]: `series` names the series (one name,
+          or one per point), `ts` gives event times (default: one per second);
+        - a DataFrame: a DatetimeIndex, or a `timestamp`, `ts` or `time` column, gives
+          the time; a `series` column, or `series`, names the series; every other
+          numeric column is a channel, except label columns (`label`, `anomaly`, ...).
+        """
+        points, names = _points(data, ts, series, self.channels)
+        if names != self.channels:
+            raise InputError(
+                f"the data has channels {list(names)}, the model {list(self.channels)}"
+            )
+        out = self._detector.process(points)
+        self.alerts.extend(out.alerts)
+        self.rejected.extend(rejection for _, rejection in out.rejected)
+        if out.scored:
+            self._clock = max(self._clock, float(np.max([s.ts.max() for s in out.scored])))
+        return _scores(out.scored)
+
+    def learn_one(self, x: Mapping[str, float], t: float | None = None) -> None:
+        """Feed one point of `self.series` (channel name -> value); `t` its event time
+        (default: one second after the last)."""
+        self._clock = self._clock + 1.0 if t is None else float(t)
+        values = tuple(float(x[name]) for name in self.channels)
+        self._recent.append(values)
+        out = self._detector.process([Point(self.series, self._clock, values)])
+        self.alerts.extend(out.alerts)
+        self.rejected.extend(rejection for _, rejection in out.rejected)
+
+    def score_one(self, x: Mapping[str, float]) -> float:
+        """How unusual the window that `x` would complete is, in [0, 1) (0.5 at the
+        series' threshold), learning nothing; 0 until the series' window and threshold
+        are ready."""
+        store, lane = self._detector.store, self._detector.lanes[0]
+        slot = store.slot(self.series)
+        if slot is None or len(self._recent) < (self._recent.maxlen or 0):
+            return 0.0
+        row = tuple(float(x[name]) for name in self.channels)
+        window = np.array([*self._recent, row], dtype=np.float32)[None]
+        slots = np.array([slot], dtype=np.int64)
+        scale = lane.normalizer.scale(slots, window.mean(axis=1), window.var(axis=1))
+        score = lane.scorer.score(scale.apply(window)).scores.astype(np.float64)
+        exponent = lane.threshold.exponent(slots, score)
+        return float(np.nan_to_num(level_of(exponent))[0])
+
+
+def _scores(scored: list[Any]) -> Scores:
+    if not scored:
+        empty = np.zeros(0)
+        return Scores(np.zeros(0, dtype=str), empty, empty, empty, empty, np.zeros(0, dtype=str))
+    names = np.asarray(STATE_NAMES, dtype=object)
+    return Scores(
+        np.concatenate([np.asarray(s.series, dtype=object) for s in scored]).astype(str),
+        np.concatenate([s.ts for s in scored]),
+        np.concatenate([s.score for s in scored]),
+        np.concatenate([s.threshold for s in scored]),
+        np.concatenate([s.level for s in scored]),
+        np.concatenate([names[s.state] for s in scored]).astype(str),
+    )
+
+
+def _points(
+    data: Any,
+    ts: Sequence[float] | np.ndarray | None,
+    series: str | Sequence[str] | None,
+    channels: Sequence[str] | None,
+) -> tuple[list[Point], tuple[str, ...]]:
+    """Points from an array or a DataFrame, and their channel names."""
+    if type(data).__name__ == "DataFrame":
+        data, ts, series, found = _frame_columns(data, ts, series)
+        channels = channels if channels is not None and list(channels) == found else found
+    values = np.asarray(data, dtype=np.float64)
+    if values.ndim == 1:
+        values = values[:, None]
+    if values.ndim != 2 or len(values) == 0:
+        raise InputError(
+            f"data must be [points] or [points, channels] with at least one point; got "
+            f"shape {list(values.shape)}"
+        )
+    n, width = values.shape
+    names = tuple(channels) if channels is not None else _default_channels(width)
+    if len(names) != width:
+        raise InputError(f"{width} column(s) of data for channels {list(names)}")
+    times = np.arange(n, dtype=np.float64) if ts is None else np.asarray(ts, dtype=np.float64)
+    ids = [series or "series"] * n if series is None or isinstance(series, str) else list(series)
+    if len(times) != n or len(ids) != n:
+        raise InputError(
+            f"{n} points but {len(times)} times and {len(ids)} series ids; give one each"
+        )
+    rows = values.tolist()
+    return [
+        Point(str(s), t, tuple(v)) for s, t, v in zip(ids, times.tolist(), rows, strict=True)
+    ], names
+
+
+def _default_channels(width: int) -> tuple[str, ...]:
+    return ("value",) if width == 1 else tuple(f"value_{i}" for i in range(width))
+
+
+def _frame_columns(
+    frame: pd.DataFrame, ts: Any, series: Any
+) -> tuple[np.ndarray, Any, Any, list[str]]:
+    pd = _pandas()
+    lowered = {str(c).lower(): c for c in frame.columns}
+    time_column = next((lowered[n] for n in ("timestamp", "ts", "time") if n in lowered), None)
+    series_column = lowered.get("series")
+    if ts is None:
+        if time_column is not None:
+            ts = _epoch_seconds(pd, frame[time_column])
+        elif isinstance(frame.index, pd.DatetimeIndex):
+            ts = _epoch_seconds(pd, frame.index.to_series())
+    if series is None and series_column is not None:
+        series = frame[series_column].astype(str).tolist()
+    skip = {time_column, series_column}
+    labels = {name.lower() for name in LABEL_COLUMNS}
+    found = [
+        c
+        for c in frame.columns
+        if c not in skip
+        and str(c).lower() not in labels
+        and pd.api.types.is_numeric_dtype(frame[c])
+    ]
+    if not found:
+        raise InputError(f"the DataFrame has no numeric channel column: {list(frame.columns)}")
+    return frame[found].to_numpy(dtype=np.float64), ts, series, [str(c) for c in found]
+
+
+def _epoch_seconds(pd: Any, column: Any) -> np.ndarray:
+    if pd.api.types.is_datetime64_any_dtype(column):
+        stamps = pd.to_datetime(column, utc=True)
+        return (stamps - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy()
+    return column.to_numpy(dtype=np.float64)
+
+
+def _pandas() -> Any:
+    try:
+        import pandas
+    except ImportError:
+        raise InputError(
+            "DataFrames need pandas: pip install 'stream-ae[dataframe]' (or pandas)"
+        ) from None
+    return pandas

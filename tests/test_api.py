@@ -1,0 +1,88 @@
+"""The Python API: a model fitted on arrays or a DataFrame, a detector fed columns, river's
+learn_one / score_one, and the README's example as written."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from stream_ae import Scores, StreamDetector, fit_model
+from stream_ae.errors import InputError
+from stream_ae.settings import Settings
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+QUICK = Settings.model_validate({"model": {"epochs": 3}})
+
+
+def plant(start: str, n: int) -> pd.DataFrame:
+    stamps = pd.date_range(start, periods=n, freq="1min", tz="UTC")
+    phase = np.arange(n) / 15
+    return pd.DataFrame(
+        {
+            "flow": np.sin(phase),
+            "pressure": np.cos(phase),
+            "anomaly": np.zeros(n, dtype=int),  # a label column: never a channel
+        },
+        index=stamps,
+    )
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("models")
+    return fit_model(plant("2026-01-01", 600), series="unit-1", settings=QUICK, out=out)
+
+
+def test_a_dataframe_is_fitted_and_scored_by_its_columns_and_time_index(model: Path) -> None:
+    detector = StreamDetector(model, QUICK)
+    assert detector.channels == ("flow", "pressure")
+    later = plant("2026-01-01 10:00", 200)
+    later.iloc[120, 0] = 8.0  # flow jumps
+    scores = detector.score(later, series="unit-1")
+    frame = scores.to_frame()
+    assert list(frame.columns) == ["series", "timestamp", "score", "threshold", "level", "state"]
+    assert len(frame) == 200 - 31 and (frame.series == "unit-1").all()
+    assert frame.timestamp.iloc[0] == later.index[31]
+    spike_at = later.index[120]
+    opened = [a for a in detector.alerts if a.state.value == "open"]
+    assert opened and opened[0].channel == "flow"
+    assert spike_at.timestamp() <= opened[0].ts <= spike_at.timestamp() + 600
+    assert frame.level.max() > 0.9 and frame.level.median() < 0.5
+
+
+def test_score_one_learns_nothing_and_ranks_a_spike_above_the_usual(model: Path) -> None:
+    detector = StreamDetector(model, QUICK, series="unit-1")
+    phase = np.arange(300) / 15
+    for k in range(300):
+        detector.learn_one({"flow": np.sin(phase[k]), "pressure": np.cos(phase[k])}, 60.0 * k)
+    usual = {"flow": float(np.sin(300 / 15)), "pressure": float(np.cos(300 / 15))}
+    spike = {"flow": 8.0, "pressure": usual["pressure"]}
+    before = detector.score_one(usual)
+    assert detector.score_one(spike) > 0.9 > before
+    assert detector.score_one(usual) == before  # nothing was learned in between
+    assert not detector.rejected
+
+
+def test_arrays_with_mismatched_lengths_or_channels_are_refused(model: Path) -> None:
+    detector = StreamDetector(model, QUICK)
+    with pytest.raises(InputError, match="one each"):
+        detector.score(np.zeros((10, 2)), ts=np.arange(5.0))
+    with pytest.raises(InputError, match="channels"):
+        detector.score(np.zeros((10, 3)))
+    assert isinstance(detector.score(np.zeros((3, 2))), Scores)
+
+
+def test_the_readme_python_example_runs_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    section = README.read_text().split("## From Python", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S)
+    assert code is not None
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, object] = {}
+    exec(compile(code.group(1), "README.md", "exec"), namespace)
+    assert isinstance(namespace["scores"], Scores) and len(namespace["scores"]) > 0
