@@ -97,8 +97,9 @@ def _run(args: argparse.Namespace) -> int:
     artifact = None if args.model is None else resolve_model(args.model)
     settings = load_settings(args.config)
     if args.bootstrap is not None:
-        kafka = settings.kafka.model_copy(update={"bootstrap": args.bootstrap})
-        settings = settings.model_copy(update={"kafka": kafka})
+        settings = settings.model_copy(
+            update={"kafka": settings.kafka.with_servers(args.bootstrap)}
+        )
     serve(settings, artifact=artifact, echo=not _quiet(args))
     return 0
 
@@ -165,7 +166,7 @@ def _alerts(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     kafka = settings.kafka
     if args.bootstrap is not None:
-        kafka = kafka.model_copy(update={"bootstrap": args.bootstrap})
+        kafka = kafka.with_servers(args.bootstrap)
     asyncio.run(
         show_alerts(
             kafka,
@@ -234,7 +235,7 @@ def parser() -> argparse.ArgumentParser:
         help="model artifact directory or registry (default: model.artifact, else the registry's "
         "current version in model.artifact_dir, else a first model is fitted from the stream)",
     )
-    r.add_argument("--bootstrap", help="Kafka host:port list (default: kafka.bootstrap)")
+    r.add_argument("--bootstrap", help="Kafka host:port list (default: kafka.bootstrap_servers)")
     r.set_defaults(run=_run)
 
     b = sub.add_parser("broker", help="run the embedded Kafka-protocol broker (memory only)")
@@ -247,7 +248,7 @@ def parser() -> argparse.ArgumentParser:
     rp.add_argument("file", type=Path, help="CSV or JSONL points")
     rp.add_argument("--config", type=Path, help="TOML settings (default: $STREAM_AE_CONFIG)")
     rp.add_argument("--topic", help="topic to publish to (default: kafka.input_topic)")
-    rp.add_argument("--bootstrap", help="Kafka host:port list (default: kafka.bootstrap)")
+    rp.add_argument("--bootstrap", help="Kafka host:port list (default: kafka.bootstrap_servers)")
     rp.add_argument(
         "--speed",
         type=_speed,
@@ -292,7 +293,7 @@ def parser() -> argparse.ArgumentParser:
         "group: nobody's offsets move.",
     )
     al.add_argument("--config", type=Path, help="TOML settings (default: $STREAM_AE_CONFIG)")
-    al.add_argument("--bootstrap", help="Kafka host:port list (default: kafka.bootstrap)")
+    al.add_argument("--bootstrap", help="Kafka host:port list (default: kafka.bootstrap_servers)")
     al.add_argument("--topic", help="alert topic (default: kafka.alert_topic)")
     al.add_argument("--follow", "-f", action="store_true", help="keep printing new alerts")
     al.add_argument("--series", action="append", metavar="S", help="only this series (repeatable)")

@@ -6,8 +6,10 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from aiokafka.abc import AbstractTokenProvider
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import (
     KafkaConnectionError,
@@ -17,7 +19,7 @@ from aiokafka.errors import (
 )
 from aiokafka.helpers import create_ssl_context
 
-from stream_ae.errors import StreamAEError
+from stream_ae.errors import ConfigError, StreamAEError
 from stream_ae.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -37,12 +39,17 @@ class TopicMissing(StreamAEError):
 def client_options(kafka: KafkaSettings) -> dict[str, Any]:
     """Connection options every aiokafka client of the service takes."""
     options: dict[str, Any] = {
-        "bootstrap_servers": kafka.bootstrap,
+        "bootstrap_servers": kafka.bootstrap_servers,
+        "client_id": kafka.client_id,
         "security_protocol": kafka.security_protocol,
     }
     if kafka.security_protocol in ("SSL", "SASL_SSL"):
+        key_password = kafka.ssl_password
         options["ssl_context"] = create_ssl_context(
-            cafile=str(kafka.ssl_cafile) if kafka.ssl_cafile else None
+            cafile=kafka.ssl_cafile,
+            certfile=kafka.ssl_certfile,
+            keyfile=kafka.ssl_keyfile,
+            password=key_password.get_secret_value() if key_password else None,
         )
     if kafka.security_protocol.startswith("SASL"):
         options["sasl_mechanism"] = kafka.sasl_mechanism
@@ -50,7 +57,36 @@ def client_options(kafka: KafkaSettings) -> dict[str, Any]:
         # The one place the password is unwrapped: everywhere else it prints as a mask.
         password = kafka.sasl_password
         options["sasl_plain_password"] = password.get_secret_value() if password else None
+        options["sasl_kerberos_service_name"] = kafka.sasl_kerberos_service_name
+        options["sasl_kerberos_domain_name"] = kafka.sasl_kerberos_domain_name
+        if kafka.sasl_mechanism == "OAUTHBEARER":
+            if kafka.sasl_oauth_token_file is None:
+                raise ConfigError(
+                    "kafka.sasl_mechanism = OAUTHBEARER needs kafka.sasl_oauth_token_file, "
+                    "the file that holds the bearer token"
+                )
+            options["sasl_oauth_token_provider"] = TokenFile(kafka.sasl_oauth_token_file)
     return options
+
+
+class TokenFile(AbstractTokenProvider):
+    """An OAuth bearer token read from a file at each authentication, so a token that a
+    sidecar or Kubernetes rotates is picked up without a restart."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    async def token(self) -> str:
+        try:
+            token = self.path.read_text().strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot read the OAuth token file {self.path} (kafka.sasl_oauth_token_file): "
+                f"{exc.strerror}"
+            ) from None
+        if not token:
+            raise ConfigError(f"the OAuth token file {self.path} is empty")
+        return token
 
 
 class _Client(Protocol):
@@ -95,7 +131,7 @@ async def start_patiently(
                 raise KafkaUnavailable(
                     f"Kafka at {kafka.bootstrap} did not answer within "
                     f"{kafka.connect_retry_s:g} s ({exc}). Start one with `stream-ae broker`, "
-                    "or point STREAM_AE_KAFKA__BOOTSTRAP at a running broker."
+                    "or point kafka.bootstrap_servers (--bootstrap) at a running broker."
                 ) from None
             log.warning("waiting for Kafka at %s (attempt %d): %s", kafka.bootstrap, attempt, exc)
             await sleep(min(delay, left))

@@ -78,13 +78,11 @@ class KafkaSink:
         self._producer: AIOKafkaProducer | None = None
 
     def _make_producer(self) -> AIOKafkaProducer:
+        # Idempotence needs InitProducerId, which the embedded broker refuses;
+        # duplicates after a retry are harmless: alert ids are deterministic.
+        tuning = {"linger_ms": 5, **self.kafka.producer_options}
         return AIOKafkaProducer(
-            **client_options(self.kafka),
-            acks="all",
-            linger_ms=5,
-            # Idempotence needs InitProducerId, which the embedded broker refuses;
-            # duplicates after a retry are harmless: alert ids are deterministic.
-            enable_idempotence=False,
+            **client_options(self.kafka), acks="all", enable_idempotence=False, **tuning
         )
 
     async def start(self) -> None:

@@ -140,6 +140,7 @@ class KafkaSource:
             fetch_max_wait_ms=kafka.max_wait_ms,
             # Oversized messages must still be fetched, to be sent to the dead letters.
             max_partition_fetch_bytes=max(1_048_576, 2 * kafka.max_message_bytes),
+            **kafka.consumer_options,
         )
 
     async def start(self) -> None:

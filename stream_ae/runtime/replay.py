@@ -212,7 +212,7 @@ async def replay(
     reader = columns.open(path)
     kafka = settings.kafka
     if bootstrap is not None:
-        kafka = kafka.model_copy(update={"bootstrap": bootstrap})
+        kafka = kafka.with_servers(bootstrap)
     topic = topic or kafka.input_topic
     summary = ReplaySummary(path.name, topic, kafka.bootstrap)
     producer = await connect(kafka, clock=clock, sleep=sleep)
@@ -274,7 +274,9 @@ async def connect(
     def make() -> AIOKafkaProducer:
         # Idempotence stays off: it needs InitProducerId, which the embedded broker refuses.
         return AIOKafkaProducer(
-            **client_options(kafka), acks="all", max_batch_size=BATCH_BYTES, linger_ms=0
+            **client_options(kafka),
+            acks="all",
+            **{"max_batch_size": BATCH_BYTES, "linger_ms": 0, **kafka.producer_options},
         )
 
     return await start_patiently(make, kafka, "producer", clock=clock, sleep=sleep)

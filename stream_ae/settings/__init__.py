@@ -124,8 +124,8 @@ class Settings(BaseSettings):
         # dirs: one file and the environment are easier to reason about in a deployment.
         path = config_path()
         if path is None:
-            return init_settings, env_settings
-        return init_settings, env_settings, _toml_source(settings_cls, path)
+            return init_settings, _OldNames(env_settings)
+        return init_settings, _OldNames(env_settings), _OldNames(_toml_source(settings_cls, path))
 
     def for_child(self) -> str:
         """These settings as one line of JSON, secrets in clear: only for a pipe to a
@@ -259,6 +259,40 @@ _PROBLEMS = {
 }
 
 
+RENAMED = {("kafka", "bootstrap"): "bootstrap_servers"}
+"""Keys read under an old name: (section, old name) -> the name now."""
+
+
+class _OldNames(PydanticBaseSettingsSource):
+    """A source whose keys under an old name (`RENAMED`) are read under the new one, so
+    an environment's old name still wins over a file's new one, as sources do."""
+
+    def __init__(self, inner: PydanticBaseSettingsSource) -> None:
+        super().__init__(inner.settings_cls)
+        self.inner = inner
+
+    def _set_current_state(self, state: dict[str, Any]) -> None:
+        super()._set_current_state(state)
+        self.inner._set_current_state(state)
+
+    def _set_settings_sources_data(self, states: dict[str, dict[str, Any]]) -> None:
+        super()._set_settings_sources_data(states)
+        self.inner._set_settings_sources_data(states)
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self.inner.get_field_value(field, field_name)
+
+    def __call__(self) -> dict[str, Any]:
+        data = self.inner()
+        for (section, old), new in RENAMED.items():
+            values = data.get(section)
+            if isinstance(values, dict) and old in values and new not in values:
+                data[section] = {
+                    (new if key == old else key): value for key, value in values.items()
+                }
+        return data
+
+
 def _describe(err: ErrorDetails, file: Path | None) -> str:
     loc = tuple(str(part) for part in err["loc"])
     key = ".".join(loc) or "settings"
@@ -333,5 +367,9 @@ def _toml_value(value: object) -> str:
         return repr(value)
     if isinstance(value, tuple | list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):  # an inline table
+        return (
+            "{" + ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items()) + "}"
+        )
     # JSON string escapes are a subset of TOML basic-string escapes.
     return json.dumps(str(value))

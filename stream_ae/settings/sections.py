@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import (
+    AliasChoices,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -333,10 +334,48 @@ class FileSettings(BaseModel):
     """Points per micro-batch when reading a file."""
 
 
+MANAGED_CLIENT_OPTIONS = frozenset(
+    {
+        "bootstrap_servers",
+        "client_id",
+        "security_protocol",
+        "ssl_context",
+        "sasl_mechanism",
+        "sasl_plain_username",
+        "sasl_plain_password",
+        "sasl_kerberos_service_name",
+        "sasl_kerberos_domain_name",
+        "sasl_oauth_token_provider",
+        "group_id",
+        "enable_auto_commit",
+        "auto_offset_reset",
+        "session_timeout_ms",
+        "heartbeat_interval_ms",
+        "fetch_max_wait_ms",
+        "max_partition_fetch_bytes",
+        "key_deserializer",
+        "value_deserializer",
+        "key_serializer",
+        "value_serializer",
+        "acks",
+        "enable_idempotence",
+        "isolation_level",
+    }
+)
+"""aiokafka options stream-ae sets itself: not to be overridden by consumer_options or
+producer_options."""
+
+
 class KafkaSettings(BaseModel):
     model_config = _SECTION
-    bootstrap: str = "127.0.0.1:9092"
-    """Comma-separated host:port list of the Kafka brokers."""
+    bootstrap_servers: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.1:9092"],
+        validation_alias=AliasChoices("bootstrap_servers", "bootstrap"),
+    )
+    """host:port of Kafka brokers to start from, as a list or comma-separated (the old
+    name `bootstrap` is read too)."""
+    client_id: str = Field(default="stream-ae", min_length=1)
+    """How this detector names itself to the brokers (their logs and quotas)."""
     input_topic: str = Field(default="stream-ae.points", min_length=1)
     """Topic the points arrive on (key = series id)."""
     alert_topic: str = Field(default="stream-ae.alerts", min_length=1)
@@ -377,15 +416,68 @@ class KafkaSettings(BaseModel):
     is on, else logs an error and reports not ready on /readyz."""
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     """How to reach the brokers."""
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
-    """SASL mechanism when the protocol uses SASL."""
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI", "OAUTHBEARER"] = (
+        "PLAIN"
+    )
+    """SASL mechanism when the protocol uses SASL (GSSAPI needs `pip install gssapi` and a
+    Kerberos ticket; OAUTHBEARER reads its token from sasl_oauth_token_file)."""
     sasl_username: str | None = None
     """SASL user (set it from a secret: STREAM_AE_KAFKA__SASL_USERNAME)."""
     sasl_password: SecretStr | None = None
     """SASL password (set it from a secret: STREAM_AE_KAFKA__SASL_PASSWORD). Printed and
     logged only as a mask; the Kafka client alone reads it."""
+    sasl_kerberos_service_name: str = "kafka"
+    """GSSAPI: the brokers' Kerberos service name."""
+    sasl_kerberos_domain_name: str | None = None
+    """GSSAPI: the brokers' Kerberos domain, when not their host names'."""
+    sasl_oauth_token_file: Path | None = None
+    """OAUTHBEARER: a file holding the bearer token, read again at each authentication
+    (a token a sidecar or Kubernetes refreshes)."""
     ssl_cafile: Path | None = None
     """CA bundle for SSL, when the system's is not the one."""
+    ssl_certfile: Path | None = None
+    """Client certificate (PEM) for brokers that authenticate clients by TLS (mTLS)."""
+    ssl_keyfile: Path | None = None
+    """The client certificate's private key (PEM), when not in ssl_certfile."""
+    ssl_password: SecretStr | None = None
+    """Password of the private key, if it has one (STREAM_AE_KAFKA__SSL_PASSWORD)."""
+    consumer_options: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    """More aiokafka consumer options, passed as they are (e.g. {fetch_min_bytes =
+    1024}); the ones this section or the service sets are refused here."""
+    producer_options: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    """More aiokafka producer options, passed as they are (e.g. {compression_type =
+    "gzip"}); the ones this section or the service sets are refused here."""
+
+    _servers_from_text = field_validator("bootstrap_servers", mode="before")(_list_from_text)
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _servers_named(cls, servers: list[str]) -> list[str]:
+        named = [server.strip() for server in servers if server.strip()]
+        if not named:
+            raise ValueError("name at least one broker, as host:port")
+        return named
+
+    @field_validator("consumer_options", "producer_options")
+    @classmethod
+    def _not_managed(cls, options: dict[str, object]) -> dict[str, object]:
+        taken = sorted(set(options) & MANAGED_CLIENT_OPTIONS)
+        if taken:
+            raise ValueError(
+                f"{', '.join(taken)} are set by stream-ae itself (its offsets, delivery and "
+                "connection depend on them): set them through this section's own keys, or "
+                "leave them out"
+            )
+        return options
+
+    @property
+    def bootstrap(self) -> str:
+        """The brokers as one comma-separated string, for log lines and messages."""
+        return ",".join(self.bootstrap_servers)
+
+    def with_servers(self, servers: str) -> KafkaSettings:
+        """These settings with other brokers (a command line's --bootstrap)."""
+        return KafkaSettings.model_validate({**self.model_dump(), "bootstrap_servers": servers})
 
 
 class RetrainSettings(BaseModel):
