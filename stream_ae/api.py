@@ -193,7 +193,10 @@ class StreamDetector:
         row = tuple(float(x[name]) for name in self.channels)
         window = np.array([*self._recent, row], dtype=np.float32)[None]
         slots = np.array([slot], dtype=np.int64)
-        scale = lane.normalizer.scale(slots, window.mean(axis=1), window.var(axis=1))
+        # Scaled as the detector would scale it: by the series' running statistics
+        # with `x` taken in, for a series the model does not know or scales online.
+        mean, var = store.stats_with(slot, row)
+        scale = lane.normalizer.scale(slots, mean[None], var[None])
         score = lane.scorer.score(scale.apply(window)).scores.astype(np.float64)
         exponent = lane.threshold.exponent(slots, score)
         return float(np.nan_to_num(level_of(exponent))[0])

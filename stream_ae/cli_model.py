@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from stream_ae import logs
 from stream_ae.cli_columns import add_column_arguments, column_options
 from stream_ae.errors import ConfigError
 from stream_ae.registry import ModelRegistry
@@ -195,6 +196,8 @@ def _retrain(args: argparse.Namespace) -> int:
 
         parent = ParentWatch()
         settings = parent.settings()
+        # The settings came on stdin, after main() chose the log format from none.
+        logs.configure(settings.logging.format, verbose=bool(getattr(args, "verbose", False)))
     else:
         settings = load_settings(args.config)
     changes: dict[str, Any] = {}

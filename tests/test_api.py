@@ -67,6 +67,19 @@ def test_score_one_learns_nothing_and_ranks_a_spike_above_the_usual(model: Path)
     assert not detector.rejected
 
 
+def test_score_one_scales_a_series_the_model_does_not_know_as_the_detector_does(
+    model: Path,
+) -> None:
+    detector = StreamDetector(model, QUICK, series="unit-9")  # not fitted on: scaled online
+    phase = np.arange(400) / 15
+    for k in range(399):
+        detector.learn_one({"flow": 3 + np.sin(phase[k]), "pressure": np.cos(phase[k])}, k)
+    x = {"flow": 3 + float(np.sin(phase[399])), "pressure": float(np.cos(phase[399]))}
+    predicted = detector.score_one(x)
+    scored = detector.score(np.array([[x["flow"], x["pressure"]]]), ts=[399.0], series="unit-9")
+    assert predicted == pytest.approx(float(scored.level[0]), abs=1e-6)
+
+
 def test_arrays_with_mismatched_lengths_or_channels_are_refused(model: Path) -> None:
     detector = StreamDetector(model, QUICK)
     with pytest.raises(InputError, match="one each"):

@@ -64,3 +64,31 @@ def test_a_command_logs_json_when_its_settings_say_so(
     lines = capsys.readouterr().err.splitlines()
     records = [json.loads(line) for line in lines]  # every stderr line is a JSON log record
     assert any("fitting a first model" in r["message"] for r in records)
+
+
+def test_a_json_record_from_the_retrain_child_keeps_its_level_and_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import asyncio
+
+    from stream_ae.runtime.retrain_schedule import _log_lines
+
+    async def relay() -> None:
+        stream = asyncio.StreamReader()
+        error = {
+            "level": "ERROR",
+            "logger": "stream_ae.retrain.job",
+            "message": "fit failed",
+            "exc_info": "Traceback (most recent call last):\nValueError: diverged",
+        }
+        stream.feed_data((json.dumps(error) + "\nplain text line\n").encode())
+        stream.feed_eof()
+        await _log_lines(stream, 42)
+
+    with caplog.at_level(logging.INFO, logger="stream_ae.runtime.retrain_schedule"):
+        asyncio.run(relay())
+    first, second = caplog.records
+    assert first.levelno == logging.ERROR
+    assert "retrain[42] stream_ae.retrain.job: fit failed" in first.getMessage()
+    assert "ValueError: diverged" in first.getMessage()  # one failure, one record
+    assert second.levelno == logging.INFO and second.getMessage() == "retrain[42]: plain text line"

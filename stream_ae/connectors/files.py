@@ -296,11 +296,11 @@ class CsvPointReader(PointReader):
         return cells
 
     def _decimal_comma(self, cell: str) -> float | None:
-        """A number written with a decimal comma ('73,9'), as spreadsheets in many locales
-        export it beside ';' separators; None if the cell is not one."""
+        """A number written with a decimal comma ('73,9') in a file split by ';', as
+        spreadsheets in many locales export it; None if the cell is not one."""
         cell = cell.strip()
-        if self.delimiter == "," or not _DECIMAL_COMMA.match(cell):
-            return None
+        if self.delimiter != ";" or not _DECIMAL_COMMA.match(cell):
+            return None  # beside tabs or '|', '1,050' may as well be a thousand and fifty
         return float(cell.replace(",", "."))
 
     def _point(self, row: list[str], raw: str, line: int) -> Point | Rejection:
@@ -345,7 +345,7 @@ class CsvPointReader(PointReader):
                 if cell.strip():
                     hint = (
                         " Numbers with a decimal comma are read only from files whose fields "
-                        "are not split by ','."
+                        "are split by ';'."
                         if _DECIMAL_COMMA.match(cell.strip())
                         else ""
                     )

@@ -326,6 +326,16 @@ class WindowStore:
         if drained >= self.slack:
             self.needs_drain = True
 
+    def stats_with(self, slot: int, values: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+        """The slot's running mean and variance as they would be after one more point of
+        `values`, changing nothing: what the window that point would complete is scaled
+        by, for a caller that scores without learning."""
+        n = int(self._stats_n[slot]) + 1
+        w = max(self.stats_alpha, 1.0 / n)
+        mean, var = self._stats[slot]
+        delta = np.asarray(values, dtype=np.float64) - mean
+        return mean + w * delta, (1.0 - w) * (var + w * delta * delta)
+
     def _update_stats(self, slot: int, values: Sequence[float]) -> None:
         # A running mean while the series is young, then an exponential average. Kept
         # point by point, so a window's statistics never depend on how points were batched.

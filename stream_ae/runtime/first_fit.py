@@ -39,6 +39,11 @@ class FirstFit:
         self.error: BaseException | None = None
 
     @property
+    def blocking(self) -> bool:
+        """Whether `poll` fits in the caller's thread (the stream waits for it)."""
+        return self._blocking
+
+    @property
     def fitting(self) -> bool:
         return self._future is not None and not self._future.done()
 

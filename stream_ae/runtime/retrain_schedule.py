@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import sys
@@ -150,8 +151,29 @@ _RESULTS: dict[int | None, str] = {0: "promoted", KEPT: "kept"}
 
 
 async def _log_lines(stream: asyncio.StreamReader, pid: int) -> None:
-    """The child's output into this log as it comes, so its pipe never fills."""
+    """The child's output into this log as it comes, so its pipe never fills. A JSON log
+    record of the child's (`logging.format = "json"`) keeps its level and traceback."""
     async for line in stream:
         text = line.decode("utf-8", errors="replace").rstrip()
-        if text:
+        if not text:
+            continue
+        record = _json_record(text)
+        if record is None:
             log.info("retrain[%d]: %s", pid, text)
+            continue
+        level = logging.getLevelName(str(record.get("level", "INFO")))
+        message = str(record.get("message", ""))
+        if record.get("exc_info"):
+            message += "\n" + str(record["exc_info"])
+        log.log(level if isinstance(level, int) else logging.INFO, "retrain[%d] %s: %s",
+                pid, record.get("logger", "?"), message)  # fmt: skip
+
+
+def _json_record(text: str) -> dict[str, object] | None:
+    if not text.startswith("{"):
+        return None
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) and "message" in record else None

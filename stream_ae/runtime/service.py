@@ -16,6 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -146,9 +147,10 @@ class DetectorService:
         self._series_partition: dict[str, TopicPartition] = {}
         self._reported = (0.0, 0)  # (monotonic time, points) of the last progress line
 
-    async def _in_worker(self, fn: Callable[..., T], *args: object) -> T:
+    async def _in_worker(self, fn: Callable[..., T], *args: object, watched: bool = True) -> T:
         # Every touch of the detector goes through the one worker thread, which the
-        # liveness probe watches: a task that never ends fails /healthz.
+        # liveness probe watches: a task that never ends fails /healthz. A task that may
+        # rightly take minutes (a first fit the stream waits for) is not watched.
         def timed() -> T:
             self.health.working()
             try:
@@ -156,7 +158,8 @@ class DetectorService:
             finally:
                 self.health.idle()
 
-        return await asyncio.get_running_loop().run_in_executor(self._worker, timed)
+        task = timed if watched else partial(fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(self._worker, task)
 
     def _topics(self) -> list[str]:
         k = self.kafka
@@ -311,7 +314,7 @@ class DetectorService:
                     origin.topic, origin.partition
                 )
         if self.first_fit is not None:
-            await self._in_worker(self.first_fit.poll)
+            await self._in_worker(self.first_fit.poll, watched=not self.first_fit.blocking)
         self._account(batch, len(points), out, dead, (started, scored, sent, committed))
         self._forget_gone(points, out)
         if self.on_alert is not None:

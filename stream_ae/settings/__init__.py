@@ -286,7 +286,12 @@ class _OldNames(PydanticBaseSettingsSource):
         data = self.inner()
         for (section, old), new in RENAMED.items():
             values = data.get(section)
-            if isinstance(values, dict) and old in values and new not in values:
+            if isinstance(values, dict) and old in values and new in values:
+                raise ConfigError(
+                    f"{section}.{old} and {section}.{new} are both set in one place (the "
+                    f"file, or the environment); {old} is the old name of {new}: keep one"
+                )
+            if isinstance(values, dict) and old in values:
                 data[section] = {
                     (new if key == old else key): value for key, value in values.items()
                 }

@@ -44,6 +44,17 @@ def _list_from_text(value: object) -> object:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+def _scalar_from_text(value: object) -> object:
+    """'1024' -> 1024, '0.5' -> 0.5, 'true' -> True; other text stays text."""
+    if not isinstance(value, str):
+        return value
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return value
+    return parsed if isinstance(parsed, int | float | bool) else value
+
+
 # Lists arrive from the environment as text: NoDecode hands them to _list_from_text
 # instead of pydantic-settings' JSON-only parsing, which fails with a traceback.
 TextList = Annotated[tuple[str, ...], NoDecode]
@@ -360,6 +371,7 @@ MANAGED_CLIENT_OPTIONS = frozenset(
         "acks",
         "enable_idempotence",
         "isolation_level",
+        "transactional_id",
     }
 )
 """aiokafka options stream-ae sets itself: not to be overridden by consumer_options or
@@ -457,6 +469,15 @@ class KafkaSettings(BaseModel):
         if not named:
             raise ValueError("name at least one broker, as host:port")
         return named
+
+    @field_validator("consumer_options", "producer_options", mode="before")
+    @classmethod
+    def _typed_from_text(cls, options: object) -> object:
+        # From the environment every value is text: '1024' and 'true' mean a number and
+        # a flag to aiokafka, as they do in the TOML file.
+        if not isinstance(options, dict):
+            return options
+        return {key: _scalar_from_text(value) for key, value in options.items()}
 
     @field_validator("consumer_options", "producer_options")
     @classmethod

@@ -39,6 +39,14 @@ def test_a_semicolon_file_reads_decimal_commas(tmp_path: Path) -> None:
     assert [p.values for p in open_points(path)] == [(73.9,), (-0.5,)]
 
 
+@pytest.mark.parametrize("sep", ["\t", "|"])
+def test_beside_tabs_and_bars_a_comma_is_no_decimal_point(tmp_path: Path, sep: str) -> None:
+    path = write(tmp_path, "x.csv", f"timestamp{sep}value\n2013-12-02 21:15:00{sep}1,050\n")
+    (item,) = list(open_points(path))
+    assert isinstance(item, Rejection)  # a thousand and fifty, or 1.05: refused, not guessed
+    assert "split by ';'" in item.detail
+
+
 def test_a_decimal_comma_in_a_comma_file_is_refused_with_the_reason(tmp_path: Path) -> None:
     path = write(tmp_path, "pump.csv", 'timestamp,value\n2013-12-02 21:15:00,"73,9"\n')
     (item,) = list(open_points(path))

@@ -38,6 +38,10 @@ def test_brokers_are_a_list_and_the_old_name_is_read(
     monkeypatch.delenv("STREAM_AE_KAFKA__BOOTSTRAP")
     assert load_settings(new).kafka.bootstrap_servers == ["d:1", "e:2"]
     assert kafka.with_servers("f:3").bootstrap_servers == ["f:3"]
+    both = tmp_path / "both.toml"
+    both.write_text('[kafka]\nbootstrap = "a:1"\nbootstrap_servers = ["b:2"]\n')
+    with pytest.raises(ConfigError, match="old name of bootstrap_servers: keep one"):
+        load_settings(both)
     with pytest.raises(ValueError, match="at least one broker"):
         KafkaSettings(bootstrap_servers=" , ")
 
@@ -48,6 +52,16 @@ def test_options_stream_ae_sets_itself_are_refused_with_a_sentence() -> None:
     assert Settings.model_validate(
         {"kafka": {"producer_options": {"compression_type": "gzip"}}}
     ).kafka.producer_options == {"compression_type": "gzip"}
+
+
+def test_options_from_the_environment_keep_their_types(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STREAM_AE_KAFKA__CONSUMER_OPTIONS__FETCH_MIN_BYTES", "1024")
+    monkeypatch.setenv("STREAM_AE_KAFKA__PRODUCER_OPTIONS__COMPRESSION_TYPE", "gzip")
+    kafka = load_settings(None).kafka
+    assert kafka.consumer_options == {"fetch_min_bytes": 1024}
+    assert kafka.producer_options == {"compression_type": "gzip"}
+    with pytest.raises(ValueError, match="transactional_id"):  # it would break every send
+        KafkaSettings(producer_options={"transactional_id": "t"})
 
 
 def test_a_client_certificate_goes_into_the_tls_context(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -66,3 +67,41 @@ def test_a_stuck_scoring_worker_fails_the_liveness_probe(
     assert verdicts[0][0] is True
     assert verdicts[1][0] is False and "scoring worker" in verdicts[1][1]
     assert verdicts[2] == (True, "alive")
+
+
+def test_a_first_fit_the_stream_waits_for_does_not_fail_the_liveness_probe(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    p = prefix()
+    settings = base_settings(tmp_path, broker.address, p)
+    settings = settings.model_copy(
+        update={
+            "metrics": settings.metrics.model_copy(update={"stall_s": 0.5}),
+            "cold_start": settings.cold_start.model_copy(update={"fit_mode": "wait"}),
+        }
+    )
+    during: list[tuple[bool, str]] = []
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        service = DetectorService(settings, artifact=None)
+        first_fit = service.first_fit
+        assert first_fit is not None and first_fit.blocking
+        fit = first_fit._fit
+
+        def slow_fit(*args: object) -> object:
+            time.sleep(1.0)  # a fit takes minutes on a CPU; longer than stall_s here
+            during.append(service.health.live())
+            return fit(*args)
+
+        first_fit._fit = slow_fit
+        task = asyncio.create_task(service.run(stop))
+        points = sine_points(["a", "b"], 200, spikes={})
+        await asyncio.to_thread(produce_points, broker.address, f"{p}.points", points)
+        while first_fit.installed is None and first_fit.error is None and not task.done():
+            await asyncio.sleep(0.1)
+        stop.set()
+        await task
+
+    asyncio.run(main())
+    assert during and during[0][0] is True  # alive: a long fit is not a stuck worker
