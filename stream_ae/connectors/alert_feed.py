@@ -10,9 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-
-from stream_ae.connectors.kafka_common import TopicMissing, client_options, start_patiently
+from stream_ae.connectors.kafka_common import topic_reader
 from stream_ae.settings import KafkaSettings
 
 
@@ -30,22 +28,12 @@ async def alert_messages(
 ) -> AsyncIterator[AlertMessage]:
     """Every message of `topic` from the beginning, partition by partition in offset
     order; with `follow`, then every new one as it arrives, until cancelled."""
-    consumer = await start_patiently(
-        lambda: AIOKafkaConsumer(enable_auto_commit=False, **client_options(kafka)),
+    consumer, tps = await topic_reader(
         kafka,
-        f"reader of {topic}",
+        topic,
+        ": no detector has written alerts there yet, or kafka.alert_topic names another",
     )
     try:
-        partitions = (
-            consumer.partitions_for_topic(topic) if topic in await consumer.topics() else None
-        )
-        if not partitions:
-            raise TopicMissing(
-                f"topic {topic!r} does not exist on {kafka.bootstrap}: no detector has "
-                "written alerts there yet, or kafka.alert_topic names another"
-            )
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)
         while True:

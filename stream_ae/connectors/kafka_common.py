@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.abc import AbstractTokenProvider
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import (
@@ -87,6 +88,31 @@ class TokenFile(AbstractTokenProvider):
         if not token:
             raise ConfigError(f"the OAuth token file {self.path} is empty")
         return token
+
+
+async def topic_reader(
+    kafka: KafkaSettings, topic: str, missing: str = ""
+) -> tuple[AIOKafkaConsumer, list[TopicPartition]]:
+    """A started consumer without a group, every partition of `topic` assigned to it (the
+    caller stops it); TopicMissing, with `missing` appended, when the topic is not there."""
+    consumer = await start_patiently(
+        lambda: AIOKafkaConsumer(enable_auto_commit=False, **client_options(kafka)),
+        kafka,
+        f"reader of {topic}",
+    )
+    try:
+        # `topics()` fetches fresh metadata: a topic made since the client started counts.
+        partitions = (
+            consumer.partitions_for_topic(topic) if topic in await consumer.topics() else None
+        )
+        if not partitions:
+            raise TopicMissing(f"topic {topic!r} does not exist on {kafka.bootstrap}{missing}")
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+    except BaseException:
+        await consumer.stop()
+        raise
+    return consumer, tps
 
 
 class _Client(Protocol):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from stream_ae.connectors.kafka_common import TopicMissing, client_options, start_patiently
+from stream_ae.connectors.kafka_common import topic_reader
 from stream_ae.settings import KafkaSettings
 
 
@@ -27,20 +27,8 @@ class Record:
 
 async def read_range(kafka: KafkaSettings, topic: str, start: float, end: float) -> list[Record]:
     """Messages of `topic` whose broker timestamp lies in [start, end), partition by partition."""
-    consumer = await start_patiently(
-        lambda: AIOKafkaConsumer(enable_auto_commit=False, **client_options(kafka)),
-        kafka,
-        f"reader of {topic}",
-    )
+    consumer, tps = await topic_reader(kafka, topic)
     try:
-        # `topics()` fetches fresh metadata: a topic made since the client started counts.
-        partitions = (
-            consumer.partitions_for_topic(topic) if topic in await consumer.topics() else None
-        )
-        if not partitions:
-            raise TopicMissing(f"topic {topic!r} does not exist on {kafka.bootstrap}")
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(tps)
         starts = await consumer.offsets_for_times({tp: int(start * 1000) for tp in tps})
         records: list[Record] = []
         for tp in tps:
