@@ -22,7 +22,6 @@ feed it columns, get scores and alerts back.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,7 +140,6 @@ class StreamDetector:
         self._settings = base.model_copy(update={"window": window})
         self.channels: tuple[str, ...] = tuple(manifest.channel_names)
         self._detector = wiring.detector(self._settings, self.channels, artifact)
-        self._recent: deque[tuple[float, ...]] = deque(maxlen=manifest.window - 1)
         self._clock = 0.0
 
     def score(
@@ -177,7 +175,6 @@ class StreamDetector:
         (default: one second after the last)."""
         self._clock = self._clock + 1.0 if t is None else float(t)
         values = tuple(float(x[name]) for name in self.channels)
-        self._recent.append(values)
         out = self._detector.process([Point(self.series, self._clock, values)])
         self.alerts.extend(out.alerts)
         self.rejected.extend(rejection for _, rejection in out.rejected)
@@ -188,10 +185,13 @@ class StreamDetector:
         are ready."""
         store, lane = self._detector.store, self._detector.lanes[0]
         slot = store.slot(self.series)
-        if slot is None or len(self._recent) < (self._recent.maxlen or 0):
+        if slot is None:
+            return 0.0
+        recent = store.latest(slot, store.window - 1)  # what the store's window holds
+        if len(recent) < store.window - 1:
             return 0.0
         row = tuple(float(x[name]) for name in self.channels)
-        window = np.array([*self._recent, row], dtype=np.float32)[None]
+        window = np.vstack([recent, np.array([row], dtype=np.float32)])[None]
         slots = np.array([slot], dtype=np.int64)
         # Scaled as the detector would scale it: by the series' running statistics
         # with `x` taken in, for a series the model does not know or scales online.

@@ -80,6 +80,17 @@ def test_score_one_scales_a_series_the_model_does_not_know_as_the_detector_does(
     assert predicted == pytest.approx(float(scored.level[0]), abs=1e-6)
 
 
+def test_score_one_sees_the_points_fed_by_score_too(model: Path) -> None:
+    detector = StreamDetector(model, QUICK, series="unit-1")
+    phase = np.arange(200) / 15
+    history = np.column_stack([np.sin(phase), np.cos(phase)])
+    detector.score(history[:199], ts=np.arange(199.0), series="unit-1")
+    x = {"flow": float(history[199, 0]), "pressure": float(history[199, 1])}
+    predicted = detector.score_one(x)
+    scored = detector.score(history[199:], ts=[199.0], series="unit-1")
+    assert predicted == pytest.approx(float(scored.level[0]), abs=1e-6)
+
+
 def test_arrays_with_mismatched_lengths_or_channels_are_refused(model: Path) -> None:
     detector = StreamDetector(model, QUICK)
     with pytest.raises(InputError, match="one each"):

@@ -326,6 +326,13 @@ class WindowStore:
         if drained >= self.slack:
             self.needs_drain = True
 
+    def latest(self, slot: int, n: int) -> np.ndarray:
+        """[k, channels] the slot's newest k <= n raw points, oldest first, since its
+        window last started afresh (a new series, a gap that reset it)."""
+        seq, start = int(self._seq[slot]), int(self._valid_from[slot])
+        k = max(0, min(n, seq - start, self.ring))
+        return self._values[slot, (seq - k + np.arange(k)) % self.ring].copy()
+
     def stats_with(self, slot: int, values: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
         """The slot's running mean and variance as they would be after one more point of
         `values`, changing nothing: what the window that point would complete is scaled
