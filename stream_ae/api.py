@@ -32,7 +32,7 @@ import numpy as np
 from stream_ae import wiring
 from stream_ae.connectors.files import LABEL_COLUMNS
 from stream_ae.core.alerting import STATE_NAMES
-from stream_ae.core.records import Alert, Point, Rejection, WindowBatch
+from stream_ae.core.records import Alert, Point, Rejection
 from stream_ae.core.threshold import level_of
 from stream_ae.errors import InputError
 from stream_ae.settings import Settings
@@ -94,20 +94,12 @@ def fit_model(
     `data` is an array [points] or [points, channels], or a pandas DataFrame (see
     `StreamDetector.score` for how its columns are read). Each series' points must be
     in time order; `ts` defaults to one point per second."""
+    from stream_ae.retrain.dataset import cut_windows
     from stream_ae.runtime.fit_job import fit_windows
 
     settings = settings or Settings()
     points, names = _points(data, ts, series, channels)
-    store = wiring.window_store(settings, len(names))
-    parts = []
-    for p in points:
-        refused = store.push(p.series, p.ts, p.values)
-        if refused is not None:
-            raise InputError(f"point {p} was refused: {refused.detail}")
-        if store.needs_drain:
-            parts.append(store.drain().batch)
-    parts.append(store.drain().batch)
-    windows = WindowBatch.concat([b for b in parts if len(b)], settings.window.length, len(names))
+    windows = cut_windows(points, wiring.window_store(settings, len(names)), _refuse)
     lineage = {"source": "arrays", "fitted_by": "stream_ae.fit_model"}
     return fit_windows(settings, windows, names, Path(out), lineage).path
 
@@ -200,6 +192,10 @@ class StreamDetector:
         score = lane.scorer.score(scale.apply(window)).scores.astype(np.float64)
         exponent = lane.threshold.exponent(slots, score)
         return float(np.nan_to_num(level_of(exponent))[0])
+
+
+def _refuse(point: Point, rejection: Rejection) -> None:
+    raise InputError(f"point {point} was refused: {rejection.detail}")
 
 
 def _scores(scored: list[Any]) -> Scores:

@@ -98,6 +98,8 @@ def test_arrays_with_mismatched_lengths_or_channels_are_refused(model: Path) -> 
     with pytest.raises(InputError, match="channels"):
         detector.score(np.zeros((10, 3)))
     assert isinstance(detector.score(np.zeros((3, 2))), Scores)
+    with pytest.raises(InputError, match="was refused"):  # nothing fitted on a silent gap
+        fit_model(np.zeros(100), ts=np.r_[np.arange(50.0), np.arange(50.0)], out=model.parent)
 
 
 def test_the_readme_python_example_runs_as_written(

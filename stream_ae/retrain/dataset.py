@@ -9,23 +9,32 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
 
-from stream_ae.core.records import Point, WindowBatch
+from stream_ae.core.records import Point, Rejection, WindowBatch
 from stream_ae.core.windows import WindowStore
 
 Incidents = dict[str, list[tuple[float, float]]]
 """series -> [(first, last) event time] of the incidents alerted on."""
 
 
-def cut_windows(points: Iterable[Point], store: WindowStore) -> WindowBatch:
-    """Every window the points complete (points a detector would refuse are skipped)."""
+def cut_windows(
+    points: Iterable[Point],
+    store: WindowStore,
+    on_refused: Callable[[Point, Rejection], None] | None = None,
+) -> WindowBatch:
+    """Every window the points complete. Points a detector would refuse are skipped,
+    each handed to `on_refused` first when one is given."""
     parts = []
     for p in points:
-        if store.push(p.series, p.ts, p.values) is None and store.needs_drain:
+        refused = store.push(p.series, p.ts, p.values)
+        if refused is not None:
+            if on_refused is not None:
+                on_refused(p, refused)
+        elif store.needs_drain:
             parts.append(store.drain().batch)
     parts.append(store.drain().batch)
     return WindowBatch.concat([b for b in parts if len(b)], store.window, store.channels)

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from stream_ae import wiring
-from stream_ae.connectors.files import DEFAULT_COLUMNS, Columns
-from stream_ae.core.records import Rejection, WindowBatch
+from stream_ae.connectors.files import DEFAULT_COLUMNS, Columns, PointReader
+from stream_ae.core.records import Point, Rejection, WindowBatch
 from stream_ae.errors import InputError
 from stream_ae.ratelimit import RateLimitedLog
 from stream_ae.registry import ModelRegistry
+from stream_ae.retrain.dataset import cut_windows
 from stream_ae.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -80,42 +81,39 @@ def run_fit(
     parts: list[WindowBatch] = []
     refused: Counter[str] = Counter()
     limited = RateLimitedLog(log)
-    for path in paths:
-        reader = columns.open(path)
-        # Each file through a store of its own: a second recording of the same series
-        # may come from an earlier time, and is no continuation of the first.
-        store = None
+
+    def note(path: Path, what: str, rejection: Rejection) -> None:
+        reason = rejection.reason.value
+        refused[reason] += 1
+        limited.warning(reason, "%s: %s refused (%s): %s", path, what, reason, rejection.detail)
+
+    def points_of(path: Path, reader: PointReader) -> Iterator[Point]:
         for item in reader:
             if isinstance(item, Rejection):
-                refused[item.reason.value] += 1
-                limited.warning(
-                    item.reason.value,
-                    "%s: row refused (%s): %s",
-                    path,
-                    item.reason.value,
-                    item.detail,
-                )
-                continue
-            if channels is None:
-                channels = reader.channels
-            if reader.channels != channels:
-                raise InputError(
-                    f"{path} has channels {list(reader.channels)}, the files before it "
-                    f"{list(channels)}; fit one model per channel set"
-                )
-            if store is None:
-                store = wiring.window_store(settings, len(channels))
-            rejection = store.push(item.series, item.ts, item.values)
-            if rejection is not None:
-                refused[rejection.reason.value] += 1
-                reason = rejection.reason.value
-                limited.warning(
-                    reason, "%s: point refused (%s): %s", path, reason, rejection.detail
-                )
-            elif store.needs_drain:
-                parts.append(store.drain().batch)
-        if store is not None:
-            parts.append(store.drain().batch)
+                note(path, "row", item)
+            else:
+                yield item
+
+    for path in paths:
+        reader = columns.open(path)
+        if not reader.channels:  # a JSONL file without a valid point: its rows refused
+            for _ in points_of(path, reader):
+                pass
+            continue
+        if channels is not None and reader.channels != channels:
+            raise InputError(
+                f"{path} has channels {list(reader.channels)}, the files before it "
+                f"{list(channels)}; fit one model per channel set"
+            )
+        channels = reader.channels
+        # Each file through a store of its own: a second recording of the same series
+        # may come from an earlier time, and is no continuation of the first.
+        store = wiring.window_store(settings, len(channels))
+        parts.append(
+            cut_windows(
+                points_of(path, reader), store, lambda _, r, path=path: note(path, "point", r)
+            )
+        )
     if channels is None:
         raise InputError(
             f"no valid point in {', '.join(map(str, paths))}; nothing to fit on "
