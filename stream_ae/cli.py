@@ -16,7 +16,7 @@ from stream_ae.cli_columns import add_column_arguments, column_options
 from stream_ae.cli_model import add_fit_share_arguments, add_model_commands, with_fit_share
 from stream_ae.errors import ConfigError, StreamAEError
 from stream_ae.registry import resolve_model
-from stream_ae.settings import load_settings
+from stream_ae.settings import Settings, load_settings
 from stream_ae.simulate import DEMO_SENSORS, DEMO_STEPS
 
 SAMPLE = Path(str(files("stream_ae") / "data" / "sample.csv"))
@@ -25,6 +25,8 @@ SAMPLE = Path(str(files("stream_ae") / "data" / "sample.csv"))
 
 ALL_REFUSED = 3
 """Exit status of `detect` when it refused every row of its file (nothing was scored)."""
+BROKEN_PIPE = 141
+"""Exit status when the reader of stdout went away: 128 + SIGPIPE, as for a shell tool."""
 EXIT_STATUSES = f"""exit status:
   0    done
   1    the run failed: Kafka unreachable, a fit that produced no model, a broker
@@ -34,9 +36,7 @@ EXIT_STATUSES = f"""exit status:
   {ALL_REFUSED}    detect refused every row of its file: nothing was scored (rejects.jsonl
        says why, row by row)
   130  interrupted (Ctrl-C)
-  141  the reader of stdout went away (`stream-ae ... | head`)"""
-BROKEN_PIPE = 141
-"""Exit status when the reader of stdout went away: 128 + SIGPIPE, as for a shell tool."""
+  {BROKEN_PIPE}  the reader of stdout went away (`stream-ae ... | head`)"""
 
 
 def _detect(args: argparse.Namespace) -> int:
@@ -95,12 +95,7 @@ def _run(args: argparse.Namespace) -> int:
     from stream_ae.runtime.serve import serve
 
     artifact = None if args.model is None else resolve_model(args.model)
-    settings = load_settings(args.config)
-    if args.bootstrap is not None:
-        settings = settings.model_copy(
-            update={"kafka": settings.kafka.with_servers(args.bootstrap)}
-        )
-    serve(settings, artifact=artifact, echo=not _quiet(args))
+    serve(_kafka_settings(args), artifact=artifact, echo=not _quiet(args))
     return 0
 
 
@@ -163,10 +158,7 @@ def _alerts(args: argparse.Namespace) -> int:
 
     from stream_ae.runtime.alerts_view import show_alerts
 
-    settings = load_settings(args.config)
-    kafka = settings.kafka
-    if args.bootstrap is not None:
-        kafka = kafka.with_servers(args.bootstrap)
+    kafka = _kafka_settings(args).kafka
     asyncio.run(
         show_alerts(
             kafka,
@@ -329,6 +321,14 @@ def _add_common_flags(p: argparse.ArgumentParser) -> None:
         if isinstance(action, argparse._SubParsersAction):
             for child in dict.fromkeys(action.choices.values()):
                 _add_common_flags(child)
+
+
+def _kafka_settings(args: argparse.Namespace) -> Settings:
+    """The command's settings, with the brokers its --bootstrap names."""
+    settings = load_settings(args.config)
+    if args.bootstrap is None:
+        return settings
+    return settings.model_copy(update={"kafka": settings.kafka.with_servers(args.bootstrap)})
 
 
 def _quiet(args: argparse.Namespace) -> bool:
