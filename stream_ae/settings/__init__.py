@@ -32,11 +32,11 @@ from pydantic_settings import (
 from pydantic_settings.exceptions import SettingsError
 
 from stream_ae.errors import ConfigError
+from stream_ae.settings.kafka import KafkaSettings
 from stream_ae.settings.sections import (
     AlertSettings,
     ColdStartSettings,
     FileSettings,
-    KafkaSettings,
     LoggingSettings,
     MetricsSettings,
     ModelSettings,
@@ -75,6 +75,8 @@ MASK = "**********"
 """What is printed in place of a secret."""
 
 
+# Set only for the duration of one `load_settings` call, so the class-level source
+# hook can see an explicit path without a global that other threads would share.
 _CONFIG_PATH: ContextVar[Path | None] = ContextVar("stream_ae_config_path", default=None)
 
 
