@@ -273,19 +273,18 @@ class CsvPointReader(PointReader):
 
     def has_column(self, name: str) -> bool:
         """Whether the header names this column, in any case."""
-        return name.lower() in (h.lower() for h in self._header)
+        return _find(self._header, [name.lower()]) is not None
 
     def column_cells(self, name: str) -> dict[int, str]:
         """Another column's cells by line number (e.g. a label column beside the points),
         so that a point can be matched through `last_source`; the name is matched in any
         case."""
-        lowered = [h.lower() for h in self._header]
-        if name.lower() not in lowered:
+        index = _find(self._header, [name.lower()])
+        if index is None:
             raise InputError(
                 f"{self.path.name} has no column {name!r}; columns found: "
                 f"{', '.join(self._header)}."
             )
-        index = lowered.index(name.lower())
         cells = {}
         with _open_text(self.path) as file:
             rows = csv.reader(file, delimiter=self.delimiter)
