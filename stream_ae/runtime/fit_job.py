@@ -6,6 +6,7 @@ import logging
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,9 @@ def run_fit(
         refused[reason] += 1
         limited.warning(reason, "%s: %s refused (%s): %s", path, what, reason, rejection.detail)
 
+    def note_point(path: Path, _: Point, rejection: Rejection) -> None:
+        note(path, "point", rejection)
+
     def points_of(path: Path, reader: PointReader) -> Iterator[Point]:
         for item in reader:
             if isinstance(item, Rejection):
@@ -109,11 +113,7 @@ def run_fit(
         # Each file through a store of its own: a second recording of the same series
         # may come from an earlier time, and is no continuation of the first.
         store = wiring.window_store(settings, len(channels))
-        parts.append(
-            cut_windows(
-                points_of(path, reader), store, lambda _, r, path=path: note(path, "point", r)
-            )
-        )
+        parts.append(cut_windows(points_of(path, reader), store, partial(note_point, path)))
     if channels is None:
         raise InputError(
             f"no valid point in {', '.join(map(str, paths))}; nothing to fit on "
