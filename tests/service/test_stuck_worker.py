@@ -17,6 +17,10 @@ from stream_ae.runtime.service import DetectorService
 
 from .conftest import base_settings, prefix, produce_points, sine_points
 
+STALL_S = 2.5
+"""metrics.stall_s here: well above the event loop's one-second beat (`keep_beating`), so
+a loop slowed by a busy machine does not fail the probe, only the worker can."""
+
 
 class HangsUntilReleased:
     """Wraps the serving scorer; its first batch blocks until the test releases it
@@ -39,7 +43,8 @@ def test_a_stuck_scoring_worker_fails_the_liveness_probe(
 ) -> None:
     p = prefix()
     settings = base_settings(tmp_path, broker.address, p)
-    metrics = settings.metrics.model_copy(update={"stall_s": 1.0})
+    # Well above the event loop's one-second beat, so only the worker can fail the probe.
+    metrics = settings.metrics.model_copy(update={"stall_s": STALL_S})
     settings = settings.model_copy(update={"metrics": metrics})
     verdicts: list[tuple[bool, str]] = []
 
@@ -54,7 +59,7 @@ def test_a_stuck_scoring_worker_fails_the_liveness_probe(
         )
         await asyncio.to_thread(scorer.entered.wait, 60)
         verdicts.append(service.health.live())  # just entered: still alive
-        await asyncio.sleep(1.5)
+        await asyncio.sleep(STALL_S + 1.0)
         verdicts.append(service.health.live())  # on one batch for longer than stall_s
         scorer.release.set()
         while service.stats.points == 0 and not task.done():
@@ -76,7 +81,7 @@ def test_a_first_fit_the_stream_waits_for_does_not_fail_the_liveness_probe(
     settings = base_settings(tmp_path, broker.address, p)
     settings = settings.model_copy(
         update={
-            "metrics": settings.metrics.model_copy(update={"stall_s": 0.5}),
+            "metrics": settings.metrics.model_copy(update={"stall_s": STALL_S}),
             "cold_start": settings.cold_start.model_copy(update={"fit_mode": "wait"}),
         }
     )
@@ -90,7 +95,7 @@ def test_a_first_fit_the_stream_waits_for_does_not_fail_the_liveness_probe(
         fit = first_fit._fit
 
         def slow_fit(*args: object) -> object:
-            time.sleep(1.0)  # a fit takes minutes on a CPU; longer than stall_s here
+            time.sleep(STALL_S + 1.0)  # a fit takes minutes on a CPU; longer than stall_s
             during.append(service.health.live())
             return fit(*args)
 
