@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 
 from stream_ae.connectors.files import DELIMITERS, LABEL_COLUMNS, Columns
+from stream_ae.connectors.formats import FORMAT_NAMES, InputFormat
+from stream_ae.errors import InputError
 
 
 def add_column_arguments(p: argparse.ArgumentParser) -> None:
@@ -23,6 +25,23 @@ def add_column_arguments(p: argparse.ArgumentParser) -> None:
         help="CSV field separator (default: told from the file's first lines, one of "
         f"{DELIMITERS!r}); 'tab' for a tab",
     )
+    p.add_argument(
+        "--input-format",
+        choices=FORMAT_NAMES,
+        help="what each line of a .jsonl/.ndjson/.lp file holds (default: json, influx for .lp)",
+    )
+    p.add_argument(
+        "--series-from",
+        default="",
+        help="metrics formats: the series id from {name} and {tag}s, e.g. '{host}/{name}' "
+        "(default: the name and every tag, as 'cpu,host=a')",
+    )
+    p.add_argument(
+        "--channels-from",
+        choices=("field", "name"),
+        default="field",
+        help="metrics formats: channels are the fields (default) or the metric names",
+    )
 
 
 def column_options(args: argparse.Namespace) -> Columns:
@@ -34,7 +53,19 @@ def column_options(args: argparse.Namespace) -> Columns:
         series_column=args.series_column,
         ignore_columns=_names(args.ignore_columns) or (),
         delimiter="\t" if args.delimiter in ("tab", "\\t") else args.delimiter,
+        input_format=_input_format(args),
     )
+
+
+def _input_format(args: argparse.Namespace) -> InputFormat | None:
+    if args.input_format is None:
+        if args.series_from or args.channels_from != "field":
+            raise InputError(
+                "--series-from and --channels-from say how a metrics format's names and "
+                "tags become series and channels; name the format with --input-format."
+            )
+        return None
+    return InputFormat(args.input_format, args.series_from, args.channels_from)
 
 
 def _names(text: str | None) -> tuple[str, ...] | None:

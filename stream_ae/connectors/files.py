@@ -1,4 +1,5 @@
-"""Recorded files in and out: streaming point readers (CSV, JSONL) and result writers.
+"""Recorded files in and out: streaming point readers (CSV, lines of JSON points or of a
+metrics format) and result writers.
 
 Readers never load a whole file: they read the header (or the first point) when opened,
 then one line at a time while iterated. A bad row becomes a `Rejection` naming the file
@@ -22,6 +23,7 @@ from types import TracebackType
 from typing import IO, Any, Self
 
 from stream_ae.connectors.dead_letters import DeadLetter, dead_letter_to_dict, rejected
+from stream_ae.connectors.formats import FORMAT_NAMES, LINE_FORMATS, OWN_JSON, InputFormat
 from stream_ae.connectors.point_rules import SERIES_MAX_CHARS, VALUE_LIMIT, series_problem
 from stream_ae.connectors.timestamps import parse_ts
 from stream_ae.connectors.wire import PointDecoder, alert_to_dict
@@ -36,7 +38,9 @@ LABEL_COLUMNS = ("label", "anomaly", "is_anomaly", "changepoint")
 """Names (any case) of columns that label rows: never taken as channels."""
 DELIMITERS = ",;\t|"
 """The CSV field separators recognised when none is given."""
-_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+_FORMATS = {".csv": "csv", ".jsonl": "lines", ".ndjson": "lines", ".lp": "lines"}
+_LINE_FORMAT_OF = {".lp": InputFormat("influx")}
+"""A line file's format by its suffix, where it is not stream-ae's JSON."""
 
 
 class PointReader(ABC):
@@ -73,6 +77,8 @@ class Columns:
     series_column: str | None = None
     ignore_columns: tuple[str, ...] = ()
     delimiter: str | None = None
+    input_format: InputFormat | None = None
+    """The format of a line file (default: by its suffix, stream-ae's JSON for .jsonl)."""
 
     def open(self, path: Path, *, also_ignore: Sequence[str] = ()) -> PointReader:
         """`open_points` on `path` with these options, leaving `also_ignore` out of the
@@ -85,6 +91,7 @@ class Columns:
             series_column=self.series_column,
             ignore_columns=(*self.ignore_columns, *also_ignore),
             delimiter=self.delimiter,
+            input_format=self.input_format,
         )
 
 
@@ -102,11 +109,15 @@ def open_points(
     series_column: str | None = None,
     ignore_columns: Sequence[str] = (),
     delimiter: str | None = None,
+    input_format: InputFormat | None = None,
 ) -> PointReader:
-    """Open a .csv, .jsonl or .ndjson file (each optionally .gz) as a stream of points.
+    """Open a .csv, .jsonl, .ndjson or .lp file (each optionally .gz) as a stream of points.
 
-    `series` names every point of a CSV file (no series column is then looked for) and
-    is the default series of JSONL points that name none; otherwise the file's stem is.
+    A line file holds a message a line in `input_format` (see
+    `stream_ae.connectors.formats`): by default stream-ae's JSON points, Influx line
+    protocol for .lp. `series` names every point of a CSV file (no series column is then
+    looked for) and is the default series of line points that name none; otherwise the
+    file's stem is.
     The column options apply to CSV files: by default the time and series columns are
     found by name and every other column is a value channel, except label columns
     (`LABEL_COLUMNS`, and those in `ignore_columns`). The field separator is
@@ -124,7 +135,12 @@ def open_points(
     if series is not None and not series.strip():
         raise InputError("series must be a non-empty name, or None to use the file's stem.")
     kind, stem = _format_of(path)
-    if kind == "jsonl":
+    if kind == "csv" and input_format not in (None, OWN_JSON):
+        raise InputError(
+            f"{path.name} is CSV, read by its columns; an input format names what the lines "
+            "of a .jsonl, .ndjson or .lp file hold."
+        )
+    if kind == "lines":
         given = [
             name
             for name, value in (
@@ -137,10 +153,10 @@ def open_points(
         ]
         if given:
             raise InputError(
-                f"{', '.join(given)} apply to CSV files only; {path.name} is "
-                "JSONL, whose points name their series, time and channels."
+                f"{', '.join(given)} apply to CSV files only; {path.name} is a "
+                "line file, whose points name their series, time and channels."
             )
-        return JsonlPointReader(path, series or stem)
+        return LinePointReader(path, series or stem, input_format or _line_format(path))
     return CsvPointReader(
         path,
         series,
@@ -381,23 +397,37 @@ class CsvPointReader(PointReader):
         return Point(series, ts, tuple(values))
 
 
-class JsonlPointReader(PointReader):
-    """Lines of the point wire format (see `stream_ae.connectors.wire`)."""
+class LinePointReader(PointReader):
+    """A message a line: the point wire format (see `stream_ae.connectors.wire`) or a
+    metrics format (`input_format`)."""
 
-    def __init__(self, path: Path, series_default: str) -> None:
+    def __init__(self, path: Path, series_default: str, input_format: InputFormat) -> None:
+        if input_format.name not in LINE_FORMATS:
+            raise InputError(
+                f"{input_format.title} has no line framing, so a file cannot hold it; "
+                "record OTLP as JSON lines (otlp_json, as the Collector's file exporter "
+                f"writes it), or use one of {', '.join(sorted(LINE_FORMATS))}."
+            )
         super().__init__(path, series_default, ())
-        decoder = PointDecoder(series_default)
+        self.input_format = input_format
+        decoder = self.decoder()
         with closing(self._read(decoder)) as items:
             first = next((item for item in items if isinstance(item, Point)), None)
         if first is not None:
             self.channels = decoder.channels_of(first.series) or ()
 
     def __iter__(self) -> Iterator[Point | Rejection]:
-        return self._read(PointDecoder(self.series_default))
+        return self._read(self.decoder())
+
+    def decoder(self) -> PointDecoder:
+        """A fresh decoder of the file's format (it learns each series' channels)."""
+        return self.input_format.decoder(self.series_default)
 
     def describe(self) -> str:
         channels = ", ".join(self.channels) or "none (no valid point)"
-        return f"{self.path.name}: JSON points, channels of the first point: {channels}"
+        return (
+            f"{self.path.name}: {self.input_format.title}, channels of the first point: {channels}"
+        )
 
     def _read(self, decoder: PointDecoder) -> Generator[Point | Rejection, None, None]:
         number = 0
@@ -477,9 +507,14 @@ def _format_of(path: Path) -> tuple[str, str]:
         if name.lower().endswith(suffix) and len(name) > len(suffix):
             return kind, name[: -len(suffix)]
     raise InputError(
-        f"Cannot tell the format of {path.name} from its name; use .csv, "
-        ".jsonl or .ndjson, optionally followed by .gz."
+        f"Cannot tell the format of {path.name} from its name; use .csv, .jsonl, .ndjson "
+        f"or .lp, optionally followed by .gz (the lines' format: one of {', '.join(FORMAT_NAMES)})."
     )
+
+
+def _line_format(path: Path) -> InputFormat:
+    name = path.name.lower().removesuffix(".gz")
+    return next((f for suffix, f in _LINE_FORMAT_OF.items() if name.endswith(suffix)), OWN_JSON)
 
 
 def _open_text(path: Path) -> IO[str]:

@@ -14,9 +14,10 @@ from aiokafka.errors import CommitFailedError, IllegalStateError
 from aiokafka.structs import ConsumerRecord
 
 from stream_ae.connectors.dead_letters import DeadLetter, Position, raw_text, rejected
-from stream_ae.connectors.fastwire import FastPointDecoder
+from stream_ae.connectors.formats import OWN_JSON, InputFormat
 from stream_ae.connectors.kafka_common import client_options, start_patiently
 from stream_ae.connectors.point_rules import SERIES_MAX_CHARS, series_problem
+from stream_ae.connectors.wire import PointDecoder
 from stream_ae.core.records import Point, Rejection, RejectReason
 from stream_ae.settings import KafkaSettings
 
@@ -108,7 +109,7 @@ class KafkaSource:
     ) -> None:
         self.kafka = kafka
         self._on_revoke = on_revoke
-        self.decoder = message_decoder(channels)
+        self.decoder = message_decoder(channels, InputFormat.of(kafka))
         """Call its `forget(series)` when the detector drops a series."""
         self._rebuild_until: dict[TopicPartition, int] = {}
         self._consumed: dict[TopicPartition, int] = {}
@@ -288,16 +289,19 @@ class KafkaSource:
         return lags
 
 
-def message_decoder(channels: Sequence[str] | None = None) -> FastPointDecoder:
+def message_decoder(
+    channels: Sequence[str] | None = None, input_format: InputFormat = OWN_JSON
+) -> PointDecoder:
     """A decoder for `decode_message`; with `channels`, every point must carry them."""
-    return FastPointDecoder("", channels)
+    return input_format.decoder("", channels)
 
 
 def decode_message(
-    decoder: FastPointDecoder, key: bytes | None, value: bytes, source: str
+    decoder: PointDecoder, key: bytes | None, value: bytes, source: str
 ) -> list[Point | Rejection]:
     """The points of one message (or at least one rejection); a point that names no
-    series takes the message key, and without a usable key it is refused."""
+    series (one whose series rule gives none, for a metrics format) takes the message
+    key, and without a usable key it is refused."""
     return decoder.decode(value, source, _key_series(key))
 
 

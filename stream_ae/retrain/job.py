@@ -272,11 +272,12 @@ async def _from_topics(
     """The points of the input topic in [since, now) (the refused ones skipped, as the
     detector skipped them: checked against the same `channels`), and the alerts of the
     same span."""
+    from stream_ae.connectors.formats import InputFormat
     from stream_ae.connectors.kafka_range import read_range
     from stream_ae.connectors.kafka_source import decode_message, message_decoder
 
     k = settings.kafka
-    decoder = message_decoder(channels)
+    decoder = message_decoder(channels, InputFormat.of(k))
     points = [
         item
         for record in await read_range(k, k.input_topic, since, now)

@@ -24,15 +24,14 @@ from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 from tqdm import tqdm
 
-from stream_ae.connectors.fastwire import FastPointDecoder
-from stream_ae.connectors.files import DEFAULT_COLUMNS, Columns, JsonlPointReader, PointReader
+from stream_ae.connectors.files import DEFAULT_COLUMNS, Columns, LinePointReader, PointReader
 from stream_ae.connectors.kafka_common import (
     client_options,
     ensure_topics,
     start_patiently,
 )
 from stream_ae.core.records import Point, Rejection
-from stream_ae.errors import StreamAEError
+from stream_ae.errors import ConfigError, StreamAEError
 from stream_ae.settings import KafkaSettings, Settings
 
 log = logging.getLogger(__name__)
@@ -209,8 +208,15 @@ async def replay(
     """
     if speed < 0:
         raise ValueError(f"speed must be 0 (as fast as possible) or above; got {speed}.")
-    reader = columns.open(path)
     kafka = settings.kafka
+    if topic is None and kafka.input_format != "json":
+        raise ConfigError(
+            f"replay publishes stream-ae's JSON points, but the detector reads "
+            f"kafka.input_format = {kafka.input_format!r} from {kafka.input_topic}; send them "
+            "to a detector that reads json (--topic, or another config), or publish the "
+            "recording in its own format with the tool that made it."
+        )
+    reader = columns.open(path)
     if bootstrap is not None:
         kafka = kafka.with_servers(bootstrap)
     topic = topic or kafka.input_topic
@@ -286,9 +292,9 @@ def _open_items(
     reader: PointReader,
 ) -> tuple[Iterator[Point | Rejection], Callable[[str], Sequence[str]]]:
     """The reader's items, and how to name the channels of a series."""
-    if isinstance(reader, JsonlPointReader):
-        # JSONL series each have their own channels, known to the decoder that read them.
-        decoder = FastPointDecoder(reader.series_default)
+    if isinstance(reader, LinePointReader):
+        # Line-file series each have their own channels, known to the decoder that read them.
+        decoder = reader.decoder()
         return reader._read(decoder), lambda series: decoder.channels_of(series) or ("value",)
     channels = reader.channels
     return iter(reader), lambda series: channels
@@ -303,4 +309,4 @@ def _count_rows(reader: PointReader) -> int | None:
     with path.open("rb") as file:
         while chunk := file.read(1 << 20):
             lines += chunk.count(b"\n")
-    return max(0, lines - (0 if isinstance(reader, JsonlPointReader) else 1))
+    return max(0, lines - (0 if isinstance(reader, LinePointReader) else 1))

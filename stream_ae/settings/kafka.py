@@ -4,6 +4,7 @@ write them, and which client options stream-ae keeps for itself."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -22,6 +23,30 @@ def _scalar_from_text(value: object) -> object:
     except ValueError:
         return value
     return parsed if isinstance(parsed, int | float | bool) else value
+
+
+InputFormatName = Literal["json", "influx", "otlp_proto", "otlp_json", "prometheus_json"]
+ChannelsFrom = Literal["field", "name"]
+PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+
+def template_problem(template: str) -> str | None:
+    """Why `template` cannot build series ids from metric names and tags, or None.
+
+    >>> template_problem("{host}/{name}") is None
+    True
+    >>> template_problem("{host")
+    'its braces do not pair up; write placeholders as {tag}'
+    """
+    names = PLACEHOLDER.findall(template)
+    if any(not name.strip() for name in names):
+        return "it has an empty placeholder {}; name a tag, or {name}"
+    rest = PLACEHOLDER.sub("", template)
+    if "{" in rest or "}" in rest:
+        return "its braces do not pair up; write placeholders as {tag}"
+    if template and not names:
+        return "it has no placeholder, so every sample would be one series; use {name} or {tag}"
+    return None
 
 
 MANAGED_CLIENT_OPTIONS = frozenset(
@@ -69,6 +94,18 @@ class KafkaSettings(BaseModel):
     """How this detector names itself to the brokers (their logs and quotas)."""
     input_topic: str = Field(default="stream-ae.points", min_length=1)
     """Topic the points arrive on (key = series id)."""
+    input_format: InputFormatName = "json"
+    """What the input topic's messages hold: "json" (stream-ae's points), "influx"
+    (Telegraf's line protocol), "otlp_proto" or "otlp_json" (the OpenTelemetry
+    Collector's Kafka exporter: gauges and sums), "prometheus_json" (the Prometheus
+    remote-write adapter's JSON)."""
+    series_from: str = ""
+    """Metrics formats: the series id built from the metric's {name} and its {tags}, as
+    "{host}/{name}"; empty, the name and every tag, as "cpu,host=a,region=eu"."""
+    channels_from: ChannelsFrom = "field"
+    """Metrics formats: a series' channels are its "field"s (Influx fields; one channel
+    "value" for the other formats) or the metric "name"s (one series gathers the
+    metrics sent together; the default id then leaves the name out)."""
     alert_topic: str = Field(default="stream-ae.alerts", min_length=1)
     """Topic alerts are written to (key = series id, header alert_id)."""
     dead_letter_topic: str = Field(default="stream-ae.dead-letters", min_length=1)
@@ -148,6 +185,14 @@ class KafkaSettings(BaseModel):
         if not named:
             raise ValueError("name at least one broker, as host:port")
         return named
+
+    @field_validator("series_from")
+    @classmethod
+    def _template_usable(cls, template: str) -> str:
+        problem = template_problem(template)
+        if problem is not None:
+            raise ValueError(problem)
+        return template
 
     @field_validator("consumer_options", "producer_options", mode="before")
     @classmethod

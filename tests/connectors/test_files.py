@@ -185,7 +185,7 @@ def test_series_and_series_column_together_are_refused(tmp_path: Path) -> None:
 def test_missing_file_and_unknown_extension(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="does not exist"):
         open_points(tmp_path / "nope.csv")
-    with pytest.raises(InputError, match=r"use \.csv, \.jsonl or \.ndjson"):
+    with pytest.raises(InputError, match=r"use \.csv, \.jsonl, \.ndjson or \.lp"):
         open_points(write(tmp_path, "data.parquet", "x"))
 
 
