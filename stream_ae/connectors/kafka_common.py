@@ -12,10 +12,14 @@ from typing import Any, Protocol, TypeVar
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.abc import AbstractTokenProvider
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.conn import create_conn
 from aiokafka.errors import (
+    IllegalSaslStateError,
     KafkaConnectionError,
     KafkaError,
+    SaslAuthenticationFailed,
     TopicAlreadyExistsError,
+    UnsupportedSaslMechanismError,
     for_code,
 )
 from aiokafka.helpers import create_ssl_context
@@ -152,6 +156,9 @@ async def start_patiently(
             return client
         except KafkaConnectionError as exc:
             await _close(client)
+            refusal = await login_refusal(kafka)
+            if refusal is not None:  # waiting will not help a refused login
+                raise KafkaUnavailable(_refused_login(kafka, what, refusal)) from None
             left = deadline - clock()
             if left <= 0:
                 raise KafkaUnavailable(
@@ -171,6 +178,61 @@ async def start_patiently(
                 f"Kafka at {kafka.bootstrap} refused the {what}: {exc}. Check "
                 "kafka.security_protocol and the sasl_* and ssl_* settings."
             ) from None
+        except Exception as exc:
+            # aiokafka's SCRAM client fails on a server's error reply it cannot parse
+            # (KeyError 'v'): during a SASL login that is a refusal, not a crash of ours.
+            await _close(client)
+            if not kafka.security_protocol.startswith("SASL"):
+                raise
+            detail = f"{type(exc).__name__} {exc} in the client's login"
+            raise KafkaUnavailable(_refused_login(kafka, what, detail)) from None
+
+
+async def login_refusal(kafka: KafkaSettings, timeout_s: float = 5.0) -> str | None:
+    """Why the first broker refuses this client's SASL login; None when it takes it, or
+    when it cannot be reached (then waiting may help).
+
+    aiokafka's start folds a refused login into "unable to bootstrap", as it does an
+    unreachable broker; one connection of our own, with the same options, tells the two
+    apart.
+    """
+    if not kafka.security_protocol.startswith("SASL"):
+        return None
+    host, _, port = kafka.bootstrap_servers[0].rpartition(":")
+    options = client_options(kafka)
+    del options["bootstrap_servers"]
+    try:
+        conn = await asyncio.wait_for(create_conn(host, int(port), **options), timeout_s)
+    except (SaslAuthenticationFailed, UnsupportedSaslMechanismError, IllegalSaslStateError) as exc:
+        return str(exc)
+    except KafkaConnectionError:
+        return await _closed_during_login(host, port, timeout_s)
+    except (OSError, TimeoutError, ValueError):  # unreachable, or TLS: not the login
+        return None
+    except Exception as exc:  # an authenticator that cannot read the refusal (see above)
+        return f"{type(exc).__name__} {exc} in the client's login"
+    conn.close()
+    return None
+
+
+async def _closed_during_login(host: str, port: str, timeout_s: float) -> str | None:
+    """Some brokers close the connection on a login they refuse: when a plain TCP
+    connection is taken, that is what happened."""
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), timeout_s)
+    except (OSError, TimeoutError, ValueError):
+        return None
+    writer.close()
+    return "the broker takes connections but closed this one during the SASL login"
+
+
+def _refused_login(kafka: KafkaSettings, what: str, why: str) -> str:
+    user = f" as {kafka.sasl_username!r}" if kafka.sasl_username else ""
+    return (
+        f"Kafka at {kafka.bootstrap} refused the {what}'s {kafka.sasl_mechanism} login{user} "
+        f"({why}). Check kafka.sasl_username and kafka.sasl_password, and that the brokers "
+        f"enable sasl_mechanism {kafka.sasl_mechanism} for this user."
+    )
 
 
 async def ensure_topics(kafka: KafkaSettings, topics: Sequence[str]) -> list[str]:

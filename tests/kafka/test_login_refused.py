@@ -1,0 +1,114 @@
+"""A broker that refuses the login is reported as a refusal at once, naming the
+mechanism and the user, not waited on for kafka.connect_retry_s as "did not answer"."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from stream_ae.cli.main import main
+from stream_ae.connectors.kafka_common import KafkaUnavailable, client_options, start_patiently
+from stream_ae.runtime.broker import _free_port, _resolve_binary
+from stream_ae.settings import KafkaSettings, Settings
+
+
+@pytest.fixture(scope="module")
+def login_broker() -> Iterator[str]:
+    """The embedded broker's binary with client authentication required and no user."""
+    port = _free_port()
+    address = f"127.0.0.1:{port}"
+    url = f"tcp://{address}"
+    command = [_resolve_binary(), "broker", "--listener-url", url]
+    command += ["--advertised-listener-url", url, "--storage-engine", "memory://tansu/"]
+    proc = subprocess.Popen(
+        [*command, "--authentication"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("the broker with authentication did not start") from None
+                time.sleep(0.1)
+        yield address
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def sasl(address: str, mechanism: str) -> KafkaSettings:
+    return KafkaSettings.model_validate(
+        {
+            "bootstrap_servers": address,
+            "security_protocol": "SASL_PLAINTEXT",
+            "sasl_mechanism": mechanism,
+            "sasl_username": "pump-reader",
+            "sasl_password": "wrong",
+            "connect_retry_s": 5,
+        }
+    )
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
+def test_a_refused_login_is_reported_as_such_without_waiting(
+    login_broker: str, mechanism: str
+) -> None:
+    kafka = sasl(login_broker, mechanism)
+    waits: list[float] = []
+
+    async def no_wait(seconds: float) -> None:
+        waits.append(seconds)
+
+    async def start() -> None:
+        await start_patiently(
+            lambda: AIOKafkaProducer(**client_options(kafka)), kafka, "producer", sleep=no_wait
+        )
+
+    with pytest.raises(KafkaUnavailable) as refused:
+        asyncio.run(start())
+    text = str(refused.value)
+    assert f"refused the producer's {mechanism} login as 'pump-reader'" in text
+    assert "kafka.sasl_password" in text and "did not answer" not in text
+    assert waits == []
+
+
+def test_an_unreachable_sasl_broker_is_still_waited_for() -> None:
+    kafka = sasl(f"127.0.0.1:{_free_port()}", "SCRAM-SHA-256").model_copy(
+        update={"connect_retry_s": 0.5}
+    )
+    waits: list[float] = []
+
+    async def short_wait(seconds: float) -> None:
+        waits.append(seconds)
+        await asyncio.sleep(seconds)
+
+    async def start() -> None:
+        await start_patiently(
+            lambda: AIOKafkaProducer(**client_options(kafka)), kafka, "producer", sleep=short_wait
+        )
+
+    with pytest.raises(KafkaUnavailable, match="did not answer"):
+        asyncio.run(start())
+    assert waits
+
+
+def test_replay_to_a_broker_that_refuses_the_login_exits_1(
+    login_broker: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "c.toml"
+    kafka = sasl(login_broker, "SCRAM-SHA-256")
+    config.write_text(Settings(kafka=kafka).summary())
+    points = tmp_path / "p.jsonl"
+    points.write_text('{"series": "a", "ts": 1, "value": 1}\n')
+    assert main(["replay", str(points), "--config", str(config)]) == 1
+    assert "refused the producer's SCRAM-SHA-256 login" in capsys.readouterr().err
