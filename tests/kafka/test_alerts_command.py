@@ -16,10 +16,12 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from stream_ae.cli import main
+from stream_ae.cli.main import main
+from stream_ae.connectors.kafka_common import ensure_topics
 from stream_ae.connectors.wire import alert_to_dict
 from stream_ae.core.records import Alert, AlertState, Contributor, Severity
 from stream_ae.runtime.broker import EmbeddedBroker
+from stream_ae.settings import KafkaSettings
 
 from .conftest import Topics
 
@@ -101,6 +103,33 @@ def test_follow_prints_alerts_as_they_arrive_until_interrupted(
         send(broker.address, topics.alerts, [encoded(alert("new", 1.7e9 + 60))])
         got = lines.get(timeout=60)
         assert " open " in got and " new score " in got
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=30)
+    assert code == 130
+
+
+def test_follow_waits_for_a_topic_no_detector_has_made_yet(
+    broker: EmbeddedBroker, topics: Topics
+) -> None:
+    later = f"{topics.alerts}.later"
+    command = [sys.executable, "-m", "stream_ae", "alerts", "--follow"]
+    proc = subprocess.Popen(
+        [*command, "--bootstrap", broker.address, "--topic", later],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    assert proc.stdout is not None and proc.stderr is not None
+    threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout], daemon=True).start()
+    try:
+        waiting = proc.stderr.readline()
+        assert f"waiting for topic {later} to appear" in waiting
+        asyncio.run(ensure_topics(KafkaSettings(bootstrap_servers=[broker.address]), [later]))
+        send(broker.address, later, [encoded(alert("pump-9", 1.7e9))])
+        got = lines.get(timeout=60)
+        assert " open " in got and " pump-9 score " in got
     finally:
         proc.send_signal(signal.SIGINT)
         code = proc.wait(timeout=30)
