@@ -28,8 +28,8 @@ from stream_ae.bench.quality import judge
 def plant() -> None:
     from stream_ae import wiring
     from stream_ae.core.alerting import ACTIVE, OPENED
+    from stream_ae.plant.simulate import CHANNELS, DEMO_SENSORS, DEMO_STEPS, Plant
     from stream_ae.runtime.demo import demo_settings, pretrain
-    from stream_ae.simulate import CHANNELS, DEMO_SENSORS, DEMO_STEPS, Plant
 
     sim = Plant(DEMO_SENSORS, 0)
     steps = list(sim.points(DEMO_STEPS))

@@ -61,8 +61,8 @@ def record_nab(corpus: Path, out: Path) -> None:
     from stream_ae.bench.nab import load_corpus
     from stream_ae.connectors.files import open_points
     from stream_ae.connectors.scored import read_scored
+    from stream_ae.lifecycle.registry import resolve_model
     from stream_ae.model.artifact import load_artifact
-    from stream_ae.registry import resolve_model
 
     recorded = []
     for f in load_corpus(corpus):
@@ -99,8 +99,8 @@ def _scorers(path: Path) -> list[str]:
 def record_plant(out: Path) -> None:
     from stream_ae import wiring
     from stream_ae.model.artifact import load_artifact
+    from stream_ae.plant.simulate import CHANNELS, DEMO_SENSORS, DEMO_STEPS, Plant
     from stream_ae.runtime.demo import demo_settings, pretrain
-    from stream_ae.simulate import CHANNELS, DEMO_SENSORS, DEMO_STEPS, Plant
 
     sim = Plant(DEMO_SENSORS, 0)
     steps = list(sim.points(DEMO_STEPS))

@@ -94,7 +94,7 @@ def fit_model(
     `data` is an array [points] or [points, channels], or a pandas DataFrame (see
     `StreamDetector.score` for how its columns are read). Each series' points must be
     in time order; `ts` defaults to one point per second."""
-    from stream_ae.retrain.dataset import cut_windows
+    from stream_ae.lifecycle.dataset import cut_windows
     from stream_ae.runtime.fit_job import fit_windows
 
     settings = settings or Settings()
@@ -122,8 +122,8 @@ class StreamDetector:
     rejected: list[Rejection] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
+        from stream_ae.lifecycle.registry import resolve_model
         from stream_ae.model.artifact import load_artifact
-        from stream_ae.registry import resolve_model
 
         artifact = resolve_model(Path(self.model))
         manifest = load_artifact(artifact).manifest

@@ -21,7 +21,7 @@ from stream_ae.core.stillness import StuckChannels
 from stream_ae.core.threshold import RollingThreshold
 from stream_ae.core.training import FitShare, TrainingCollector
 from stream_ae.core.windows import WindowStore
-from stream_ae.registry import ModelRegistry, RegistryError, Skipped, Version
+from stream_ae.lifecycle.registry import ModelRegistry, RegistryError, Skipped, Version
 from stream_ae.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from stream_ae import logs
-from stream_ae.cli import main
+from stream_ae.cli.main import main
 
 
 @pytest.fixture(autouse=True)
@@ -71,13 +71,13 @@ def test_a_json_record_from_the_retrain_child_keeps_its_level_and_traceback(
 ) -> None:
     import asyncio
 
-    from stream_ae.runtime.retrain_schedule import _log_lines
+    from stream_ae.lifecycle.schedule import _log_lines
 
     async def relay() -> None:
         stream = asyncio.StreamReader()
         error = {
             "level": "ERROR",
-            "logger": "stream_ae.retrain.job",
+            "logger": "stream_ae.lifecycle.retrain",
             "message": "fit failed",
             "exc_info": "Traceback (most recent call last):\nValueError: diverged",
         }
@@ -85,10 +85,10 @@ def test_a_json_record_from_the_retrain_child_keeps_its_level_and_traceback(
         stream.feed_eof()
         await _log_lines(stream, 42)
 
-    with caplog.at_level(logging.INFO, logger="stream_ae.runtime.retrain_schedule"):
+    with caplog.at_level(logging.INFO, logger="stream_ae.lifecycle.schedule"):
         asyncio.run(relay())
     first, second = caplog.records
     assert first.levelno == logging.ERROR
-    assert "retrain[42] stream_ae.retrain.job: fit failed" in first.getMessage()
+    assert "retrain[42] stream_ae.lifecycle.retrain: fit failed" in first.getMessage()
     assert "ValueError: diverged" in first.getMessage()  # one failure, one record
     assert second.levelno == logging.INFO and second.getMessage() == "retrain[42]: plain text line"

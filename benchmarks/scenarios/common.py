@@ -31,8 +31,8 @@ from stream_ae import wiring
 from stream_ae.core.alerting import OPENED
 from stream_ae.core.detector import Detector
 from stream_ae.core.records import Alert, AlertState, Point
+from stream_ae.plant.synthetic import AnomalyKind, Injected, inject, trend_seasonal
 from stream_ae.settings import Settings
-from stream_ae.synthetic import AnomalyKind, Injected, inject, trend_seasonal
 
 SEED = 0
 """One seed for data, our fits and the baselines' fits."""

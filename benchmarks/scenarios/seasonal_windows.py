@@ -1,7 +1,7 @@
 """Tutorial: RNN versus LSTM autoencoders on a seasonal series, 95th-percentile threshold.
 
 Data: 1000 points of trend (0.001 per step) + seasonality (period 50, amplitude 1)
-+ Gaussian noise (sd 0.1), with five anomalies injected by `stream_ae.synthetic.inject`
++ Gaussian noise (sd 0.1), with five anomalies injected by `stream_ae.plant.synthetic.inject`
 in the second half: two spikes, two dips and a 20-point flat (stuck) stretch.
 Windows of 50 points.
 
@@ -47,8 +47,8 @@ import common as c
 import numpy as np
 
 from stream_ae import wiring
+from stream_ae.plant.synthetic import Injected
 from stream_ae.settings import Settings
-from stream_ae.synthetic import Injected
 
 N = 1000
 WINDOW = 50

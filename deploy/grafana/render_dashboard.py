@@ -18,10 +18,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from stream_ae.dashboard_plot import render_dashboard
+from stream_ae.pictures.dashboard import render_dashboard
+from stream_ae.plant.simulate import DEMO_SENSORS, DEMO_STEPS, Plant
 from stream_ae.runtime.demo import run_demo
 from stream_ae.runtime.prometheus import LocalPrometheus
-from stream_ae.simulate import DEMO_SENSORS, DEMO_STEPS, Plant
 
 HERE = Path(__file__).resolve().parent
 

@@ -25,12 +25,12 @@ from prometheus_client import CollectorRegistry
 
 from stream_ae import wiring
 from stream_ae.core.records import Alert, Point
-from stream_ae.evaluate import Report, evaluate
 from stream_ae.metrics import ServiceMetrics
+from stream_ae.plant.evaluate import Report, evaluate
+from stream_ae.plant.simulate import CHANNELS, DEMO_SENSORS, DEMO_STEPS, Plant
 from stream_ae.runtime.broker import EmbeddedBroker
 from stream_ae.runtime.service import DetectorService
 from stream_ae.settings import Settings
-from stream_ae.simulate import CHANNELS, DEMO_SENSORS, DEMO_STEPS, Plant
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +52,8 @@ def demo_settings(bootstrap: str, out: Path, watch: Sequence[str] = ()) -> Setti
             "model": {"artifact_dir": str(out / "models"), "max_train_windows": 6000},
             "window": {"channels": list(CHANNELS)},
             "metrics": {"series": list(watch)},
-            "kafka": {
-                "bootstrap": bootstrap,
-                "input_topic": "demo.points",
-                "alert_topic": "demo.alerts",
-                "dead_letter_topic": "demo.dead-letters",
-                "group_id": "demo",
-            },
+            # The default topics, so `stream-ae alerts --bootstrap ...` reads the demo's.
+            "kafka": {"bootstrap": bootstrap, "group_id": "demo"},
         }
     )
 
@@ -145,6 +140,9 @@ def run_demo(
         metrics = ServiceMetrics(CollectorRegistry())
         where = metrics.serve(metrics_address)
         print(f"detector metrics on http://{where}/metrics", flush=True)
+        print(
+            f"follow its alerts: stream-ae alerts --follow --bootstrap {broker.address}", flush=True
+        )
 
         async def main() -> None:
             stop = asyncio.Event()
@@ -169,7 +167,7 @@ def run_demo(
     )
     drawn = None
     if picture:
-        from stream_ae.demo_plot import plot_sensors, series_arrays
+        from stream_ae.pictures.plant import plot_sensors, series_arrays
 
         points = (p for step in stream for p in step)
         drawn = plot_sensors(

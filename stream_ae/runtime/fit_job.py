@@ -14,9 +14,9 @@ from stream_ae import wiring
 from stream_ae.connectors.files import DEFAULT_COLUMNS, Columns, PointReader
 from stream_ae.core.records import Point, Rejection, WindowBatch
 from stream_ae.errors import InputError
+from stream_ae.lifecycle.dataset import cut_windows
+from stream_ae.lifecycle.registry import ModelRegistry
 from stream_ae.ratelimit import RateLimitedLog
-from stream_ae.registry import ModelRegistry
-from stream_ae.retrain.dataset import cut_windows
 from stream_ae.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -38,15 +38,15 @@ from stream_ae.core.detector import Detector
 from stream_ae.core.drift import DriftMonitor
 from stream_ae.core.output import Output
 from stream_ae.core.records import Alert, Point
+from stream_ae.lifecycle.oversight import ModelOversight
+from stream_ae.lifecycle.registry import ModelRegistry
+from stream_ae.lifecycle.schedule import RetrainScheduler
+from stream_ae.lifecycle.watch import ModelWatcher, SwapGuard
 from stream_ae.metrics import ServiceMetrics
 from stream_ae.ratelimit import RateLimitedLog
-from stream_ae.registry import ModelRegistry
 from stream_ae.runtime.first_fit import FirstFit
 from stream_ae.runtime.guard import log_eviction, process_guarded
 from stream_ae.runtime.health import Health, keep_beating, watch_kafka
-from stream_ae.runtime.model_watch import ModelWatcher, SwapGuard
-from stream_ae.runtime.oversight import ModelOversight
-from stream_ae.runtime.retrain_schedule import RetrainScheduler
 from stream_ae.runtime.stopping import unless_stopped
 from stream_ae.settings import Settings
 

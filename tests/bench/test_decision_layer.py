@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stream_ae.simulate import Incident
+from stream_ae.plant.simulate import Incident
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "decision_layer.py"
 

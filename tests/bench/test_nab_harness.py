@@ -134,7 +134,7 @@ def test_stream_ae_fits_on_probation_and_scores_the_jump_top(tmp_path: Path) -> 
 def test_bench_nab_prints_what_the_alerts_keep_of_the_score(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from stream_ae.cli import main
+    from stream_ae.cli.main import main
 
     root = corpus(tmp_path / "nab")
     (root / "data" / "synthetic" / "skipped.csv").write_text(

@@ -11,7 +11,7 @@ import pytest
 from stream_ae.bench.labelled import LabelledSeries, Output, flagged, windows_of_flags
 from stream_ae.bench.quality import judge
 from stream_ae.bench.recording import load_recording
-from stream_ae.cli import main
+from stream_ae.cli.main import main
 from stream_ae.connectors.labels import LabelError
 
 HOUR = 3600.0

@@ -264,7 +264,7 @@ async def sigterm(ctx: Context) -> list[Row]:
 
 async def corrupt_current(ctx: Context) -> list[Row]:
     """The registry's `current` model.pt is garbage; an older version loads."""
-    from stream_ae.registry import ModelRegistry
+    from stream_ae.lifecycle.registry import ModelRegistry
 
     name = "corrupt-current"
     rng = np.random.default_rng(ctx.seed + 8)

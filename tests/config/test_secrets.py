@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from stream_ae.cli import main
+from stream_ae.cli.main import main
 from stream_ae.connectors.kafka_common import client_options
 from stream_ae.errors import ConfigError
 from stream_ae.runtime.broker import EmbeddedBroker

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from stream_ae.cli import main
+from stream_ae.cli.main import main
 from stream_ae.connectors.files import Columns, open_points
 from stream_ae.core.records import Point, Rejection
 from stream_ae.errors import InputError

@@ -259,7 +259,7 @@ def test_line_files_of_each_text_format(tmp_path: Path) -> None:
 
 
 def test_the_rule_flags_without_a_format_are_a_sentence(tmp_path: Path) -> None:
-    from stream_ae.cli import main
+    from stream_ae.cli.main import main
 
     path = tmp_path / "p.jsonl"
     path.write_text('{"series": "a", "ts": 1, "value": 1}\n')

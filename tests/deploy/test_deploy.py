@@ -16,7 +16,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from stream_ae.cli import parser
+from stream_ae.cli.main import parser
 from stream_ae.runtime.health import Health
 from stream_ae.runtime.prometheus import tool
 from stream_ae.settings import Settings, load_settings

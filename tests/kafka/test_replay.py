@@ -12,7 +12,7 @@ import orjson
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
-from stream_ae.cli import main
+from stream_ae.cli.main import main
 from stream_ae.core.records import Point
 from stream_ae.runtime.broker import EmbeddedBroker
 from stream_ae.runtime.replay import connect, encode_point, replay, run_replay

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from stream_ae.cli import main
+from stream_ae.cli.main import main
+from stream_ae.lifecycle.registry import ModelRegistry
 from stream_ae.metrics import ServiceMetrics
-from stream_ae.registry import ModelRegistry
 from stream_ae.runtime.broker import EmbeddedBroker
 from stream_ae.runtime.service import DetectorService
 from stream_ae.settings import Settings

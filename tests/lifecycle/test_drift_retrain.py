@@ -13,10 +13,10 @@ from prometheus_client import CollectorRegistry
 
 from stream_ae import wiring
 from stream_ae.core.records import Alert, AlertState, Point
+from stream_ae.lifecycle.dataset import cut_windows
+from stream_ae.lifecycle.schedule import RetrainScheduler
 from stream_ae.metrics import ServiceMetrics
-from stream_ae.retrain.dataset import cut_windows
 from stream_ae.runtime.broker import EmbeddedBroker
-from stream_ae.runtime.retrain_schedule import RetrainScheduler
 from stream_ae.settings import Settings
 
 from ..service.conftest import T0, WINDOW, base_settings, produce_points, sine_points, wait_for

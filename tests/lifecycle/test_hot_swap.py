@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from stream_ae.cli import main
+from stream_ae.cli.main import main
 from stream_ae.core.records import Alert, AlertState, Point
+from stream_ae.lifecycle.registry import ModelRegistry
 from stream_ae.metrics import ServiceMetrics
-from stream_ae.registry import ModelRegistry
 from stream_ae.runtime.broker import EmbeddedBroker
 from stream_ae.runtime.service import DetectorService
 from stream_ae.settings import Settings
@@ -126,7 +126,7 @@ def test_promote_then_rollback_swaps_without_a_gap_or_a_storm(
 def test_a_corrupt_promotion_leaves_the_old_model_serving(
     broker: EmbeddedBroker, artifact: Path, running: Running, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.ERROR, logger="stream_ae.runtime.model_watch")
+    caplog.set_level(logging.ERROR, logger="stream_ae.lifecycle.watch")
     bad = copy_version(artifact, running.registry.root, "broken")
     (bad / "model.pt").write_bytes((bad / "model.pt").read_bytes()[:100])  # truncated
     running.registry.promote("broken")
@@ -152,7 +152,7 @@ def test_a_corrupt_promotion_leaves_the_old_model_serving(
 def test_a_swap_followed_by_an_alert_storm_rolls_back_by_itself(
     broker: EmbeddedBroker, artifact: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.ERROR, logger="stream_ae.runtime.model_watch")
+    caplog.set_level(logging.ERROR, logger="stream_ae.lifecycle.watch")
     raw = lifecycle_settings(broker, tmp_path).model_dump()
     raw["model"] |= {"rollback_alert_rate": 0.01, "rollback_check_windows": 450}
     settings = Settings.model_validate(raw)

@@ -9,10 +9,10 @@ from prometheus_client import CollectorRegistry
 from stream_ae.core.detector import Lane
 from stream_ae.core.normalize import Normalizer
 from stream_ae.core.threshold import RollingThreshold
+from stream_ae.lifecycle.registry import ModelRegistry
+from stream_ae.lifecycle.watch import ModelWatcher, SwapGuard
 from stream_ae.metrics import ServiceMetrics
 from stream_ae.model.manifest import ArtifactError
-from stream_ae.registry import ModelRegistry
-from stream_ae.runtime.model_watch import ModelWatcher, SwapGuard
 
 from ..core.doubles import LastStepScorer
 from .conftest import counted

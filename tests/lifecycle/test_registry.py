@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from stream_ae.cli import main
-from stream_ae.registry import POINTER, ModelRegistry, RegistryError
+from stream_ae.cli.main import main
+from stream_ae.lifecycle.registry import POINTER, ModelRegistry, RegistryError
 
 
 def fake_version(root: Path, name: str, window: int = 16, parent: str | None = None) -> Path:

@@ -16,13 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stream_ae.cli import main
+from stream_ae.cli.main import main
 from stream_ae.connectors.labels import read_label_windows
 from stream_ae.core.records import Point
 from stream_ae.core.windows import WindowStore
-from stream_ae.registry import ModelRegistry
-from stream_ae.retrain.dataset import cut_windows, incidents, split_holdout, without_incidents
-from stream_ae.retrain.job import RetrainError, run_retrain
+from stream_ae.lifecycle.dataset import cut_windows, incidents, split_holdout, without_incidents
+from stream_ae.lifecycle.registry import ModelRegistry
+from stream_ae.lifecycle.retrain import RetrainError, run_retrain
 from stream_ae.runtime.broker import EmbeddedBroker
 from stream_ae.runtime.prometheus import tool
 from stream_ae.settings import Settings
@@ -323,7 +323,7 @@ def test_the_topic_is_read_with_the_detectors_channels(
     """One mislabelled first point must not make retraining drop a series' good points, as
     the detector (which knows its channels) does not drop them either."""
     from stream_ae.connectors.kafka_common import ensure_topics
-    from stream_ae.retrain.job import _from_topics
+    from stream_ae.lifecycle.retrain import _from_topics
 
     p = f"r{time.time_ns()}"
     settings = settings_for(tmp_path, broker.address, p)

@@ -10,10 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-from stream_ae.cli_model import RETRAIN_KEPT
+from stream_ae.cli.model import RETRAIN_KEPT
 from stream_ae.connectors.kafka_common import ensure_topics
-from stream_ae.registry import ModelRegistry
-from stream_ae.retrain.job import run_retrain
+from stream_ae.lifecycle.registry import ModelRegistry
+from stream_ae.lifecycle.retrain import run_retrain
 from stream_ae.runtime.broker import EmbeddedBroker
 from stream_ae.settings import Settings
 
@@ -28,7 +28,7 @@ PARENT = """
 import asyncio, logging, sys
 from prometheus_client import CollectorRegistry
 from stream_ae.metrics import ServiceMetrics
-from stream_ae.runtime.retrain_schedule import RetrainScheduler
+from stream_ae.lifecycle.schedule import RetrainScheduler
 from stream_ae.settings import load_settings
 
 logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")

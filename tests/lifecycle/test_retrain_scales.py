@@ -10,9 +10,9 @@ import torch
 from stream_ae import wiring
 from stream_ae.core.channels import ErrorScales
 from stream_ae.core.records import WindowBatch
+from stream_ae.lifecycle.retrain import holdout_figures
 from stream_ae.model.artifact import write_artifact
 from stream_ae.model.autoencoder import LSTMAutoencoder
-from stream_ae.retrain.job import holdout_figures
 
 from ..service.conftest import WINDOW, base_settings
 

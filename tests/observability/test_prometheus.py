@@ -17,9 +17,9 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from stream_ae import __version__
-from stream_ae.dashboard_plot import panel_queries, render_dashboard
 from stream_ae.errors import StreamAEError
 from stream_ae.metrics import ServiceMetrics
+from stream_ae.pictures.dashboard import panel_queries, render_dashboard
 from stream_ae.runtime.broker import EmbeddedBroker
 from stream_ae.runtime.prometheus import LocalPrometheus, tool
 from stream_ae.runtime.service import DetectorService

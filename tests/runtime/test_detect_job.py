@@ -6,11 +6,11 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from stream_ae.cli import main
+from stream_ae.cli.main import main
 from stream_ae.connectors.files import Columns
 from stream_ae.errors import InputError
 from stream_ae.model.artifact import load_artifact
-from stream_ae.plots import plot_detection
+from stream_ae.pictures.detection import plot_detection
 from stream_ae.runtime.detect_job import run_detect
 from stream_ae.settings import Settings
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from stream_ae import wiring
-from stream_ae.cli import ALL_REFUSED, main
+from stream_ae.cli.main import ALL_REFUSED, main
 from stream_ae.errors import StreamAEError
 from stream_ae.runtime.detect_job import run_detect
 from stream_ae.settings import Settings

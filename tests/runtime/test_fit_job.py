@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stream_ae.cli import main
+from stream_ae.cli.main import main
 
 WINDOW = 16
 T0 = 1_700_000_000

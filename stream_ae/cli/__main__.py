@@ -1,0 +1,7 @@
+"""`python -m stream_ae.cli ...`: the same commands as `stream-ae ...`."""
+
+import sys
+
+from stream_ae.cli.main import main
+
+sys.exit(main())

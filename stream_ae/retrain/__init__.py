@@ -1,1 +1,0 @@
-"""stream_ae.retrain"""
