@@ -337,3 +337,23 @@ def test_the_topic_is_read_with_the_detectors_channels(
     asyncio.run(produce(broker.address, f"{p}.points", messages))
     points, _ = asyncio.run(_from_topics(settings, 0.0, time.time() + 60, ("value",)))
     assert [q.ts for q in points] == [q.ts for q in good]
+
+
+def test_the_topic_is_read_in_the_detectors_input_format(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    """A detector fed by Telegraf retrains on the same lines it scored."""
+    from stream_ae.connectors.kafka_common import ensure_topics
+    from stream_ae.lifecycle.retrain import _from_topics
+
+    p = f"r{time.time_ns()}"
+    raw = settings_for(tmp_path, broker.address, p).model_dump()
+    raw["kafka"] |= {"input_format": "influx", "series_from": "{id}"}
+    settings = Settings.model_validate(raw)
+    good = sine_points(["s"], 50, spikes={})
+    lines = [f"pump,id=s value={q.values[0]} {int(q.ts * 1e9)}".encode() for q in good]
+    k = settings.kafka
+    asyncio.run(ensure_topics(k, [k.input_topic, k.alert_topic]))
+    asyncio.run(produce(broker.address, f"{p}.points", [(b"s", line) for line in lines]))
+    points, _ = asyncio.run(_from_topics(settings, 0.0, time.time() + 60, ("value",)))
+    assert points == good
