@@ -83,29 +83,40 @@ def test_every_alert_is_printed_once_and_a_stranger_is_skipped(
     assert json.loads(line) == alert_to_dict(sent[1])
 
 
+class Follower:
+    """`stream-ae alerts --follow` in its own process, its stdout lines in a queue."""
+
+    def __init__(self, broker: EmbeddedBroker, topic: str, *options: str) -> None:
+        command = [sys.executable, "-m", "stream_ae", "alerts", "--follow", *options]
+        self.proc = subprocess.Popen(
+            [*command, "--bootstrap", broker.address, "--topic", topic],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        stdout = self.proc.stdout
+        assert stdout is not None
+        threading.Thread(target=lambda: [self.lines.put(x) for x in stdout], daemon=True).start()
+
+    def interrupt(self) -> int:
+        self.proc.send_signal(signal.SIGINT)
+        return self.proc.wait(timeout=30)
+
+
 def test_follow_prints_alerts_as_they_arrive_until_interrupted(
     broker: EmbeddedBroker, topics: Topics
 ) -> None:
     send(broker.address, topics.alerts, [encoded(alert("old", 1.7e9))])
-    command = [sys.executable, "-m", "stream_ae", "alerts", "--follow", "--series", "new"]
-    proc = subprocess.Popen(
-        [*command, "--bootstrap", broker.address, "--topic", topics.alerts],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    assert proc.stdout is not None
-    threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout], daemon=True).start()
+    follower = Follower(broker, topics.alerts, "--series", "new")
     try:
         time.sleep(3)  # the reader has started and printed nothing: "old" is filtered out
-        assert lines.empty()
+        assert follower.lines.empty()
         send(broker.address, topics.alerts, [encoded(alert("new", 1.7e9 + 60))])
-        got = lines.get(timeout=60)
+        got = follower.lines.get(timeout=60)
         assert " open " in got and " new score " in got
     finally:
-        proc.send_signal(signal.SIGINT)
-        code = proc.wait(timeout=30)
+        code = follower.interrupt()
     assert code == 130
 
 
@@ -113,24 +124,15 @@ def test_follow_waits_for_a_topic_no_detector_has_made_yet(
     broker: EmbeddedBroker, topics: Topics
 ) -> None:
     later = f"{topics.alerts}.later"
-    command = [sys.executable, "-m", "stream_ae", "alerts", "--follow"]
-    proc = subprocess.Popen(
-        [*command, "--bootstrap", broker.address, "--topic", later],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    assert proc.stdout is not None and proc.stderr is not None
-    threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout], daemon=True).start()
+    follower = Follower(broker, later)
     try:
-        waiting = proc.stderr.readline()
+        assert follower.proc.stderr is not None
+        waiting = follower.proc.stderr.readline()
         assert f"waiting for topic {later} to appear" in waiting
         asyncio.run(ensure_topics(KafkaSettings(bootstrap_servers=[broker.address]), [later]))
         send(broker.address, later, [encoded(alert("pump-9", 1.7e9))])
-        got = lines.get(timeout=60)
+        got = follower.lines.get(timeout=60)
         assert " open " in got and " pump-9 score " in got
     finally:
-        proc.send_signal(signal.SIGINT)
-        code = proc.wait(timeout=30)
+        code = follower.interrupt()
     assert code == 130
