@@ -5,7 +5,7 @@ from the message text: a retriable error may succeed if the same call is made
 again later (a broker that is restarting), a non-retriable one will fail the
 same way until a person changes something (a typo in the configuration).
 
->>> err = ConfigError("window.length: must be >= 2 (got 1)")
+>>> err = ConfigError("window.length: must be >= 1 (got 0)")
 >>> isinstance(err, StreamAEError), err.retriable
 (True, False)
 """

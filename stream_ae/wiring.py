@@ -297,6 +297,7 @@ def train_config(settings: Settings) -> TrainConfig:
 
     m = settings.model
     return TrainConfig(
+        kind=model_kind(settings),
         hidden=m.hidden,
         latent=m.latent,
         layers=m.layers,
@@ -309,6 +310,14 @@ def train_config(settings: Settings) -> TrainConfig:
         max_windows=m.max_train_windows,
         threads=settings.scoring.threads,
     )
+
+
+def model_kind(settings: Settings) -> str:
+    """The model kind to fit: `model.kind`, with "auto" read from the window's shape."""
+    kind = settings.model.kind
+    if kind == "auto":
+        return "dense" if settings.window.length == 1 else "lstm"
+    return kind
 
 
 def watched_series(settings: Settings, metrics: ServiceMetrics) -> WatchedSeries:

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from stream_ae import wiring
-from stream_ae.core.alerting import OPENED
+from stream_ae.core.alerting import ACTIVE, OPENED
 from stream_ae.core.detector import Detector
 from stream_ae.core.records import Alert, AlertState, Point
 from stream_ae.plant.synthetic import AnomalyKind, Injected, inject, trend_seasonal
@@ -62,8 +62,9 @@ def make_settings(**sections: Mapping[str, Any]) -> Settings:
 def describe_settings(settings: Settings) -> str:
     """One line with the settings a table's numbers depend on."""
     w, m, t, a = settings.window, settings.model, settings.threshold, settings.alerts
+    kind = "dense" if wiring.model_kind(settings) == "dense" else "LSTM"
     return (
-        f"window {w.length} hop {w.hop}; LSTM AE hidden {m.hidden} latent {m.latent} "
+        f"window {w.length} hop {w.hop}; {kind} AE hidden {m.hidden} latent {m.latent} "
         f"layers {m.layers}, <= {m.epochs} epochs (patience {m.patience}, batch {m.batch_size}, "
         f"lr {m.learning_rate:g}); threshold q={t.quantile:g} history {t.history} "
         f"warmup {t.warmup} protect {t.protect}; alerts open {a.open_k}-of-{a.open_n} "
@@ -166,6 +167,11 @@ def stream(
         out.alerts += result.alerts
     out.seconds = time.perf_counter() - started
     return out
+
+
+def alerting_mask(streamed: Streamed) -> np.ndarray:
+    """[n] True where an incident opened or stayed open: the rows our alerts flag."""
+    return np.isin(streamed.state, (OPENED, ACTIVE))
 
 
 def opened_mask(streamed: Streamed) -> np.ndarray:

@@ -83,8 +83,8 @@ class WindowStore:
         on_evict: Callable[[str, str], None] | None = None,
         on_irregular: Callable[[str], None] | None = None,
     ) -> None:
-        if window < 2:
-            raise ValueError(f"window must be at least 2 points (got {window})")
+        if window < 1:
+            raise ValueError(f"window must be at least 1 point (got {window})")
         if channels < 1:
             raise ValueError(f"channels must be at least 1 (got {channels})")
         if hop < 1:

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from stream_ae.model._jit import quiet_jit
-from stream_ae.model.autoencoder import LSTMAutoencoder
+from stream_ae.model.autoencoder import Autoencoder, build_autoencoder, kind_of
 from stream_ae.model.manifest import FORMAT_VERSION, ArtifactError, Manifest
 
 __all__ = [
@@ -64,7 +64,7 @@ class LoadedArtifact:
 
 
 def write_artifact(
-    module: LSTMAutoencoder,
+    module: Autoencoder,
     *,
     root: Path,
     window: int,
@@ -87,11 +87,7 @@ def write_artifact(
     `ErrorScales.to_manifest(...)` of the fit; without it the model scores every channel
     on a scale of 1.
     """
-    if not isinstance(module, LSTMAutoencoder):
-        raise ValueError(
-            f"write_artifact publishes an LSTMAutoencoder, got {type(module).__name__}; "
-            "pass TrainResult.module."
-        )
+    kind = kind_of(module)
     names = tuple(channel_names)
     if len(names) != module.channels:
         raise ValueError(
@@ -122,6 +118,7 @@ def write_artifact(
         hidden=module.hidden,
         latent=module.latent,
         layers=module.layers,
+        kind=kind,
         scaler=dict(scaler),
         training=dict(training or {}),
         validation=dict(validation or {}),
@@ -225,16 +222,17 @@ def load_artifact(
     return LoadedArtifact(module=module, manifest=manifest, path=directory)
 
 
-def eager_from_artifact(loaded: LoadedArtifact) -> LSTMAutoencoder:
+def eager_from_artifact(loaded: LoadedArtifact) -> Autoencoder:
     """Rebuild the eager module (CPU, eval mode) from a loaded artifact's weights."""
     m = loaded.manifest
-    module = LSTMAutoencoder(m.channels, hidden=m.hidden, latent=m.latent, layers=m.layers)
+    module = build_autoencoder(m.kind, m.channels, m.window, m.hidden, m.latent, m.layers)
     try:
         module.load_state_dict(loaded.module.state_dict())
     except RuntimeError as exc:
         raise ArtifactError(
             f"{loaded.path / MODULE_FILE}: its weights do not fit the architecture in "
-            f"{MANIFEST_FILE} (hidden={m.hidden}, latent={m.latent}, layers={m.layers}): "
+            f"{MANIFEST_FILE} (kind={m.kind}, hidden={m.hidden}, latent={m.latent}, "
+            f"layers={m.layers}): "
             f"{_first_line(exc)}; re-publish the model."
         ) from exc
     return module.eval()

@@ -61,3 +61,84 @@ class LSTMAutoencoder(nn.Module):
         decoded, _ = self.decoder(steps)
         out: torch.Tensor = self.head(decoded)
         return out
+
+
+class RecordAutoencoder(nn.Module):
+    """Dense autoencoder over one window taken whole: a record of a few fields (window
+    1), or a small image (its rows as steps, its columns as channels).
+
+    The `window * channels` values pass through `layers` hidden layers of `hidden` units
+    down to a `latent` code and back, ReLU between layers and a linear output, the
+    shape of the plain autoencoders that judge records one by one. Unlike the LSTM it
+    has no notion of order inside a window, and its width fixes the window length.
+    Input and output are `[batch, window, channels]`, as for `LSTMAutoencoder`, so the
+    scorer, the artifact and the decision layer take either.
+
+    >>> import torch
+    >>> model = RecordAutoencoder(channels=10, window=1, hidden=8, latent=4)
+    >>> model(torch.zeros(3, 1, 10)).shape
+    torch.Size([3, 1, 10])
+    """
+
+    channels: int
+    window: int
+    hidden: int
+    latent: int
+    layers: int
+
+    def __init__(
+        self, channels: int, window: int = 1, hidden: int = 32, latent: int = 8, layers: int = 1
+    ) -> None:
+        super().__init__()
+        self.channels = _check_positive("channels", channels)
+        self.window = _check_positive("window", window)
+        self.hidden = _check_positive("hidden", hidden)
+        self.latent = _check_positive("latent", latent)
+        self.layers = _check_positive("layers", layers)
+        width = window * channels
+        self.encoder = _dense([width] + [hidden] * layers + [latent], end_with_relu=True)
+        self.decoder = _dense([latent] + [hidden] * layers + [width], end_with_relu=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Reconstruct `x` (`[batch, window, channels]`); the result has the same shape."""
+        flat = x.reshape(x.size(0), self.window * self.channels)
+        out: torch.Tensor = self.decoder(self.encoder(flat))
+        return out.reshape(x.size(0), self.window, self.channels)
+
+
+def _dense(sizes: list[int], end_with_relu: bool) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i in range(len(sizes) - 1):
+        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2 or end_with_relu:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+Autoencoder = LSTMAutoencoder | RecordAutoencoder
+"""Either model kind: both map `[batch, window, channels]` onto itself."""
+KINDS = ("lstm", "dense")
+"""The model kinds, as settings and manifests name them."""
+
+
+def kind_of(module: nn.Module) -> str:
+    """'lstm' or 'dense'; ValueError for any other module."""
+    if isinstance(module, LSTMAutoencoder):
+        return "lstm"
+    if isinstance(module, RecordAutoencoder):
+        return "dense"
+    raise ValueError(
+        f"{type(module).__name__} is not a stream-ae autoencoder; build an LSTMAutoencoder "
+        "or a RecordAutoencoder (TrainResult.module is one)."
+    )
+
+
+def build_autoencoder(
+    kind: str, channels: int, window: int, hidden: int, latent: int, layers: int
+) -> Autoencoder:
+    """A fresh autoencoder of `kind` ('lstm' or 'dense') for windows of this shape."""
+    if kind == "lstm":
+        return LSTMAutoencoder(channels, hidden, latent, layers)
+    if kind == "dense":
+        return RecordAutoencoder(channels, window, hidden, latent, layers)
+    raise ValueError(f"model kind {kind!r} is not one of {', '.join(KINDS)}.")

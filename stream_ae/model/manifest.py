@@ -79,6 +79,9 @@ class Manifest:
     steps, row L those at least L repeats into a run, one column per channel): a
     detector judges that series' stuck channels from its first window. Absent in older
     manifests."""
+    kind: str = "lstm"
+    """The model kind: "lstm" (LSTMAutoencoder) or "dense" (RecordAutoencoder). Absent in
+    manifests published before the dense kind: those are LSTMs."""
     error_scale: dict[str, Any] = field(default_factory=dict)
     """Each channel's error scale measured on the fit windows, the channels whose scale
     was floored and why, and how channels combine (`ErrorScales.to_manifest`). Empty in
@@ -129,6 +132,8 @@ def _problems(m: Manifest) -> list[str]:
         value = getattr(m, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             problems.append(f"{name} must be a positive integer, got {value!r}")
+    if m.kind not in ("lstm", "dense"):
+        problems.append(f"kind must be 'lstm' or 'dense', got {m.kind!r}")
     if not isinstance(m.model_version, str) or not m.model_version:
         problems.append(f"model_version must be a non-empty string, got {m.model_version!r}")
     names = m.channel_names

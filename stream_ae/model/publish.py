@@ -13,7 +13,7 @@ from stream_ae.core.channels import ErrorScales
 from stream_ae.core.normalize import FLAT_RULE, Normalizer, fit_scaler, flat_in_fit
 from stream_ae.core.stillness import run_profile
 from stream_ae.model.artifact import write_artifact
-from stream_ae.model.autoencoder import LSTMAutoencoder
+from stream_ae.model.autoencoder import Autoencoder
 from stream_ae.model.scorer import AutoencoderScorer
 from stream_ae.model.training import TrainConfig, TrainResult, fit
 
@@ -101,7 +101,7 @@ def train_and_publish(
 
 
 def measure_error_scales(
-    module: LSTMAutoencoder, normalised: np.ndarray, limit: int = 20000, threads: int = 1
+    module: Autoencoder, normalised: np.ndarray, limit: int = 20000, threads: int = 1
 ) -> ErrorScales:
     """Each channel's typical error on (at most `limit`, evenly spread) fit windows."""
     rows = np.unique(np.linspace(0, len(normalised) - 1, min(limit, len(normalised))).astype(int))
@@ -140,7 +140,7 @@ def fit_runs(series: Sequence[str], windows: np.ndarray) -> dict[str, np.ndarray
 
 
 def fit_scores(
-    module: LSTMAutoencoder,
+    module: Autoencoder,
     series: Sequence[str],
     normalised: np.ndarray,
     kept: int,

@@ -26,7 +26,7 @@ from stream_ae.model.artifact import (
     LoadedArtifact,
     eager_from_artifact,
 )
-from stream_ae.model.autoencoder import LSTMAutoencoder
+from stream_ae.model.autoencoder import Autoencoder, LSTMAutoencoder, kind_of  # noqa: F401  (doctest)
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ class AutoencoderScorer:
 
     def __init__(
         self,
-        module: LSTMAutoencoder,
+        module: Autoencoder,
         version: str,
         window: int,
         channels: int,
@@ -116,10 +116,11 @@ class AutoencoderScorer:
     ) -> None:
         """Score with a freshly fitted module; `from_artifact` serves a published one.
         Without `error_scales` every channel's scale is 1."""
-        if not isinstance(module, LSTMAutoencoder):
+        self.name = f"{kind_of(module)}-ae"
+        if getattr(module, "window", window) != window:
             raise ValueError(
-                f"module must be an LSTMAutoencoder, got {type(module).__name__}; for a "
-                "published model use AutoencoderScorer.from_artifact(load_artifact(path))."
+                f"window={window!r} but the dense module was built for windows of "
+                f"{getattr(module, 'window', window)} steps; pass the window it was trained on."
             )
         for name, value in (("window", window), ("max_batch", max_batch), ("threads", threads)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -236,7 +237,7 @@ class AutoencoderScorer:
             )
         return x
 
-    def _prepare(self, module: LSTMAutoencoder) -> Forward:
+    def _prepare(self, module: Autoencoder) -> Forward:
         # A copy: the caller's module keeps its device and train/eval mode.
         eager = copy.deepcopy(module).to(self.torch_device).eval()
         forward: Forward = eager
@@ -250,7 +251,7 @@ class AutoencoderScorer:
         self._warm_up(forward)
         return forward
 
-    def _compiled(self, eager: LSTMAutoencoder) -> Forward:
+    def _compiled(self, eager: Autoencoder) -> Forward:
         # fullgraph=True: a partial capture would quietly run eager with compile's
         # overhead on top; we would rather know, fall back once, and say so.
         compiled: Forward = torch.compile(eager, fullgraph=True, dynamic=True)
@@ -259,7 +260,7 @@ class AutoencoderScorer:
         except Exception as exc:
             detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             logger.warning(
-                "torch.compile cannot compile the LSTM autoencoder (%s); scoring with the "
+                "torch.compile cannot compile the autoencoder (%s); scoring with the "
                 "eager module instead. Use engine='eager' to skip this attempt.",
                 detail,
             )

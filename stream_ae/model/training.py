@@ -1,4 +1,5 @@
-"""Fit an LSTM autoencoder to normalised windows, reproducibly.
+"""Fit an autoencoder (an LSTM, or a dense one for records) to normalised windows,
+reproducibly.
 
 The retraining job calls `fit` beside the running detector, so the loop keeps
 to itself: it seeds its own random streams (the caller's torch RNG state is
@@ -19,7 +20,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from stream_ae.model.autoencoder import LSTMAutoencoder
+from stream_ae.model.autoencoder import KINDS, Autoencoder, build_autoencoder
 from stream_ae.model.scorer import resolve_device
 
 MIN_WINDOWS = 8
@@ -30,6 +31,8 @@ MIN_WINDOWS = 8
 class TrainConfig:
     """Hyperparameters of one fit; the same config and data give the same weights."""
 
+    kind: str = "lstm"
+    """"lstm" (windows as sequences) or "dense" (each window one record, taken whole)."""
     hidden: int = 32
     latent: int | None = None
     """Width of the bottleneck code; None: `auto_latent` of the channel count."""
@@ -49,6 +52,10 @@ class TrainConfig:
     """torch CPU threads while fitting; one beat two on the 2-core machines measured."""
 
     def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(
+                f"TrainConfig.kind must be one of {', '.join(KINDS)}, got {self.kind!r}."
+            )
         for name in ("hidden", "latent", "layers", "epochs", "batch_size", "patience", "threads"):
             value = getattr(self, name)
             if name == "latent" and value is None:
@@ -76,6 +83,18 @@ LATENT_RANGE = (4, 16)
 """The bottleneck `auto_latent` gives: as wide as the channels, within these bounds."""
 
 
+def dense_latent(width: int) -> int:
+    """The dense kind's bottleneck for records of `width` values when none is set: a
+    third of them, at least 2 and at most 16. Unlike the LSTM's, the dense code sees
+    the whole record at once, so a code as wide as the record could copy it through,
+    outliers included.
+
+    >>> dense_latent(4), dense_latent(10), dense_latent(64)
+    (2, 3, 16)
+    """
+    return max(2, min(16, round(width / 3)))
+
+
 def auto_latent(channels: int) -> int:
     """The bottleneck for `channels` when none is set: one code unit per channel, at
     least 4 and at most 16.
@@ -97,7 +116,7 @@ def auto_latent(channels: int) -> int:
 class TrainResult:
     """What a fit produced: the best weights seen and how the fit went."""
 
-    module: LSTMAutoencoder
+    module: Autoencoder
     """The eager model with the best validation weights, on CPU, in eval mode."""
     train_loss: float
     """Mean training MSE in the best epoch."""
@@ -141,8 +160,15 @@ def fit(
     show = sys.stderr.isatty() if progress is None else progress
 
     with _torch_threads(config.threads), _private_torch_rng(target, config.seed):
-        latent = config.latent or auto_latent(data.shape[2])
-        model = LSTMAutoencoder(data.shape[2], config.hidden, latent, config.layers)
+        if config.latent is not None:
+            latent = config.latent
+        elif config.kind == "dense":
+            latent = dense_latent(data.shape[1] * data.shape[2])
+        else:
+            latent = auto_latent(data.shape[2])
+        model = build_autoencoder(
+            config.kind, data.shape[2], data.shape[1], config.hidden, latent, config.layers
+        )
         model = model.to(target)
         loop = _Loop(model, config, rng)
         history: list[tuple[float, float]] = []

@@ -49,8 +49,9 @@ TextList = Annotated[tuple[str, ...], NoDecode]
 
 class WindowSettings(BaseModel):
     model_config = _SECTION
-    length: int = Field(default=32, ge=2, le=4096)
-    """Points per window, the model's input length."""
+    length: int = Field(default=32, ge=1, le=4096)
+    """Points per window, the model's input length (1: each point is a record, judged
+    on its own: the dense model kind)."""
     channels: TextList = Field(default=("value",), min_length=1)
     """Channel names of the service's series (one model serves them all); a model
     artifact's own channels take precedence. Files name their channels themselves. In
@@ -92,15 +93,20 @@ class ModelSettings(BaseModel):
     model_config = _SECTION
     artifact: Path | None = None
     """Model artifact directory to serve; unset means cold start: fit one from the stream."""
+    kind: Literal["auto", "lstm", "dense"] = "auto"
+    """"lstm": windows are sequences, read in order; "dense": each window is one record
+    (a point's fields, a small image) taken whole; "auto": dense for window.length 1,
+    LSTM otherwise."""
     hidden: int = Field(default=32, ge=1, le=4096)
-    """LSTM hidden units."""
+    """Hidden units (of the LSTM, or of each dense layer)."""
     latent: int | None = Field(default=None, ge=1, le=4096)
-    """Size of the bottleneck code; unset: one per channel, at least 4 and at most 16.
+    """Size of the bottleneck code; unset: for the LSTM one per channel, at least 4 and
+    at most 16 (for the dense kind a third of the record's values, 2 to 16).
     Narrow on purpose: a wide code learns to rebuild faults too (the demo plant's best
     point F1 0.56 at 16, 0.69 at 4), while 25 or more channels of independent signals
     need the room (stream_ae.model.training.auto_latent)."""
     layers: int = Field(default=1, ge=1, le=8)
-    """LSTM layers in the encoder and in the decoder."""
+    """Layers in the encoder and in the decoder."""
     epochs: int = Field(default=100, ge=1)
     """Most training epochs (early stopping may end sooner)."""
     batch_size: int = Field(default=32, ge=1)

@@ -106,12 +106,12 @@ def test_unknown_env_section_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_out_of_range_value_names_key_and_bound(tmp_path: Path) -> None:
-    path = write(tmp_path, "[threshold]\nquantile = 1.5\n[window]\nlength = 1\n")
+    path = write(tmp_path, "[threshold]\nquantile = 1.5\n[window]\nlength = 0\n")
     with pytest.raises(ConfigError) as excinfo:
         load_settings(path)
     message = problems(excinfo)
     assert "threshold.quantile: must be < 1 (got 1.5)" in message
-    assert "window.length: must be >= 2 (got 1)" in message  # every problem, not the first
+    assert "window.length: must be >= 1 (got 0)" in message  # every problem, not the first
     assert "2 problem(s)" in message
 
 

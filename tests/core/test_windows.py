@@ -37,6 +37,18 @@ def test_gather_many_series_multichannel_in_one_array() -> None:
     assert len(set(got.slots.tolist())) == 3
 
 
+def test_a_window_of_one_is_each_point_on_its_own() -> None:
+    """Records: with window 1 every point is scored, alone, from the first one on."""
+    store = WindowStore(window=1, channels=2, slack=4)
+    seen = []
+    for i in range(10):
+        assert store.push("r", float(i), (float(i), -float(i))) is None
+        if store.needs_drain:
+            seen.extend(store.drain().batch.values.tolist())
+    seen.extend(store.drain().batch.values.tolist())
+    assert seen == [[[float(i), -float(i)]] for i in range(10)]
+
+
 def test_hop_scores_every_kth_point() -> None:
     store = WindowStore(window=4, channels=1, hop=3)
     push_all(store, "a", [float(i) for i in range(13)])
@@ -226,7 +238,7 @@ def test_grows_beyond_first_allocation() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "fragment"),
     [
-        ({"window": 1}, "window"),
+        ({"window": 0}, "window"),
         ({"hop": 0}, "hop"),
         ({"gap_policy": "drop"}, "gap_policy"),
         ({"out_of_order": "sort"}, "out_of_order"),

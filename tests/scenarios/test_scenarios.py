@@ -31,7 +31,7 @@ def test_sine_spike_is_our_first_alert_exactly_at_its_time(tmp_path: Path) -> No
     assert "ours, 1-of-1" in result["table"]
 
 
-def test_tabular_baseline_reproduces_the_tutorial_and_ours_keeps_up(tmp_path: Path) -> None:
+def test_tabular_baseline_reproduces_the_tutorial_and_our_alerts_beat_it(tmp_path: Path) -> None:
     result = tabular_4sigma.run(quick=True, out=tmp_path)
     base, ours = result["baseline"], result["ours"]
     # Tutorial: every anomaly caught, a handful of normal rows above mean + 4σ (0.71).
@@ -40,6 +40,10 @@ def test_tabular_baseline_reproduces_the_tutorial_and_ours_keeps_up(tmp_path: Pa
     assert ours.recall >= 0.9
     assert ours.precision >= 0.5
     assert "tutorial (reported)" in result["table"]
+    # A row a record (window 1, the dense kind), paged by our own alerts.
+    dense = result["dense"]
+    assert dense.f1 >= 0.95, dense
+    assert dense.f1 > tabular_4sigma.REPORTED.f1
 
 
 def test_seasonal_events_caught_with_few_false_positives(tmp_path: Path) -> None:
@@ -56,9 +60,12 @@ def test_seasonal_events_caught_with_few_false_positives(tmp_path: Path) -> None
     assert ours_rows == ["spike", "dip", "flat", "all"]
 
 
-def test_digits_grid_is_written_and_other_digits_rank_first(tmp_path: Path) -> None:
+def test_digits_grids_are_written_and_our_dense_kind_ranks_best(tmp_path: Path) -> None:
     result = digits_ranking.run(quick=True, out=tmp_path)
-    for png in result["all"]["png"].values():
+    pngs = dict(result["all"]["png"])
+    expected = matplotlib.image.imread(pngs.pop("dense_expected"))
+    assert expected.shape == (416, 720, 4)  # figsize (9, 5.2) inches at 80 dpi, RGBA
+    for png in pngs.values():
         image = matplotlib.image.imread(png)
         # figsize (6, 6.6) inches at 80 dpi, RGBA.
         assert image.shape == (528, 480, 4)
@@ -68,3 +75,7 @@ def test_digits_grid_is_written_and_other_digits_rank_first(tmp_path: Path) -> N
     assert one_class["auc"] >= 0.95
     aucs = [result["one_class_sweep"][d]["ours"]["auc"] for d in range(10)]
     assert np.mean(aucs) >= 0.9, aucs
+    # The dense kind ranks them at least as well as the tutorial's dense model.
+    ours, tutorial = np.array(result["auc"]["dense"]), np.array(result["auc"]["tutorial"])
+    assert ours.mean() >= tutorial.mean(), (ours, tutorial)
+    assert ours.min() >= tutorial.min(), (ours, tutorial)
