@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from stream_ae.core.scoring import Scorer
-from stream_ae.model.autoencoder import LSTMAutoencoder
+from stream_ae.model.autoencoder import LSTMAutoencoder, RecordAutoencoder
 from stream_ae.model.online import HalfSpaceTreesScorer
 from stream_ae.model.scorer import AutoencoderScorer
 
@@ -19,8 +19,14 @@ def autoencoder() -> Scorer:
     return AutoencoderScorer(LSTMAutoencoder(C, hidden=8, latent=4), "v1", W, C, device="cpu")
 
 
+def dense_autoencoder() -> Scorer:
+    module = RecordAutoencoder(C, window=W, hidden=8, latent=4)
+    return AutoencoderScorer(module, "v1", W, C, device="cpu")
+
+
 SCORERS: dict[str, Callable[[], Scorer]] = {
     "autoencoder": autoencoder,
+    "dense-autoencoder": dense_autoencoder,
     "hst": lambda: HalfSpaceTreesScorer(W, C, window_size=5),
     "test-double": lambda: LastStepScorer(W, C),
 }

@@ -225,7 +225,10 @@ class CsvPointReader(PointReader):
         time_idx = (
             column(time_column, "time") if time_column is not None else _find(header, TIME_COLUMNS)
         )
-        if time_idx is None:
+        unsplit = len(header) == 1 and any(mark in header[0] for mark in " " + DELIMITERS)
+        if time_idx is None and delimiter is None and unsplit:
+            # Without a time column rows are records in file order, unless the header
+            # looks like one line the separator did not split.
             raise InputError(
                 f"{path.name} has no time column (one of {', '.join(TIME_COLUMNS)});"
                 f" name it with time_column; {found}."
@@ -235,7 +238,7 @@ class CsvPointReader(PointReader):
             series_idx = column(series_column, "series")
         elif series is None:
             series_idx = _find(header, SERIES_COLUMNS)
-        taken = {time_idx, series_idx}
+        taken = {time_idx, series_idx} - {None}
         if value_columns is not None:
             value_idx = [column(name, "value") for name in value_columns]
             if taken & set(value_idx):
@@ -258,11 +261,17 @@ class CsvPointReader(PointReader):
         )
         self._header = header
         self._time = time_idx
+        """None: no time column; rows are records in arrival order, timed 0, 1, 2..."""
+        self._row = -1
         self._series = series_idx
         self._values = tuple(value_idx)
 
     def describe(self) -> str:
-        time = self._header[self._time]
+        time = (
+            "no time column: rows in file order, timed 0, 1, 2..."
+            if self._time is None
+            else f"time column {self._header[self._time]!r}"
+        )
         series = (
             f"series column {self._header[self._series]!r}"
             if self._series is not None
@@ -270,7 +279,7 @@ class CsvPointReader(PointReader):
         )
         ignored = f"; not channels: {', '.join(self._ignored)}" if self._ignored else ""
         return (
-            f"{self.path.name}: fields split by {self.delimiter!r}, time column {time!r}, "
+            f"{self.path.name}: fields split by {self.delimiter!r}, {time}, "
             f"{series}, channels: {', '.join(self.channels)}{ignored}"
         )
 
@@ -279,9 +288,11 @@ class CsvPointReader(PointReader):
             tap = _LineTap(file)
             rows = csv.reader(tap, delimiter=self.delimiter)
             next(rows, None)
+            self._row = -1
             try:
                 for row in rows:
                     if row and (len(row) > 1 or row[0].strip()):
+                        self._row += 1
                         self.last_source = self._source(rows.line_num)
                         yield self._point(row, tap.last, rows.line_num)
             except (csv.Error, OSError, EOFError) as exc:  # a NUL byte, a truncated .gz
@@ -344,10 +355,13 @@ class CsvPointReader(PointReader):
                     raw,
                     reason=RejectReason.INVALID_SERIES,
                 )
-        try:
-            ts = parse_ts(row[self._time])
-        except ValueError as exc:
-            return _bad(f"Column {self._header[self._time]!r}: {exc}", source, raw, series)
+        if self._time is None:
+            ts = float(self._row)
+        else:
+            try:
+                ts = parse_ts(row[self._time])
+            except ValueError as exc:
+                return _bad(f"Column {self._header[self._time]!r}: {exc}", source, raw, series)
         values = []
         for index, channel in zip(self._values, self.channels, strict=True):
             cell = row[index]

@@ -112,7 +112,9 @@ class Manifest:
     def from_dict(cls, raw: Mapping[str, Any]) -> Manifest:
         """Build from parsed JSON, naming every missing or malformed field."""
         names = [f.name for f in fields(cls)]
-        required = [f.name for f in fields(cls) if f.default_factory is MISSING]
+        required = [
+            f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING
+        ]
         missing = [name for name in required if name not in raw]
         if missing:
             raise ValueError(

@@ -164,10 +164,19 @@ def test_unknown_column_is_refused_with_columns_found(tmp_path: Path) -> None:
         open_points(path, series_column="sensor")
 
 
-def test_missing_time_column_is_refused(tmp_path: Path) -> None:
-    path = write(tmp_path, "a.csv", "moment,value\n1,2\n")
-    with pytest.raises(InputError, match=r"no time column.*columns found: moment, value"):
-        open_points(path)
+def test_without_a_time_column_rows_are_records_in_file_order(tmp_path: Path) -> None:
+    path = write(tmp_path, "orders.csv", "amount,items,label\n12.5,3,0\n\n990,1,1\n7,2,0\n")
+    reader = open_points(path)
+    assert list(reader) == [
+        Point("orders", 0.0, (12.5, 3.0)),
+        Point("orders", 1.0, (990.0, 1.0)),
+        Point("orders", 2.0, (7.0, 2.0)),
+    ]
+    assert list(reader) == list(reader)  # read again, timed again from 0
+    assert "no time column: rows in file order" in reader.describe()
+    assert "channels: amount, items; not channels: label" in reader.describe()
+    one = write(tmp_path, "one.csv", "value\n1\n2\n")
+    assert [p.ts for p in open_points(one)] == [0.0, 1.0]
 
 
 def test_no_value_columns_is_refused(tmp_path: Path) -> None:

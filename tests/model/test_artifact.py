@@ -23,7 +23,7 @@ from stream_ae.model.artifact import (
     load_artifact,
     write_artifact,
 )
-from stream_ae.model.autoencoder import LSTMAutoencoder
+from stream_ae.model.autoencoder import Autoencoder, LSTMAutoencoder, RecordAutoencoder
 from stream_ae.model.scorer import AutoencoderScorer
 
 WINDOW = 12
@@ -35,18 +35,21 @@ TRAINING: dict[str, Any] = {"from": "2026-11-01T00:00:00Z", "to": "2026-11-20T00
 VALIDATION: dict[str, Any] = {"val_loss": 0.0123, "p99": 0.4}
 
 
-@pytest.fixture
-def module() -> LSTMAutoencoder:
+@pytest.fixture(params=["lstm", "dense"])
+def module(request: pytest.FixtureRequest) -> Autoencoder:
+    """Each model kind: every artifact rule holds for both."""
     torch.manual_seed(0)
+    if request.param == "dense":
+        return RecordAutoencoder(2, window=WINDOW, hidden=8, latent=4, layers=2).eval()
     return LSTMAutoencoder(2, hidden=8, latent=4, layers=2).eval()
 
 
 @pytest.fixture
-def published(module: LSTMAutoencoder, tmp_path: Path) -> Path:
+def published(module: Autoencoder, tmp_path: Path) -> Path:
     return publish(module, tmp_path / "models", version="v1")
 
 
-def publish(module: LSTMAutoencoder, root: Path, version: str | None = None) -> Path:
+def publish(module: Autoencoder, root: Path, version: str | None = None) -> Path:
     return write_artifact(
         module,
         root=root,
@@ -67,7 +70,7 @@ def edit_manifest(directory: Path, **changes: Any) -> None:
     path.write_text(json.dumps(data))
 
 
-def test_round_trip_gives_the_same_outputs(module: LSTMAutoencoder, published: Path) -> None:
+def test_round_trip_gives_the_same_outputs(module: Autoencoder, published: Path) -> None:
     loaded = load_artifact(published)
     x = torch.randn(5, WINDOW, 2)
     with torch.no_grad():
@@ -78,8 +81,10 @@ def test_round_trip_gives_the_same_outputs(module: LSTMAutoencoder, published: P
     assert loaded.path == published.absolute()
 
 
-def test_manifest_fields_survive(published: Path) -> None:
+def test_manifest_fields_survive(module: Autoencoder, published: Path) -> None:
     m = load_artifact(published).manifest
+    assert m.kind == ("dense" if isinstance(module, RecordAutoencoder) else "lstm")
+    assert type(eager_from_artifact(load_artifact(published))) is type(module)
     assert m.format_version == 1
     assert m.model_version == "v1" == published.name
     assert (m.window, m.channels, m.channel_names) == (WINDOW, 2, ("temp", "vib"))
@@ -89,16 +94,14 @@ def test_manifest_fields_survive(published: Path) -> None:
     assert len(m.module_sha256) == 64
 
 
-def test_default_version_is_utc_time_plus_weights_hash(
-    module: LSTMAutoencoder, tmp_path: Path
-) -> None:
+def test_default_version_is_utc_time_plus_weights_hash(module: Autoencoder, tmp_path: Path) -> None:
     first = publish(module, tmp_path)
     assert re.fullmatch(r"20261122T163005Z-[0-9a-f]{8}", first.name)
     other = LSTMAutoencoder(2, hidden=8, latent=4, layers=2)
     assert publish(other, tmp_path).name != first.name  # same second, different weights
 
 
-def test_an_existing_version_is_never_overwritten(module: LSTMAutoencoder, published: Path) -> None:
+def test_an_existing_version_is_never_overwritten(module: Autoencoder, published: Path) -> None:
     before = (published / "model.pt").read_bytes()
     with pytest.raises(FileExistsError, match="already published"):
         publish(LSTMAutoencoder(2, hidden=8, latent=4, layers=2), published.parent, "v1")
@@ -107,7 +110,7 @@ def test_an_existing_version_is_never_overwritten(module: LSTMAutoencoder, publi
 
 
 def test_publish_is_atomic_when_writing_fails(
-    module: LSTMAutoencoder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    module: Autoencoder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     real_write = artifact._write_durably
 
@@ -201,7 +204,7 @@ def test_window_and_channel_expectations_are_enforced(published: Path) -> None:
         load_artifact(published, expect_channels=1)
 
 
-def test_publishing_refuses_inconsistent_arguments(module: LSTMAutoencoder, tmp_path: Path) -> None:
+def test_publishing_refuses_inconsistent_arguments(module: Autoencoder, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="not a valid version name"):
         publish(module, tmp_path, version="../escape")
     with pytest.raises(ValueError, match="one name per channel"):
@@ -246,7 +249,7 @@ def load_fields() -> Manifest:
 
 
 def test_no_deprecation_warning_escapes_save_load_or_scoring(
-    module: LSTMAutoencoder, tmp_path: Path
+    module: Autoencoder, tmp_path: Path
 ) -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -259,3 +262,15 @@ def test_no_deprecation_warning_escapes_save_load_or_scoring(
     # and the filter was put back: the suppression is local to those calls
     with pytest.warns(DeprecationWarning, match="torch.jit.script"):
         torch.jit.script(LSTMAutoencoder(1, hidden=4, latent=2))
+
+
+def test_a_manifest_from_before_the_dense_kind_is_an_lstm(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    lstm = publish(LSTMAutoencoder(2, hidden=8, latent=4, layers=2).eval(), tmp_path, "old")
+    path = lstm / "manifest.json"
+    data = json.loads(path.read_text())
+    del data["kind"]
+    path.write_text(json.dumps(data))
+    loaded = load_artifact(lstm)
+    assert loaded.manifest.kind == "lstm"
+    assert isinstance(eager_from_artifact(loaded), LSTMAutoencoder)
