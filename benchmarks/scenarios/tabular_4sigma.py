@@ -47,21 +47,31 @@ REPORTED = c.PRF(0.71, 1.00, 0.83, 0, 0, 0)
 """What the tutorial printed for the anomaly class (its counts are not known)."""
 
 
+ONE_ROW = {"open_k": 1, "open_n": 1, "resolve_after": 1, "cooldown": 0}
+"""Alerts that open on one judged row: a record stands alone."""
+KEEP_TRAINING_SCORES = {"history": 2000, "warmup": 1000}
+"""A history longer than the whole stream: the training rows' scores stay in it, as the
+tutorial's threshold stays computed from the training errors."""
+
+
+def model(quick: bool) -> dict[str, Any]:
+    """The tutorial's bottleneck (hidden 8, latent 4), for both kinds."""
+    return {
+        "hidden": 8,
+        "latent": 4,
+        "epochs": 30 if quick else 60,
+        "patience": 8,
+        "batch_size": 32,
+    }
+
+
 def record_settings(quick: bool) -> Settings:
     """A row a record: window 1, the dense kind, default threshold, 1-of-1 alerts."""
     return c.make_settings(
         window={"length": 1, "hop": 1},
-        model={
-            "hidden": 8,
-            "latent": 4,
-            "epochs": 30 if quick else 60,
-            "patience": 8,
-            "batch_size": 32,
-        },
-        # history 2000 > the whole stream: the training rows' scores stay in it, as the
-        # tutorial's threshold stays computed from the training errors.
-        threshold={"history": 2000, "warmup": 1000},
-        alerts={"open_k": 1, "open_n": 1, "resolve_after": 1, "cooldown": 0},
+        model=model(quick),
+        threshold=KEEP_TRAINING_SCORES,
+        alerts=ONE_ROW,
     )
 
 
@@ -77,17 +87,9 @@ def records(
 def settings(quick: bool, quantile: float = 0.999, protect: bool = True) -> Settings:
     return c.make_settings(
         window={"length": 2, "hop": 2},
-        model={
-            "hidden": 8,
-            "latent": 4,
-            "epochs": 30 if quick else 60,
-            "patience": 8,
-            "batch_size": 32,
-        },
-        # history 2000 > the whole stream: the training rows' scores stay in it, as
-        # the tutorial's threshold stays computed from the training errors.
-        threshold={"quantile": quantile, "history": 2000, "warmup": 1000, "protect": protect},
-        alerts={"open_k": 1, "open_n": 1, "resolve_after": 1, "cooldown": 0},
+        model=model(quick),
+        threshold={"quantile": quantile, "protect": protect, **KEEP_TRAINING_SCORES},
+        alerts=ONE_ROW,
     )
 
 

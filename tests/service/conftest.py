@@ -186,6 +186,23 @@ class ServiceProcess:
             self.kill()
 
 
+def scored_by(proc: ServiceProcess, bootstrap: str, topic: str, count: int) -> list[Any]:
+    """The JSON messages of the score topic once it holds `count` (the service still
+    running), for a service fed all its input beforehand; the service is then killed."""
+    try:
+        wait_for(
+            lambda: (
+                len(asyncio.run(read_to_end(bootstrap, topic))) >= count
+                or proc.proc.poll() is not None
+            ),
+            f"{count} scores on {topic}",
+        )
+        assert proc.proc.poll() is None, proc.text()
+    finally:
+        proc.close()
+    return [json.loads(m.value) for m in asyncio.run(read_to_end(bootstrap, topic))]
+
+
 async def read_to_end(bootstrap: str, topic: str) -> list[Any]:
     """Every message on `topic` up to its end offsets at the time of the call: a count,
     not a quiet spell, decides when the read is over."""

@@ -24,8 +24,8 @@ from .conftest import (
     prefix,
     produce,
     read_to_end,
+    scored_by,
     sine_points,
-    wait_for,
 )
 from .reference_messages import adapter_messages, influx, otlp_gauge
 from .test_failover import with_model
@@ -113,18 +113,7 @@ def test_stream_ae_run_reads_telegraf_lines_as_its_config_says(
     )
     asyncio.run(produce(broker.address, f"{p}.points", [(KEY, m) for m in in_format("influx")]))
     proc = ServiceProcess(settings, tmp_path, "influx")
-    try:
-        expected = len(SERIES) * (STEPS - WINDOW + 1)
-        wait_for(
-            lambda: (
-                len(asyncio.run(read_to_end(broker.address, f"{p}.scores"))) >= expected
-                or proc.proc.poll() is not None
-            ),
-            "the scores of every window",
-        )
-        assert proc.proc.poll() is None, proc.text()
-    finally:
-        proc.close()
-    scores = [json.loads(m.value) for m in asyncio.run(read_to_end(broker.address, f"{p}.scores"))]
+    expected = len(SERIES) * (STEPS - WINDOW + 1)
+    scores = scored_by(proc, broker.address, f"{p}.scores", expected)
     assert {s["series"] for s in scores} == set(SERIES)
     assert len(scores) == expected

@@ -13,7 +13,7 @@ from stream_ae.runtime.broker import EmbeddedBroker
 from stream_ae.settings import Settings
 
 from ..runtime.test_records import FIELDS, NORMAL, OUTLIERS, records
-from .conftest import ServiceProcess, base_settings, prefix, produce, read_to_end, wait_for
+from .conftest import ServiceProcess, base_settings, prefix, produce, read_to_end, scored_by
 
 T0 = 1_700_000_000.0
 
@@ -49,18 +49,7 @@ def test_stream_ae_run_pages_outlying_records_with_the_dense_kind(
     ]
     asyncio.run(produce(broker.address, f"{p}.points", messages))
     proc = ServiceProcess(record_settings(tmp_path, broker.address, p, model), tmp_path, "records")
-    try:
-        wait_for(
-            lambda: (
-                len(asyncio.run(read_to_end(broker.address, f"{p}.scores"))) >= len(messages)
-                or proc.proc.poll() is not None
-            ),
-            "every record scored",
-        )
-        assert proc.proc.poll() is None, proc.text()
-    finally:
-        proc.close()
-    scores = [json.loads(m.value) for m in asyncio.run(read_to_end(broker.address, f"{p}.scores"))]
+    scores = scored_by(proc, broker.address, f"{p}.scores", len(messages))
     assert len(scores) == len(messages)  # every record judged, from the first
     alerts = [json.loads(m.value) for m in asyncio.run(read_to_end(broker.address, f"{p}.alerts"))]
     opened = {int(a["ts"] - T0) for a in alerts if a["state"] == "open"}
