@@ -56,3 +56,7 @@ def test_stream_ae_run_pages_outlying_records_with_the_dense_kind(
     assert set(OUTLIERS) <= opened
     assert len(opened - set(OUTLIERS)) <= 3
     assert {a["scorer"] for a in alerts} == {"dense-ae"}
+    # The alert names the fields that drove it, as for a window of a sequence.
+    paged = [a for a in alerts if a["state"] == "open" and int(a["ts"] - T0) in OUTLIERS]
+    assert all(a["channel"] in FIELDS and a["contributors"] for a in paged)
+    assert {c["channel"] for a in paged for c in a["contributors"]} <= set(FIELDS)
