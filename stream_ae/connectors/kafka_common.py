@@ -178,6 +178,9 @@ async def start_patiently(
                 f"Kafka at {kafka.bootstrap} refused the {what}: {exc}. Check "
                 "kafka.security_protocol and the sasl_* and ssl_* settings."
             ) from None
+        except (StreamAEError, ImportError):  # our own sentence, or gssapi not installed
+            await _close(client)
+            raise
         except Exception as exc:
             # aiokafka's SCRAM client fails on a server's error reply it cannot parse
             # (KeyError 'v'): during a SASL login that is a refusal, not a crash of ours.
@@ -190,7 +193,7 @@ async def start_patiently(
 
 async def login_refusal(kafka: KafkaSettings, timeout_s: float = 5.0) -> str | None:
     """Why the first broker refuses this client's SASL login; None when it takes it, or
-    when it cannot be reached (then waiting may help).
+    when it cannot be reached or is not ready (then waiting may help).
 
     aiokafka's start folds a refused login into "unable to bootstrap", as it does an
     unreachable broker; one connection of our own, with the same options, tells the two
@@ -198,16 +201,16 @@ async def login_refusal(kafka: KafkaSettings, timeout_s: float = 5.0) -> str | N
     """
     if not kafka.security_protocol.startswith("SASL"):
         return None
-    host, _, port = kafka.bootstrap_servers[0].rpartition(":")
+    host, port = _host_port(kafka.bootstrap_servers[0])
     options = client_options(kafka)
     del options["bootstrap_servers"]
     try:
-        conn = await asyncio.wait_for(create_conn(host, int(port), **options), timeout_s)
+        conn = await asyncio.wait_for(create_conn(host, port, **options), timeout_s)
     except (SaslAuthenticationFailed, UnsupportedSaslMechanismError, IllegalSaslStateError) as exc:
         return str(exc)
     except KafkaConnectionError:
-        return await _closed_during_login(host, port, timeout_s)
-    except (OSError, TimeoutError, ValueError):  # unreachable, or TLS: not the login
+        return await _closed_during_login(kafka, host, port, timeout_s)
+    except (StreamAEError, ImportError, OSError, TimeoutError):  # not the broker's refusal
         return None
     except Exception as exc:  # an authenticator that cannot read the refusal (see above)
         return f"{type(exc).__name__} {exc} in the client's login"
@@ -215,23 +218,42 @@ async def login_refusal(kafka: KafkaSettings, timeout_s: float = 5.0) -> str | N
     return None
 
 
-async def _closed_during_login(host: str, port: str, timeout_s: float) -> str | None:
-    """Some brokers close the connection on a login they refuse: when a plain TCP
-    connection is taken, that is what happened."""
+async def _closed_during_login(
+    kafka: KafkaSettings, host: str, port: int, timeout_s: float
+) -> str | None:
+    """Some brokers close the connection on a login they refuse. When the same broker
+    answers a Kafka request without logging in (ApiVersions, which Kafka serves before
+    the SASL handshake), the close came from the login; a proxy whose broker is not up
+    yet closes both, and is waited for."""
+    plain = "SSL" if kafka.security_protocol == "SASL_SSL" else "PLAINTEXT"
+    options = {k: v for k, v in client_options(kafka).items() if k in ("client_id", "ssl_context")}
     try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), timeout_s)
-    except (OSError, TimeoutError, ValueError):
+        conn = await asyncio.wait_for(
+            create_conn(host, port, security_protocol=plain, **options), timeout_s
+        )
+    except (KafkaError, OSError, TimeoutError):
         return None
-    writer.close()
-    return "the broker takes connections but closed this one during the SASL login"
+    conn.close()
+    return "the broker answers, but closed the connection during the SASL login"
+
+
+def _host_port(server: str) -> tuple[str, int]:
+    host, colon, port = server.rpartition(":")
+    if not colon or not port.isdigit():
+        return server, 9092  # Kafka's port, as the clients assume
+    return host.strip("[]"), int(port)
 
 
 def _refused_login(kafka: KafkaSettings, what: str, why: str) -> str:
+    mechanism = kafka.sasl_mechanism
     user = f" as {kafka.sasl_username!r}" if kafka.sasl_username else ""
+    check = {
+        "OAUTHBEARER": "the token in kafka.sasl_oauth_token_file (expired? for this cluster?)",
+        "GSSAPI": "the Kerberos ticket (klist) and kafka.sasl_kerberos_service_name",
+    }.get(mechanism, "kafka.sasl_username and kafka.sasl_password")
     return (
-        f"Kafka at {kafka.bootstrap} refused the {what}'s {kafka.sasl_mechanism} login{user} "
-        f"({why}). Check kafka.sasl_username and kafka.sasl_password, and that the brokers "
-        f"enable sasl_mechanism {kafka.sasl_mechanism} for this user."
+        f"Kafka at {kafka.bootstrap} refused the {what}'s {mechanism} login{user} ({why}). "
+        f"Check {check}, and that the brokers enable sasl_mechanism {mechanism} for it."
     )
 
 

@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaProducer
 
 from stream_ae.cli.main import main
 from stream_ae.connectors.kafka_common import KafkaUnavailable, client_options, start_patiently
+from stream_ae.errors import ConfigError
 from stream_ae.runtime.broker import _free_port, _resolve_binary
 from stream_ae.settings import KafkaSettings, Settings
 
@@ -112,3 +113,39 @@ def test_replay_to_a_broker_that_refuses_the_login_exits_1(
     points.write_text('{"series": "a", "ts": 1, "value": 1}\n')
     assert main(["replay", str(points), "--config", str(config)]) == 1
     assert "refused the producer's SCRAM-SHA-256 login" in capsys.readouterr().err
+
+
+def test_a_proxy_that_closes_every_connection_is_waited_for_not_called_a_refusal() -> None:
+    """A load balancer whose broker is not up yet accepts and closes at once: that is not
+    a refused login, and start-up keeps waiting for it."""
+
+    async def scenario() -> None:
+        async def close_at_once(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.close()
+
+        server = await asyncio.start_server(close_at_once, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        kafka = sasl(f"127.0.0.1:{port}", "PLAIN").model_copy(update={"connect_retry_s": 1.0})
+        try:
+            with pytest.raises(KafkaUnavailable, match="did not answer"):
+                await start_patiently(
+                    lambda: AIOKafkaProducer(**client_options(kafka)), kafka, "producer"
+                )
+        finally:
+            server.close()
+
+    asyncio.run(scenario())
+
+
+def test_an_unreadable_token_file_stays_a_configuration_error(
+    login_broker: str, tmp_path: Path
+) -> None:
+    kafka = sasl(login_broker, "OAUTHBEARER").model_copy(
+        update={"sasl_oauth_token_file": tmp_path / "missing-token"}
+    )
+
+    async def start() -> None:
+        await start_patiently(lambda: AIOKafkaProducer(**client_options(kafka)), kafka, "producer")
+
+    with pytest.raises(ConfigError, match="cannot read the OAuth token file"):
+        asyncio.run(start())
