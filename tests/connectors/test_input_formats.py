@@ -276,3 +276,36 @@ def test_replay_refuses_to_send_json_to_a_detector_that_reads_another_format(
     settings = Settings.model_validate({"kafka": {"input_format": "influx"}})
     with pytest.raises(ConfigError, match="replay publishes stream-ae's JSON points"):
         run_replay(path, settings)
+
+
+def test_one_message_never_fans_out_into_more_refusals_than_a_message_may_hold() -> None:
+    (refused,) = decode(InputFormat("influx"), b"bad line\n" * 10_001)
+    assert refused.reason is RejectReason.MALFORMED and "10,001 items" in refused.detail
+
+
+def test_an_empty_series_id_is_refused_like_a_json_point_s() -> None:
+    message = b'{"timestamp": "2024-11-22T08:00:00Z", "value": "1", "name": ""}'
+    (refused,) = decode(InputFormat("prometheus_json"), message)
+    assert refused.reason is RejectReason.INVALID_SERIES and "it is empty" in refused.detail
+
+
+def test_text_with_a_lone_surrogate_is_refused_not_raised() -> None:
+    for name in ("influx", "otlp_json", "prometheus_json"):
+        decoder = InputFormat(name).decoder("x")  # type: ignore[arg-type]
+        assert all(isinstance(x, Rejection) for x in decoder.decode("cpu v=1 1\ud800", "s"))
+
+
+def test_an_otlp_point_without_a_time_is_refused() -> None:
+    request = otlp_request()
+    for metric in request.resource_metrics[0].scope_metrics[0].metrics:
+        if metric.HasField("gauge"):
+            metric.gauge.data_points[0].time_unix_nano = 0
+    got = decode(InputFormat("otlp_proto"), request.SerializeToString())
+    assert [p.series.split(",")[0] for p in points(got)] == ["pump.starts"]
+    assert any("has no time_unix_nano" in r.detail for r in refusals(got))
+
+
+def test_comment_lines_of_a_line_protocol_file_are_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "plant.lp"
+    path.write_bytes(b"# written by telegraf\n" + influx("pump", {}, {"value": 1.0}, NS) + b"\n")
+    assert list(open_points(path)) == [Point("pump", SECONDS, (1.0,))]

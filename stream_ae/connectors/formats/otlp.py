@@ -64,8 +64,16 @@ class OtlpDecoder(SampleDecoder):
                         skipped.append(f"{metric.name!r} ({kind or 'no data'})")
                         continue
                     for point in getattr(metric, kind).data_points:
-                        if not point.flags & _NO_VALUE:
-                            yield _sample(metric.name, kept, point)
+                        if point.flags & _NO_VALUE:
+                            continue
+                        if not point.time_unix_nano:
+                            yield Problem(
+                                f"A data point of {metric.name!r} has no time_unix_nano; "
+                                "send each point with the time it was measured.",
+                                self.raw(data),
+                            )
+                            continue
+                        yield _sample(metric.name, kept, point)
         if skipped:
             yield Problem(
                 f"Only gauges and sums are scored; {', '.join(skipped[:10])}"

@@ -123,13 +123,15 @@ class SampleDecoder(PointDecoder):
     def decode(
         self, text: str | bytes, source: str, default: str | Rejection | None = None
     ) -> list[Point | Rejection]:
-        data = text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text
+        data = text.encode("utf-8", "replace") if isinstance(text, str) else text
         fallback = self.default_series if default is None else default
         try:
             read = list(self.samples(data))
         except ValueError as exc:
             detail = f"The message is not {self.label}: {str(exc).rstrip('.')}."
             return [rejected(RejectReason.MALFORMED, detail, source, lambda: self.raw(data))]
+        if len(read) > MAX_POINTS_PER_MESSAGE:  # samples and refusals alike: no fan-out
+            return [too_many(len(read), source, lambda: self.raw(data))]
         out: list[Point | Rejection] = []
         groups: dict[tuple[str, float], _Group] = {}
         for item in read:
@@ -148,8 +150,6 @@ class SampleDecoder(PointDecoder):
                 series = fallback
             group = groups.get((series, item.ts))
             if group is None:
-                if len(groups) >= MAX_POINTS_PER_MESSAGE:
-                    return [too_many(len(read), source, lambda: self.raw(data))]
                 group = groups[(series, item.ts)] = _Group(series, item.ts)
             group.add(self.rule.channel(item), item.value)
         if not groups and not out:
@@ -160,7 +160,7 @@ class SampleDecoder(PointDecoder):
         return out
 
     def _point(self, group: _Group, source: str, raw: Callable[[], str]) -> Point | Rejection:
-        problem = series_problem(group.series)
+        problem = "it is empty" if not group.series else series_problem(group.series)
         if problem is not None:
             return invalid_series(group.series, problem, source, raw)
         if group.twice:
