@@ -2,6 +2,6 @@
 
 import sys
 
-from stream_ae.cli import main
+from stream_ae.cli.main import main
 
 sys.exit(main())

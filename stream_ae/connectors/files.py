@@ -225,14 +225,20 @@ class CsvPointReader(PointReader):
         time_idx = (
             column(time_column, "time") if time_column is not None else _find(header, TIME_COLUMNS)
         )
-        unsplit = len(header) == 1 and any(mark in header[0] for mark in " " + DELIMITERS)
-        if time_idx is None and delimiter is None and unsplit:
-            # Without a time column rows are records in file order, unless the header
-            # looks like one line the separator did not split.
-            raise InputError(
-                f"{path.name} has no time column (one of {', '.join(TIME_COLUMNS)});"
-                f" name it with time_column; {found}."
+        if time_idx is None:
+            # Without a time column rows are records in file order, unless a column looks
+            # like time under another name, or the header is one line the separator did
+            # not split: then a time column would be scored as data.
+            timelike = _timelike(header, sample, self.delimiter)
+            unsplit = (
+                len(header) == 1 and delimiter is None and any(d in header[0] for d in DELIMITERS)
             )
+            if timelike or unsplit:
+                looks = f", but {timelike[0]!r} looks like one" if timelike else ""
+                raise InputError(
+                    f"{path.name} has no time column (one of {', '.join(TIME_COLUMNS)}){looks};"
+                    f" name it with time_column (--time-column); {found}."
+                )
         series_idx = None  # `series` names every row: no column is looked for
         if series_column is not None:
             series_idx = column(series_column, "series")
@@ -447,8 +453,9 @@ class LinePointReader(PointReader):
         number = 0
         with _open_text(self.path) as file:
             try:
+                comments = self.input_format.name == "influx"
                 for number, line in enumerate(file, start=1):
-                    if line.strip():
+                    if line.strip() and not (comments and line.lstrip().startswith("#")):
                         self.last_source = self._source(number)
                         yield from decoder.decode(line.rstrip("\r\n"), self.last_source)
             except (OSError, EOFError) as exc:  # a truncated .gz
@@ -485,6 +492,34 @@ _DECIMAL_COMMA = re.compile(r"^[+-]?\d*,\d+(?:[eE][+-]?\d+)?$")
 """A number whose decimal separator is a comma: one comma, no point, no grouping."""
 _SAMPLE_CHARS = 64 * 1024
 """How much of a CSV file its separator is told from."""
+
+
+_TIME_WORDS = ("time", "date", "epoch", "zeit")
+
+
+def _timelike(header: list[str], sample: str, delimiter: str) -> list[str]:
+    """Columns that look like times under a name `TIME_COLUMNS` lacks: by name, or by a
+    first cell that is a date rather than a number."""
+    rows = list(csv.reader(sample.splitlines()[1:2], delimiter=delimiter))
+    first = rows[0] if rows else []
+    found = []
+    for i, name in enumerate(header):
+        cell = first[i].strip() if i < len(first) else ""
+        if any(word in name.lower() for word in _TIME_WORDS) or _is_date(cell):
+            found.append(name)
+    return found
+
+
+def _is_date(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        try:
+            parse_ts(cell)
+        except ValueError:
+            return False
+        return True
+    return False
 
 
 def _first_line(sample: str) -> str:

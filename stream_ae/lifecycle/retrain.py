@@ -119,6 +119,12 @@ def run_retrain(
     for s in skipped:
         log.warning("%s does not load (%s), compared without it: %s", s.version, s.reason, s.detail)
     channels = serving.channels if serving else tuple(settings.window.channels)
+    if serving is not None and settings.model.kind == "auto":
+        # The candidate is fitted as the serving model was, whatever "auto" reads now.
+        kind = str(serving.manifest.get("kind", "lstm"))
+        settings = settings.model_copy(
+            update={"model": settings.model.model_copy(update={"kind": kind})}
+        )
     if files:
         points = [p for f in files for p in open_points(f) if isinstance(p, Point)]
         alerts = [orjson.loads(line) for f in alert_files or [] for line in _lines(f)]

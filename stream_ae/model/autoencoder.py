@@ -1,4 +1,5 @@
-"""The LSTM autoencoder that scores windows by how badly it reconstructs them.
+"""The autoencoders that score windows by how badly they reconstruct them: an LSTM
+for sequences, a dense one for records.
 
 A window the model has seen the like of during training comes back close to
 itself; an anomalous one does not, and the reconstruction error is the score.

@@ -35,7 +35,8 @@ class TrainConfig:
     """"lstm" (windows as sequences) or "dense" (each window one record, taken whole)."""
     hidden: int = 32
     latent: int | None = None
-    """Width of the bottleneck code; None: `auto_latent` of the channel count."""
+    """Width of the bottleneck code; None: `auto_latent` of the channel count (the LSTM),
+    `dense_latent` of the window's values (the dense kind)."""
     layers: int = 1
     epochs: int = 30
     """Upper bound: early stopping usually ends the fit sooner."""
@@ -85,14 +86,15 @@ LATENT_RANGE = (4, 16)
 
 def dense_latent(width: int) -> int:
     """The dense kind's bottleneck for records of `width` values when none is set: a
-    third of them, at least 2 and at most 16. Unlike the LSTM's, the dense code sees
+    third of them, at least 2 and at most 16; 1 for a record of one or two values, so
+    the code is always narrower than the record. Unlike the LSTM's, the dense code sees
     the whole record at once, so a code as wide as the record could copy it through,
     outliers included.
 
-    >>> dense_latent(4), dense_latent(10), dense_latent(64)
-    (2, 3, 16)
+    >>> dense_latent(1), dense_latent(2), dense_latent(3), dense_latent(10), dense_latent(64)
+    (1, 1, 2, 3, 16)
     """
-    return max(2, min(16, round(width / 3)))
+    return max(2, min(16, round(width / 3))) if width > 2 else 1
 
 
 def auto_latent(channels: int) -> int:

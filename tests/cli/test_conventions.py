@@ -47,7 +47,7 @@ def test_a_run_that_cannot_reach_its_broker_exits_1_naming_the_address(tmp_path:
 def test_usage_configuration_and_refused_data_have_their_own_statuses(tmp_path: Path) -> None:
     assert main(["detect", str(tmp_path / "missing.csv")]) == 2
     bad = tmp_path / "bad.toml"
-    bad.write_text("[window]\nlength = 1\n")
+    bad.write_text("[window]\nlength = 0\n")
     assert main(["check-config", "--config", str(bad)]) == 2
     refused = tmp_path / "refused.csv"
     refused.write_text("timestamp,value\n1,x\n2,y\n")

@@ -308,3 +308,15 @@ def test_jsonl_refuses_csv_options(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="time_column apply to CSV files only"):
         open_points(path, time_column="ts")
     assert open_points(path).channels == ()
+
+
+def test_a_time_column_under_another_name_is_not_read_as_a_channel(tmp_path: Path) -> None:
+    by_name = write(tmp_path, "a.csv", "epoch_s,temp\n1732262400,21.5\n")
+    with pytest.raises(InputError, match="'epoch_s' looks like one; name it with time_column"):
+        open_points(by_name)
+    by_cell = write(tmp_path, "b.csv", "moment,temp\n2024-11-22 08:00:00,21.5\n")
+    with pytest.raises(InputError, match="'moment' looks like one"):
+        open_points(by_cell)
+    assert [p.ts for p in open_points(by_cell, time_column="moment")] == [1732262400.0]
+    spaced = write(tmp_path, "c.csv", "Temperature (C)\n21.5\n22.0\n")
+    assert [p.values for p in open_points(spaced)] == [(21.5,), (22.0,)]

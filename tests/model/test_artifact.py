@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -97,7 +98,9 @@ def test_manifest_fields_survive(module: Autoencoder, published: Path) -> None:
 def test_default_version_is_utc_time_plus_weights_hash(module: Autoencoder, tmp_path: Path) -> None:
     first = publish(module, tmp_path)
     assert re.fullmatch(r"20261122T163005Z-[0-9a-f]{8}", first.name)
-    other = LSTMAutoencoder(2, hidden=8, latent=4, layers=2)
+    other = copy.deepcopy(module)
+    with torch.no_grad():
+        next(other.parameters()).add_(1.0)
     assert publish(other, tmp_path).name != first.name  # same second, different weights
 
 

@@ -113,3 +113,29 @@ def test_the_python_api_fits_and_judges_records(tmp_path: Path) -> None:
     assert len(scores.score) == len(rows) - NORMAL  # every record judged, none waits
     opened = {int(a.ts) for a in detector.alerts if a.state is AlertState.OPEN}
     assert set(OUTLIERS) <= opened
+
+
+def test_retraining_a_served_dense_model_fits_the_dense_kind_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Images or other windows taken whole (window > 1, `model.kind = "dense"` chosen on
+    purpose): a later retrain under "auto" must not swap in an LSTM."""
+    registry = tmp_path / "models"
+    base = (
+        f'[window]\nlength = 3\nchannels = ["amount", "items", "minutes"]\n'
+        f'[model]\nartifact_dir = "{registry}"\nhidden = 8\nepochs = 5\nKIND'
+        "[retrain]\nmin_windows = 100\n"
+    )
+    config = tmp_path / "records.toml"
+    data = write_orders(tmp_path / "orders.csv", records()[:NORMAL])
+    retrain = ["retrain", "--config", str(config), "--file", str(data), "--no-progress"]
+    config.write_text(base.replace("KIND", 'kind = "dense"\n'))
+    assert main(retrain) == 0
+    served = capsys.readouterr().out.split("candidate ", 1)[1].split()[0]
+    config.write_text(base.replace("KIND", ""))
+    assert main(retrain) == 0
+    # The same data, seed and kind fit the same weights: a version name ends in their
+    # hash, and an LSTM's would differ.
+    candidate = capsys.readouterr().out.split("candidate ", 1)[1].split()[0]
+    assert candidate.rsplit("-", 1)[1] == served.rsplit("-", 1)[1]
+    assert read_manifest(registry / served).kind == "dense"
