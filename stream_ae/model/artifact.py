@@ -33,7 +33,13 @@ import torch
 
 from stream_ae.model._jit import quiet_jit
 from stream_ae.model.autoencoder import Autoencoder, build_autoencoder, kind_of
-from stream_ae.model.manifest import FORMAT_VERSION, ArtifactError, Manifest
+from stream_ae.model.manifest import (
+    FORMAT_VERSION,
+    READABLE_VERSIONS,
+    ArtifactError,
+    Manifest,
+    format_version_for,
+)
 
 __all__ = [
     "FORMAT_VERSION",
@@ -110,7 +116,7 @@ def write_artifact(
         version = f"{created.strftime('%Y%m%dT%H%M%SZ')}-{_weights_hash(cpu_module)[:8]}"
     _check_version(version)
     manifest = Manifest(
-        format_version=FORMAT_VERSION,
+        format_version=format_version_for(kind),
         model_version=version,
         window=window,
         channels=len(names),
@@ -263,10 +269,10 @@ def _read_manifest(path: Path) -> Manifest:
     if not isinstance(raw, dict):
         raise ArtifactError(f"{path}: must hold a JSON object; re-publish the model.")
     version = raw.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise ArtifactError(
             f"{path}: format_version {version!r} is not supported (this stream-ae reads "
-            f"version {FORMAT_VERSION}); use the stream-ae release that published it or "
+            f"versions up to {FORMAT_VERSION}); use the stream-ae release that published it or "
             "re-publish the model."
         )
     try:

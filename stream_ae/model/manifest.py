@@ -18,8 +18,18 @@ from typing import Any
 
 from stream_ae.core.errors import StreamAEError
 
-FORMAT_VERSION = 1
-"""Bumped whenever a reader of the old format could misread the new one."""
+FORMAT_VERSION = 2
+"""The newest manifest format: 2 added the dense kind. An LSTM is still written as 1, so
+a release that reads only 1 keeps loading it; a dense model says 2, so such a release
+refuses it by its format rather than by weights that fit no LSTM."""
+READABLE_VERSIONS = (1, 2)
+
+
+def format_version_for(kind: str) -> int:
+    """The format a model of `kind` is written in (bumped whenever a reader of the old
+    format could misread the new one)."""
+    return 1 if kind == "lstm" else FORMAT_VERSION
+
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -136,6 +146,8 @@ def _problems(m: Manifest) -> list[str]:
             problems.append(f"{name} must be a positive integer, got {value!r}")
     if m.kind not in ("lstm", "dense"):
         problems.append(f"kind must be 'lstm' or 'dense', got {m.kind!r}")
+    elif isinstance(m.format_version, int) and m.format_version < format_version_for(m.kind):
+        problems.append(f"a {m.kind} model needs format_version {format_version_for(m.kind)}")
     if not isinstance(m.model_version, str) or not m.model_version:
         problems.append(f"model_version must be a non-empty string, got {m.model_version!r}")
     names = m.channel_names

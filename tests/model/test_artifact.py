@@ -85,8 +85,8 @@ def test_round_trip_gives_the_same_outputs(module: Autoencoder, published: Path)
 def test_manifest_fields_survive(module: Autoencoder, published: Path) -> None:
     m = load_artifact(published).manifest
     assert m.kind == ("dense" if isinstance(module, RecordAutoencoder) else "lstm")
+    assert m.format_version == (2 if m.kind == "dense" else 1)
     assert type(eager_from_artifact(load_artifact(published))) is type(module)
-    assert m.format_version == 1
     assert m.model_version == "v1" == published.name
     assert (m.window, m.channels, m.channel_names) == (WINDOW, 2, ("temp", "vib"))
     assert (m.hidden, m.latent, m.layers) == (8, 4, 2)
@@ -194,9 +194,22 @@ def test_bad_manifests_are_refused_naming_the_field(published: Path) -> None:
 
 
 def test_unknown_format_version_is_refused(published: Path) -> None:
-    edit_manifest(published, format_version=2)
-    with pytest.raises(ArtifactError, match="format_version 2 is not supported"):
+    edit_manifest(published, format_version=3)
+    with pytest.raises(ArtifactError, match="format_version 3 is not supported"):
         load_artifact(published)
+
+
+def test_an_lstm_keeps_format_1_and_a_dense_model_says_2(
+    module: Autoencoder, published: Path
+) -> None:
+    """A release that reads only format 1 keeps loading LSTMs and refuses a dense model
+    by its format, not by weights that fit no LSTM."""
+    dense = isinstance(module, RecordAutoencoder)
+    assert load_artifact(published).manifest.format_version == (2 if dense else 1)
+    if dense:
+        edit_manifest(published, format_version=1)
+        with pytest.raises(ArtifactError, match="a dense model needs format_version 2"):
+            load_artifact(published)
 
 
 def test_window_and_channel_expectations_are_enforced(published: Path) -> None:
