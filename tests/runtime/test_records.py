@@ -72,7 +72,7 @@ def test_detect_judges_each_row_of_a_csv_without_time_on_its_own(tmp_path: Path)
     assert summary.scored_by.get("dense-ae", 0) == 1200 - NORMAL
     opened = opened_rows(Path(summary.outputs["alerts"]))
     assert set(OUTLIERS) <= opened
-    assert len(opened - set(OUTLIERS)) <= 3  # a few of 300 normal rows at most
+    assert len(opened - set(OUTLIERS)) <= 5  # a few borderline ones of ~300 normal rows
 
 
 def test_bench_replay_takes_records_and_their_labels(

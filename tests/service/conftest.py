@@ -187,8 +187,10 @@ class ServiceProcess:
 
 
 def scored_by(proc: ServiceProcess, bootstrap: str, topic: str, count: int) -> list[Any]:
-    """The JSON messages of the score topic once it holds `count` (the service still
-    running), for a service fed all its input beforehand; the service is then killed."""
+    """The JSON messages of the score topic once it holds `count`, for a service fed all
+    its input beforehand. The service is then stopped as an operator stops it (SIGTERM),
+    so the alerts of its last batch are sent before it exits: a score on its topic does
+    not mean the same batch's alerts are on theirs yet."""
     try:
         wait_for(
             lambda: (
@@ -198,6 +200,7 @@ def scored_by(proc: ServiceProcess, bootstrap: str, topic: str, count: int) -> l
             f"{count} scores on {topic}",
         )
         assert proc.proc.poll() is None, proc.text()
+        assert proc.terminate() == 0, proc.text()
     finally:
         proc.close()
     return [json.loads(m.value) for m in asyncio.run(read_to_end(bootstrap, topic))]
