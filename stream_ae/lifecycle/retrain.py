@@ -126,7 +126,11 @@ def run_retrain(
             update={"model": settings.model.model_copy(update={"kind": kind})}
         )
     if files:
-        points = [p for f in files for p in open_points(f) if isinstance(p, Point)]
+        readers = [open_points(f) for f in files]
+        if serving is None and "channels" not in settings.window.model_fields_set:
+            # No model and no configured channels: the recording names them.
+            channels = readers[0].channels or channels
+        points = [p for reader in readers for p in reader if isinstance(p, Point)]
         alerts = [orjson.loads(line) for f in alert_files or [] for line in _lines(f)]
         source = ", ".join(str(f) for f in files)
     else:

@@ -92,15 +92,16 @@ def test_retrain_from_a_file_publishes_a_dense_model(tmp_path: Path) -> None:
     registry = tmp_path / "models"
     config = tmp_path / "records.toml"
     config.write_text(
-        CONFIG.replace("[model]\n", f'[model]\nartifact_dir = "{registry}"\n').replace(
-            "[window]\n", '[window]\nchannels = ["amount", "items", "minutes"]\n'
-        )
+        # No window.channels: with no model serving, the file's columns are the channels.
+        CONFIG.replace("[model]\n", f'[model]\nartifact_dir = "{registry}"\n')
         + "[retrain]\nmin_windows = 100\n"
     )
     data = write_orders(tmp_path / "orders.csv", records()[:NORMAL])
     assert main(["retrain", "--config", str(config), "--file", str(data), "--no-progress"]) == 0
     current = ModelRegistry(registry).current()
-    assert current is not None and read_manifest(registry / current).kind == "dense"
+    assert current is not None
+    manifest = read_manifest(registry / current)
+    assert (manifest.kind, manifest.channel_names) == ("dense", FIELDS)
 
 
 def test_the_python_api_fits_and_judges_records(tmp_path: Path) -> None:
