@@ -1,5 +1,5 @@
-"""Recorded files in and out: streaming point readers (CSV, lines of JSON points or of a
-metrics format) and result writers.
+"""Recorded files in: streaming point readers (CSV, lines of JSON points or of a metrics
+format). The result writers are in `writers`.
 
 Readers never load a whole file: they read the header (or the first point) when opened,
 then one line at a time while iterated. A bad row becomes a `Rejection` naming the file
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import json
 import math
 import re
 from abc import ABC, abstractmethod
@@ -19,15 +18,14 @@ from collections.abc import Generator, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Any, Self
+from typing import IO
 
-from stream_ae.connectors.dead_letters import DeadLetter, dead_letter_to_dict, rejected
+from stream_ae.connectors.dead_letters import rejected
 from stream_ae.connectors.formats import FORMAT_NAMES, LINE_FORMATS, OWN_JSON, InputFormat
 from stream_ae.connectors.point_rules import SERIES_MAX_CHARS, VALUE_LIMIT, series_problem
 from stream_ae.connectors.timestamps import parse_ts
-from stream_ae.connectors.wire import PointDecoder, alert_to_dict
-from stream_ae.core.records import Alert, Point, Rejection, RejectReason
+from stream_ae.connectors.wire import PointDecoder
+from stream_ae.core.records import Point, Rejection, RejectReason
 from stream_ae.errors import InputError
 
 TIME_COLUMNS = ("timestamp", "ts", "time", "datetime", "date")
@@ -453,9 +451,8 @@ class LinePointReader(PointReader):
         number = 0
         with _open_text(self.path) as file:
             try:
-                comments = self.input_format.name == "influx"
                 for number, line in enumerate(file, start=1):
-                    if line.strip() and not (comments and line.lstrip().startswith("#")):
+                    if line.strip() and not decoder.ignores(line):
                         self.last_source = self._source(number)
                         yield from decoder.decode(line.rstrip("\r\n"), self.last_source)
             except (OSError, EOFError) as exc:  # a truncated .gz
@@ -572,46 +569,3 @@ def _open_text(path: Path) -> IO[str]:
     if path.name.lower().endswith(".gz"):
         return gzip.open(path, "rt", encoding="utf-8-sig", errors="replace", newline="")
     return path.open(encoding="utf-8-sig", errors="replace", newline="")
-
-
-class LineWriter:
-    """An output file: parent dirs created, flushed and closed on close or on `with` exit."""
-
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._file = path.open("w", encoding="utf-8", newline="")
-
-    def flush(self) -> None:
-        self._file.flush()
-
-    def close(self) -> None:
-        self._file.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def _line(self, record: dict[str, Any]) -> None:
-        self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
-
-
-class AlertWriter(LineWriter):
-    """Alerts as JSONL, one alert (wire format 1) per line."""
-
-    def write(self, alert: Alert) -> None:
-        self._line(alert_to_dict(alert))
-
-
-class RejectWriter(LineWriter):
-    """Rejected input as JSONL, one dead letter per line (`connectors.dead_letters`)."""
-
-    def write(self, rejection: Rejection) -> None:
-        self._line(dead_letter_to_dict(DeadLetter(rejection)))

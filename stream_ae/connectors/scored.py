@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from stream_ae.connectors.files import LineWriter
 from stream_ae.connectors.timestamps import format_ts, parse_ts
+from stream_ae.connectors.writers import LineWriter
 from stream_ae.core.alerting import ACTIVE, OPENED, STATE_NAMES
 from stream_ae.core.records import Point
 from stream_ae.errors import InputError

@@ -159,6 +159,11 @@ class PointDecoder:
         self._refused.pop(series, None)
         self._logged.pop(series, None)
 
+    def ignores(self, line: str) -> bool:
+        """Whether a line of a file holds no message at all (a comment, in formats that
+        have them): readers skip it rather than refuse it."""
+        return False
+
     def tracked(self) -> int:
         """How many series the decoder keeps state for (at most `max_series` each map)."""
         return len(self._channels.keys() | self._refused.keys() | self._logged.keys())

@@ -16,14 +16,9 @@ from tqdm import tqdm
 
 from stream_ae import wiring
 from stream_ae.connectors.dead_letters import point_raw
-from stream_ae.connectors.files import (
-    DEFAULT_COLUMNS,
-    AlertWriter,
-    Columns,
-    PointReader,
-    RejectWriter,
-)
+from stream_ae.connectors.files import DEFAULT_COLUMNS, Columns, PointReader
 from stream_ae.connectors.scored import ScoredCsvWriter
+from stream_ae.connectors.writers import AlertWriter, RejectWriter
 from stream_ae.core.alerting import STATE_NAMES
 from stream_ae.core.detector import Detector
 from stream_ae.core.output import Output

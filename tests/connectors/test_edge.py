@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from stream_ae.connectors.fastwire import FastPointDecoder
-from stream_ae.connectors.files import RejectWriter, open_points
+from stream_ae.connectors.files import open_points
 from stream_ae.connectors.kafka_sink import dead_letter_message
 from stream_ae.connectors.kafka_source import (
     DeadLetter,
@@ -20,6 +20,7 @@ from stream_ae.connectors.kafka_source import (
     message_decoder,
 )
 from stream_ae.connectors.wire import PointDecoder
+from stream_ae.connectors.writers import RejectWriter
 from stream_ae.core.records import Point, Rejection, RejectReason
 
 DECODERS = [PointDecoder, FastPointDecoder]

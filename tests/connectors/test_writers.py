@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stream_ae.connectors.files import AlertWriter, RejectWriter
 from stream_ae.connectors.scored import ScoredCsvWriter, read_scored
 from stream_ae.connectors.wire import alert_from_dict, alert_to_dict
+from stream_ae.connectors.writers import AlertWriter, RejectWriter
 from stream_ae.core.records import (
     Alert,
     AlertState,

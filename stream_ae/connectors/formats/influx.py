@@ -29,6 +29,9 @@ _NS = 1e9
 class InfluxDecoder(SampleDecoder):
     label = "Influx line protocol"
 
+    def ignores(self, line: str) -> bool:
+        return line.lstrip().startswith("#")
+
     def samples(self, data: bytes) -> Iterator[Sample | Problem]:
         for line in data.splitlines():
             if line.strip() and not line.lstrip().startswith(b"#"):
