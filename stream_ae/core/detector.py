@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -25,6 +25,7 @@ from stream_ae.core.records import (
     AlertState,
     Contributor,
     Point,
+    PointColumns,
     Rejection,
     RejectReason,
     ScoreBatch,
@@ -34,7 +35,7 @@ from stream_ae.core.scoring import Scorer
 from stream_ae.core.stillness import StuckChannels
 from stream_ae.core.threshold import RollingThreshold, level_of
 from stream_ae.core.training import TrainingCollector
-from stream_ae.core.windows import WindowStore
+from stream_ae.core.windows import WindowStore, kernel
 
 
 @dataclass(slots=True)
@@ -131,6 +132,9 @@ class Detector:
         store.on_assign = self._assign
         self._in_flight: set[int] = set()
         """Tags of windows drained but not yet scored or refused (see `abandon`)."""
+        self.compiled = True
+        """Ordinary points go through the store's compiled loop (`WindowStore.take_run`);
+        False takes every point by `WindowStore.push`, the reference the loop must match."""
 
     @property
     def serving(self) -> Scorer:
@@ -204,7 +208,11 @@ class Detector:
         lane.threshold.warm(np.unique(slots))
 
     def process(
-        self, points: Sequence[Point], *, now: float | None = None, out: Output | None = None
+        self,
+        points: Sequence[Point] | PointColumns,
+        *,
+        now: float | None = None,
+        out: Output | None = None,
     ) -> Output:
         """Score `points` (any mix of series, each series in time order).
 
@@ -220,31 +228,79 @@ class Detector:
         points from `out.taken` on, and calls `abandon()`.
         """
         out = Output() if out is None else out
-        store = self.store
-        # A collector fitting on each series' first points or time range counts them.
-        watch = (
-            self.collector.see if self.collector is not None and self.collector.watching else None
-        )
-        for i, point in enumerate(points):
-            if store.would_evict(point.series):
-                self._score(out)  # the series evicted next may have windows pending
-            try:
-                rejection = store.push(point.series, point.ts, point.values, tag=i, now=now)
-            except Exception as exc:
-                out.taken = i + 1
-                out.fail(i, exc, point.series, point.ts, "taking the point")
-                self._forget(out, point.series)
-                continue
-            out.taken = i + 1
-            if rejection is not None:
-                out.rejected.append((i, rejection))
-                continue
-            if watch is not None:
-                watch(point.series, point.ts)
-            if store.needs_drain:
-                self._score(out)
+        if isinstance(points, PointColumns):
+            columns, given = points, None
+        else:
+            columns, given = PointColumns.of(points, self.store.channels), points
+        if self.compiled:
+            self._take_in_runs(columns, given, now, out)
+        for i in range(out.taken, len(columns)):
+            self._take_one(i, columns.point(i) if given is None else given[i], now, out)
         self._score(out)
         return out
+
+    def _take_in_runs(
+        self, columns: PointColumns, given: Sequence[Point] | None, now: float | None, out: Output
+    ) -> None:
+        """Ordinary points in compiled runs, each unusual one by `_take_one` between them."""
+        store, series, n = self.store, columns.series, len(columns)
+        slots = store.slots_of(series)
+        i = out.taken
+        while i < n:
+            try:
+                stop, why = store.take_run(i, slots, columns.ts, columns.values, now)
+            except Exception as exc:  # the compiled loop cannot run here: go on point by point
+                self.compiled = False
+                out.note(exc)
+                return
+            taken, out.taken = i, stop
+            watch = self._watch() if stop > taken else None
+            if watch is not None:
+                for j in range(taken, stop):
+                    watch(series[j], float(columns.ts[j]))
+            i = stop
+            if why == kernel.DRAIN:
+                self._score(out)
+            elif why == kernel.UNUSUAL:
+                if slots[i] < 0 and series[i] in store:  # series that took a slot since
+                    unknown = i + np.flatnonzero(slots[i:] < 0)
+                    slots[unknown] = store.slots_of([series[j] for j in unknown.tolist()])
+                    continue
+                evictions = store.evictions
+                self._take_one(i, columns.point(i) if given is None else given[i], now, out)
+                i += 1
+                evicted = store.evictions - evictions
+                if evicted > len(store.freed):
+                    slots[i:] = store.slots_of(series[i:])
+                elif evicted:  # later points of an evicted series look their slot up again
+                    later = slots[i:]
+                    later[np.isin(later, list(store.freed)[-evicted:])] = -1
+
+    def _watch(self) -> Callable[[str, float], None] | None:
+        # A collector fitting on each series' first points or time range counts them.
+        collector = self.collector
+        return collector.see if collector is not None and collector.watching else None
+
+    def _take_one(self, i: int, point: Point, now: float | None, out: Output) -> None:
+        store = self.store
+        if store.would_evict(point.series):
+            self._score(out)  # the series evicted next may have windows pending
+        try:
+            rejection = store.push(point.series, point.ts, point.values, tag=i, now=now)
+        except Exception as exc:
+            out.taken = i + 1
+            out.fail(i, exc, point.series, point.ts, "taking the point")
+            self._forget(out, point.series)
+            return
+        out.taken = i + 1
+        if rejection is not None:
+            out.rejected.append((i, rejection))
+            return
+        watch = self._watch()
+        if watch is not None:
+            watch(point.series, point.ts)
+        if store.needs_drain:
+            self._score(out)
 
     def _forget(self, out: Output, series: str) -> None:
         # A push that raised may have left the series' state half-written: score what it

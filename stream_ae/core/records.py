@@ -29,6 +29,51 @@ class Point:
     """One value per channel, in the series' channel order."""
 
 
+@dataclass(frozen=True, slots=True)
+class PointColumns:
+    """Points of many series as columns: what the hot path carries, not a Point each.
+
+    >>> cols = PointColumns.of([Point("a", 1.0, (0.5,)), Point("b", 2.0, (1.0, 2.0))], 1)
+    >>> cols.values.tolist(), cols.point(0)
+    ([[0.5], [nan]], Point(series='a', ts=1.0, values=(0.5,)))
+    """
+
+    series: Sequence[str]
+    ts: np.ndarray
+    """[points] float64 event time, epoch seconds."""
+    values: np.ndarray
+    """[points, channels] float64."""
+
+    def __post_init__(self) -> None:
+        n = len(self.series)
+        if self.ts.shape != (n,) or self.values.ndim != 2 or len(self.values) != n:
+            raise ValueError(
+                f"columns of {n} series ids need [{n}] times and [{n}, channels] values "
+                f"(got {self.ts.shape} and {self.values.shape})"
+            )
+
+    def __len__(self) -> int:
+        return len(self.series)
+
+    def point(self, i: int) -> Point:
+        return Point(self.series[i], float(self.ts[i]), tuple(self.values[i].tolist()))
+
+    @staticmethod
+    def of(points: Sequence[Point], channels: int) -> PointColumns:
+        """The columns of `points`; a point without `channels` values reads as NaN here,
+        for the caller to judge from the point itself."""
+        n = len(points)
+        ts = np.fromiter((p.ts for p in points), np.float64, n)
+        try:
+            values = np.array([p.values for p in points], dtype=np.float64).reshape(n, channels)
+        except (ValueError, TypeError):  # ragged: some point has another channel count
+            values = np.full((n, channels), np.nan)
+            for i, p in enumerate(points):
+                if len(p.values) == channels:
+                    values[i] = p.values
+        return PointColumns([p.series for p in points], ts, values)
+
+
 class RejectReason(StrEnum):
     """Why a point was not taken into its series' window (bounded: used as a metric label)."""
 

@@ -189,7 +189,7 @@ def test_flood_of_series_ids_stays_bounded() -> None:
     store = WindowStore(window=2, channels=1, max_series=50, idle_evict_s=1e9)
     rejected = sum(store.push(f"s{i}", 0.0, (1.0,)) is not None for i in range(1000))
     assert len(store) == 50 and rejected == 950
-    assert store._values.shape[0] == 50
+    assert store.capacity == 50
 
 
 def test_evict_idle_and_assign_callback() -> None:

@@ -76,6 +76,7 @@ def test_windows_pending_when_process_failed_are_refused_not_reported_later() ->
     # would have been reported against the wrong point, or past the end of the batch).
     points = spiked(spike_at=50)
     det = make()
+    det.compiled = False  # point by point, where `would_evict` is asked before each point
     det.store.would_evict = raises_on_call(45, det.store.would_evict)  # type: ignore[method-assign]
     out = process_guarded(det, points, LOG, now=T0)
     scored, refused = accounted(points, out)
@@ -84,6 +85,21 @@ def test_windows_pending_when_process_failed_are_refused_not_reported_later() ->
     resend = points[45]  # the first point never taken, sent again
     after = process_guarded(det, [resend], LOG, now=T0)
     assert [rows.ts.tolist() for rows in after.scored if len(rows)] == [[resend.ts]]
+    assert after.rejected == []
+
+
+def test_windows_a_compiled_run_left_pending_are_refused_not_reported_later() -> None:
+    # The compiled loop takes points 1-59 in runs; the error escapes after the last run,
+    # with its windows pending.
+    points = spiked(spike_at=50)
+    det = make()
+    det._watch = raises_on_call(2, det._watch)  # type: ignore[method-assign]
+    out = process_guarded(det, points, LOG, now=T0)
+    scored, refused = accounted(points, out)
+    assert det.store.pending == 0
+    assert refused == set(range(len(scored) + W - 1, 60)) and len(scored) > 0
+    after = process_guarded(det, [Point("a", T0 + 60, (0.0,))], LOG, now=T0)
+    assert [rows.ts.tolist() for rows in after.scored if len(rows)] == [[T0 + 60]]
     assert after.rejected == []
 
 

@@ -1,8 +1,9 @@
-"""Per-series sliding windows kept in preallocated numpy ring buffers."""
+"""The window store: points of many series in, windows ready for scoring out."""
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -10,8 +11,13 @@ from typing import Literal
 import numpy as np
 
 from stream_ae.core.records import Rejection, RejectReason, WindowBatch
+from stream_ae.core.windows import kernel
+from stream_ae.core.windows.gaps import RESET, GapPolicy, Gaps
+from stream_ae.core.windows.pending import PendingWindows
+from stream_ae.core.windows.rings import Rings
+from stream_ae.core.windows.running import RunningStats
+from stream_ae.core.windows.slots import SlotTable
 
-GapPolicy = Literal["reset", "impute"]
 OutOfOrderPolicy = Literal["reject", "ignore_time"]
 DuplicatePolicy = Literal["reject", "replace"]
 
@@ -49,20 +55,6 @@ class WindowStore:
     [[0.0, 1.0, 2.0], [1.0, 2.0, 3.0]]
     """
 
-    # Slot-aligned arrays, grown together by `_allocate`.
-    _values: np.ndarray  # [slots, ring, channels] float32
-    _ts: np.ndarray  # [slots, ring] float64
-    _seq: np.ndarray  # points written since the slot was assigned
-    _valid_from: np.ndarray  # seq after the last gap reset
-    _since_window: np.ndarray  # real points since the last pending window (hop)
-    _since_drain: np.ndarray
-    _last_ts: np.ndarray
-    _step: np.ndarray  # slow average of the series' step between points
-    _stats: np.ndarray  # [slots, 2, channels] running mean and variance of the values
-    _stats_n: np.ndarray  # points behind the running statistics
-    _short_resets: np.ndarray  # gap resets in a row that came before the window filled
-    _irregular: np.ndarray  # bool: gaps no longer reset this series (see irregular_after)
-
     def __init__(
         self,
         window: int,
@@ -93,18 +85,10 @@ class WindowStore:
             raise ValueError(f"max_ahead_s must be > 0 seconds (got {max_ahead_s})")
         if max_series < 1:
             raise ValueError(f"max_series must be at least 1 (got {max_series})")
-        if gap_factor <= 1.0:
-            raise ValueError(f"gap_factor must be > 1 (got {gap_factor})")
-        if gap_policy not in ("reset", "impute"):
-            raise ValueError(f"gap_policy must be 'reset' or 'impute' (got {gap_policy!r})")
         if out_of_order not in ("reject", "ignore_time"):
             raise ValueError(
                 f"out_of_order must be 'reject' or 'ignore_time' (got {out_of_order!r})"
             )
-        if not 0.0 < stats_alpha < 1.0:
-            raise ValueError(f"stats_alpha must be in (0, 1) (got {stats_alpha})")
-        if irregular_after < 0:
-            raise ValueError(f"irregular_after must be >= 0 (got {irregular_after})")
         if duplicates not in ("reject", "replace"):
             raise ValueError(f"duplicates must be 'reject' or 'replace' (got {duplicates!r})")
         self.window = window
@@ -115,36 +99,30 @@ class WindowStore:
         self.max_ahead_s = max_ahead_s
         """A point this far past the caller's wall time (when it gives one; else past the
         newest point taken) is refused. Idle eviction is judged against a clock no one
-        series running ahead can move (see `_evict_one_idle`)."""
-        self.gap_policy = gap_policy
-        self.gap_factor = gap_factor
+        series running ahead can move (see `_idle_clock`)."""
         self.out_of_order = out_of_order
         self.duplicates = duplicates
-        self.stats_alpha = stats_alpha
-        self.irregular_after = irregular_after
-        """After this many gap resets in a row that each came before the series' window
-        filled, the series is taken as sampled irregularly: its gaps stop resetting it
-        (0: never). A series with outages fills its window between them and keeps
-        resetting; one whose usual steps vary would otherwise never be scored."""
         self.slack = max(window, 32) if slack is None else slack
         if self.slack < 1:
             raise ValueError(f"slack must be at least 1 (got {self.slack})")
-        self.ring = window + self.slack
         self.on_assign = on_assign
         """Called with (slot, series) when a series takes a slot: slot-aligned state resets."""
         self.on_evict = on_evict
         """Called with (series, reason) when a series is forgotten; reason is 'idle' or
         what the caller of `evict` said."""
         self.on_irregular = on_irregular
-        """Called with the series when its gaps stop resetting it (see irregular_after)."""
-        self._slot_of: dict[str, int] = {}
-        self._series_of: list[str | None] = []
-        self._free: list[int] = []
-        self._pending_slots: list[int] = []
-        self._pending_seq: list[int] = []
-        self._pending_stats: list[np.ndarray] = []
-        self._pending_tags: list[int] = []
-        self._newest_ts = -math.inf
+        """Called with the series when its gaps stop resetting it (see `Gaps.restarts`)."""
+        self.slots = SlotTable()
+        self.rings = Rings(window + self.slack, channels)
+        self.stats = RunningStats(channels, stats_alpha)
+        self.gaps = Gaps(gap_policy, gap_factor, irregular_after)
+        self._pending = PendingWindows(channels)
+        # Slot-aligned counters of the store's own: points since the last pending window
+        # (the hop) and since the last drain (the slack).
+        self._since_window = np.zeros(0, dtype=np.int64)
+        self._since_drain = np.zeros(0, dtype=np.int64)
+        self._newest = np.array([-math.inf])
+        """[1] the newest point taken (one element, for the compiled loop to move on)."""
         self.needs_drain = False
         """True once some series gained `slack` points since the last drain."""
         self._allocate(min(_GROW_FROM, max_series))
@@ -152,52 +130,55 @@ class WindowStore:
     # -- state -----------------------------------------------------------------
 
     def _allocate(self, capacity: int) -> None:
-        old = len(self._series_of)
-        grow = capacity - old
+        extra = capacity - self.slots.capacity
+        for part in (self.rings, self.stats, self.gaps):
+            part.grow(capacity)
+        self._since_window = np.concatenate([self._since_window, np.zeros(extra, np.int64)])
+        self._since_drain = np.concatenate([self._since_drain, np.zeros(extra, np.int64)])
+        self.slots.grow(capacity)  # last: its size is the capacity of them all
 
-        def extend(name: str, shape: tuple[int, ...], fill: float, dtype: type) -> None:
-            fresh: np.ndarray = np.full((grow, *shape), fill, dtype=dtype)
-            setattr(self, name, fresh if old == 0 else np.concatenate([getattr(self, name), fresh]))
+    @property
+    def capacity(self) -> int:
+        """Slots allocated so far (grown by doubling up to max_series)."""
+        return self.slots.capacity
 
-        extend("_values", (self.ring, self.channels), 0.0, np.float32)
-        extend("_ts", (self.ring,), math.nan, np.float64)
-        extend("_seq", (), 0, np.int64)
-        extend("_valid_from", (), 0, np.int64)
-        extend("_since_window", (), 0, np.int64)
-        extend("_since_drain", (), 0, np.int64)
-        # Free slots read as infinitely recent so idle eviction never picks them.
-        extend("_last_ts", (), math.inf, np.float64)
-        extend("_step", (), math.nan, np.float64)
-        extend("_stats", (2, self.channels), 0.0, np.float64)
-        extend("_stats_n", (), 0, np.int64)
-        extend("_short_resets", (), 0, np.int64)
-        extend("_irregular", (), False, np.bool_)
-        self._series_of.extend([None] * grow)
-        self._free.extend(range(capacity - 1, old - 1, -1))
+    @property
+    def evictions(self) -> int:
+        return self.slots.evictions
+
+    @property
+    def freed(self) -> deque[int]:
+        return self.slots.freed
 
     def __len__(self) -> int:
-        return len(self._slot_of)
+        return len(self.slots)
 
     def __contains__(self, series: object) -> bool:
-        return series in self._slot_of
+        return series in self.slots.slot_of
 
     @property
     def pending(self) -> int:
         """Number of windows waiting for `drain()`."""
-        return len(self._pending_slots)
+        return len(self._pending)
 
     def slot(self, series: str) -> int | None:
-        return self._slot_of.get(series)
+        return self.slots.slot_of.get(series)
 
     def series_at(self, slot: int) -> str | None:
-        return self._series_of[slot]
+        return self.slots.series_of[slot]
 
     def series_ids(self) -> list[str]:
-        return list(self._slot_of)
+        return list(self.slots.slot_of)
 
     def live_slots(self) -> np.ndarray:
         """The slots of every live series, int64."""
-        return np.fromiter(self._slot_of.values(), dtype=np.int64, count=len(self._slot_of))
+        live = self.slots.slot_of
+        return np.fromiter(live.values(), dtype=np.int64, count=len(live))
+
+    def slots_of(self, series: Sequence[str]) -> np.ndarray:
+        """[points] int64 each series' slot, -1 for one not live."""
+        get = self.slots.slot_of.get
+        return np.fromiter((get(name, -1) for name in series), np.int64, len(series))
 
     # -- writes ----------------------------------------------------------------
 
@@ -237,22 +218,22 @@ class WindowStore:
                 )
         if not math.isfinite(ts):
             return Rejection(RejectReason.NON_FINITE, f"timestamp {ts} is not finite", series, ts)
-        if ts > (self._newest_ts if now is None else now) + self.max_ahead_s:
+        newest = float(self._newest[0])
+        if ts > (newest if now is None else now) + self.max_ahead_s:
             ahead = self._too_far_ahead(series, ts, now)
             if ahead is not None:
                 return ahead
-        slot = self._slot_of.get(series)
+        slot = self.slots.slot_of.get(series)
         if slot is None:
             slot_or_rejection = self._assign(series, ts, now)
             if isinstance(slot_or_rejection, Rejection):
                 return slot_or_rejection
             slot = slot_or_rejection
-        last = float(self._last_ts[slot])
+        last = float(self.slots.last_ts[slot])
         if ts <= last and self.out_of_order == "reject":
             if ts == last:
                 if self.duplicates == "replace":
-                    pos = (int(self._seq[slot]) - 1) % self.ring
-                    self._values[slot, pos] = values
+                    self.rings.replace_last(slot, values)
                     return None
                 return Rejection(
                     RejectReason.DUPLICATE,
@@ -269,25 +250,57 @@ class WindowStore:
                 ts,
             )
         if ts > last > -math.inf:
-            self._handle_gap(slot, last, ts, values)
-        self._write(slot, ts, values)
-        if ts > self._newest_ts:
-            self._newest_ts = ts
+            self._gap(slot, last, ts, values)
+        seq = self._write(slot, ts, values)
+        if ts > newest:
+            self._newest[0] = ts
         since = int(self._since_window[slot]) + 1
-        seq = int(self._seq[slot])
-        if seq - int(self._valid_from[slot]) >= self.window and since >= self.hop:
+        if self.rings.stretch(slot) >= self.window and since >= self.hop:
             since = 0
-            self._pending_slots.append(slot)
-            self._pending_seq.append(seq)
-            self._pending_stats.append(self._stats[slot].copy())
-            self._pending_tags.append(tag)
+            self._pending.add(slot, seq, self.stats.values[slot], tag)
         self._since_window[slot] = since
         return None
+
+    def take_run(
+        self,
+        start: int,
+        slots: np.ndarray,
+        ts: np.ndarray,
+        values: np.ndarray,
+        now: float | None = None,
+    ) -> tuple[int, int]:
+        """Take the ordinary points from `start` on, as `push` would one by one (tag: the
+        point's index), in one compiled loop: `slots` from `slots_of`, `ts` [points]
+        float64, `values` [points, channels] float64.
+
+        Returns (stop, why), why one of `kernel.RAN_OUT` (all taken), `kernel.UNUSUAL`
+        (point `stop` is for `push`; the ones before it were taken) or `kernel.DRAIN`
+        (`needs_drain`: drain, then resume at `stop`).
+        """
+        rings, stats, pending = self.rings, self.stats, self._pending
+        while True:
+            stop, why = kernel.take_run(
+                start, slots, ts, values,
+                math.nan if now is None else now, now is not None,
+                self.max_ahead_s, self.window, self.hop, self.slack, stats.alpha,
+                self.gaps.factor,
+                rings.values, rings.ts, rings.seq, rings.valid_from,
+                self._since_window, self._since_drain, self.slots.last_ts, self.gaps.step,
+                stats.values, stats.n, self._newest,
+                pending.slot, pending.seq, pending.stats, pending.tag, pending.count,
+            )  # fmt: skip
+            if why != kernel.FULL:
+                break
+            pending.grow()
+            start = stop
+        if why == kernel.DRAIN:
+            self.needs_drain = True
+        return stop, why
 
     def _too_far_ahead(self, series: str, ts: float, now: float | None) -> Rejection | None:
         # With a wall clock the limit is wall time alone: were it the newest point taken,
         # a chain of points each a little under max_ahead_s apart would walk it ahead.
-        reference = self._newest_ts if now is None else now
+        reference = float(self._newest[0]) if now is None else now
         if reference == -math.inf:
             return None
         against = "the newest point taken" if now is None else "wall time"
@@ -305,92 +318,59 @@ class WindowStore:
         pending (the store is full and the idlest one has some): a caller drains them
         first so that none is dropped, and otherwise keeps its batch whole."""
         if (
-            not self._pending_slots
-            or self._free
-            or series in self._slot_of
-            or len(self._series_of) < self.max_series
+            not len(self._pending)
+            or self.slots.free
+            or series in self.slots.slot_of
+            or self.slots.capacity < self.max_series
         ):
             return False
-        return int(np.argmin(self._last_ts)) in self._pending_slots
+        return self._pending.holds(self.slots.idlest())
 
-    def _write(self, slot: int, ts: float, values: Sequence[float]) -> None:
-        seq = int(self._seq[slot])
-        pos = seq % self.ring
-        self._values[slot, pos] = values
-        self._update_stats(slot, values)
-        self._ts[slot, pos] = ts
-        self._seq[slot] = seq + 1
-        self._last_ts[slot] = ts
+    def _write(self, slot: int, ts: float, values: Sequence[float]) -> int:
+        seq = self.rings.write(slot, ts, values)
+        self.stats.update(slot, values)
+        self.slots.last_ts[slot] = ts
         drained = int(self._since_drain[slot]) + 1
         self._since_drain[slot] = drained
         if drained >= self.slack:
             self.needs_drain = True
+        return seq
 
     def latest(self, slot: int, n: int) -> np.ndarray:
         """[k, channels] the slot's newest k <= n raw points, oldest first, since its
         window last started afresh (a new series, a gap that reset it)."""
-        seq, start = int(self._seq[slot]), int(self._valid_from[slot])
-        k = max(0, min(n, seq - start, self.ring))
-        return self._values[slot, (seq - k + np.arange(k)) % self.ring].copy()
+        return self.rings.latest(slot, n)
 
     def stats_with(self, slot: int, values: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
         """The slot's running mean and variance as they would be after one more point of
         `values`, changing nothing: what the window that point would complete is scaled
         by, for a caller that scores without learning."""
-        n = int(self._stats_n[slot]) + 1
-        w = max(self.stats_alpha, 1.0 / n)
-        mean, var = self._stats[slot]
-        delta = np.asarray(values, dtype=np.float64) - mean
-        return mean + w * delta, (1.0 - w) * (var + w * delta * delta)
+        return self.stats.with_one_more(slot, values)
 
-    def _update_stats(self, slot: int, values: Sequence[float]) -> None:
-        # A running mean while the series is young, then an exponential average. Kept
-        # point by point, so a window's statistics never depend on how points were batched.
-        n = int(self._stats_n[slot]) + 1
-        self._stats_n[slot] = n
-        w = max(self.stats_alpha, 1.0 / n)
-        stats = self._stats[slot]
-        delta = np.asarray(values, dtype=np.float64) - stats[0]
-        stats[0] += w * delta
-        stats[1] = (1.0 - w) * (stats[1] + w * delta * delta)
-
-    def _handle_gap(self, slot: int, last: float, ts: float, values: Sequence[float]) -> None:
-        dt = ts - last
-        step = float(self._step[slot])
-        if math.isnan(step):
-            self._step[slot] = dt
+    def _gap(self, slot: int, last: float, ts: float, values: Sequence[float]) -> None:
+        missing = self.gaps.after(slot, ts - last, min(self.window, self.slack // 2 + 1))
+        if missing == RESET:
+            was_irregular = bool(self.gaps.irregular[slot])
+            filled = self.rings.stretch(slot) >= self.window
+            if self.gaps.restarts(slot, filled):
+                self.rings.restart(slot)
+            elif not was_irregular and self.on_irregular is not None:
+                series = self.slots.series_of[slot]
+                if series is not None:
+                    self.on_irregular(series)
             return
-        if dt <= self.gap_factor * step:
-            # A slow average: a few irregular steps must not move the notion of "usual".
-            self._step[slot] = 0.95 * step + 0.05 * dt
+        if missing == 0:
             return
-        missing = round(dt / step) - 1
-        if self.gap_policy == "reset" or missing >= self.window or missing > self.slack // 2:
-            self._reset_at_gap(slot)
-            return
-        prev = self._values[slot, (int(self._seq[slot]) - 1) % self.ring].astype(np.float64)
+        step = float(self.gaps.step[slot])
+        prev = self.rings.last(slot)
         new = np.asarray(values, dtype=np.float64)
         for k in range(1, missing + 1):
             frac = k / (missing + 1)
             self._write(slot, last + k * step, tuple((prev + frac * (new - prev)).tolist()))
 
-    def _reset_at_gap(self, slot: int) -> None:
-        if self._irregular[slot]:
-            return
-        filled = int(self._seq[slot]) - int(self._valid_from[slot]) >= self.window
-        short = 0 if filled else int(self._short_resets[slot]) + 1
-        self._short_resets[slot] = short
-        if self.irregular_after and short >= self.irregular_after:
-            self._irregular[slot] = True
-            series = self._series_of[slot]
-            if self.on_irregular is not None and series is not None:
-                self.on_irregular(series)
-            return
-        self._valid_from[slot] = self._seq[slot]
-
     def _assign(self, series: str, ts: float, now: float | None = None) -> int | Rejection:
-        if not self._free:
-            capacity = len(self._series_of)
+        if not self.slots.free:
+            capacity = self.slots.capacity
             if capacity < self.max_series:
                 self._allocate(min(capacity * 2, self.max_series))
             elif not self._evict_one_idle(ts, now):
@@ -402,28 +382,20 @@ class WindowStore:
                     series,
                     ts,
                 )
-        slot = self._free.pop()
-        self._slot_of[series] = slot
-        self._series_of[slot] = series
-        self._seq[slot] = 0
-        self._valid_from[slot] = 0
+        slot = self.slots.take(series)
+        for part in (self.rings, self.stats, self.gaps):
+            part.clear(slot)
         self._since_window[slot] = 0
         self._since_drain[slot] = 0
-        self._last_ts[slot] = -math.inf
-        self._step[slot] = math.nan
-        self._stats[slot] = 0.0
-        self._stats_n[slot] = 0
-        self._short_resets[slot] = 0
-        self._irregular[slot] = False
         if self.on_assign is not None:
             self.on_assign(slot, series)
         return slot
 
     def _evict_one_idle(self, ts: float, now: float | None) -> bool:
-        oldest = int(np.argmin(self._last_ts))
-        if self._idle_clock(ts, now) - float(self._last_ts[oldest]) < self.idle_evict_s:
+        oldest = self.slots.idlest()
+        if self._idle_clock(ts, now) - float(self.slots.last_ts[oldest]) < self.idle_evict_s:
             return False
-        victim = self._series_of[oldest]
+        victim = self.slots.series_of[oldest]
         if victim is not None:
             self.evict(victim, reason="idle")
         return True
@@ -438,32 +410,19 @@ class WindowStore:
         return min(ts, self.event_clock()) if len(self) > 1 else ts
 
     def event_clock(self) -> float:
-        """The event time idle eviction measures against without a wall clock: the
-        second-newest last point among live series (the newest when only two are
-        live; -inf when none). One series walking ahead in steps under max_ahead_s
-        moves the newest point taken, not this clock."""
-        last = self._last_ts[self._last_ts < math.inf]
-        if len(last) < 3:
-            return float(last.max()) if len(last) else -math.inf
-        return float(np.partition(last, len(last) - 2)[len(last) - 2])
+        """The event time idle eviction measures against without a wall clock (see
+        `SlotTable.event_clock`)."""
+        return self.slots.event_clock()
 
     def evict(self, series: str, reason: str = "requested") -> None:
         """Forget a series and free its slot.
 
         Its pending windows are dropped: drain before (`Detector` does, and asks
         `would_evict` before each first point of a series, so no window is lost)."""
-        slot = self._slot_of.pop(series, None)
+        slot = self.slots.release(series)
         if slot is None:
             return
-        self._series_of[slot] = None
-        self._last_ts[slot] = math.inf  # never picked as the idlest while free
-        self._free.append(slot)
-        if slot in self._pending_slots:
-            keep = [i for i, s in enumerate(self._pending_slots) if s != slot]
-            self._pending_slots = [self._pending_slots[i] for i in keep]
-            self._pending_seq = [self._pending_seq[i] for i in keep]
-            self._pending_stats = [self._pending_stats[i] for i in keep]
-            self._pending_tags = [self._pending_tags[i] for i in keep]
+        self._pending.drop_slot(slot)
         # Last: the slot is free even if the hook raises.
         if self.on_evict is not None:
             self.on_evict(series, reason)
@@ -472,8 +431,7 @@ class WindowStore:
         """Evict every series unseen for `idle_evict_s` (event time, measured against
         `now` or else `event_clock()`); returns their ids."""
         now = self.event_clock() if now is None else now
-        idle = np.flatnonzero(now - self._last_ts >= self.idle_evict_s)
-        evicted = [s for s in (self._series_of[i] for i in idle) if s is not None]
+        evicted = self.slots.idle_since(now, self.idle_evict_s)
         for series in evicted:
             self.evict(series, reason="idle")
         return evicted
@@ -482,26 +440,16 @@ class WindowStore:
 
     def drain(self) -> Gathered:
         """Gather every pending window into one `[batch, window, channels]` array."""
-        slots = np.asarray(self._pending_slots, dtype=np.int64)
-        ends = np.asarray(self._pending_seq, dtype=np.int64)
-        stats = (
-            np.stack(self._pending_stats)
-            if self._pending_stats
-            else np.zeros((0, 2, self.channels))
-        )
-        tags = np.asarray(self._pending_tags, dtype=np.int64)
-        self._pending_slots, self._pending_seq, self._pending_stats = [], [], []
-        self._pending_tags = []
+        slots, ends, stats, tags = self._pending.take_all()
         self._since_drain[:] = 0
         self.needs_drain = False
-        steps = (ends[:, None] - self.window + np.arange(self.window)) % self.ring
-        rows = slots[:, None]
-        ts = self._ts[rows, steps]
+        ts, values = self.rings.gather(slots, ends, self.window)
+        series_of = self.slots.series_of
         batch = WindowBatch(
-            series=tuple(self._series_of[s] or "" for s in slots.tolist()),
+            series=tuple(series_of[s] or "" for s in slots.tolist()),
             end_ts=ts[:, -1].copy() if len(slots) else np.empty(0),
             ts=ts,
-            values=self._values[rows, steps],
+            values=values,
             mean=stats[:, 0, :],
             var=stats[:, 1, :],
         )

@@ -1,0 +1,206 @@
+"""The detector alone beside the model alone, side by side in one process.
+
+For each case (series x hop) one detector is built from the default settings around a
+small fitted model, its windows filled, then these are timed on the same points, in
+alternated rounds (medians), one torch thread:
+
+- model alone: `scorer.score` on the windows the detector drained, in the same batches
+  (the ceiling: as points/s it is windows/s x hop);
+- detector, compiled: `Detector.process` on columns (`PointColumns`), the service's path;
+- detector, point by point: the same with `Detector.compiled = False` (every point by
+  `WindowStore.push`, the reference the compiled loop must match);
+- river's HalfSpaceTrees and the per-point torch loop (`peers.py`), one series.
+
+Memory per series is the traced allocations of filling the windows, per series.
+
+    python benchmarks/detector_alone.py [--quick] [--series 1,1000,100000] [--hops 1,8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+import tracemalloc
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import peers
+import torch
+
+from stream_ae import wiring
+from stream_ae.core.detector import Detector
+from stream_ae.core.records import PointColumns
+from stream_ae.settings import Settings
+
+warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.jit")
+
+WINDOW, HIDDEN, T0 = 32, 32, 1_700_000_000.0
+BATCH = 5000
+"""Points per `process` call: kafka.max_batch_points' default."""
+
+
+@dataclass
+class Row:
+    series: int
+    hop: int
+    model_points_per_s: float
+    compiled_points_per_s: float
+    point_by_point_points_per_s: float
+    memory_kib_per_series: float
+
+    @property
+    def ratio(self) -> float:
+        return self.compiled_points_per_s / self.model_points_per_s
+
+
+def settings_for(root: Path, hop: int, series: int) -> Settings:
+    return Settings.model_validate(
+        {
+            "window": {"length": WINDOW, "hop": hop, "max_series": max(series, 1000)},
+            "model": {"hidden": HIDDEN, "epochs": 2, "artifact_dir": str(root / "models")},
+            "scoring": {"threads": 1},
+        }
+    )
+
+
+def fitted_model(settings: Settings) -> Path:
+    from stream_ae.model.publish import train_and_publish
+
+    values = waves(8, 400, seed=1)
+    windows = np.concatenate(
+        [np.lib.stride_tricks.sliding_window_view(values[:, k], WINDOW) for k in range(8)]
+    )[:, :, None].astype(np.float32)
+    return train_and_publish(
+        [f"fit-{k}" for k in range(len(windows))],
+        windows,
+        channel_names=("value",),
+        config=wiring.train_config(settings),
+        root=settings.model.artifact_dir,
+        lineage={"source": "benchmarks/detector_alone.py"},
+        progress=False,
+    )
+
+
+def waves(series: int, steps: int, seed: int) -> np.ndarray:
+    """[steps, series] sine waves of random period and phase plus noise."""
+    rng = np.random.default_rng(seed)
+    period = rng.uniform(20.0, 60.0, series)
+    phase = rng.uniform(0.0, 2 * np.pi, series)
+    t = np.arange(steps)[:, None]
+    return np.sin(2 * np.pi * t / period + phase) + rng.normal(0.0, 0.1, (steps, series))
+
+
+def batches(names: list[str], values: np.ndarray, first: int, last: int) -> list[PointColumns]:
+    """Steps [first, last) of every series, step by step, cut into `BATCH`-point columns."""
+    steps = np.arange(first, last)
+    ts = np.repeat(T0 + steps, len(names)).astype(np.float64)
+    flat = values[first:last].reshape(-1, 1)
+    every = names * len(steps)
+    return [
+        PointColumns(every[i : i + BATCH], ts[i : i + BATCH], flat[i : i + BATCH])
+        for i in range(0, len(ts), BATCH)
+    ]
+
+
+def timed(detector: Detector, work: list[PointColumns]) -> tuple[float, list[np.ndarray]]:
+    """Seconds to process `work`, and the windows each call scored (for the model alone)."""
+    start = time.perf_counter()
+    for columns in work:
+        detector.process(columns)
+    return time.perf_counter() - start, []
+
+
+def run_case(root: Path, series: int, hop: int, rounds: int, steps: int) -> Row:
+    settings = settings_for(root, hop, series)
+    artifact = fitted_model(settings)
+    names = [f"s{k}" for k in range(series)]
+    fill = WINDOW + hop
+    values = waves(series, fill + rounds * steps * 2, seed=series + hop)
+    compiled = wiring.detector(settings, ("value",), artifact)
+    reference = wiring.detector(settings, ("value",), artifact)
+    reference.compiled = False
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for columns in batches(names, values, 0, fill):
+        compiled.process(columns)
+    memory = (tracemalloc.get_traced_memory()[0] - before) / 1024 / series
+    tracemalloc.stop()
+    for columns in batches(names, values, 0, fill):
+        reference.process(columns)
+    scorer = compiled.serving
+    x = np.random.default_rng(0).normal(size=(BATCH, WINDOW, 1)).astype(np.float32)
+    speed: dict[str, list[float]] = {"model": [], "compiled": [], "reference": []}
+    step = fill
+    for _ in range(rounds):
+        work = batches(names, values, step, step + steps)
+        points = sum(len(c) for c in work)
+        windows = [len(c) // hop for c in work]
+        for name, detector in (("compiled", compiled), ("reference", reference)):
+            seconds, _ = timed(detector, work)
+            speed[name].append(points / seconds)
+        start = time.perf_counter()
+        for n in windows:
+            scorer.score(x[: max(n, 1)])
+        speed["model"].append(points / (time.perf_counter() - start))
+        step += steps
+    return Row(
+        series,
+        hop,
+        statistics.median(speed["model"]),
+        statistics.median(speed["compiled"]),
+        statistics.median(speed["reference"]),
+        memory,
+    )
+
+
+def table(rows: list[Row], hst: float, per_point: float) -> str:
+    lines = [
+        "| series | hop | model alone (points/s) | detector, compiled | detector / model "
+        "| point by point (before) | compiled / point by point | compiled / river HST "
+        "| memory KiB/series |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r.series:,} | {r.hop} | {r.model_points_per_s:,.0f} "
+            f"| {r.compiled_points_per_s:,.0f} | {r.ratio:.2f} "
+            f"| {r.point_by_point_points_per_s:,.0f} "
+            f"| {r.compiled_points_per_s / r.point_by_point_points_per_s:.2f} "
+            f"| {r.compiled_points_per_s / hst:.2f} | {r.memory_kib_per_series:.1f} |"
+        )
+    lines.append(
+        f"\nPeers, one series, points/s: river HalfSpaceTrees {hst:,.0f}; "
+        f"per-point torch loop {per_point:,.0f}."
+    )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="1,000 series only, fewer rounds")
+    parser.add_argument("--series", default="1,1000,100000")
+    parser.add_argument("--hops", default="1,8")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    counts = [1000] if args.quick else [int(s) for s in args.series.split(",")]
+    hops = [int(h) for h in args.hops.split(",")]
+    rounds = 3 if args.quick else 5
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for series in counts:
+            for hop in hops:
+                steps = max(1, min(40_000 // series, 2000))
+                rows.append(run_case(Path(tmp), series, hop, rounds, steps))
+                print(f"  {series:,} series, hop {hop}: done", flush=True)
+    one = waves(1, 6000, seed=7)[:, 0]
+    hst = peers.half_space_trees_rate(one)
+    per_point = peers.torch_per_point_rate(one[:2000], WINDOW, HIDDEN)
+    print(table(rows, hst, per_point))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,18 @@
+"""Per-series sliding windows kept in preallocated numpy ring buffers.
+
+`WindowStore` is what callers use; it is made of a `SlotTable` (which series owns which
+row), `Rings` (the points), `RunningStats` (what windows are scaled by), `Gaps` (what a
+step between points means) and `PendingWindows` (windows not yet drained), and takes
+ordinary points in runs through the compiled loop of `kernel`.
+"""
+
+from stream_ae.core.windows import kernel
+from stream_ae.core.windows.gaps import GapPolicy
+from stream_ae.core.windows.store import (
+    DuplicatePolicy,
+    Gathered,
+    OutOfOrderPolicy,
+    WindowStore,
+)
+
+__all__ = ["DuplicatePolicy", "GapPolicy", "Gathered", "OutOfOrderPolicy", "WindowStore", "kernel"]
