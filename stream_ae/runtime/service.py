@@ -2,8 +2,10 @@
 
 Two tasks on the event loop: the fetcher fills a bounded queue with micro-batches
 (pausing the input partitions while the queue is full), the processor scores each
-batch on a worker thread (so heartbeats keep flowing), sends its alerts and dead
-letters, waits for the acknowledgements, and only then commits the batch's offsets.
+batch on a worker thread (so heartbeats keep flowing). A delivery task sends each
+scored batch's alerts and dead letters, waits for the acknowledgements, and only then
+commits the batch's offsets, while the next batch is scored; deliveries go one at a
+time, in batch order.
 """
 
 from __future__ import annotations
@@ -64,6 +66,19 @@ class ServiceStats:
     alerts: int = 0
     dead_letters: int = 0
     pauses: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Scored:
+    """A batch scored, waiting for its messages to be acknowledged and its offsets
+    committed."""
+
+    batch: SourceBatch
+    points: int
+    """Points of the batch scored (those of partitions still assigned)."""
+    out: Output
+    dead: list[DeadLetter]
+    messages: list[Message]
 
 
 class DetectorService:
@@ -145,6 +160,8 @@ class DetectorService:
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="detector")
         self._queue: asyncio.Queue[SourceBatch] = asyncio.Queue(self.kafka.max_queued_batches)
         self._series_partition: dict[str, TopicPartition] = {}
+        self._delivering: asyncio.Task[None] | None = None
+        """The last scored batch being sent and committed (see `_process`)."""
         self._reported = (0.0, 0)  # (monotonic time, points) of the last progress line
 
     async def _in_worker(self, fn: Callable[..., T], *args: object, watched: bool = True) -> T:
@@ -262,17 +279,34 @@ class DetectorService:
             self.source.resume()
 
     async def _process(self, fetcher: asyncio.Task[None]) -> None:
-        while not (fetcher.done() and self._queue.empty()):
-            try:
-                batch = await asyncio.wait_for(self._queue.get(), timeout=0.2)
-            except TimeoutError:
-                continue
-            try:
-                await self._handle(batch)
-            finally:
-                self._queue.task_done()
+        """Score batch after batch; each one's alerts are sent and its offsets committed
+        by a delivery task while the next batch is scored, one delivery at a time, so
+        commits stay in batch order and none covers a batch whose messages are not
+        acknowledged."""
+        try:
+            while not (fetcher.done() and self._queue.empty()):
+                try:
+                    batch = await asyncio.wait_for(self._queue.get(), timeout=0.2)
+                except TimeoutError:
+                    continue
+                try:
+                    scored = await self._score_batch(batch)
+                    await self._delivered()
+                    self._delivering = asyncio.create_task(self._deliver(scored), name="delivery")
+                finally:
+                    self._queue.task_done()
+        finally:
+            await self._delivered()
 
-    async def _handle(self, batch: SourceBatch) -> None:
+    async def _delivered(self) -> None:
+        """Wait for the delivery in flight, if any; its failure raises here."""
+        delivering, self._delivering = self._delivering, None
+        if delivering is not None:
+            await delivering
+
+    async def _score_batch(self, batch: SourceBatch) -> _Scored:
+        """Score one batch and do the bookkeeping that reads the detector (the worker is
+        idle until the next batch); returns what its delivery needs."""
         mine = self.source.assignment()
         # Points of partitions revoked since they were read belong to their new owner now.
         keep = [
@@ -302,11 +336,6 @@ class DetectorService:
         messages += [dead_letter_message(self.kafka.dead_letter_topic, d) for d in dead]
         if self.kafka.score_topic:
             messages += score_messages(self.kafka.score_topic, out.scored)
-        await self.sink.send(messages)
-        sent = time.perf_counter()
-        await self.source.commit(batch.offsets)
-        committed = time.perf_counter()
-        self._observe_latency(batch, out.alerts)
         live = self.detector.store
         for point, origin in zip(points, origins, strict=True):
             if point.series in live:  # read while the worker is idle: nothing else evicts
@@ -315,11 +344,34 @@ class DetectorService:
                 )
         if self.first_fit is not None:
             await self._in_worker(self.first_fit.poll, watched=not self.first_fit.blocking)
-        self._account(batch, len(points), out, dead, (started, scored, sent, committed))
+        self._account(batch, len(points), out, scored - started)
         self._forget_gone(points, out)
-        if self.on_alert is not None:
-            for alert in out.alerts:
+        return _Scored(batch, len(points), out, dead, messages)
+
+    async def _deliver(self, scored: _Scored) -> None:
+        """Send a scored batch's messages, wait for their acknowledgements, then commit."""
+        started = time.perf_counter()
+        await self.sink.send(scored.messages)
+        sent = time.perf_counter()
+        await self.source.commit(scored.batch.offsets)
+        m = self.metrics
+        m.stage_seconds.labels(stage="send").observe(sent - started)
+        m.stage_seconds.labels(stage="commit").observe(time.perf_counter() - sent)
+        self._observe_latency(scored.batch, scored.out.alerts)
+        self.stats.alerts += len(scored.out.alerts)
+        self.stats.dead_letters += len(scored.dead)
+        for d in scored.dead:
+            m.points_rejected.labels(reason=d.rejection.reason.value).inc()
+        m.dead_letters.inc(len(scored.dead))  # acknowledged by the broker before this point
+        for alert in scored.out.alerts:
+            m.alert(alert)
+            if self.on_alert is not None:
                 self.on_alert(alert)
+        # Last: a batch counts as done once its alerts are out and its offsets committed.
+        s = self.stats
+        s.batches += 1
+        s.points += scored.points
+        s.rebuilt += len(scored.batch.rebuild)
         self._report_progress()
 
     def _score(self, points: list[Point]) -> Output:
@@ -351,36 +403,15 @@ class DetectorService:
             if append_ts is not None:
                 self.metrics.append_to_alert.observe(max(0.0, now - append_ts))
 
-    def _account(
-        self,
-        batch: SourceBatch,
-        points: int,
-        out: Output,
-        dead: list[DeadLetter],
-        times: tuple[float, float, float, float],
-    ) -> None:
-        """Totals and metrics of one finished batch; `times` mark the start of scoring,
-        sending and committing, and the end."""
-        started, scored, sent, committed = times
-        s, m = self.stats, self.metrics
-        s.batches += 1
-        s.points += points
-        s.rebuilt += len(batch.rebuild)
-        s.alerts += len(out.alerts)
-        s.dead_letters += len(dead)
+    def _account(self, batch: SourceBatch, points: int, out: Output, score_s: float) -> None:
+        """Metrics of one scored batch (those of its delivery, and the totals, come after)."""
+        m = self.metrics
         m.stage_seconds.labels(stage="fetch").observe(batch.fetch_s)
         m.stage_seconds.labels(stage="decode").observe(batch.decode_s)
-        m.stage_seconds.labels(stage="score").observe(scored - started)
-        m.stage_seconds.labels(stage="send").observe(sent - scored)
-        m.stage_seconds.labels(stage="commit").observe(committed - sent)
+        m.stage_seconds.labels(stage="score").observe(score_s)
         m.points_consumed.inc(points)
         m.windows_scored.inc(out.points_scored)
         m.batch_points.observe(len(batch))
-        for d in dead:
-            m.points_rejected.labels(reason=d.rejection.reason.value).inc()
-        m.dead_letters.inc(len(dead))  # acknowledged by the broker before this point
-        for alert in out.alerts:
-            m.alert(alert)
         for rows in out.scored:
             self.watched.update(rows)
         for tp, lag in self.source.lag().items():
@@ -428,6 +459,7 @@ class DetectorService:
     async def _on_revoke(self, revoked: set[TopicPartition]) -> None:
         """Finish and commit what was read, then forget the revoked partitions' series."""
         await self._queue.join()
+        await self._delivered()
         gone = [s for s, tp in self._series_partition.items() if tp in revoked]
         # Each eviction reaches `_on_evict`, so `_forget_gone` drops the rest of their state.
         await self._in_worker(_evict, self.detector, gone)

@@ -1,0 +1,79 @@
+"""The next batch is scored while the last one's alerts wait for their acknowledgements,
+and offsets are still committed strictly in batch order, each after its own batch's
+messages were acknowledged."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from aiokafka import TopicPartition
+
+from stream_ae.runtime.broker import EmbeddedBroker
+from stream_ae.runtime.service import DetectorService
+
+from .conftest import base_settings, encode, prefix, produce, sine_points
+
+HOLD_LIMIT_S = 60.0
+"""Only ends a hung wait: without pipelining the second batch never scores while the
+first send is held, and the test then fails on what it recorded, not on time."""
+
+
+def test_the_next_batch_scores_while_the_last_ones_acks_are_awaited(
+    broker: EmbeddedBroker, artifact: Path, tmp_path: Path
+) -> None:
+    p = prefix()
+    settings = base_settings(tmp_path, broker.address, p, max_batch_points=60)
+    points = sine_points(["pump-1", "pump-2"], 150, spikes={})
+    asyncio.run(
+        produce(broker.address, f"{p}.points", [(x.series.encode(), encode(x)) for x in points])
+    )
+    events: list[tuple[str, Any]] = []
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        service = DetectorService(settings, artifact=artifact)
+        second_scored = asyncio.Event()
+        score_batch, send, commit = service._score_batch, service.sink.send, service.source.commit
+
+        async def scoring(batch: Any) -> Any:
+            result = await score_batch(batch)
+            events.append(("scored", len(batch)))
+            if sum(kind == "scored" for kind, _ in events) >= 2:
+                second_scored.set()
+            return result
+
+        async def sending(messages: Any) -> None:
+            if not any(e[0] == "sent" for e in events):  # hold the first batch's send
+                try:
+                    await asyncio.wait_for(second_scored.wait(), HOLD_LIMIT_S)
+                except TimeoutError:
+                    events.append(("held send timed out", None))
+            await send(messages)
+            events.append(("sent", len(messages)))
+
+        async def committing(offsets: dict[TopicPartition, int]) -> None:
+            events.append(("committing", sum(offsets.values())))
+            await commit(offsets)
+
+        service._score_batch = scoring  # type: ignore[method-assign]
+        service.sink.send = sending  # type: ignore[method-assign]
+        service.source.commit = committing  # type: ignore[method-assign]
+        task = asyncio.create_task(service.run(stop))
+        while service.stats.points < len(points) and not task.done():
+            await asyncio.sleep(0.1)
+        stop.set()
+        await task
+
+    asyncio.run(main())
+    kinds = [kind for kind, _ in events]
+    assert "held send timed out" not in kinds
+    # Batch 2 was scored before batch 1's send completed...
+    assert kinds.index("scored") < kinds.index("sent")
+    assert [k for k in kinds if k in ("scored", "sent")][:3] == ["scored", "scored", "sent"]
+    # ...and every commit follows its own send, in order, never moving back.
+    order = [k for k in kinds if k in ("sent", "committing")]
+    assert order == ["sent", "committing"] * (len(order) // 2)
+    totals = [v for k, v in events if k == "committing"]
+    assert totals == sorted(totals) and totals[-1] == len(points)
