@@ -11,7 +11,8 @@ alternated rounds (medians), one torch thread:
   `WindowStore.push`, the reference the compiled loop must match);
 - river's HalfSpaceTrees and the per-point torch loop (`peers.py`), one series.
 
-Memory per series is the traced allocations of filling the windows, per series.
+Memory per series is the growth of this process's resident memory while the compiled
+detector is built and its windows filled, per series (meaningful from 1,000 series up).
 
     python benchmarks/detector_alone.py [--quick] [--series 1,1000,100000] [--hops 1,8]
 """
@@ -22,7 +23,6 @@ import argparse
 import statistics
 import tempfile
 import time
-import tracemalloc
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,12 +106,17 @@ def batches(names: list[str], values: np.ndarray, first: int, last: int) -> list
     ]
 
 
-def timed(detector: Detector, work: list[PointColumns]) -> tuple[float, list[np.ndarray]]:
-    """Seconds to process `work`, and the windows each call scored (for the model alone)."""
+def timed(detector: Detector, work: list[PointColumns]) -> tuple[float, list[int]]:
+    """Seconds to process `work`, and the size of every batch of windows it scored."""
+    sizes: list[int] = []
     start = time.perf_counter()
     for columns in work:
-        detector.process(columns)
-    return time.perf_counter() - start, []
+        sizes += [len(rows) for rows in detector.process(columns).scored]
+    return time.perf_counter() - start, sizes
+
+
+def rss_kib() -> int:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * 4
 
 
 def run_case(root: Path, series: int, hop: int, rounds: int, steps: int) -> Row:
@@ -120,15 +125,13 @@ def run_case(root: Path, series: int, hop: int, rounds: int, steps: int) -> Row:
     names = [f"s{k}" for k in range(series)]
     fill = WINDOW + hop
     values = waves(series, fill + rounds * steps * 2, seed=series + hop)
+    before = rss_kib()
     compiled = wiring.detector(settings, ("value",), artifact)
-    reference = wiring.detector(settings, ("value",), artifact)
-    reference.compiled = False
-    tracemalloc.start()
-    before = tracemalloc.get_traced_memory()[0]
     for columns in batches(names, values, 0, fill):
         compiled.process(columns)
-    memory = (tracemalloc.get_traced_memory()[0] - before) / 1024 / series
-    tracemalloc.stop()
+    memory = (rss_kib() - before) / series
+    reference = wiring.detector(settings, ("value",), artifact)
+    reference.compiled = False
     for columns in batches(names, values, 0, fill):
         reference.process(columns)
     scorer = compiled.serving
@@ -138,13 +141,13 @@ def run_case(root: Path, series: int, hop: int, rounds: int, steps: int) -> Row:
     for _ in range(rounds):
         work = batches(names, values, step, step + steps)
         points = sum(len(c) for c in work)
-        windows = [len(c) // hop for c in work]
-        for name, detector in (("compiled", compiled), ("reference", reference)):
-            seconds, _ = timed(detector, work)
-            speed[name].append(points / seconds)
+        seconds, sizes = timed(compiled, work)
+        speed["compiled"].append(points / seconds)
+        seconds, _ = timed(reference, work)
+        speed["reference"].append(points / seconds)
         start = time.perf_counter()
-        for n in windows:
-            scorer.score(x[: max(n, 1)])
+        for n in sizes:  # the model alone on the very batches the detector scored
+            scorer.score(x[:n])
         speed["model"].append(points / (time.perf_counter() - start))
         step += steps
     return Row(
@@ -194,6 +197,7 @@ def main() -> None:
         for series in counts:
             for hop in hops:
                 steps = max(1, min(40_000 // series, 2000))
+                steps = -(-steps // hop) * hop  # whole hops: every round scores its share
                 rows.append(run_case(Path(tmp), series, hop, rounds, steps))
                 print(f"  {series:,} series, hop {hop}: done", flush=True)
     one = waves(1, 6000, seed=7)[:, 0]

@@ -178,10 +178,11 @@ def pretrain(settings: Settings, seed: int) -> tuple[Path, float]:
 class SubprocessService:
     """`python -m stream_ae.cli run`, its log in a file; stats from its last log line."""
 
-    def __init__(self, settings: Settings, artifact: Path, workdir: Path) -> None:
-        self.config = workdir / f"{settings.kafka.group_id}.toml"
+    def __init__(self, settings: Settings, artifact: Path, workdir: Path, member: int = 0) -> None:
+        name = settings.kafka.group_id + (f"-{member}" if member else "")
+        self.config = workdir / f"{name}.toml"
         self.config.write_text(settings.summary(), encoding="utf-8")
-        self.log = workdir / f"{settings.kafka.group_id}.log"
+        self.log = workdir / f"{name}.log"
         self.artifact = artifact
         self.process: subprocess.Popen[bytes] | None = None
 

@@ -15,7 +15,12 @@ Beside it, in the same session: the model alone on windows in the pipeline's bat
 size (the ceiling; as points/s it is windows/s x hop), the consumer alone reading and
 decoding the same topic through `KafkaSource` (the broker's ceiling), the detector
 alone without Kafka, and the peers of `peers.py`. Memory per series is the service's
-resident memory after the max-rate phase less before the first point, per series.
+resident memory after the max-rate phase less before the first point, per series. CPU
+per point is the service's CPU time over the max-rate phase per point: its main thread
+(event loop: fetch, decode, send, commit) and the whole process.
+
+With `--processes N`, N services share the consumer group (and the input's partitions)
+on this machine; the memory and CPU columns then sum over them.
 
 Alerts open 1-of-1 above a fixed floor (threshold warm-up of 1 score) so that every
 spike alerts at once: latency is the pipeline's, not the k-of-n policy's wait.
@@ -30,6 +35,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import tempfile
 import time
 import warnings
@@ -77,6 +83,9 @@ class Row:
     spikes: int
     memory_kib_per_series: float
     seconds: float
+    processes: int = 1
+    main_thread_us_per_point: float = float("nan")
+    process_us_per_point: float = float("nan")
 
 
 def settings_for(bootstrap: str, root: Path, name: str, hop: int, series: int) -> Settings:
@@ -101,6 +110,13 @@ def settings_for(bootstrap: str, root: Path, name: str, hop: int, series: int) -
 def scored_step(step: int, hop: int) -> bool:
     """True where a series' point completes a window that is scored."""
     return step >= WINDOW - 1 and (step - (WINDOW - 1)) % hop == 0
+
+
+def cpu_s(pid: int, thread: int | None = None) -> float:
+    """CPU seconds (user + system) of process `pid`, or of its thread `thread`."""
+    path = f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat"
+    fields = Path(path).read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_kib(pid: int) -> int:
@@ -184,23 +200,30 @@ async def run_case(
     spiked = range(0, series, max(1, series // 200))
     spike_steps = [s for s in range(s1, values.shape[0], 64) if scored_step(s, hop)]
     stream = e2e.Stream(values, [(s, i) for s in spike_steps for i in spiked])
-    service = e2e.SubprocessService(settings, artifact, workdir)
+    services = [
+        e2e.SubprocessService(settings, artifact, workdir, member)
+        for member in range(args.processes)
+    ]
     consumer, producer = e2e.clients(bootstrap, [k.alert_topic])
     commits = Commits(settings)
     wall = time.perf_counter()
     try:
-        await service.start()
-        assert service.process is not None
-        pid = service.process.pid
+        for service in services:
+            await service.start()
+        pids = [service.process.pid for service in services if service.process is not None]
         await asyncio.gather(consumer.start(), producer.start(), commits.consumer.start())
         observer = asyncio.create_task(e2e.observe(consumer, stream, score_topic=""))
         try:
-            before = rss_kib(pid)
+            before = sum(rss_kib(pid) for pid in pids)
             await e2e.produce(producer, k.input_topic, stream, 0, fill, None)
             await commits.wait(fill * series, args.timeout)
+            main_before = sum(cpu_s(pid, pid) for pid in pids)
+            all_before = sum(cpu_s(pid) for pid in pids)
             started = await e2e.produce(producer, k.input_topic, stream, fill, s1, None)
             done = await commits.wait(s1 * series, args.timeout)
-            memory = (rss_kib(pid) - before) / series
+            main_s = sum(cpu_s(pid, pid) for pid in pids) - main_before
+            all_s = sum(cpu_s(pid) for pid in pids) - all_before
+            memory = (sum(rss_kib(pid) for pid in pids) - before) / series
             rate = (s1 - fill) * series / (done - started)
             s2 = min(
                 values.shape[0], s1 + max(2, int(args.pace * rate * args.paced_seconds / series))
@@ -212,10 +235,12 @@ async def run_case(
             observer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await observer
-        await service.stop()
+        for service in services:
+            await service.stop()
         decode = await decode_alone(settings, s2 * series)
     finally:
-        service.kill()
+        for service in services:
+            service.kill()
         await asyncio.gather(producer.stop(), consumer.stop(), commits.consumer.stop())
     latency = np.array(
         [t - stream.sent[step, i] for step, i, t in stream.opened if s1 <= step < s2]
@@ -240,25 +265,33 @@ async def run_case(
         spikes=spikes,
         memory_kib_per_series=memory,
         seconds=time.perf_counter() - wall,
+        processes=args.processes,
+        main_thread_us_per_point=main_s / points * 1e6,
+        process_us_per_point=all_s / points * 1e6,
     )
     return row, stream, (s1, s2)
 
 
 def table(rows: list[Row], hst: float, per_point: float) -> str:
     lines = [
-        "| series | hop | points timed | points/s | model ceiling (points/s) | ratio "
-        "| decode alone | detector alone | vs HST | vs per-point torch "
-        "| alert p50 / p99 ms | alerts / spikes | KiB per series |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| series | hop | processes | points timed | points/s | model ceiling (points/s) "
+        "| end to end / model | decode alone | end to end / decode | detector alone "
+        "| detector / model | vs HST | vs per-point torch | alert p50 / p99 ms "
+        "| alerts / spikes | KiB per series | CPU µs/point main thread / process |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
+        model = r.ceiling_windows_per_s * r.hop
         lines.append(
-            f"| {r.series:,} | {r.hop} | {r.points:,} | {r.points_per_s:,.0f} "
-            f"| {r.ceiling_windows_per_s * r.hop:,.0f} | {r.ratio:.2f} "
-            f"| {r.decode_points_per_s:,.0f} | {r.detector_alone_points_per_s:,.0f} "
+            f"| {r.series:,} | {r.hop} | {r.processes} | {r.points:,} | {r.points_per_s:,.0f} "
+            f"| {model:,.0f} | {r.ratio:.2f} "
+            f"| {r.decode_points_per_s:,.0f} | {r.points_per_s / r.decode_points_per_s:.2f} "
+            f"| {r.detector_alone_points_per_s:,.0f} "
+            f"| {r.detector_alone_points_per_s / model:.2f} "
             f"| {r.points_per_s / hst:.1f}x | {r.points_per_s / per_point:.1f}x "
             f"| {r.alert_p50_ms:,.0f} / {r.alert_p99_ms:,.0f} | {r.alerts} / {r.spikes} "
-            f"| {r.memory_kib_per_series:,.1f} |"
+            f"| {r.memory_kib_per_series:,.1f} "
+            f"| {r.main_thread_us_per_point:.1f} / {r.process_us_per_point:.1f} |"
         )
     return "\n".join(lines)
 
@@ -340,6 +373,9 @@ def main() -> None:
     parser.add_argument("--paced-seconds", type=float, default=8.0)
     parser.add_argument("--timeout", type=float, default=900.0, help="per-phase limit, s")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--processes", type=int, default=1, help="detector processes in the consumer group"
+    )
     parser.add_argument("--out", type=Path, default=HERE / "results", help="JSON and PNGs")
     args = parser.parse_args()
     default = "1,100,2000" if args.quick else "1,100,10000,100000"

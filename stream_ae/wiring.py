@@ -27,8 +27,15 @@ from stream_ae.settings import Settings
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
+    from stream_ae.connectors.kafka_sink import KafkaSink
+    from stream_ae.connectors.kafka_source import KafkaSource
+    from stream_ae.lifecycle.oversight import ModelOversight
+    from stream_ae.lifecycle.schedule import RetrainScheduler
+    from stream_ae.lifecycle.watch import ModelWatcher
     from stream_ae.metrics import ServiceMetrics, WatchedSeries
     from stream_ae.model.training import TrainConfig
+    from stream_ae.runtime.first_fit import FirstFit
+    from stream_ae.runtime.health import Health
 
 
 def threshold(settings: Settings) -> RollingThreshold:
@@ -324,3 +331,104 @@ def watched_series(settings: Settings, metrics: ServiceMetrics) -> WatchedSeries
     from stream_ae.metrics import WatchedSeries
 
     return WatchedSeries(metrics, settings.metrics.series, settings.metrics.top_k)
+
+
+@dataclass
+class ServiceParts:
+    """Everything one `stream-ae run` process is made of, built from its settings; the
+    service (`runtime.service.DetectorService`) only connects their hooks and runs them."""
+
+    settings: Settings
+    registry: ModelRegistry
+    detector: Detector
+    first_fit: FirstFit | None
+    """The cold-start fitter, when no model serves yet."""
+    metrics: ServiceMetrics
+    watched: WatchedSeries
+    watcher: ModelWatcher
+    retrains: RetrainScheduler
+    oversight: ModelOversight
+    source: KafkaSource
+    sink: KafkaSink
+    health: Health
+
+
+def service_parts(
+    settings: Settings, artifact: Path | None = None, metrics: ServiceMetrics | None = None
+) -> ServiceParts:
+    """The parts of a detector service serving `artifact`; without one, the registry's
+    current model (an earlier run's first fit, say, so a restart scores as before; one
+    that does not load gives way to the newest loadable version before it), or else the
+    cold-start scorer and its first fit."""
+    import time
+    from datetime import datetime
+
+    from prometheus_client import CollectorRegistry
+
+    from stream_ae.connectors.kafka_sink import KafkaSink
+    from stream_ae.connectors.kafka_source import KafkaSource
+    from stream_ae.core.drift import DriftMonitor
+    from stream_ae.lifecycle.oversight import ModelOversight
+    from stream_ae.lifecycle.schedule import RetrainScheduler
+    from stream_ae.lifecycle.watch import ModelWatcher, SwapGuard
+    from stream_ae.metrics import ServiceMetrics
+    from stream_ae.model.artifact import read_manifest
+    from stream_ae.runtime.first_fit import FirstFit
+    from stream_ae.runtime.health import Health
+
+    registry = ModelRegistry(settings.model.artifact_dir)
+    choice = choose_model(settings, registry, artifact)
+    artifact = choice.artifact
+    channels = settings.window.channels
+    created = time.time()  # a first fit is as new as the service
+    if artifact is not None:
+        # The manifest only: `detector` loads and checks the module itself.
+        manifest = read_manifest(artifact)
+        channels = manifest.channel_names
+        created = datetime.fromisoformat(manifest.created_at).timestamp()
+    built = detector(settings, channels, artifact)
+    fitter = None
+    if artifact is None:
+        fit = first_fit(
+            settings,
+            channels,
+            lineage={"source": settings.kafka.input_topic},
+            progress=False,
+            promote=True,
+        )
+        fitter = FirstFit(
+            built,
+            fit,
+            blocking=settings.cold_start.fit_mode == "wait",
+            seed=settings.threshold.seed_from_fit,
+        )
+    metrics = metrics or ServiceMetrics(CollectorRegistry())
+    for skipped in choice.skipped:
+        metrics.reload_failures.labels(reason=skipped.reason).inc()
+    serving = f"model {built.serving.version} from " if artifact else ""
+    log.info("serving %s%s", serving, choice.origin)
+    m, r = settings.model, settings.retrain
+    retrains = RetrainScheduler(settings, metrics)
+    source = KafkaSource(settings.kafka, channels=built.channel_names)
+    return ServiceParts(
+        settings=settings,
+        registry=registry,
+        detector=built,
+        first_fit=fitter,
+        metrics=metrics,
+        watched=watched_series(settings, metrics),
+        watcher=ModelWatcher(registry, lambda path: model_lane(settings, path, channels), metrics),
+        retrains=retrains,
+        oversight=ModelOversight(
+            built,
+            registry,
+            metrics,
+            SwapGuard(registry, m.rollback_alert_rate, m.rollback_check_windows),
+            None if r.drift == "off" else DriftMonitor(r.drift),
+            retrains,
+            created,
+        ),
+        source=source,
+        sink=KafkaSink(settings.kafka),
+        health=Health(source.assignment, stall_s=settings.metrics.stall_s),
+    )

@@ -74,7 +74,7 @@ def client_options(kafka: KafkaSettings) -> dict[str, Any]:
     return options
 
 
-class TokenFile(AbstractTokenProvider):
+class TokenFile(AbstractTokenProvider):  # type: ignore[misc]  # aiokafka is untyped
     """An OAuth bearer token read from a file at each authentication, so a token that a
     sidecar or Kubernetes rotates is picked up without a restart."""
 

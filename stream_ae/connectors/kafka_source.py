@@ -7,7 +7,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
@@ -104,11 +104,13 @@ class KafkaSource:
     def __init__(
         self,
         kafka: KafkaSettings,
-        on_revoke: RevokeHook,
+        on_revoke: RevokeHook | None = None,
         channels: Sequence[str] | None = None,
     ) -> None:
         self.kafka = kafka
-        self._on_revoke = on_revoke
+        self.on_revoke = on_revoke
+        """Awaited with the partitions being revoked, before they go (their owner
+        finishes and commits what it read)."""
         self.decoder = message_decoder(channels, InputFormat.of(kafka))
         """Call its `forget(series)` when the detector drops a series."""
         self._rebuild_until: dict[TopicPartition, int] = {}
@@ -161,7 +163,8 @@ class KafkaSource:
 
     async def _revoked(self, revoked: set[TopicPartition]) -> None:
         log.info("partitions revoked: %s", _names(revoked))
-        await self._on_revoke(revoked)
+        if self.on_revoke is not None:
+            await self.on_revoke(revoked)
         if self._fetched:  # their new owner reads them from the committed offset
             kept = [(tp, m) for tp, m in self._fetched if tp not in revoked]
             self._fetched.clear()  # in place: a next_batch awaiting a fetch holds it
@@ -239,9 +242,11 @@ class KafkaSource:
                     )
                 )
             return
-        for item in decode_message(self.decoder, message.key, value, str(position)):
+        # The position is written out only into refusals: most messages have none.
+        for item in decode_message(self.decoder, message.key, value, ""):
             if isinstance(item, Rejection):
                 if not rebuilding:
+                    item = replace(item, source=str(position))
                     batch.dead.append(DeadLetter(item, position, message.key))
             elif rebuilding:
                 batch.rebuild.append(item)

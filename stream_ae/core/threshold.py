@@ -122,10 +122,12 @@ class RollingThreshold:
         self.rise_limit = rise_limit
         self.rise_span = rise_span
         self.return_after = return_after
-        self._quantiles: list[RollingQuantile] = []
-        self._shoulders: list[RollingQuantile] = []
+        # Per slot, made when a series takes it (each preallocates its whole history).
+        self._quantiles: dict[int, RollingQuantile] = {}
+        self._shoulders: dict[int, RollingQuantile] = {}
         """Per slot the SHOULDER quantile of the same history: with the threshold it
         fixes the slope of the tail `exponent` extrapolates."""
+        self._made = np.zeros(0, dtype=bool)
         self._count = np.zeros(0, dtype=np.int64)
         self._held_run = np.zeros(0, dtype=np.int64)
         self._high_run = np.zeros(0, dtype=np.int64)
@@ -139,8 +141,7 @@ class RollingThreshold:
     def _grow(self, slot: int) -> None:
         size = max(slot + 1, 2 * len(self._count), 64)
         extra = size - len(self._count)
-        self._quantiles.extend(self._fresh() for _ in range(extra))
-        self._shoulders.extend(self._fresh(SHOULDER) for _ in range(extra))
+        self._made = np.concatenate([self._made, np.zeros(extra, dtype=bool)])
         self._count = np.concatenate([self._count, np.zeros(extra, np.int64)])
         self._held_run = np.concatenate([self._held_run, np.zeros(extra, np.int64)])
         self._high_run = np.concatenate([self._high_run, np.zeros(extra, np.int64)])
@@ -154,9 +155,18 @@ class RollingThreshold:
         self._held_run[slot] = 0
         self._high_run[slot] = 0
         self._anchor[slot] = np.nan
+        self._make(slot)
+        self._before.pop(slot, None)
+
+    def _make(self, slot: int) -> None:
         self._quantiles[slot] = self._fresh()
         self._shoulders[slot] = self._fresh(SHOULDER)
-        self._before.pop(slot, None)
+        self._made[slot] = True
+
+    @property
+    def slots_kept(self) -> int:
+        """Slots holding a history: those a series took, not those allocated ahead."""
+        return len(self._quantiles)
 
     def warm(self, slots: np.ndarray) -> None:
         """Judge these slots from now on, however few scores they hold: their history
@@ -184,6 +194,8 @@ class RollingThreshold:
     def _ensure(self, slots: np.ndarray) -> None:
         if len(slots) and int(slots.max()) >= len(self._count):
             self._grow(int(slots.max()))
+        for slot in np.unique(slots[~self._made[slots]]).tolist():  # used before any reset
+            self._make(slot)
 
     def current(self, slots: np.ndarray) -> np.ndarray:
         """The threshold each slot would apply to its next score (NaN while warming up)."""

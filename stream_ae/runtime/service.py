@@ -17,38 +17,29 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
 from aiokafka import TopicPartition
-from prometheus_client import CollectorRegistry
 
 from stream_ae import wiring
 from stream_ae.connectors.dead_letters import point_raw
 from stream_ae.connectors.kafka_common import ensure_topics
 from stream_ae.connectors.kafka_sink import (
-    KafkaSink,
     Message,
     alert_message,
     dead_letter_message,
     score_messages,
 )
-from stream_ae.connectors.kafka_source import DeadLetter, KafkaSource, SourceBatch
+from stream_ae.connectors.kafka_source import DeadLetter, Position, SourceBatch
 from stream_ae.core.detector import Detector
-from stream_ae.core.drift import DriftMonitor
 from stream_ae.core.output import Output
 from stream_ae.core.records import Alert, Point
-from stream_ae.lifecycle.oversight import ModelOversight
-from stream_ae.lifecycle.registry import ModelRegistry
-from stream_ae.lifecycle.schedule import RetrainScheduler
-from stream_ae.lifecycle.watch import ModelWatcher, SwapGuard
 from stream_ae.metrics import ServiceMetrics
 from stream_ae.ratelimit import RateLimitedLog
-from stream_ae.runtime.first_fit import FirstFit
 from stream_ae.runtime.guard import log_eviction, process_guarded
-from stream_ae.runtime.health import Health, keep_beating, watch_kafka
+from stream_ae.runtime.health import keep_beating, watch_kafka
 from stream_ae.runtime.stopping import unless_stopped
 from stream_ae.settings import Settings
 
@@ -92,58 +83,26 @@ class DetectorService:
         on_alert: Callable[[Alert], None] | None = None,
         metrics: ServiceMetrics | None = None,
     ) -> None:
-        from stream_ae.model.artifact import read_manifest
+        """The service of `wiring.service_parts(settings, artifact, metrics)`."""
+        self.__init_parts(wiring.service_parts(settings, artifact, metrics), on_alert)
 
-        self.settings = settings
-        self.kafka = settings.kafka
-        self.registry = ModelRegistry(settings.model.artifact_dir)
-        # Without an explicit model, serve the registry's current one (an earlier
-        # run's first fit, say), so a restart scores as before; one that does not load
-        # gives way to the newest loadable version before it.
-        choice = wiring.choose_model(settings, self.registry, artifact)
-        artifact = choice.artifact
-        channels = settings.window.channels
-        created = time.time()  # a first fit is as new as the service
-        if artifact is not None:
-            # The manifest only: wiring.detector loads and checks the module itself.
-            manifest = read_manifest(artifact)
-            channels = manifest.channel_names
-            created = datetime.fromisoformat(manifest.created_at).timestamp()
-        self.detector: Detector = wiring.detector(settings, channels, artifact)
-        self.first_fit: FirstFit | None = None
-        if artifact is None:
-            fit = wiring.first_fit(
-                settings,
-                channels,
-                lineage={"source": self.kafka.input_topic},
-                progress=False,
-                promote=True,
-            )
-            wait = settings.cold_start.fit_mode == "wait"
-            self.first_fit = FirstFit(
-                self.detector, fit, blocking=wait, seed=settings.threshold.seed_from_fit
-            )
+    def __init_parts(
+        self, parts: wiring.ServiceParts, on_alert: Callable[[Alert], None] | None
+    ) -> None:
+        self.settings = parts.settings
+        self.kafka = parts.settings.kafka
+        self.registry = parts.registry
+        self.detector: Detector = parts.detector
+        self.first_fit = parts.first_fit
+        self.metrics = parts.metrics
+        self.watched = parts.watched
+        self.watcher = parts.watcher
+        self.retrains = parts.retrains
+        self.oversight = parts.oversight
+        self.source = parts.source
+        self.sink = parts.sink
+        self.health = parts.health
         self.on_alert = on_alert
-        self.metrics = metrics or ServiceMetrics(CollectorRegistry())
-        self.watched = wiring.watched_series(settings, self.metrics)
-        for skipped in choice.skipped:
-            self.metrics.reload_failures.labels(reason=skipped.reason).inc()
-        serving = f"model {self.detector.serving.version} from " if artifact else ""
-        log.info("serving %s%s", serving, choice.origin)
-        self.watcher = ModelWatcher(
-            self.registry, lambda path: wiring.model_lane(settings, path, channels), self.metrics
-        )
-        m, r = settings.model, settings.retrain
-        self.retrains = RetrainScheduler(settings, self.metrics)
-        self.oversight = ModelOversight(
-            self.detector,
-            self.registry,
-            self.metrics,
-            SwapGuard(self.registry, m.rollback_alert_rate, m.rollback_check_windows),
-            None if r.drift == "off" else DriftMonitor(r.drift),
-            self.retrains,
-            created,
-        )
         self.detector.store.on_evict = self._on_evict
         self._limited = RateLimitedLog(log)
         self._evicted: list[str] = []
@@ -152,11 +111,7 @@ class DetectorService:
         self._fit_failure_counted = False
         self.oversight.describe()  # before any data: dashboards show what will serve
         self.stats = ServiceStats()
-        self.source = KafkaSource(
-            self.kafka, on_revoke=self._on_revoke, channels=self.detector.channel_names
-        )
-        self.health = Health(self.source.assignment, stall_s=settings.metrics.stall_s)
-        self.sink = KafkaSink(self.kafka)
+        self.source.on_revoke = self._on_revoke
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="detector")
         self._queue: asyncio.Queue[SourceBatch] = asyncio.Queue(self.kafka.max_queued_batches)
         self._series_partition: dict[str, TopicPartition] = {}
@@ -308,12 +263,13 @@ class DetectorService:
         """Score one batch and do the bookkeeping that reads the detector (the worker is
         idle until the next batch); returns what its delivery needs."""
         mine = self.source.assignment()
-        # Points of partitions revoked since they were read belong to their new owner now.
-        keep = [
-            i for i, o in enumerate(batch.origins) if TopicPartition(o.topic, o.partition) in mine
-        ]
-        points = [batch.points[i] for i in keep]
-        origins = [batch.origins[i] for i in keep]
+        points, origins = batch.points, batch.origins
+        if not mine.issuperset(batch.offsets):
+            # Points of partitions revoked since they were read belong to their new owner.
+            keep = [
+                i for i, o in enumerate(origins) if TopicPartition(o.topic, o.partition) in mine
+            ]
+            points, origins = [points[i] for i in keep], [origins[i] for i in keep]
         started = time.perf_counter()
         if batch.rebuild:
             rebuilt = await self._in_worker(self._score, batch.rebuild)
@@ -336,17 +292,22 @@ class DetectorService:
         messages += [dead_letter_message(self.kafka.dead_letter_topic, d) for d in dead]
         if self.kafka.score_topic:
             messages += score_messages(self.kafka.score_topic, out.scored)
-        live = self.detector.store
-        for point, origin in zip(points, origins, strict=True):
-            if point.series in live:  # read while the worker is idle: nothing else evicts
-                self._series_partition[point.series] = TopicPartition(
-                    origin.topic, origin.partition
-                )
+        self._note_partitions(points, origins)
         if self.first_fit is not None:
             await self._in_worker(self.first_fit.poll, watched=not self.first_fit.blocking)
         self._account(batch, len(points), out, scored - started)
         self._forget_gone(points, out)
         return _Scored(batch, len(points), out, dead, messages)
+
+    def _note_partitions(self, points: list[Point], origins: list[Position]) -> None:
+        """Which partition each live series came from, for a revocation to drop it. Read
+        while the worker is idle: nothing else evicts."""
+        newest = dict(zip((p.series for p in points), origins, strict=True))  # one per series
+        live, known = self.detector.store, self._series_partition
+        for series, origin in newest.items():
+            tp = known.get(series)
+            if series in live and (tp is None or tp.partition != origin.partition):
+                known[series] = TopicPartition(origin.topic, origin.partition)
 
     async def _deliver(self, scored: _Scored) -> None:
         """Send a scored batch's messages, wait for their acknowledgements, then commit."""

@@ -268,3 +268,14 @@ def test_the_tail_exponent_means_one_rarity_whatever_the_tail(
         thr.learn(slot, np.array([score]))
     share = np.mean(x[2000:] >= 1.5)
     assert 0.005**1.5 / 3 < share < 0.005**1.5 * 3
+
+
+def test_histories_are_kept_only_for_slots_a_series_took() -> None:
+    # Each rolling window preallocates its whole history: the slots allocated ahead of
+    # the live series (up to twice as many) must not hold one.
+    thr = RollingThreshold(history=2000, quantile=0.99, warmup=5)
+    thr.reset(3000)
+    thr.learn(np.array([7]), np.array([1.0]))  # a slot used without a reset gets one too
+    assert thr.slots_kept == 2
+    assert thr.count(np.array([3000, 7, 8])).tolist() == [0, 1, 0]
+    assert thr.slots_kept == 3
