@@ -27,6 +27,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import e2e_kafka as e2e
 import numpy as np
 import peers
 import torch
@@ -38,7 +39,7 @@ from stream_ae.settings import Settings
 
 warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.jit")
 
-WINDOW, HIDDEN, T0 = 32, 32, 1_700_000_000.0
+WINDOW, HIDDEN, T0 = e2e.WINDOW, e2e.HIDDEN, e2e.T0
 BATCH = 5000
 """Points per `process` call: kafka.max_batch_points' default."""
 
@@ -65,33 +66,6 @@ def settings_for(root: Path, hop: int, series: int) -> Settings:
             "scoring": {"threads": 1},
         }
     )
-
-
-def fitted_model(settings: Settings) -> Path:
-    from stream_ae.model.publish import train_and_publish
-
-    values = waves(8, 400, seed=1)
-    windows = np.concatenate(
-        [np.lib.stride_tricks.sliding_window_view(values[:, k], WINDOW) for k in range(8)]
-    )[:, :, None].astype(np.float32)
-    return train_and_publish(
-        [f"fit-{k}" for k in range(len(windows))],
-        windows,
-        channel_names=("value",),
-        config=wiring.train_config(settings),
-        root=settings.model.artifact_dir,
-        lineage={"source": "benchmarks/detector_alone.py"},
-        progress=False,
-    )
-
-
-def waves(series: int, steps: int, seed: int) -> np.ndarray:
-    """[steps, series] sine waves of random period and phase plus noise."""
-    rng = np.random.default_rng(seed)
-    period = rng.uniform(20.0, 60.0, series)
-    phase = rng.uniform(0.0, 2 * np.pi, series)
-    t = np.arange(steps)[:, None]
-    return np.sin(2 * np.pi * t / period + phase) + rng.normal(0.0, 0.1, (steps, series))
 
 
 def batches(names: list[str], values: np.ndarray, first: int, last: int) -> list[PointColumns]:
@@ -121,10 +95,10 @@ def rss_kib() -> int:
 
 def run_case(root: Path, series: int, hop: int, rounds: int, steps: int) -> Row:
     settings = settings_for(root, hop, series)
-    artifact = fitted_model(settings)
+    artifact, _ = e2e.pretrain(settings, seed=0)
     names = [f"s{k}" for k in range(series)]
     fill = WINDOW + hop
-    values = waves(series, fill + rounds * steps * 2, seed=series + hop)
+    values = e2e.series_values(series, fill + rounds * steps * 2, seed=series + hop)
     before = rss_kib()
     compiled = wiring.detector(settings, ("value",), artifact)
     for columns in batches(names, values, 0, fill):
@@ -200,7 +174,7 @@ def main() -> None:
                 steps = -(-steps // hop) * hop  # whole hops: every round scores its share
                 rows.append(run_case(Path(tmp), series, hop, rounds, steps))
                 print(f"  {series:,} series, hop {hop}: done", flush=True)
-    one = waves(1, 6000, seed=7)[:, 0]
+    one = e2e.series_values(1, 6000, seed=7)[:, 0]
     hst = peers.half_space_trees_rate(one)
     per_point = peers.torch_per_point_rate(one[:2000], WINDOW, HIDDEN)
     print(table(rows, hst, per_point))
