@@ -245,10 +245,14 @@ class Detector:
         """Ordinary points in compiled runs, each unusual one by `_take_one` between them."""
         store, series, n = self.store, columns.series, len(columns)
         slots = store.slots_of(series)
+        # One compiled variant serves every caller: the loop is typed on these dtypes.
+        ts = np.asarray(columns.ts, dtype=np.float64)
+        values = np.ascontiguousarray(columns.values, dtype=np.float64)
+        at = None if now is None else float(now)
         i = out.taken
         while i < n:
             try:
-                stop, why = store.take_run(i, slots, columns.ts, columns.values, now)
+                stop, why = store.take_run(i, slots, ts, values, at)
             except Exception as exc:  # the compiled loop cannot run here: go on point by point
                 self.compiled = False
                 out.note(exc)
@@ -257,7 +261,7 @@ class Detector:
             watch = self._watch() if stop > taken else None
             if watch is not None:
                 for j in range(taken, stop):
-                    watch(series[j], float(columns.ts[j]))
+                    watch(series[j], float(ts[j]))
             i = stop
             if why == kernel.DRAIN:
                 self._score(out)

@@ -141,3 +141,19 @@ def test_a_series_evicted_mid_batch_is_not_written_through_its_old_slot() -> Non
         slot = store.slot(name)
         assert slot is not None
         assert store.latest(slot, 5).tolist() == [[value, value]]
+
+
+def test_columns_of_other_dtypes_decide_as_float64() -> None:
+    # A caller's float32 values and integer wall time reach the compiled loop as float64.
+    points = [  # without what float32 cannot hold, nor what columns cannot (1 value of 2)
+        p
+        for p in hostile_stream(np.random.default_rng(3), 300, names=3)
+        if len(p.values) == C and p.values != (1e39, 0.0)
+    ]
+    narrowed = [Point(p.series, p.ts, tuple(np.float32(p.values).tolist())) for p in points]
+    columns = PointColumns.of(narrowed, C)
+    narrow = PointColumns(columns.series, columns.ts, columns.values.astype(np.float32))
+    as_float, as_narrow = detector(True), detector(True)
+    expected = summary(as_float.process(narrowed, now=2000.0))
+    assert summary(as_narrow.process(narrow, now=2000)) == expected
+    assert as_narrow.compiled
