@@ -223,16 +223,19 @@ class Detector:
         as internal_error (`Output.failures` holds the errors), and every other one is
         scored.
 
-        Results go into `out` as they are made (a new Output if none is given): should
-        a bug outside those guards raise, the caller keeps what was done, refuses the
-        points from `out.taken` on, and calls `abandon()`.
+        Results go into `out` as they are made (a new Output if none is given; its
+        `taken` restarts at 0, an index into these points): should a bug outside those
+        guards raise, the caller keeps what was done, refuses the points from
+        `out.taken` on, and calls `abandon()`.
         """
         out = Output() if out is None else out
+        out.taken = 0  # an index into these points
         if isinstance(points, PointColumns):
             columns, given = points, None
         else:
             columns, given = PointColumns.of(points, self.store.channels), points
-        if self.compiled:
+        # Columns of another width go point by point: each is refused as wrong_channels.
+        if self.compiled and columns.values.shape[1] == self.store.channels:
             self._take_in_runs(columns, given, now, out)
         for i in range(out.taken, len(columns)):
             self._take_one(i, columns.point(i) if given is None else given[i], now, out)

@@ -60,16 +60,20 @@ class PointColumns:
 
     @staticmethod
     def of(points: Sequence[Point], channels: int) -> PointColumns:
-        """The columns of `points`; a point without `channels` values reads as NaN here,
-        for the caller to judge from the point itself."""
+        """The columns of `points`; a point without `channels` numbers (another count, a
+        string) reads as NaN here, for the caller to judge from the point itself."""
         n = len(points)
         ts = np.fromiter((p.ts for p in points), np.float64, n)
         try:
-            values = np.array([p.values for p in points], dtype=np.float64).reshape(n, channels)
+            given = np.array([p.values for p in points])
         except (ValueError, TypeError):  # ragged: some point has another channel count
+            given = np.zeros(0)
+        if given.shape == (n, channels) and given.dtype.kind in "biuf":
+            values = given.astype(np.float64)
+        else:
             values = np.full((n, channels), np.nan)
             for i, p in enumerate(points):
-                if len(p.values) == channels:
+                if len(p.values) == channels and all(isinstance(v, int | float) for v in p.values):
                     values[i] = p.values
         return PointColumns([p.series for p in points], ts, values)
 

@@ -83,7 +83,11 @@ class DetectorService:
         on_alert: Callable[[Alert], None] | None = None,
         metrics: ServiceMetrics | None = None,
     ) -> None:
-        """The service of `wiring.service_parts(settings, artifact, metrics)`."""
+        """The service of `wiring.service_parts(settings, artifact, metrics)`.
+
+        `on_alert` is called on the event loop with each alert once the broker has
+        acknowledged it, while the next batch may be scoring on the worker: it must not
+        touch the detector."""
         self.__init_parts(wiring.service_parts(settings, artifact, metrics), on_alert)
 
     def __init_parts(
@@ -243,6 +247,8 @@ class DetectorService:
                 try:
                     batch = await asyncio.wait_for(self._queue.get(), timeout=0.2)
                 except TimeoutError:
+                    if self._delivering is not None and self._delivering.done():
+                        await self._delivered()  # a failed delivery stops the service now
                     continue
                 try:
                     scored = await self._score_batch(batch)
@@ -254,10 +260,14 @@ class DetectorService:
             await self._delivered()
 
     async def _delivered(self) -> None:
-        """Wait for the delivery in flight, if any; its failure raises here."""
-        delivering, self._delivering = self._delivering, None
+        """Wait for the delivery in flight, if any; its failure raises here. It stays
+        the one in flight until it is done, so that a revocation waiting meanwhile
+        waits for it too, and no second delivery starts beside it."""
+        delivering = self._delivering
         if delivering is not None:
             await delivering
+            if self._delivering is delivering:
+                self._delivering = None
 
     async def _score_batch(self, batch: SourceBatch) -> _Scored:
         """Score one batch and do the bookkeeping that reads the detector (the worker is
@@ -420,7 +430,11 @@ class DetectorService:
     async def _on_revoke(self, revoked: set[TopicPartition]) -> None:
         """Finish and commit what was read, then forget the revoked partitions' series."""
         await self._queue.join()
-        await self._delivered()
+        if self._delivering is not None:
+            # Its failure is the processor's to raise (it awaits the same task); here it
+            # only has to be over. Shielded: a cancelled callback must not cancel it.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._delivering)
         gone = [s for s, tp in self._series_partition.items() if tp in revoked]
         # Each eviction reaches `_on_evict`, so `_forget_gone` drops the rest of their state.
         await self._in_worker(_evict, self.detector, gone)

@@ -157,3 +157,31 @@ def test_columns_of_other_dtypes_decide_as_float64() -> None:
     expected = summary(as_float.process(narrowed, now=2000.0))
     assert summary(as_narrow.process(narrow, now=2000)) == expected
     assert as_narrow.compiled
+
+
+def test_columns_of_another_width_are_refused_point_by_point() -> None:
+    # The compiled loop trusts the columns' shape: a wider matrix would write past a
+    # series' row of the ring.
+    det = detector(True)
+    det.process([Point(name, 1000.0, (1.0, 1.0)) for name in ("a", "b")])
+    wide = PointColumns(["a", "b"], np.array([1001.0, 1001.0]), np.full((2, C + 1), 7.0))
+    out = det.process(wide)
+    assert [(i, r.reason.value) for i, r in out.rejected] == [
+        (0, "wrong_channels"),
+        (1, "wrong_channels"),
+    ]
+    for name in ("a", "b"):
+        slot = det.store.slot(name)
+        assert slot is not None and det.store.latest(slot, 5).tolist() == [[1.0, 1.0]]
+
+
+def test_a_value_that_is_not_a_number_is_refused_alone() -> None:
+    points = [Point("a", 1000.0 + t, (float(t), 1.0)) for t in range(12)]
+    points[5] = Point("a", 1005.0, ("abc", 1.0))  # type: ignore[arg-type]  # hostile input
+    points[7] = Point("a", 1007.0, ("1.5", 1.0))  # type: ignore[arg-type]
+    compiled, reference = detector(True), detector(False)
+    expected = summary(reference.process(points))
+    got = summary(compiled.process(points))
+    assert got == expected
+    refused = detector(True).process(points).rejected
+    assert [i for i, _ in refused] == [5, 7]  # the rest were taken and scored

@@ -77,3 +77,39 @@ def test_the_next_batch_scores_while_the_last_ones_acks_are_awaited(
     assert order == ["sent", "committing"] * (len(order) // 2)
     totals = [v for k, v in events if k == "committing"]
     assert totals == sorted(totals) and totals[-1] == len(points)
+
+
+def test_a_revocation_waits_for_the_delivery_in_flight_and_leaves_its_failure_to_the_processor(
+    artifact: Path, tmp_path: Path
+) -> None:
+    # The revocation used to take the task over: a processor waiting meanwhile saw none
+    # in flight and could start a second delivery beside it, and a failure raised inside
+    # the rebalance callback, where aiokafka only logs it.
+    settings = base_settings(tmp_path, "127.0.0.1:1", prefix())
+
+    async def main(fails: bool) -> tuple[bool, str]:
+        service = DetectorService(settings, artifact=artifact)
+        release = asyncio.Event()
+
+        async def held() -> None:
+            await release.wait()
+            if fails:
+                raise RuntimeError("the broker refused the batch")
+
+        service._delivering = asyncio.create_task(held())
+        revoking = asyncio.create_task(service._on_revoke(set()))
+        processing = asyncio.create_task(service._delivered())
+        for _ in range(20):
+            await asyncio.sleep(0)
+        still_in_flight = service._delivering is not None and not revoking.done()
+        release.set()
+        await revoking  # never raises: the failure is the processor's
+        try:
+            await processing
+            outcome = "delivered"
+        except RuntimeError as exc:
+            outcome = str(exc)
+        return still_in_flight, outcome
+
+    assert asyncio.run(main(fails=False)) == (True, "delivered")
+    assert asyncio.run(main(fails=True)) == (True, "the broker refused the batch")

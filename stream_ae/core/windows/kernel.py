@@ -25,7 +25,8 @@ UNUSUAL = 1
 DRAIN = 2
 """The point before `stop` filled some series' slack: drain before going on."""
 FULL = 3
-"""The buffer of pending windows is full: grow it and resume at `stop`."""
+"""The buffer of pending windows is full (the caller reserves room first, so this only
+guards the buffer's bounds)."""
 
 _F32_MAX = float(np.finfo(np.float32).max)
 

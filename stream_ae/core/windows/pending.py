@@ -35,6 +35,11 @@ class PendingWindows:
     def __len__(self) -> int:
         return int(self.count[0])
 
+    def reserve(self, rows: int) -> None:
+        """Make room for `rows` rows in all, doubling the capacity as often as needed."""
+        while len(self.slot) < rows:
+            self.grow()
+
     def grow(self) -> None:
         """Double the capacity, keeping the rows."""
         extra = len(self.slot)

@@ -275,27 +275,56 @@ class WindowStore:
 
         Returns (stop, why), why one of `kernel.RAN_OUT` (all taken), `kernel.UNUSUAL`
         (point `stop` is for `push`; the ones before it were taken) or `kernel.DRAIN`
-        (`needs_drain`: drain, then resume at `stop`).
+        (`needs_drain`: drain, then resume at `stop`). `values` must have the store's
+        channel count: the loop trusts its shape.
         """
-        rings, stats, pending = self.rings, self.stats, self._pending
+        pending = self._pending
+        # Room for a window per point first: nothing can fail once the loop has written.
+        pending.reserve(len(pending) + len(slots) - start)
         while True:
-            stop, why = kernel.take_run(
-                start, slots, ts, values,
-                math.nan if now is None else now, now is not None,
-                self.max_ahead_s, self.window, self.hop, self.slack, stats.alpha,
-                self.gaps.factor,
-                rings.values, rings.ts, rings.seq, rings.valid_from,
-                self._since_window, self._since_drain, self.slots.last_ts, self.gaps.step,
-                stats.values, stats.n, self._newest,
-                pending.slot, pending.seq, pending.stats, pending.tag, pending.count,
-            )  # fmt: skip
-            if why != kernel.FULL:
+            stop, why = self._run(start, slots, ts, values, now)
+            if why != kernel.FULL:  # cannot be, with the room reserved: kept for safety
                 break
             pending.grow()
             start = stop
         if why == kernel.DRAIN:
             self.needs_drain = True
         return stop, why
+
+    def _run(
+        self, start: int, slots: np.ndarray, ts: np.ndarray, values: np.ndarray, now: float | None
+    ) -> tuple[int, int]:
+        rings, stats, pending = self.rings, self.stats, self._pending
+        return kernel.take_run(
+            start=start,
+            slots=slots,
+            ts=ts,
+            values=values,
+            limit=math.nan if now is None else now,
+            wall=now is not None,
+            max_ahead_s=self.max_ahead_s,
+            window=self.window,
+            hop=self.hop,
+            slack=self.slack,
+            stats_alpha=stats.alpha,
+            gap_factor=self.gaps.factor,
+            ring_values=rings.values,
+            ring_ts=rings.ts,
+            seq=rings.seq,
+            valid_from=rings.valid_from,
+            since_window=self._since_window,
+            since_drain=self._since_drain,
+            last_ts=self.slots.last_ts,
+            step=self.gaps.step,
+            stats=stats.values,
+            stats_n=stats.n,
+            newest=self._newest,
+            pending_slot=pending.slot,
+            pending_seq=pending.seq,
+            pending_stats=pending.stats,
+            pending_tag=pending.tag,
+            pending_count=pending.count,
+        )
 
     def _too_far_ahead(self, series: str, ts: float, now: float | None) -> Rejection | None:
         # With a wall clock the limit is wall time alone: were it the newest point taken,
