@@ -20,6 +20,7 @@ detector is built and its windows filled, per series (meaningful from 1,000 seri
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -31,6 +32,7 @@ import e2e_kafka as e2e
 import numpy as np
 import peers
 import torch
+from speed import rss_kib
 
 from stream_ae import wiring
 from stream_ae.core.detector import Detector
@@ -89,21 +91,17 @@ def timed(detector: Detector, work: list[PointColumns]) -> tuple[float, list[int
     return time.perf_counter() - start, sizes
 
 
-def rss_kib() -> int:
-    return int(Path("/proc/self/statm").read_text().split()[1]) * 4
-
-
 def run_case(root: Path, series: int, hop: int, rounds: int, steps: int) -> Row:
     settings = settings_for(root, hop, series)
     artifact, _ = e2e.pretrain(settings, seed=0)
     names = [f"s{k}" for k in range(series)]
     fill = WINDOW + hop
     values = e2e.series_values(series, fill + rounds * steps * 2, seed=series + hop)
-    before = rss_kib()
+    before = rss_kib(os.getpid())
     compiled = wiring.detector(settings, ("value",), artifact)
     for columns in batches(names, values, 0, fill):
         compiled.process(columns)
-    memory = (rss_kib() - before) / series
+    memory = (rss_kib(os.getpid()) - before) / series
     reference = wiring.detector(settings, ("value",), artifact)
     reference.compiled = False
     for columns in batches(names, values, 0, fill):
