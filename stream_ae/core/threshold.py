@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass
 
 import numpy as np
-from river.stats import RollingQuantile
+
+from stream_ae.core.histories import ScoreHistories
 
 SHOULDER = 0.95
 """The lower quantile `RollingThreshold.exponent` fits the tail from."""
@@ -34,22 +34,6 @@ def level_of(exponent: np.ndarray) -> np.ndarray:
     return exponent / (1.0 + exponent)
 
 
-@dataclass(slots=True)
-class _Before:
-    """A slot's history from just before it let a new level in (see `return_after`)."""
-
-    quantile: RollingQuantile
-    shoulder: RollingQuantile
-    threshold: float
-    shoulder_value: float
-    stayed: int = 0
-    """Scores above `threshold` since: the new level lasting."""
-    calm: int = 0
-    """Scores in a row back at or under `threshold`."""
-    busy: int = 0
-    """Of those, the scores above `shoulder_value` (the SHOULDER quantile of before)."""
-
-
 class RollingThreshold:
     """The q-th percentile of each series' last `history` scores, for many series at once.
 
@@ -67,11 +51,14 @@ class RollingThreshold:
     - a NaN score means the scorer has no opinion yet: it is neither judged
       nor learned.
 
-    Each slot's percentile is a river `RollingQuantile` (a sorted window kept in
-    compiled code). Measured against every slot's history in one numpy ring with
-    a vectorised `np.partition` per round, it was 2-40x faster per score, for
-    about 3x the memory (`benchmarks/threshold_vs_river.py`). Counts, warm-up,
-    protect and floor stay vectorised around it.
+    Each slot's history is a row of `ScoreHistories`: its scores kept sorted in
+    compiled code, read for the threshold and its SHOULDER quantile alike (river's
+    `RollingQuantile` gives the same values, one sorted window per quantile, and is
+    the reference the tests hold it to). A sorted window per slot was 2-40x faster
+    per score than every slot's history in one numpy ring with a vectorised
+    `np.partition` per round (`benchmarks/threshold_vs_river.py`). Counts, warm-up,
+    protect and floor stay vectorised around it; `stream_ae.core.verdicts` runs the
+    same steps compiled, on the same arrays.
 
     >>> thr = RollingThreshold(history=10, quantile=0.9, warmup=5)
     >>> slots = np.array([0])
@@ -122,30 +109,40 @@ class RollingThreshold:
         self.rise_limit = rise_limit
         self.rise_span = rise_span
         self.return_after = return_after
-        # Per slot, made when a series takes it (each preallocates its whole history).
-        self._quantiles: dict[int, RollingQuantile] = {}
-        self._shoulders: dict[int, RollingQuantile] = {}
-        """Per slot the SHOULDER quantile of the same history: with the threshold it
-        fixes the slope of the tail `exponent` extrapolates."""
-        self._made = np.zeros(0, dtype=bool)
+        self.histories = ScoreHistories(history)
+        """Per slot its last `history` learned scores (made when a series takes it)."""
         self._count = np.zeros(0, dtype=np.int64)
         self._held_run = np.zeros(0, dtype=np.int64)
         self._high_run = np.zeros(0, dtype=np.int64)
         self._anchor = np.zeros(0)
         """Per slot the threshold the rise limit counts from: with `rise_span`, the
         thresholds judged at, averaged over about that many scores (NaN: not yet)."""
-        self._before: dict[int, _Before] = {}
-        """Per slot that let a new level in (with `return_after`): its history from
-        just before, kept until the level has lasted a whole history or left."""
+        # With return_after, per slot that let a new level in: its history from just
+        # before (a row of `histories`, -1: none), kept until the level has lasted a
+        # whole history or left, with the threshold and SHOULDER quantile it had then,
+        # and since then the scores above that threshold (the level lasting), the
+        # scores in a row back at or under it (calm), and of those the ones above
+        # that SHOULDER quantile (busy).
+        self._before = np.zeros(0, dtype=np.int64)
+        self._before_threshold = np.zeros(0)
+        self._before_shoulder = np.zeros(0)
+        self._stayed = np.zeros(0, dtype=np.int64)
+        self._calm = np.zeros(0, dtype=np.int64)
+        self._busy = np.zeros(0, dtype=np.int64)
 
     def _grow(self, slot: int) -> None:
         size = max(slot + 1, 2 * len(self._count), 64)
         extra = size - len(self._count)
-        self._made = np.concatenate([self._made, np.zeros(extra, dtype=bool)])
         self._count = np.concatenate([self._count, np.zeros(extra, np.int64)])
         self._held_run = np.concatenate([self._held_run, np.zeros(extra, np.int64)])
         self._high_run = np.concatenate([self._high_run, np.zeros(extra, np.int64)])
         self._anchor = np.concatenate([self._anchor, np.full(extra, np.nan)])
+        self._before = np.concatenate([self._before, np.full(extra, -1, np.int64)])
+        self._before_threshold = np.concatenate([self._before_threshold, np.zeros(extra)])
+        self._before_shoulder = np.concatenate([self._before_shoulder, np.zeros(extra)])
+        self._stayed = np.concatenate([self._stayed, np.zeros(extra, np.int64)])
+        self._calm = np.concatenate([self._calm, np.zeros(extra, np.int64)])
+        self._busy = np.concatenate([self._busy, np.zeros(extra, np.int64)])
 
     def reset(self, slot: int) -> None:
         """Forget a slot's history (a new series took the slot)."""
@@ -155,18 +152,18 @@ class RollingThreshold:
         self._held_run[slot] = 0
         self._high_run[slot] = 0
         self._anchor[slot] = np.nan
-        self._make(slot)
-        self._before.pop(slot, None)
+        self.histories.clear(slot)
+        self._drop_before(slot)
 
-    def _make(self, slot: int) -> None:
-        self._quantiles[slot] = self._fresh()
-        self._shoulders[slot] = self._fresh(SHOULDER)
-        self._made[slot] = True
+    def _drop_before(self, slot: int) -> None:
+        if self._before[slot] >= 0:
+            self.histories.release(int(self._before[slot]))
+            self._before[slot] = -1
 
     @property
     def slots_kept(self) -> int:
         """Slots holding a history: those a series took, not those allocated ahead."""
-        return len(self._quantiles)
+        return self.histories.rows_used - int((self._before >= 0).sum())
 
     def warm(self, slots: np.ndarray) -> None:
         """Judge these slots from now on, however few scores they hold: their history
@@ -183,9 +180,6 @@ class RollingThreshold:
             self.learn(slots, np.array([score]))
         self.warm(slots)
 
-    def _fresh(self, q: float | None = None) -> RollingQuantile:
-        return RollingQuantile(q=self.quantile if q is None else q, window_size=self.history)
-
     def count(self, slots: np.ndarray) -> np.ndarray:
         """How many scores each slot's history has taken in (capped by nothing)."""
         self._ensure(slots)
@@ -194,8 +188,8 @@ class RollingThreshold:
     def _ensure(self, slots: np.ndarray) -> None:
         if len(slots) and int(slots.max()) >= len(self._count):
             self._grow(int(slots.max()))
-        for slot in np.unique(slots[~self._made[slots]]).tolist():  # used before any reset
-            self._make(slot)
+        for slot in np.unique(slots[~self.histories.made(slots)]).tolist():  # never reset
+            self.reset(slot)
 
     def current(self, slots: np.ndarray) -> np.ndarray:
         """The threshold each slot would apply to its next score (NaN while warming up)."""
@@ -203,9 +197,7 @@ class RollingThreshold:
         out = np.full(len(slots), np.nan)
         rows = np.flatnonzero(self._count[slots] >= self.warmup)
         if len(rows):
-            quantiles = self._quantiles
-            values = [quantiles[s].get() for s in slots[rows].tolist()]
-            out[rows] = np.maximum(np.asarray(values, dtype=np.float64), self.floor)
+            out[rows] = np.maximum(self.histories.quantile(slots[rows], self.quantile), self.floor)
         return out
 
     def judge(self, slots: np.ndarray, scores: np.ndarray) -> Decision:
@@ -264,10 +256,7 @@ class RollingThreshold:
             base = self._advance_rise_base(slots, judged_at, new_level)
             bound = np.where(new_level, np.nan, self.rise_limit * base)[learn]
             taken = np.where(np.isnan(bound), taken, np.minimum(taken, bound))
-        quantiles, shoulders = self._quantiles, self._shoulders
-        for slot, score in zip(s.tolist(), taken.tolist(), strict=True):
-            quantiles[slot].update(score)
-            shoulders[slot].update(score)
+        self.histories.push(s, taken)
         self._count[s] += 1
         return new_level
 
@@ -288,37 +277,31 @@ class RollingThreshold:
         for row in np.flatnonzero(new_level).tolist():
             slot = int(slots[row])
             threshold = float(self.current(slots[row : row + 1])[0])
-            if slot not in self._before and not math.isnan(threshold):
-                self._before[slot] = _Before(
-                    copy.deepcopy(self._quantiles[slot]),
-                    copy.deepcopy(self._shoulders[slot]),
-                    threshold,
-                    float(self._shoulders[slot].get() or 0.0),
-                )
-        if not self._before:
-            return
+            if self._before[slot] < 0 and not math.isnan(threshold):
+                self._before[slot] = self.histories.copy(slot)
+                self._before_threshold[slot] = threshold
+                self._before_shoulder[slot] = self._shoulder(slots[row : row + 1])[0]
+                self._stayed[slot], self._calm[slot], self._busy[slot] = 0, 0, 0
         enough = self.return_after
         assert enough is not None  # only called with return_after set
         # Only the few slots testing a level: no Python per row for the others.
-        testing = np.isin(slots, np.fromiter(self._before, np.int64, len(self._before)))
-        for row in np.flatnonzero(known & testing).tolist():
+        for row in np.flatnonzero(known & (self._before[slots] >= 0)).tolist():
             slot = int(slots[row])
-            before = self._before[slot]
             score = scores[row]
-            if score > before.threshold:
-                before.stayed += 1
-                before.calm, before.busy = 0, 0
+            if score > self._before_threshold[slot]:
+                self._stayed[slot] += 1
+                self._calm[slot], self._busy[slot] = 0, 0
             else:
-                before.calm += 1
-                before.busy += int(score > before.shoulder_value)
-            if before.calm >= enough and before.busy <= 2 * (1 - SHOULDER) * enough:
-                self._quantiles[slot], self._shoulders[slot] = before.quantile, before.shoulder
+                self._calm[slot] += 1
+                self._busy[slot] += int(score > self._before_shoulder[slot])
+            if self._calm[slot] >= enough and self._busy[slot] <= 2 * (1 - SHOULDER) * enough:
+                self.histories.swap_in(slot, int(self._before[slot]))
+                self._before[slot] = -1
                 self._anchor[slot] = np.nan
-                del self._before[slot]
-            elif before.calm >= enough:
-                before.calm, before.busy = 0, 0
-            elif before.stayed >= self.escape_after:
-                del self._before[slot]
+            elif self._calm[slot] >= enough:
+                self._calm[slot], self._busy[slot] = 0, 0
+            elif self._stayed[slot] >= self.escape_after:
+                self._drop_before(slot)
 
     def _advance_rise_base(
         self, slots: np.ndarray, judged_at: np.ndarray, new_level: np.ndarray
@@ -354,8 +337,7 @@ class RollingThreshold:
         if len(rows) == 0:
             return out
         s, top = scores[rows], threshold[rows]
-        shoulder = np.asarray([self._shoulders[k].get() for k in slots[rows].tolist()])
-        shoulder = np.clip(shoulder, self.floor * 1e-3, top)
+        shoulder = np.clip(self._shoulder(slots[rows]), self.floor * 1e-3, top)
         slope = np.maximum(
             (top - shoulder) / math.log((1 - SHOULDER) / (1 - self.quantile)), 1e-9 * top
         )
@@ -366,3 +348,6 @@ class RollingThreshold:
         )
         out[rows] = np.maximum(log_tail / math.log(1 - self.quantile), 0.0)
         return out
+
+    def _shoulder(self, slots: np.ndarray) -> np.ndarray:
+        return self.histories.quantile(slots, SHOULDER)
