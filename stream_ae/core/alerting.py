@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -82,6 +83,30 @@ class Transitions:
     incident, or clearly above the threshold)."""
     clear: np.ndarray
     """[rows] bool: the score was at least hold_ratio times its threshold."""
+
+
+class PolicyState(NamedTuple):
+    """`AlertPolicy`'s per-slot arrays, as compiled code takes them (`core.verdicts`)."""
+
+    bits: np.ndarray
+    open: np.ndarray
+    quiet: np.ndarray
+    cooling: np.ndarray
+    after: np.ndarray
+    opened_ts: np.ndarray
+    peak: np.ndarray
+    reference: np.ndarray
+
+
+class PolicyRules(NamedTuple):
+    mask: np.uint64
+    open_k: int
+    open_ratio: float
+    resolve_ratio: float
+    resolve_after: int
+    cooldown: int
+    hold_ratio: float
+    hold_after: int
 
 
 class AlertPolicy:
@@ -196,6 +221,32 @@ class AlertPolicy:
             if int(slots.max()) >= len(self._open):
                 self._grow(int(slots.max()))
             self._reference[slots] = np.nan
+
+    def compiled_view(self, slots: np.ndarray) -> tuple[PolicyState, PolicyRules]:
+        """The arrays (grown for `slots`) and rules compiled code updates in place."""
+        if len(slots) and int(slots.max()) >= len(self._open):
+            self._grow(int(slots.max()))
+        state = PolicyState(
+            self._bits,
+            self._open,
+            self._quiet,
+            self._cooling,
+            self._after,
+            self._opened_ts,
+            self._peak,
+            self._reference,
+        )
+        rules = PolicyRules(
+            self._mask,
+            self.open_k,
+            float(self.open_ratio),
+            float(self.resolve_ratio),
+            self.resolve_after,
+            self.cooldown,
+            float(self.hold_ratio),
+            self.hold_after,
+        )
+        return state, rules
 
     def is_open(self, slots: np.ndarray) -> np.ndarray:
         return self._open[slots].copy()

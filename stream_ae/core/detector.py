@@ -17,7 +17,7 @@ from stream_ae.core.alerting import (
     severity_of,
 )
 from stream_ae.core.explain import channel_ranking, contributors
-from stream_ae.core.judging import Judge, in_turns
+from stream_ae.core.judging import Judge, in_turns, occurrence
 from stream_ae.core.normalize import Normalizer, Scale
 from stream_ae.core.output import Output, Scored
 from stream_ae.core.records import (
@@ -390,16 +390,16 @@ class Detector:
             state=np.zeros(n, dtype=np.int8),
             stuck=np.full(n, -1, dtype=np.int64),
         )
-        for rows in in_turns(slots):
-            try:
-                out.alerts.extend(self._turn(slots, rows, ctx))
-            except Exception as exc:
-                # This turn's thresholds and policy may be half-updated: a retry would
-                # learn twice, so its windows are refused instead.
-                ok[rows] = False
-                for row in rows.tolist():
-                    end = float(batch.end_ts[row])
-                    out.fail(int(tags[row]), exc, batch.series[row], end, "judging its score")
+        if self.compiled and len(self.lanes) == 1:
+            self._judge_at_once(out, slots, ctx, ok, tags)
+        else:
+            for rows in in_turns(slots):
+                try:
+                    out.alerts.extend(self._turn(slots, rows, ctx))
+                except Exception as exc:
+                    # This turn's thresholds and policy may be half-updated: a retry
+                    # would learn twice, so its windows are refused instead.
+                    self._refuse(out, rows, exc, ctx, ok, tags)
         names = [lane.scorer.name for lane in self.lanes]
         rows = np.flatnonzero(ok)
         out.scored.append(
@@ -424,6 +424,49 @@ class Detector:
             self._maybe_promote()
         except Exception as exc:
             out.note(exc)
+
+    def _judge_at_once(
+        self, out: Output, slots: np.ndarray, ctx: _Batch, ok: np.ndarray, tags: np.ndarray
+    ) -> None:
+        """Every row in one compiled call (`core.verdicts`, one lane): the verdicts and
+        alerts `_turn` gives turn by turn, in the same order."""
+        scores = ctx.results[0].scores
+        try:
+            verdicts = self.judge.all_rows(
+                slots, self.lanes[0].threshold, scores, ctx.batch.values, ctx.batch.end_ts
+            )
+        except Exception as exc:
+            # Thresholds and policy may be half-updated: refused, as a turn would be.
+            self._refuse(out, np.arange(len(slots)), exc, ctx, ok, tags)
+            return
+        ctx.score[:], ctx.threshold[:] = scores, verdicts.threshold
+        ctx.level[:], ctx.decider[:] = level_of(verdicts.exponent), 0
+        ctx.stuck[:], ctx.state[:] = verdicts.stuck, verdicts.state
+        moved = np.flatnonzero((verdicts.state == OPENED) | (verdicts.state == RESOLVED))
+        moved = moved[np.lexsort((moved, occurrence(slots)[moved]))]  # turn by turn
+        for row in moved.tolist():
+            code, opened = int(verdicts.state[row]), float(verdicts.opened_ts[row])
+            try:
+                out.alerts.append(
+                    self._alert(row, code, opened, float(verdicts.peak_ratio[row]), ctx)
+                )
+            except Exception as exc:
+                self._refuse(out, np.array([row]), exc, ctx, ok, tags)
+
+    def _refuse(
+        self,
+        out: Output,
+        rows: np.ndarray,
+        exc: Exception,
+        ctx: _Batch,
+        ok: np.ndarray,
+        tags: np.ndarray,
+    ) -> None:
+        ok[rows] = False
+        batch = ctx.batch
+        for row in rows.tolist():
+            end = float(batch.end_ts[row])
+            out.fail(int(tags[row]), exc, batch.series[row], end, "judging its score")
 
     def _turn(self, slots: np.ndarray, rows: np.ndarray, ctx: _Batch) -> list[Alert]:
         """Judge one verdict per series (rows of distinct slots); returns the alerts."""

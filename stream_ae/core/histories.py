@@ -38,7 +38,7 @@ class ScoreHistories:
         self.row_of = np.zeros(0, dtype=np.int64)
         """Per slot its row (-1: none made)."""
         self.free = np.zeros(0, dtype=np.int64)
-        """A stack of rows no slot uses: the first `free_count[0]` entries."""
+        """A stack of the rows no slot uses: its first `free_count[0]` entries."""
         self.free_count = np.zeros(1, dtype=np.int64)
 
     @property
@@ -80,10 +80,14 @@ class ScoreHistories:
         self.ring, self.ranked = ring, ranked
         self.fill = np.concatenate([self.fill, np.zeros(grown - have, np.int64)])
         self.cursor = np.concatenate([self.cursor, np.zeros(grown - have, np.int64)])
+        # Room for every row: a row is on the stack at most once, however rows are
+        # taken and given back in compiled code.
         count = int(self.free_count[0])
-        new_rows = np.arange(grown - 1, have - 1, -1, dtype=np.int64)
-        self.free = np.concatenate([self.free[:count], new_rows])
-        self.free_count[0] = len(self.free)
+        free = np.zeros(grown, dtype=np.int64)
+        free[:count] = self.free[:count]
+        free[count : count + grown - have] = np.arange(grown - 1, have - 1, -1)
+        self.free = free
+        self.free_count[0] = count + grown - have
 
     def take_free(self) -> int:
         self.reserve(1)

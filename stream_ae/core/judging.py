@@ -15,6 +15,7 @@ import numpy as np
 from stream_ae.core.alerting import JUDGED_ON, AlertPolicy, Transitions, judged_terms
 from stream_ae.core.stillness import StuckChannels
 from stream_ae.core.threshold import RollingThreshold
+from stream_ae.core.verdicts import Verdicts, judge_all
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +104,19 @@ class Judge:
             # and resolves once that level is learned.
             self.policy.rebase(slots[new_level & (lane == k)])
         return Turn(lane, score, bar, exponent, stuck, moves)
+
+    def all_rows(
+        self,
+        slots: np.ndarray,
+        threshold: RollingThreshold,
+        scores: np.ndarray,
+        windows: np.ndarray,
+        ts: np.ndarray,
+    ) -> Verdicts:
+        """Judge every row, in order (slots may repeat), with one threshold: what `turn`
+        gives turn by turn, in one compiled call."""
+        on_tail = self.judged_on == "tail"
+        return judge_all(self.policy, threshold, self.stuck, on_tail, slots, scores, windows, ts)
 
 
 def occurrence(slots: np.ndarray) -> np.ndarray:

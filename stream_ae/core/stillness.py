@@ -10,8 +10,27 @@ all night long runs are usual.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
+
+
+class StuckState(NamedTuple):
+    """`StuckChannels`' per-slot arrays, as compiled code takes them (`core.verdicts`)."""
+
+    at_least: np.ndarray
+    run: np.ndarray
+    counted: np.ndarray
+    seen: np.ndarray
+
+
+class StuckRules(NamedTuple):
+    longest: int
+    hop: int
+    warmup: int
+    escape_after: int
+    keep: float
+    per_step: float
 
 
 class StuckChannels:
@@ -104,6 +123,15 @@ class StuckChannels:
         weight = min(1.0, self._horizon / steps) if steps > 0 else 0.0
         self._at_least[slot] = profile * weight
         self._seen[slot] = max(self.warmup, int(steps))
+
+    def compiled_view(self, slots: np.ndarray) -> tuple[StuckState, StuckRules]:
+        """The arrays (grown for `slots`) and rules compiled code updates in place."""
+        self._ensure(slots)
+        state = StuckState(self._at_least, self._run, self._counted, self._seen)
+        rules = StuckRules(
+            self.longest, self.hop, self.warmup, self.escape_after, self._keep, self._per_step
+        )
+        return state, rules
 
     def share(self, slot: int, repeats: int) -> np.ndarray:
         """Per channel, the share of the slot's steps that sat at least `repeats` into

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -32,6 +33,50 @@ def level_of(exponent: np.ndarray) -> np.ndarray:
     [0.5, 0.75]
     """
     return exponent / (1.0 + exponent)
+
+
+class ThresholdState(NamedTuple):
+    """`RollingThreshold`'s per-slot arrays and its histories' pool, as compiled code
+    takes them (`core.verdicts`)."""
+
+    ring: np.ndarray
+    ranked: np.ndarray
+    fill: np.ndarray
+    cursor: np.ndarray
+    row_of: np.ndarray
+    free: np.ndarray
+    free_count: np.ndarray
+    taken: np.ndarray
+    """Per slot the scores learned (`RollingThreshold.count`)."""
+    held_run: np.ndarray
+    high_run: np.ndarray
+    anchor: np.ndarray
+    before: np.ndarray
+    before_threshold: np.ndarray
+    before_shoulder: np.ndarray
+    stayed: np.ndarray
+    calm: np.ndarray
+    busy: np.ndarray
+
+
+class ThresholdRules(NamedTuple):
+    quantile: float
+    warmup: int
+    protect: bool
+    escape_after: int
+    floor: float
+    rise_limit: float
+    """NaN: no limit."""
+    rise_span: int
+    """0: the threshold judged at itself."""
+    return_after: int
+    """0: no return."""
+    log_spread: float
+    """log((1 - SHOULDER) / (1 - quantile)): the tail's slope between the two."""
+    log_shoulder: float
+    """log(1 - SHOULDER)."""
+    log_tail: float
+    """log(1 - quantile)."""
 
 
 class RollingThreshold:
@@ -159,6 +204,46 @@ class RollingThreshold:
         if self._before[slot] >= 0:
             self.histories.release(int(self._before[slot]))
             self._before[slot] = -1
+
+    def compiled_view(self, slots: np.ndarray) -> tuple[ThresholdState, ThresholdRules]:
+        """The arrays (grown and made for `slots`, with a free history row per slot to
+        keep one of before) and rules compiled code updates in place."""
+        self._ensure(slots)
+        self.histories.reserve(len(slots))
+        pool = self.histories
+        state = ThresholdState(
+            pool.ring,
+            pool.ranked,
+            pool.fill,
+            pool.cursor,
+            pool.row_of,
+            pool.free,
+            pool.free_count,
+            self._count,
+            self._held_run,
+            self._high_run,
+            self._anchor,
+            self._before,
+            self._before_threshold,
+            self._before_shoulder,
+            self._stayed,
+            self._calm,
+            self._busy,
+        )
+        rules = ThresholdRules(
+            float(self.quantile),
+            self.warmup,
+            self.protect,
+            self.escape_after,
+            float(self.floor),
+            math.nan if self.rise_limit is None else float(self.rise_limit),
+            self.rise_span or 0,
+            self.return_after or 0,
+            math.log((1 - SHOULDER) / (1 - self.quantile)),
+            math.log(1 - SHOULDER),
+            math.log(1 - self.quantile),
+        )
+        return state, rules
 
     @property
     def slots_kept(self) -> int:
