@@ -375,7 +375,7 @@ def clients(bootstrap: str, read: list[str]) -> tuple[AIOKafkaConsumer, AIOKafka
         group_id=None,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
-        fetch_max_wait_ms=20,
+        fetch_max_wait_ms=5,
     )
     return consumer, AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks=1)
 

@@ -80,7 +80,7 @@ class KafkaSink:
     def _make_producer(self) -> AIOKafkaProducer:
         # Idempotence needs InitProducerId, which the embedded broker refuses;
         # duplicates after a retry are harmless: alert ids are deterministic.
-        tuning = {"linger_ms": 5, **self.kafka.producer_options}
+        tuning = {"linger_ms": 0, **self.kafka.producer_options}
         return AIOKafkaProducer(
             **client_options(self.kafka), acks="all", enable_idempotence=False, **tuning
         )

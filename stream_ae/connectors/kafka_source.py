@@ -139,8 +139,7 @@ class KafkaSource:
             auto_offset_reset="earliest",
             session_timeout_ms=kafka.session_timeout_ms,
             heartbeat_interval_ms=max(kafka.session_timeout_ms // 5, 500),
-            # A fetch may idle this long for data: never longer than a batch may wait.
-            fetch_max_wait_ms=kafka.max_wait_ms,
+            fetch_max_wait_ms=min(kafka.fetch_wait_ms, kafka.max_wait_ms),
             # Oversized messages must still be fetched, to be sent to the dead letters.
             max_partition_fetch_bytes=max(1_048_576, 2 * kafka.max_message_bytes),
             **kafka.consumer_options,
@@ -191,9 +190,13 @@ class KafkaSource:
                 )
 
     async def next_batch(self) -> SourceBatch:
-        """Wait up to `max_wait_ms` for up to `max_batch_points` points and dead letters
-        (the last message may add up to `MAX_POINTS_PER_MESSAGE` more), decoding for at
-        most about `decode_budget_s` (one message more at most)."""
+        """Up to `max_batch_points` points and dead letters (the last message may add
+        up to `MAX_POINTS_PER_MESSAGE` more), decoding for at most about
+        `decode_budget_s` (one message more at most). It waits up to `max_wait_ms` for
+        its first message, and goes as soon as the messages that have arrived are
+        decoded: waiting for more would only add latency when the input is quiet, and
+        under load messages pile up while the batch before is scored, so batches grow
+        with the rate by themselves."""
         batch = SourceBatch()
         loop = asyncio.get_running_loop()
         started = loop.time()
@@ -214,9 +217,12 @@ class KafkaSource:
             remaining = deadline - loop.time()
             if len(batch) >= limit or remaining <= 0 or spent:
                 break
+            wait_ms = 0 if batch.messages else max(1, int(remaining * 1000))
             records = await self._consumer.getmany(
-                timeout_ms=max(1, int(remaining * 1000)), max_records=limit - len(batch)
+                timeout_ms=wait_ms, max_records=limit - len(batch)
             )
+            if not records and batch.messages:
+                break
             for tp, messages in records.items():
                 fetched.extend((tp, message) for message in messages)
         batch.fetch_s = loop.time() - started - batch.decode_s

@@ -1,8 +1,11 @@
 """One verdict per series: the model's score and the stuck-channel judge weighed as tail
 exponents, decided by the alert policy, then learned by the thresholds.
 
-The detector and the decision-layer benchmark (`benchmarks/decision_layer.py`) both
-judge through `Judge.turn`, so what the benchmark measures is what the service does.
+`Judge.turn` is the reference, one verdict per series per call: the decision-layer
+benchmark (`benchmarks/decision_layer.py`) and the detector with a model in shadow
+judge through it. With one model the detector judges a whole micro-batch through
+`Judge.all_rows`, the same steps compiled (`core.verdicts`), held identical to `turn`
+by the tests.
 """
 
 from __future__ import annotations

@@ -124,8 +124,14 @@ class KafkaSettings(BaseModel):
     max_batch_points: int = Field(default=5000, ge=1)
     """Most points in one micro-batch."""
     max_wait_ms: int = Field(default=50, ge=1)
-    """Longest a micro-batch waits to fill before it is scored anyway: unless
-    max_batch_points arrive sooner, each batch waits this long (latency vs. batch size)."""
+    """Longest a micro-batch waits for its first message. A batch with messages goes
+    as soon as those that have arrived are decoded:
+    under load they pile up while the batch before is scored, so batches grow with the
+    rate, and a quiet input is scored at once."""
+    fetch_wait_ms: int = Field(default=20, ge=1)
+    """Longest a broker may hold a fetch that finds no new message. Kafka answers as
+    soon as one arrives; a broker that answers only when the wait is over (the embedded
+    one does) adds up to this much to every point's latency."""
     max_queued_batches: int = Field(default=2, ge=1)
     """Batches waiting for the scorer before input partitions are paused (backpressure)."""
     max_message_bytes: int = Field(default=1_000_000, ge=1024)

@@ -204,3 +204,44 @@ def test_decoding_stops_when_a_batch_has_used_its_time_and_resumes_in_the_next(
     batches = [b for b in asyncio.run(main()) if b.messages]
     assert [b.messages for b in batches] == [1] * len(sent)
     assert [d.position.offset for b in batches for d in b.dead if d.position] == list(range(12))
+
+
+def test_a_batch_goes_once_what_arrived_is_decoded_not_after_max_wait(
+    broker: EmbeddedBroker, topics: Topics
+) -> None:
+    # max_wait_ms bounds the wait for a batch's first message only: once it holds
+    # messages and no more have arrived, waiting longer only adds latency (under load,
+    # messages pile up while the batch before is scored, and batches grow by themselves).
+    kafka = KafkaSettings(
+        bootstrap=broker.address,
+        input_topic=topics.points,
+        group_id=f"g-{uuid.uuid4().hex[:8]}",
+        partitions=PARTITIONS,
+        session_timeout_ms=6000,
+        max_wait_ms=600_000,
+    )
+    sent = [value for _, value in GOOD]
+
+    async def nothing(_: object) -> None:
+        return None
+
+    async def main() -> int:
+        sink = KafkaSink(kafka)
+        await sink.start()
+        try:
+            await sink.send([(topics.points, b"p", value, []) for value in sent])
+        finally:
+            await sink.stop()
+        source = KafkaSource(kafka, on_revoke=nothing, channels=("value",))
+        await source.start()
+        try:
+            seen = 0
+            while seen < len(sent):
+                # Far below max_wait_ms: the old source held every batch 10 minutes.
+                batch = await asyncio.wait_for(source.next_batch(), timeout=60)
+                seen += batch.messages
+            return seen
+        finally:
+            await source.stop()
+
+    assert asyncio.run(main()) == len(sent)
