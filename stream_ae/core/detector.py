@@ -230,20 +230,29 @@ class Detector:
         """
         out = Output() if out is None else out
         out.taken = 0  # an index into these points
-        if isinstance(points, PointColumns):
-            columns, given = points, None
-        else:
-            columns, given = PointColumns.of(points, self.store.channels), points
-        # Columns of another width go point by point: each is refused as wrong_channels.
-        if self.compiled and columns.values.shape[1] == self.store.channels:
-            self._take_in_runs(columns, given, now, out)
-        for i in range(out.taken, len(columns)):
-            self._take_one(i, columns.point(i) if given is None else given[i], now, out)
+        point_at: Callable[[int], Point] = (
+            points.point if isinstance(points, PointColumns) else points.__getitem__
+        )
+        if self.compiled:
+            columns = (
+                points
+                if isinstance(points, PointColumns)
+                else PointColumns.of(points, self.store.channels)
+            )
+            # Columns of another width go point by point: each is refused as wrong_channels.
+            if columns.values.shape[1] == self.store.channels:
+                self._take_in_runs(columns, point_at, now, out)
+        for i in range(out.taken, len(points)):
+            self._take_one(i, point_at(i), now, out)
         self._score(out)
         return out
 
     def _take_in_runs(
-        self, columns: PointColumns, given: Sequence[Point] | None, now: float | None, out: Output
+        self,
+        columns: PointColumns,
+        point_at: Callable[[int], Point],
+        now: float | None,
+        out: Output,
     ) -> None:
         """Ordinary points in compiled runs, each unusual one by `_take_one` between them."""
         store, series, n = self.store, columns.series, len(columns)
@@ -274,7 +283,7 @@ class Detector:
                     slots[unknown] = store.slots_of([series[j] for j in unknown.tolist()])
                     continue
                 evictions = store.evictions
-                self._take_one(i, columns.point(i) if given is None else given[i], now, out)
+                self._take_one(i, point_at(i), now, out)
                 i += 1
                 evicted = store.evictions - evictions
                 if evicted > len(store.freed):

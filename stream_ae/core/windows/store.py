@@ -281,12 +281,9 @@ class WindowStore:
         pending = self._pending
         # Room for a window per point first: nothing can fail once the loop has written.
         pending.reserve(len(pending) + len(slots) - start)
-        while True:
-            stop, why = self._run(start, slots, ts, values, now)
-            if why != kernel.FULL:  # cannot be, with the room reserved: kept for safety
-                break
-            pending.grow()
-            start = stop
+        stop, why = self._run(start, slots, ts, values, now)
+        if why == kernel.FULL:  # only the loop's own bounds check: the room is reserved
+            raise RuntimeError("the pending windows outgrew the room reserved for them")
         if why == kernel.DRAIN:
             self.needs_drain = True
         return stop, why
