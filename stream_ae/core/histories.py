@@ -47,6 +47,8 @@ class ScoreHistories:
 
     def made(self, slots: np.ndarray) -> np.ndarray:
         """Whether each slot has a history (was cleared since it was allocated)."""
+        if len(slots) and int(slots.max()) < len(self.row_of):
+            return self.row_of[slots] >= 0
         known = slots < len(self.row_of)
         out = np.zeros(len(slots), dtype=bool)
         out[known] = self.row_of[slots[known]] >= 0
@@ -142,14 +144,14 @@ def push(
     at = cursor[row]
     if n == size:
         old = ring[row, at]
-        k = _first_not_below(ring, ranked, row, n, old)
+        k = _position(ring, ranked, row, n, old, False)
         while ranked[row, k] != at:  # among equal scores, find the oldest's position
             k += 1
         for j in range(k, n - 1):
             ranked[row, j] = ranked[row, j + 1]
         n -= 1
     ring[row, at] = score
-    k = _first_above(ring, ranked, row, n, score)
+    k = _position(ring, ranked, row, n, score, True)
     for j in range(n, k, -1):
         ranked[row, j] = ranked[row, j - 1]
     ranked[row, k] = at
@@ -220,23 +222,16 @@ def quantile_all(
 
 
 @numba.njit(cache=True, nogil=True)
-def _first_not_below(ring: np.ndarray, ranked: np.ndarray, row: int, n: int, score: float) -> int:
+def _position(
+    ring: np.ndarray, ranked: np.ndarray, row: int, n: int, score: float, after_equal: bool
+) -> int:
+    """Where `score` ranks among the row's first n ranked scores: before the scores equal
+    to it, or (`after_equal`) after them."""
     lo, hi = 0, n
     while lo < hi:
         mid = (lo + hi) // 2
-        if ring[row, ranked[row, mid]] < score:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
-
-
-@numba.njit(cache=True, nogil=True)
-def _first_above(ring: np.ndarray, ranked: np.ndarray, row: int, n: int, score: float) -> int:
-    lo, hi = 0, n
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if ring[row, ranked[row, mid]] <= score:
+        here = ring[row, ranked[row, mid]]
+        if here < score or (after_equal and here == score):
             lo = mid + 1
         else:
             hi = mid

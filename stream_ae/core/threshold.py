@@ -260,10 +260,11 @@ class RollingThreshold:
         """Start `slot` afresh from `scores` (a model's scores on the windows it was
         fitted on, in time order) and judge it at once, however few they are."""
         self.reset(slot)
-        slots = np.array([slot], dtype=np.int64)
-        for score in np.asarray(scores, dtype=np.float64).tolist():
-            self.learn(slots, np.array([score]))
-        self.warm(slots)
+        scores = np.asarray(scores, dtype=np.float64)
+        known = scores[~np.isnan(scores)]  # as `learn` takes them, one call for all
+        self.histories.push(np.full(len(known), slot, dtype=np.int64), known)
+        self._count[slot] += len(known)
+        self.warm(np.array([slot], dtype=np.int64))
 
     def count(self, slots: np.ndarray) -> np.ndarray:
         """How many scores each slot's history has taken in (capped by nothing)."""

@@ -279,3 +279,19 @@ def test_histories_are_kept_only_for_slots_a_series_took() -> None:
     assert thr.slots_kept == 2
     assert thr.count(np.array([3000, 7, 8])).tolist() == [0, 1, 0]
     assert thr.slots_kept == 3
+
+
+def test_a_seeded_history_is_the_one_learned_score_by_score() -> None:
+    scores = np.random.default_rng(3).gamma(2.0, size=300)
+    scores[[5, 77]] = np.nan  # no opinion: neither path learns it
+    seeded = RollingThreshold(history=100, quantile=0.99, warmup=50, return_after=20)
+    seeded.seed(4, scores)
+    learned = RollingThreshold(history=100, quantile=0.99, warmup=50, return_after=20)
+    learned.reset(4)
+    slot = np.array([4])
+    for score in scores:
+        learned.learn(slot, np.array([score]))
+    learned.warm(slot)
+    assert seeded.histories.values(4).tolist() == learned.histories.values(4).tolist()
+    assert seeded.count(slot).tolist() == learned.count(slot).tolist() == [298]
+    assert seeded.current(slot).tolist() == learned.current(slot).tolist()

@@ -10,8 +10,9 @@ import asyncio
 import json
 import time
 import uuid
+from typing import Any
 
-from stream_ae.connectors.kafka_sink import KafkaSink, dead_letter_message
+from stream_ae.connectors.kafka_sink import KafkaSink, Message, dead_letter_message
 from stream_ae.connectors.kafka_source import DeadLetter, KafkaSource, SourceBatch
 from stream_ae.connectors.point_rules import MAX_POINTS_PER_MESSAGE
 from stream_ae.core.records import Point
@@ -39,48 +40,65 @@ GOOD: list[tuple[bytes | None, bytes]] = [
 ] + [(b"p", json.dumps({"series": "p", "ts": T0 + 60 * i, "value": i}).encode()) for i in range(3)]
 
 
-def read_all(kafka: KafkaSettings, messages: int) -> tuple[list[Point], list[DeadLetter]]:
-    async def nothing(_: object) -> None:
-        return None
-
-    async def main() -> tuple[list[Point], list[DeadLetter]]:
-        source = KafkaSource(kafka, on_revoke=nothing, channels=("value",))
-        await source.start()
-        batches: list[SourceBatch] = []
-        try:
-            deadline = time.monotonic() + 90  # only ends a hung test
-            while sum(b.messages for b in batches) < messages and time.monotonic() < deadline:
-                batches.append(await source.next_batch())
-        finally:
-            await source.stop()
-        return [p for b in batches for p in b.points], [d for b in batches for d in b.dead]
-
-    return asyncio.run(main())
-
-
-def test_poison_messages_become_dead_letters_and_good_points_pass(
-    broker: EmbeddedBroker, topics: Topics, consume: ConsumeAll
-) -> None:
-    kafka = KafkaSettings(
+def source_settings(broker: EmbeddedBroker, topics: Topics, **overrides: Any) -> KafkaSettings:
+    options = {"session_timeout_ms": 6000, "max_wait_ms": 200, **overrides}
+    return KafkaSettings(
         bootstrap=broker.address,
         input_topic=topics.points,
         dead_letter_topic=topics.dead_letters,
         group_id=f"g-{uuid.uuid4().hex[:8]}",
         partitions=PARTITIONS,
-        session_timeout_ms=6000,
-        max_wait_ms=200,
+        **options,
     )
+
+
+async def send(kafka: KafkaSettings, messages: list[Message]) -> None:
+    sink = KafkaSink(kafka)
+    await sink.start()
+    try:
+        await sink.send(messages)
+    finally:
+        await sink.stop()
+
+
+def to_points(topics: Topics, messages: list[tuple[bytes | None, bytes]]) -> list[Message]:
+    return [(topics.points, key, value, []) for key, value in messages]
+
+
+async def nothing(_: object) -> None:
+    return None
+
+
+async def read_batches(
+    kafka: KafkaSettings, messages: int, decode_budget_s: float | None = None
+) -> list[SourceBatch]:
+    """Batches from the input topic until `messages` messages were read."""
+    source = KafkaSource(kafka, on_revoke=nothing, channels=("value",))
+    if decode_budget_s is not None:
+        source.decode_budget_s = decode_budget_s
+    await source.start()
+    batches: list[SourceBatch] = []
+    try:
+        deadline = time.monotonic() + 90  # only ends a hung test
+        while sum(b.messages for b in batches) < messages and time.monotonic() < deadline:
+            # Far longer than any batch takes: a source that holds one fails here.
+            batches.append(await asyncio.wait_for(source.next_batch(), timeout=60))
+    finally:
+        await source.stop()
+    return batches
+
+
+def read_all(kafka: KafkaSettings, messages: int) -> tuple[list[Point], list[DeadLetter]]:
+    batches = asyncio.run(read_batches(kafka, messages))
+    return [p for b in batches for p in b.points], [d for b in batches for d in b.dead]
+
+
+def test_poison_messages_become_dead_letters_and_good_points_pass(
+    broker: EmbeddedBroker, topics: Topics, consume: ConsumeAll
+) -> None:
+    kafka = source_settings(broker, topics)
     sent = [(k, v) for k, v, _ in POISON] + GOOD
-
-    async def produce() -> None:
-        sink = KafkaSink(kafka)
-        await sink.start()
-        try:
-            await sink.send([(topics.points, k, v, []) for k, v in sent])
-        finally:
-            await sink.stop()
-
-    asyncio.run(produce())
+    asyncio.run(send(kafka, to_points(topics, sent)))
     points, dead = read_all(kafka, len(sent))
 
     assert sorted((p.series, p.ts) for p in points) == sorted(
@@ -91,15 +109,7 @@ def test_poison_messages_become_dead_letters_and_good_points_pass(
     assert "window.channels" in wrong.rejection.detail
     assert json.loads(wrong.rejection.raw) == {"series": "m", "ts": T0, "values": {"temp": 1}}
 
-    async def send_dead() -> None:
-        sink = KafkaSink(kafka)
-        await sink.start()
-        try:
-            await sink.send([dead_letter_message(topics.dead_letters, d) for d in dead])
-        finally:
-            await sink.stop()
-
-    asyncio.run(send_dead())
+    asyncio.run(send(kafka, [dead_letter_message(topics.dead_letters, d) for d in dead]))
     letters = consume(topics.dead_letters, len(POISON))
     bodies = [json.loads(m.value) for m in letters]
     assert sorted(b["reason"] for b in bodies) == sorted(r for *_, r in POISON)
@@ -119,41 +129,13 @@ def test_a_batch_stays_bounded_when_messages_fan_out_into_dead_letters(
     # Each message is an array of 1000 items that are not points: 1000 dead letters. A
     # batch counts them, so one fetch of many such messages is decoded over several
     # batches instead of blocking the event loop for all of them at once.
-    kafka = KafkaSettings(
-        bootstrap=broker.address,
-        input_topic=topics.points,
-        group_id=f"g-{uuid.uuid4().hex[:8]}",
-        partitions=PARTITIONS,
-        session_timeout_ms=6000,
-        max_wait_ms=200,
-        max_batch_points=1500,
-    )
+    kafka = source_settings(broker, topics, max_batch_points=1500)
     fanout, count = 1000, 20
     sent = [b"[" + b",".join([b"{}"] * fanout) + b"]"] * count
     sent.append(b"[" + b",".join([b"{}"] * (MAX_POINTS_PER_MESSAGE + 1)) + b"]")
 
-    async def main() -> list[SourceBatch]:
-        sink = KafkaSink(kafka)
-        await sink.start()
-        try:
-            await sink.send([(topics.points, b"p", value, []) for value in sent])
-        finally:
-            await sink.stop()
-        source = KafkaSource(kafka, on_revoke=nothing, channels=("value",))
-        await source.start()
-        batches: list[SourceBatch] = []
-        try:
-            deadline = time.monotonic() + 90  # only ends a hung test
-            while sum(b.messages for b in batches) < len(sent) and time.monotonic() < deadline:
-                batches.append(await source.next_batch())
-        finally:
-            await source.stop()
-        return batches
-
-    async def nothing(_: object) -> None:
-        return None
-
-    batches = asyncio.run(main())
+    asyncio.run(send(kafka, to_points(topics, [(b"p", value) for value in sent])))
+    batches = asyncio.run(read_batches(kafka, len(sent)))
     dead = [d for b in batches for d in b.dead]
     assert len(dead) == count * fanout + 1
     assert all(len(b) == len(b.points) + len(b.rebuild) + len(b.dead) for b in batches)
@@ -168,40 +150,12 @@ def test_decoding_stops_when_a_batch_has_used_its_time_and_resumes_in_the_next(
     # Messages costly to decode (a wide object pydantic must check field by field) count
     # as one dead letter each, so only a time budget keeps a fetch of them from holding
     # the event loop. With a budget of zero each batch decodes one message, in order.
-    kafka = KafkaSettings(
-        bootstrap=broker.address,
-        input_topic=topics.points,
-        group_id=f"g-{uuid.uuid4().hex[:8]}",
-        partitions=PARTITIONS,
-        session_timeout_ms=6000,
-        max_wait_ms=200,
-    )
+    kafka = source_settings(broker, topics)
     wide = {"series": "p", "ts": T0, "values": {f"c{i}": "x" for i in range(100)}}
     sent = [json.dumps({**wide, "ts": T0 + i}).encode() for i in range(12)]
 
-    async def nothing(_: object) -> None:
-        return None
-
-    async def main() -> list[SourceBatch]:
-        sink = KafkaSink(kafka)
-        await sink.start()
-        try:
-            await sink.send([(topics.points, b"p", value, []) for value in sent])
-        finally:
-            await sink.stop()
-        source = KafkaSource(kafka, on_revoke=nothing, channels=("value",))
-        source.decode_budget_s = 0.0
-        await source.start()
-        batches: list[SourceBatch] = []
-        try:
-            deadline = time.monotonic() + 90  # only ends a hung test
-            while sum(b.messages for b in batches) < len(sent) and time.monotonic() < deadline:
-                batches.append(await source.next_batch())
-        finally:
-            await source.stop()
-        return batches
-
-    batches = [b for b in asyncio.run(main()) if b.messages]
+    asyncio.run(send(kafka, to_points(topics, [(b"p", value) for value in sent])))
+    batches = [b for b in asyncio.run(read_batches(kafka, len(sent), 0.0)) if b.messages]
     assert [b.messages for b in batches] == [1] * len(sent)
     assert [d.position.offset for b in batches for d in b.dead if d.position] == list(range(12))
 
@@ -212,36 +166,11 @@ def test_a_batch_goes_once_what_arrived_is_decoded_not_after_max_wait(
     # max_wait_ms bounds the wait for a batch's first message only: once it holds
     # messages and no more have arrived, waiting longer only adds latency (under load,
     # messages pile up while the batch before is scored, and batches grow by themselves).
-    kafka = KafkaSettings(
-        bootstrap=broker.address,
-        input_topic=topics.points,
-        group_id=f"g-{uuid.uuid4().hex[:8]}",
-        partitions=PARTITIONS,
-        session_timeout_ms=6000,
-        max_wait_ms=600_000,
+    # The old source held each batch for all of max_wait_ms, here ten minutes: far past
+    # read_batches' minute for a batch.
+    kafka = source_settings(broker, topics, max_wait_ms=600_000)
+    asyncio.run(send(kafka, to_points(topics, GOOD)))
+    batches = asyncio.run(read_batches(kafka, len(GOOD)))
+    assert sorted(p.ts for b in batches for p in b.points) == sorted(
+        float(json.loads(v)["ts"]) for _, v in GOOD
     )
-    sent = [value for _, value in GOOD]
-
-    async def nothing(_: object) -> None:
-        return None
-
-    async def main() -> int:
-        sink = KafkaSink(kafka)
-        await sink.start()
-        try:
-            await sink.send([(topics.points, b"p", value, []) for value in sent])
-        finally:
-            await sink.stop()
-        source = KafkaSource(kafka, on_revoke=nothing, channels=("value",))
-        await source.start()
-        try:
-            seen = 0
-            while seen < len(sent):
-                # Far below max_wait_ms: the old source held every batch 10 minutes.
-                batch = await asyncio.wait_for(source.next_batch(), timeout=60)
-                seen += batch.messages
-            return seen
-        finally:
-            await source.stop()
-
-    assert asyncio.run(main()) == len(sent)
