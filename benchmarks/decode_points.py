@@ -1,9 +1,15 @@
-"""Decoding the point wire format: pydantic PointDecoder vs orjson FastPointDecoder.
+"""Decoding the point wire format: pydantic PointDecoder vs orjson FastPointDecoder, beside
+the well-kept typed decoders.
 
 Every variant decodes the same messages of ~100 bytes (bytes, as Kafka hands them over)
 into `Point`s; raw `orjson.loads` is the floor (parsing only, no checks, no Point). The
-variants run interleaved, round after round in one process, so drifting machine load hits
-them alike; the table gives the median µs per point and the speed-up over PointDecoder.
+typed decoders, msgspec (a Struct of the wire schema) and pydantic's `validate_json` (the
+`PointIn` model, parsed in Rust), check the schema only: types, one of value or values,
+no booleans. What FastPointDecoder checks beyond that (series ids, finite and in-range
+values, the time range, each series' channels) they leave to Python after them, so they
+are floors for a decoder built on them, not rivals of equal work. The variants run
+interleaved, round after round in one process, so drifting machine load hits them alike;
+the table gives the median µs per point and the speed-up over PointDecoder.
 
     python benchmarks/decode_points.py [--quick]
 """
@@ -17,10 +23,12 @@ import sys
 import time
 from collections.abc import Callable
 
+import msgspec
 import orjson
+from pydantic import TypeAdapter
 
 from stream_ae.connectors.fastwire import FastPointDecoder
-from stream_ae.connectors.wire import PointDecoder
+from stream_ae.connectors.wire import PointDecoder, PointIn
 from stream_ae.core.records import Point, Rejection
 
 Messages = list[bytes]
@@ -101,6 +109,34 @@ def unchecked(messages: Messages, sources: list[str]) -> int:
     return count
 
 
+class _Wire(msgspec.Struct, frozen=True):
+    """The wire schema as msgspec checks it (strict: true is not a number)."""
+
+    ts: float | str
+    series: str | None = None
+    value: float | msgspec.UnsetType | None = msgspec.UNSET
+    values: dict[str, float | None] | None = None
+
+
+_MSGSPEC = msgspec.json.Decoder(_Wire | list[_Wire])
+_PYDANTIC = TypeAdapter(PointIn | list[PointIn])
+
+
+def typed(decode: Callable[[bytes], object], messages: Messages) -> int:
+    """A typed decoder's parse and schema checks, then the Points (ts as given)."""
+    count = 0
+    for start in range(0, len(messages), BATCH):
+        out = []
+        for message in messages[start : start + BATCH]:
+            parsed = decode(message)
+            for item in parsed if type(parsed) is list else [parsed]:
+                values = [item.value] if item.values is None else list(item.values.values())
+                ts = item.ts
+                out.append(Point(item.series, ts if type(ts) is float else 0.0, tuple(values)))
+        count += len(out)
+    return count
+
+
 def decoded(decoder: PointDecoder, messages: Messages, sources: list[str]) -> int:
     # Points are kept per batch, as a consumer does: holding objects costs the garbage
     # collector time that a loop discarding them would not pay.
@@ -118,9 +154,12 @@ def decoded(decoder: PointDecoder, messages: Messages, sources: list[str]) -> in
 VARIANTS: dict[str, Variant] = {
     "orjson.loads": floor,
     "orjson + Point, no checks": unchecked,
+    "msgspec, schema only": lambda m, s: typed(_MSGSPEC.decode, m),
+    "pydantic validate_json, schema only": lambda m, s: typed(_PYDANTIC.validate_json, m),
     "PointDecoder (pydantic)": lambda m, s: decoded(PointDecoder("default"), m, s),
     "FastPointDecoder": lambda m, s: decoded(FastPointDecoder("default"), m, s),
 }
+TYPED = ("msgspec, schema only", "pydantic validate_json, schema only")
 CASES: dict[str, Callable[[int], Messages]] = {
     "one value, epoch ts": single,
     "one value, RFC 3339 ts": rfc3339,
@@ -137,6 +176,7 @@ def measure(points: int, rounds: int) -> dict[str, dict[str, float]]:
         sources = [f"points/0@{i}" for i in range(len(messages))]
         fast, reference = VARIANTS["FastPointDecoder"], VARIANTS["PointDecoder (pydantic)"]
         assert fast(messages, sources) == reference(messages, sources) == points
+        assert all(VARIANTS[name](messages, sources) == points for name in TYPED)
         timings: dict[str, list[float]] = {name: [] for name in VARIANTS}
         for _ in range(rounds):
             for name, variant in VARIANTS.items():

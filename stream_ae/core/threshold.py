@@ -274,8 +274,10 @@ class RollingThreshold:
     def _ensure(self, slots: np.ndarray) -> None:
         if len(slots) and int(slots.max()) >= len(self._count):
             self._grow(int(slots.max()))
-        for slot in np.unique(slots[~self.histories.made(slots)]).tolist():  # never reset
-            self.reset(slot)
+        unmade = ~self.histories.made(slots)
+        if unmade.any():  # slots used before any reset
+            for slot in np.unique(slots[unmade]).tolist():
+                self.reset(slot)
 
     def current(self, slots: np.ndarray) -> np.ndarray:
         """The threshold each slot would apply to its next score (NaN while warming up)."""
