@@ -207,9 +207,10 @@ class KafkaSource:
             decoding = time.perf_counter()
             fetched = self._fetched
             spent = False
-            while fetched and len(batch) < limit:
+            size = len(batch)
+            while fetched and size < limit:
                 tp, message = fetched.popleft()
-                self._take(batch, tp, message)
+                size += self._take(batch, tp, message)
                 if batch.decode_s + (time.perf_counter() - decoding) >= budget:
                     spent = True
                     break
@@ -228,7 +229,8 @@ class KafkaSource:
         batch.fetch_s = loop.time() - started - batch.decode_s
         return batch
 
-    def _take(self, batch: SourceBatch, tp: TopicPartition, message: ConsumerRecord) -> None:
+    def _take(self, batch: SourceBatch, tp: TopicPartition, message: ConsumerRecord) -> int:
+        """Decode one message into the batch; returns how many items it added."""
         batch.messages += 1
         self._consumed[tp] = message.offset + 1
         position = Position(tp.topic, tp.partition, message.offset)
@@ -247,19 +249,24 @@ class KafkaSource:
                         value,
                     )
                 )
-            return
+                return 1
+            return 0
         # The position is written out only into refusals: most messages have none.
+        added = 0
         for item in decode_message(self.decoder, message.key, value, ""):
             if isinstance(item, Rejection):
-                if not rebuilding:
-                    item = replace(item, source=str(position))
-                    batch.dead.append(DeadLetter(item, position, message.key))
+                if rebuilding:  # refused and dead-lettered when it was first read
+                    continue
+                item = replace(item, source=str(position))
+                batch.dead.append(DeadLetter(item, position, message.key))
             elif rebuilding:
                 batch.rebuild.append(item)
             else:
                 batch.points.append(item)
                 batch.origins.append(position)
                 batch.append_ts.append(message.timestamp / 1000)
+            added += 1
+        return added
 
     async def commit(self, offsets: dict[TopicPartition, int]) -> None:
         """Commit what a finished batch covered (only partitions still assigned)."""
