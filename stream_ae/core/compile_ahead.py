@@ -23,4 +23,4 @@ def compile_ahead() -> None:
     judge = Judge(AlertPolicy(), stuck=StuckChannels(1, 0.99, 4))
     windows = np.zeros((1, 4, 1), dtype=np.float32)
     threshold = RollingThreshold(history=10, warmup=5)
-    judge.all_rows(np.zeros(1, np.int64), threshold, np.ones(1), windows, np.zeros(1))
+    judge.all_rows(np.zeros(1, np.int64), [threshold], [np.ones(1)], windows, np.zeros(1))

@@ -399,7 +399,7 @@ class Detector:
             state=np.zeros(n, dtype=np.int8),
             stuck=np.full(n, -1, dtype=np.int64),
         )
-        if self.compiled and len(self.lanes) == 1:
+        if self.compiled:
             self._judge_at_once(out, slots, ctx, ok, tags)
         else:
             for rows in in_turns(slots):
@@ -437,19 +437,22 @@ class Detector:
     def _judge_at_once(
         self, out: Output, slots: np.ndarray, ctx: _Batch, ok: np.ndarray, tags: np.ndarray
     ) -> None:
-        """Every row in one compiled call (`core.verdicts`, one lane): the verdicts and
-        alerts `_turn` gives turn by turn, in the same order."""
-        scores = ctx.results[0].scores
+        """Every row in one compiled call (`core.verdicts`): the verdicts and alerts
+        `_turn` gives turn by turn, in the same order."""
         try:
             verdicts = self.judge.all_rows(
-                slots, self.lanes[0].threshold, scores, ctx.batch.values, ctx.batch.end_ts
+                slots,
+                [lane.threshold for lane in self.lanes],
+                [result.scores for result in ctx.results],
+                ctx.batch.values,
+                ctx.batch.end_ts,
             )
         except Exception as exc:
             # Thresholds and policy may be half-updated: refused, as a turn would be.
             self._refuse(out, np.arange(len(slots)), exc, ctx, ok, tags)
             return
-        ctx.score[:], ctx.threshold[:] = scores, verdicts.threshold
-        ctx.level[:], ctx.decider[:] = level_of(verdicts.exponent), 0
+        ctx.score[:], ctx.threshold[:] = verdicts.score, verdicts.threshold
+        ctx.level[:], ctx.decider[:] = level_of(verdicts.exponent), verdicts.lane
         ctx.stuck[:], ctx.state[:] = verdicts.stuck, verdicts.state
         moved = np.flatnonzero((verdicts.state == OPENED) | (verdicts.state == RESOLVED))
         moved = moved[np.lexsort((moved, occurrence(slots)[moved]))]  # turn by turn

@@ -2,10 +2,10 @@
 exponents, decided by the alert policy, then learned by the thresholds.
 
 `Judge.turn` is the reference, one verdict per series per call: the decision-layer
-benchmark (`benchmarks/decision_layer.py`) and the detector with a model in shadow
-judge through it. With one model the detector judges a whole micro-batch through
-`Judge.all_rows`, the same steps compiled (`core.verdicts`), held identical to `turn`
-by the tests.
+benchmark (`benchmarks/decision_layer.py`) and the detector's reference path
+(`Detector.compiled = False`) judge through it. The detector judges a whole
+micro-batch through `Judge.all_rows`, the same steps compiled (`core.verdicts`), held
+identical to `turn` by the tests.
 """
 
 from __future__ import annotations
@@ -111,15 +111,15 @@ class Judge:
     def all_rows(
         self,
         slots: np.ndarray,
-        threshold: RollingThreshold,
-        scores: np.ndarray,
+        thresholds: Sequence[RollingThreshold],
+        scores: Sequence[np.ndarray],
         windows: np.ndarray,
         ts: np.ndarray,
     ) -> Verdicts:
-        """Judge every row, in order (slots may repeat), with one threshold: what `turn`
-        gives turn by turn, in one compiled call."""
+        """Judge every row, in order (slots may repeat), with one or two lanes: what
+        `turn` gives turn by turn, in one compiled call."""
         on_tail = self.judged_on == "tail"
-        return judge_all(self.policy, threshold, self.stuck, on_tail, slots, scores, windows, ts)
+        return judge_all(self.policy, thresholds, self.stuck, on_tail, slots, scores, windows, ts)
 
 
 def occurrence(slots: np.ndarray) -> np.ndarray:

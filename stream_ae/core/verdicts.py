@@ -11,13 +11,15 @@ touches another's state, so the verdicts are the turn-by-turn ones
 logarithms and sums may differ from numpy's in the last bit (numpy has its own
 vectorised `log` and sums in pairs); they feed no state, only its exponent.
 
-One lane only: while a model in shadow is judged beside the serving one, the detector
-goes turn by turn.
+A model in shadow is judged beside the serving one as `Judge.turn` does: each row by
+the newest lane whose threshold is warm for its series, and every lane's threshold
+learns its own score.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numba
@@ -33,8 +35,12 @@ from stream_ae.core.threshold import ThresholdState as Threshold
 
 
 class Verdicts(NamedTuple):
-    """Per row of one call: what `judging.Turn` holds for one lane."""
+    """Per row of one call: what `judging.Turn` holds."""
 
+    lane: np.ndarray
+    """[rows] which lane judged the row (1: the model in shadow, warm for the series)."""
+    score: np.ndarray
+    """[rows] the judging lane's score."""
     threshold: np.ndarray
     """[rows] the threshold judged against (NaN while warming up, or for a NaN score)."""
     exponent: np.ndarray
@@ -50,18 +56,23 @@ class Verdicts(NamedTuple):
 
 def judge_all(
     policy: AlertPolicy,
-    threshold: RollingThreshold,
+    thresholds: Sequence[RollingThreshold],
     stuck: StuckChannels | None,
     on_tail: bool,
     slots: np.ndarray,
-    scores: np.ndarray,
+    scores: Sequence[np.ndarray],
     windows: np.ndarray,
     ts: np.ndarray,
 ) -> Verdicts:
     """Judge every row in order (slots may repeat) as `Judge.turn` would turn by turn,
-    and learn from it: judged on tail exponents (`on_tail`) or on raw scores."""
+    and learn from it: `scores[k]` is lane k's score per row (one or two lanes), judged
+    on tail exponents (`on_tail`) or on raw scores."""
+    if not 1 <= len(thresholds) <= 2 or len(scores) != len(thresholds):
+        raise ValueError(f"one or two lanes, a score array each (got {len(thresholds)})")
     n = len(slots)
     out = Verdicts(
+        np.zeros(n, dtype=np.int64),
+        np.empty(n),
         np.empty(n),
         np.empty(n),
         np.full(n, -1, dtype=np.int64),
@@ -72,7 +83,8 @@ def judge_all(
     if n == 0:
         return out
     distinct = np.unique(slots)
-    held, rules = threshold.compiled_view(distinct)
+    views = [threshold.compiled_view(distinct) for threshold in thresholds]
+    first, second = views[0], views[-1]  # one lane: the second is never read
     policy_state, policy_rules = policy.compiled_view(distinct)
     if stuck is None:
         stuck_state, stuck_rules = _NO_STUCK
@@ -80,11 +92,15 @@ def judge_all(
         stuck_state, stuck_rules = stuck.compiled_view(distinct)
     _judge_rows(
         np.ascontiguousarray(slots, dtype=np.int64),
-        np.ascontiguousarray(scores, dtype=np.float64),
+        np.ascontiguousarray(scores[0], dtype=np.float64),
+        np.ascontiguousarray(scores[-1], dtype=np.float64),
         np.ascontiguousarray(windows),
         np.ascontiguousarray(ts, dtype=np.float64),
-        held,
-        rules,
+        len(thresholds) == 2,
+        first[0],
+        first[1],
+        second[0],
+        second[1],
         policy_state,
         policy_rules,
         stuck is not None,
@@ -111,10 +127,14 @@ _NO_STUCK = (
 def _judge_rows(
     slots: np.ndarray,
     scores: np.ndarray,
+    shadow_scores: np.ndarray,
     windows: np.ndarray,
     ts: np.ndarray,
+    shadow: bool,
     th: Threshold,
     tr: ThresholdRules,
+    shadow_th: Threshold,
+    shadow_tr: ThresholdRules,
     po: Policy,
     pr: PolicyRules,
     stuck_on: bool,
@@ -125,10 +145,18 @@ def _judge_rows(
 ) -> None:
     within = np.zeros((max(windows.shape[1] - 1, 0), windows.shape[2]), dtype=np.int64)
     for i in range(len(slots)):
-        slot, score = slots[i], scores[i]
+        slot = slots[i]
         judged_at = _current(th, tr, slot)
-        exponent = _exponent(th, tr, slot, score, judged_at)
-        bar = np.nan if math.isnan(score) else judged_at
+        shadow_at = _current(shadow_th, shadow_tr, slot) if shadow else np.nan
+        lane = 0 if math.isnan(shadow_at) else 1  # the newest lane warm for the series
+        if lane == 0:
+            score, bar = scores[i], judged_at
+            exponent = _exponent(th, tr, slot, score, bar)
+        else:
+            score, bar = shadow_scores[i], shadow_at
+            exponent = _exponent(shadow_th, shadow_tr, slot, score, bar)
+        if math.isnan(score):
+            bar = np.nan
         stuck = -1
         if stuck_on:
             _runs_within(windows[i], within)
@@ -142,8 +170,16 @@ def _judge_rows(
         else:
             value, limit = score, bar
         protect, clear = _policy_update(po, pr, slot, value, limit, ts[i], out, i)
-        if _learn(th, tr, slot, score, protect, clear, judged_at):
-            po.reference[slot] = np.nan  # the incident follows the level let in
+        # Every lane learns its own score; the incident follows a level its judging
+        # lane lets in.
+        if _learn(th, tr, slot, scores[i], protect, clear, judged_at) and lane == 0:
+            po.reference[slot] = np.nan
+        if shadow:
+            let_in = _learn(shadow_th, shadow_tr, slot, shadow_scores[i], protect, clear, shadow_at)
+            if let_in and lane == 1:
+                po.reference[slot] = np.nan
+        out.lane[i] = lane
+        out.score[i] = score
         out.threshold[i] = bar
         out.exponent[i] = exponent
         out.stuck[i] = stuck

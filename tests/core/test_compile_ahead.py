@@ -7,4 +7,4 @@ def test_both_hot_loops_are_compiled_for_the_detectors_types() -> None:
     compile_ahead()
     assert kernel.take_run.signatures
     judged = verdicts._judge_rows.signatures
-    assert judged and any("float32" in str(types[2]) for types in judged)  # raw windows
+    assert judged and any("float32" in str(types[3]) for types in judged)  # raw windows

@@ -21,22 +21,26 @@ CONFIGS: list[dict[str, Any]] = [
     {"protect": False, "stuck": False},
     {"judged_on": "score", "stuck": False, "floor": 0.0},
     {"channels": 3, "hop": 2, "hold_after": 0, "open_k": 1, "open_n": 1},
+    {"shadow": True},  # a second model's lane, warming up midway, then judging
 ]
 
 
-def build(config: dict[str, Any]) -> tuple[Judge, RollingThreshold]:
+def build(config: dict[str, Any]) -> tuple[Judge, list[RollingThreshold]]:
     channels = config.get("channels", 1)
-    threshold = RollingThreshold(
-        history=60,
-        quantile=0.98,
-        warmup=20,
-        protect=config.get("protect", True),
-        escape_after=25,
-        floor=config.get("floor", 1e-6),
-        rise_limit=config.get("rise_limit", 1.1),
-        rise_span=config.get("rise_span", 40),
-        return_after=config.get("return_after", 15),
-    )
+    thresholds = [
+        RollingThreshold(
+            history=60,
+            quantile=0.98,
+            warmup=warmup,
+            protect=config.get("protect", True),
+            escape_after=25,
+            floor=config.get("floor", 1e-6),
+            rise_limit=config.get("rise_limit", 1.1),
+            rise_span=config.get("rise_span", 40),
+            return_after=config.get("return_after", 15),
+        )
+        for warmup in ((20, 55) if config.get("shadow") else (20,))
+    ]
     policy = AlertPolicy(
         open_k=config.get("open_k", 2),
         open_n=config.get("open_n", 3),
@@ -50,7 +54,12 @@ def build(config: dict[str, Any]) -> tuple[Judge, RollingThreshold]:
         stuck = StuckChannels(
             channels, 0.98, WINDOW, hop=config.get("hop", 1), warmup=15, horizon=80, escape_after=9
         )
-    return Judge(policy, config.get("judged_on", "tail"), stuck), threshold
+    return Judge(policy, config.get("judged_on", "tail"), stuck), thresholds
+
+
+def lanes(scores: np.ndarray, count: int) -> list[np.ndarray]:
+    """Each lane's scores: a second model scores the same windows on its own scale."""
+    return [scores, 0.6 * scores + 0.4][:count]
 
 
 def stream(rng: np.random.Generator, n: int, slots: int, channels: int) -> tuple[np.ndarray, ...]:
@@ -74,22 +83,19 @@ def stream(rng: np.random.Generator, n: int, slots: int, channels: int) -> tuple
     return slot, score, windows, t
 
 
-def turn_by_turn(judge: Judge, threshold: RollingThreshold, batch: tuple) -> dict[str, Any]:
+def turn_by_turn(judge: Judge, thresholds: list[RollingThreshold], batch: tuple) -> dict:
     slots, scores, windows, ts = batch
     n = len(slots)
-    out = {
-        "threshold": np.empty(n),
-        "exponent": np.empty(n),
-        "stuck": np.empty(n, np.int64),
-        "state": np.empty(n, np.int8),
-        "opened_ts": np.empty(n),
-        "peak_ratio": np.empty(n),
-    }
+    fields = ("lane", "score", "threshold", "exponent", "stuck", "state", "opened_ts")
+    out: dict[str, np.ndarray] = {name: np.empty(n) for name in (*fields, "peak_ratio")}
+    every = lanes(scores, len(thresholds))
     for rows in in_turns(slots):
-        turn = judge.turn(slots[rows], [threshold], [scores[rows]], windows[rows], ts[rows])
-        out["threshold"][rows], out["exponent"][rows] = turn.threshold, turn.exponent
-        out["stuck"][rows], out["state"][rows] = turn.stuck, turn.moves.state
-        out["opened_ts"][rows] = turn.moves.opened_ts
+        turn = judge.turn(
+            slots[rows], thresholds, [s[rows] for s in every], windows[rows], ts[rows]
+        )
+        for name in fields[:-2]:
+            out[name][rows] = getattr(turn, name)
+        out["state"][rows], out["opened_ts"][rows] = turn.moves.state, turn.moves.opened_ts
         out["peak_ratio"][rows] = turn.moves.peak_ratio
     return out
 
@@ -98,26 +104,35 @@ def turn_by_turn(judge: Judge, threshold: RollingThreshold, batch: tuple) -> dic
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: ",".join(c) or "defaults")
 def test_all_rows_at_once_decide_as_turn_by_turn(config: dict[str, Any], seed: int) -> None:
     rng = np.random.default_rng(seed)
-    reference, reference_threshold = build(config)
-    compiled, compiled_threshold = build(config)
+    reference, reference_thresholds = build(config)
+    compiled, compiled_thresholds = build(config)
+    count = len(compiled_thresholds)
     states: list[int] = []
+    judged_by: list[int] = []
     for size in (1, 7, 300, 1, 900, 64, 1500):  # batches of every shape, state carried over
-        batch = stream(rng, size, slots=5, channels=config.get("channels", 1))
-        expected = turn_by_turn(reference, reference_threshold, batch)
-        got = compiled.all_rows(batch[0], compiled_threshold, *batch[1:])
-        for field in ("threshold", "stuck", "state", "opened_ts", "peak_ratio"):
+        slots, scores, windows, ts = stream(rng, size, slots=5, channels=config.get("channels", 1))
+        expected = turn_by_turn(reference, reference_thresholds, (slots, scores, windows, ts))
+        got = compiled.all_rows(slots, compiled_thresholds, lanes(scores, count), windows, ts)
+        for field in ("lane", "score", "threshold", "stuck", "state", "opened_ts", "peak_ratio"):
             np.testing.assert_array_equal(getattr(got, field), expected[field], err_msg=field)
         # numpy's vectorised log may differ from the compiled one in the last bit
         np.testing.assert_allclose(got.exponent, expected["exponent"], rtol=1e-12, atol=0)
         states += got.state.tolist()
+        judged_by += got.lane.tolist()
     assert states.count(OPENED) >= 10 and states.count(RESOLVED) >= 10  # the policy was tried
+    assert set(judged_by) == set(range(count))  # with a shadow, both lanes judged
     slots = np.arange(5)
-    for q in (0.95, 0.5):
+    for compiled_threshold, reference_threshold in zip(
+        compiled_thresholds, reference_thresholds, strict=True
+    ):
+        for q in (0.98, 0.95):
+            np.testing.assert_array_equal(
+                compiled_threshold.histories.quantile(slots, q),
+                reference_threshold.histories.quantile(slots, q),
+            )
         np.testing.assert_array_equal(
-            compiled_threshold.histories.quantile(slots, q),
-            reference_threshold.histories.quantile(slots, q),
+            compiled_threshold.count(slots), reference_threshold.count(slots)
         )
-    np.testing.assert_array_equal(compiled_threshold.count(slots), reference_threshold.count(slots))
 
 
 def test_a_level_that_leaves_gives_the_history_of_before_back_compiled() -> None:
@@ -125,7 +140,7 @@ def test_a_level_that_leaves_gives_the_history_of_before_back_compiled() -> None
     # another 25 above the old threshold: the compiled loop keeps a copy of the history
     # of before, and puts it back after return_after (15) calm scores, long before the
     # fault's scores would leave the history of 60 by themselves.
-    judge, threshold = build({"stuck": False, "rise_limit": None})
+    judge, [threshold] = build({"stuck": False, "rise_limit": None})
     rng = np.random.default_rng(1)
     parts = [rng.uniform(1, 2, 200), 30 + rng.uniform(1, 2, 40), rng.uniform(1, 1.5, 20)]
     slot = np.zeros(1, dtype=np.int64)
@@ -133,7 +148,7 @@ def test_a_level_that_leaves_gives_the_history_of_before_back_compiled() -> None
     for scores in parts:
         n = len(scores)
         windows = rng.normal(size=(n, WINDOW, 1)).astype(np.float32)
-        judge.all_rows(np.zeros(n, np.int64), threshold, scores, windows, np.arange(n) * 1.0)
+        judge.all_rows(np.zeros(n, np.int64), [threshold], [scores], windows, np.arange(n) * 1.0)
         levels.append(threshold.current(slot)[0])
         rows_used.append(threshold.histories.rows_used)
     calm, faulty, back = levels
