@@ -13,12 +13,14 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from aiokafka.structs import ConsumerRecord
 
+from stream_ae.connectors.columnar_wire import ColumnarDecoder, DecodedRows
 from stream_ae.connectors.dead_letters import DeadLetter, Position, raw_text, rejected
+from stream_ae.connectors.fastwire import FastPointDecoder
 from stream_ae.connectors.formats import OWN_JSON, InputFormat
 from stream_ae.connectors.kafka_common import client_options, start_patiently
 from stream_ae.connectors.point_rules import SERIES_MAX_CHARS, series_problem
 from stream_ae.connectors.wire import PointDecoder
-from stream_ae.core.records import Point, Rejection, RejectReason
+from stream_ae.core.records import Point, PointColumns, Rejection, RejectReason
 from stream_ae.settings import KafkaSettings
 
 __all__ = [
@@ -32,6 +34,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+CHUNK = 512
+"""Messages decoded at once: a batch that fills up part way through a chunk leaves the
+rest to the next one, decoded again."""
 DECODE_BUDGET_S = 1.0
 """Seconds a batch may spend decoding (on the event loop) before it ends and leaves the
 rest of its fetch to the next batch: a message's points may be few but slow to check
@@ -47,11 +52,17 @@ _NO_KEY = Rejection(
 
 @dataclass(slots=True)
 class SourceBatch:
-    """One micro-batch: decoded points, refused input, and the offsets it covers."""
+    """One micro-batch: decoded points as columns (a list each), refused input, and the
+    offsets it covers. Row i is point i: its series, time, values and the partition,
+    offset and append time of its message."""
 
-    points: list[Point] = field(default_factory=list)
-    origins: list[Position] = field(default_factory=list)
-    """Where each point came from (same order as `points`)."""
+    topic: str = ""
+    series: list[str] = field(default_factory=list)
+    ts: list[float] = field(default_factory=list)
+    """Event time, epoch seconds."""
+    values: list[tuple[float, ...]] = field(default_factory=list)
+    partitions: list[int] = field(default_factory=list)
+    message_offsets: list[int] = field(default_factory=list)
     append_ts: list[float] = field(default_factory=list)
     """Broker append time of each point's message, epoch seconds."""
     rebuild: list[Point] = field(default_factory=list)
@@ -70,7 +81,42 @@ class SourceBatch:
     def __len__(self) -> int:
         # Dead letters count: a message may fan out into thousands of them, and a batch
         # must stay bounded whatever its messages hold.
-        return len(self.points) + len(self.rebuild) + len(self.dead)
+        return len(self.series) + len(self.rebuild) + len(self.dead)
+
+    def columns(self, channels: int) -> PointColumns:
+        """The points for the detector, in arrival order."""
+        return PointColumns.from_rows(self.series, self.ts, self.values, channels)
+
+    def origin(self, i: int) -> Position:
+        """Where point i came from."""
+        return Position(self.topic, self.partitions[i], self.message_offsets[i])
+
+    @property
+    def points(self) -> list[Point]:
+        """The points as objects (for readers off the hot path)."""
+        return [Point(*row) for row in zip(self.series, self.ts, self.values, strict=True)]
+
+    @property
+    def origins(self) -> list[Position]:
+        return [self.origin(i) for i in range(len(self.series))]
+
+    def add(self, point: Point, position: Position, append_ts: float) -> None:
+        self.series.append(point.series)
+        self.ts.append(point.ts)
+        self.values.append(point.values)
+        self.partitions.append(position.partition)
+        self.message_offsets.append(position.offset)
+        self.append_ts.append(append_ts)
+
+    def keep_partitions(self, partitions: set[int]) -> None:
+        """Drop the points of every other partition (revoked since they were read)."""
+        keep = [i for i, p in enumerate(self.partitions) if p in partitions]
+        self.series = [self.series[i] for i in keep]
+        self.ts = [self.ts[i] for i in keep]
+        self.values = [self.values[i] for i in keep]
+        self.partitions = [self.partitions[i] for i in keep]
+        self.message_offsets = [self.message_offsets[i] for i in keep]
+        self.append_ts = [self.append_ts[i] for i in keep]
 
 
 RevokeHook = Callable[[set[TopicPartition]], Awaitable[None]]
@@ -113,6 +159,12 @@ class KafkaSource:
         finishes and commits what it read)."""
         self.decoder = message_decoder(channels, InputFormat.of(kafka))
         """Call its `forget(series)` when the detector drops a series."""
+        self.columnar = (
+            ColumnarDecoder(self.decoder)
+            if isinstance(self.decoder, FastPointDecoder) and self.decoder.expected is not None
+            else None
+        )
+        """Takes the ordinary messages of a fetch at once, when channels are known."""
         self._rebuild_until: dict[TopicPartition, int] = {}
         self._consumed: dict[TopicPartition, int] = {}
         self._committed: dict[TopicPartition, int] = {}
@@ -197,24 +249,13 @@ class KafkaSource:
         decoded: waiting for more would only add latency when the input is quiet, and
         under load messages pile up while the batch before is scored, so batches grow
         with the rate by themselves."""
-        batch = SourceBatch()
+        batch = SourceBatch(self.kafka.input_topic)
         loop = asyncio.get_running_loop()
         started = loop.time()
         deadline = started + self.kafka.max_wait_ms / 1000
         limit = self.kafka.max_batch_points
-        budget = self.decode_budget_s  # of decoding time only: waits for a fetch are free
         while True:
-            decoding = time.perf_counter()
-            fetched = self._fetched
-            spent = False
-            size = len(batch)
-            while fetched and size < limit:
-                tp, message = fetched.popleft()
-                size += self._take(batch, tp, message)
-                if batch.decode_s + (time.perf_counter() - decoding) >= budget:
-                    spent = True
-                    break
-            batch.decode_s += time.perf_counter() - decoding
+            spent = self._decode(batch, limit)
             remaining = deadline - loop.time()
             if len(batch) >= limit or remaining <= 0 or spent:
                 break
@@ -225,12 +266,78 @@ class KafkaSource:
             if not records and batch.messages:
                 break
             for tp, messages in records.items():
-                fetched.extend((tp, message) for message in messages)
+                self._fetched.extend((tp, message) for message in messages)
         batch.fetch_s = loop.time() - started - batch.decode_s
         return batch
 
+    def _decode(self, batch: SourceBatch, limit: int) -> bool:
+        """Decode fetched messages into `batch` until it holds `limit` items; True when
+        the decoding budget ran out first (what is left stays fetched, in order)."""
+        started = time.perf_counter()
+        budget = self.decode_budget_s - batch.decode_s  # waits for a fetch are free
+        fetched, size = self._fetched, len(batch)
+        try:
+            while fetched and size < limit:
+                chunk = [fetched.popleft() for _ in range(min(len(fetched), limit - size, CHUNK))]
+                rows = self._fast_rows(chunk)
+                row = 0
+                for j, (tp, message) in enumerate(chunk):
+                    taken = rows.taken[j]
+                    if taken < 0:
+                        size += self._take(batch, tp, message)
+                    else:
+                        self._take_rows(batch, tp, message, rows, row, taken)
+                        row += taken
+                        size += taken
+                    spent = time.perf_counter() - started >= budget
+                    if spent or size >= limit:
+                        fetched.extendleft(reversed(chunk[j + 1 :]))
+                        return spent
+            return False
+        finally:
+            batch.decode_s += time.perf_counter() - started
+
+    def _fast_rows(self, chunk: list[tuple[TopicPartition, ConsumerRecord]]) -> DecodedRows:
+        """The columnar decoder's rows of the chunk's ordinary messages; every other
+        message (re-read to rebuild, oversized, or not in the point format) is marked for
+        `_take`, the reference path."""
+        if self.columnar is None:
+            return DecodedRows(taken=[-1] * len(chunk))
+        most = self.kafka.max_message_bytes
+        values = [
+            m.value
+            if m.value is not None
+            and len(m.value) <= most
+            and m.offset >= self._rebuild_until.get(tp, -1)
+            else b""
+            for tp, m in chunk
+        ]
+        return self.columnar.decode([m.key for _, m in chunk], values)
+
+    def _take_rows(
+        self,
+        batch: SourceBatch,
+        tp: TopicPartition,
+        message: ConsumerRecord,
+        rows: DecodedRows,
+        first: int,
+        count: int,
+    ) -> None:
+        """Add one message's rows, decoded by the columnar decoder."""
+        batch.messages += 1
+        offset = message.offset
+        self._consumed[tp] = batch.offsets[tp] = offset + 1
+        last = first + count
+        batch.series += rows.series[first:last]
+        batch.ts += rows.ts[first:last]
+        batch.values += rows.values[first:last]
+        batch.partitions += [tp.partition] * count
+        batch.message_offsets += [offset] * count
+        batch.append_ts += [message.timestamp / 1000] * count
+
     def _take(self, batch: SourceBatch, tp: TopicPartition, message: ConsumerRecord) -> int:
-        """Decode one message into the batch; returns how many items it added."""
+        """Decode one message into the batch with the reference decoder; returns how many
+        items it added."""
         batch.messages += 1
         self._consumed[tp] = message.offset + 1
         position = Position(tp.topic, tp.partition, message.offset)
@@ -262,9 +369,7 @@ class KafkaSource:
             elif rebuilding:
                 batch.rebuild.append(item)
             else:
-                batch.points.append(item)
-                batch.origins.append(position)
-                batch.append_ts.append(message.timestamp / 1000)
+                batch.add(item, position, message.timestamp / 1000)
             added += 1
         return added
 

@@ -230,9 +230,7 @@ class Detector:
         """
         out = Output() if out is None else out
         out.taken = 0  # an index into these points
-        point_at: Callable[[int], Point] = (
-            points.point if isinstance(points, PointColumns) else points.__getitem__
-        )
+        point_at: Callable[[int], Point] = points.__getitem__
         if self.compiled:
             columns = (
                 points

@@ -34,8 +34,8 @@ class PointColumns:
     """Points of many series as columns: what the hot path carries, not a Point each.
 
     >>> cols = PointColumns.of([Point("a", 1.0, (0.5,)), Point("b", 2.0, (1.0, 2.0))], 1)
-    >>> cols.values.tolist(), cols.point(0)
-    ([[0.5], [nan]], Point(series='a', ts=1.0, values=(0.5,)))
+    >>> cols.values.tolist(), cols[1]
+    ([[0.5], [nan]], Point(series='b', ts=2.0, values=(1.0, 2.0)))
     """
 
     series: Sequence[str]
@@ -43,6 +43,10 @@ class PointColumns:
     """[points] float64 event time, epoch seconds."""
     values: np.ndarray
     """[points, channels] float64."""
+    given: Sequence[tuple[float, ...]] | None = None
+    """The values as given, kept only when some row is not `channels` numbers (it reads
+    as NaN in `values`): indexing gives back that point as it came, for the caller to
+    judge."""
 
     def __post_init__(self) -> None:
         n = len(self.series)
@@ -55,27 +59,41 @@ class PointColumns:
     def __len__(self) -> int:
         return len(self.series)
 
-    def point(self, i: int) -> Point:
-        return Point(self.series[i], float(self.ts[i]), tuple(self.values[i].tolist()))
+    def __getitem__(self, i: int) -> Point:
+        """Point `i`, built on demand (for the rare point judged one at a time)."""
+        values = self.given[i] if self.given is not None else tuple(self.values[i].tolist())
+        return Point(self.series[i], float(self.ts[i]), values)
 
     @staticmethod
     def of(points: Sequence[Point], channels: int) -> PointColumns:
-        """The columns of `points`; a point without `channels` numbers (another count, a
-        string) reads as NaN here, for the caller to judge from the point itself."""
-        n = len(points)
-        ts = np.fromiter((p.ts for p in points), np.float64, n)
+        """The columns of `points` (see `from_rows`)."""
+        return PointColumns.from_rows(
+            [p.series for p in points], [p.ts for p in points], [p.values for p in points], channels
+        )
+
+    @staticmethod
+    def from_rows(
+        series: Sequence[str],
+        ts: Sequence[float],
+        rows: Sequence[tuple[float, ...]],
+        channels: int,
+    ) -> PointColumns:
+        """Columns of points given as a series id, a time and a tuple of values each; a
+        row without `channels` numbers (another count, a string) reads as NaN in
+        `values`, and the rows are kept for indexing."""
+        n = len(series)
+        times = np.array(ts, dtype=np.float64) if n else np.zeros(0)
         try:
-            given = np.array([p.values for p in points])
-        except (ValueError, TypeError):  # ragged: some point has another channel count
+            given = np.array(rows) if n else np.zeros((0, channels))
+        except (ValueError, TypeError):  # ragged: some row has another channel count
             given = np.zeros(0)
         if given.shape == (n, channels) and given.dtype.kind in "biuf":
-            values = given.astype(np.float64)
-        else:
-            values = np.full((n, channels), np.nan)
-            for i, p in enumerate(points):
-                if len(p.values) == channels and all(isinstance(v, int | float) for v in p.values):
-                    values[i] = p.values
-        return PointColumns([p.series for p in points], ts, values)
+            return PointColumns(series, times, given.astype(np.float64, copy=False))
+        values = np.full((n, channels), np.nan)
+        for i, row in enumerate(rows):
+            if len(row) == channels and all(isinstance(v, int | float) for v in row):
+                values[i] = row
+        return PointColumns(series, times, values, rows)
 
 
 class RejectReason(StrEnum):

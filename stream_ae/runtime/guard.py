@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from stream_ae.core.detector import Detector
 from stream_ae.core.output import Output
-from stream_ae.core.records import Point
+from stream_ae.core.records import Point, PointColumns
 from stream_ae.ratelimit import RateLimitedLog
 
 EVICTED_BECAUSE = {
@@ -30,7 +30,10 @@ def log_eviction(log: RateLimitedLog, series: str, reason: str) -> None:
 
 
 def process_guarded(
-    detector: Detector, points: Sequence[Point], log: RateLimitedLog, now: float | None = None
+    detector: Detector,
+    points: Sequence[Point] | PointColumns,
+    log: RateLimitedLog,
+    now: float | None = None,
 ) -> Output:
     """`detector.process(points)` with wall time (`now`, default the clock), its
     unexpected errors logged with their tracebacks, rate-limited per error id.

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import partial
@@ -32,10 +32,10 @@ from stream_ae.connectors.kafka_sink import (
     dead_letter_message,
     score_messages,
 )
-from stream_ae.connectors.kafka_source import DeadLetter, Position, SourceBatch
+from stream_ae.connectors.kafka_source import DeadLetter, SourceBatch
 from stream_ae.core.detector import Detector
 from stream_ae.core.output import Output
-from stream_ae.core.records import Alert, Point
+from stream_ae.core.records import Alert, Point, PointColumns
 from stream_ae.metrics import ServiceMetrics
 from stream_ae.ratelimit import RateLimitedLog
 from stream_ae.runtime.guard import log_eviction, process_guarded
@@ -273,22 +273,19 @@ class DetectorService:
         """Score one batch and do the bookkeeping that reads the detector (the worker is
         idle until the next batch); returns what its delivery needs."""
         mine = self.source.assignment()
-        points, origins = batch.points, batch.origins
         if not mine.issuperset(batch.offsets):
             # Points of partitions revoked since they were read belong to their new owner.
-            keep = [
-                i for i, o in enumerate(origins) if TopicPartition(o.topic, o.partition) in mine
-            ]
-            points, origins = [points[i] for i in keep], [origins[i] for i in keep]
+            batch.keep_partitions({tp.partition for tp in mine if tp.topic == batch.topic})
+        points = batch.columns(self.detector.store.channels)
         started = time.perf_counter()
         if batch.rebuild:
             rebuilt = await self._in_worker(self._score, batch.rebuild)
-            self._forget_gone(batch.rebuild, rebuilt)
+            self._forget_gone([p.series for p in batch.rebuild], rebuilt)
         out = await self._in_worker(self._score, points)
         scored = time.perf_counter()
         dead = list(batch.dead)
         for index, rejection in out.rejected:
-            position = origins[index]
+            position = batch.origin(index)
             point = points[index]
             raw = point_raw(point, self.detector.channel_names)
             dead.append(
@@ -302,22 +299,22 @@ class DetectorService:
         messages += [dead_letter_message(self.kafka.dead_letter_topic, d) for d in dead]
         if self.kafka.score_topic:
             messages += score_messages(self.kafka.score_topic, out.scored)
-        self._note_partitions(points, origins)
+        self._note_partitions(batch)
         if self.first_fit is not None:
             await self._in_worker(self.first_fit.poll, watched=not self.first_fit.blocking)
         self._account(batch, len(points), out, scored - started)
-        self._forget_gone(points, out)
+        self._forget_gone(batch.series, out)
         return _Scored(batch, len(points), out, dead, messages)
 
-    def _note_partitions(self, points: list[Point], origins: list[Position]) -> None:
+    def _note_partitions(self, batch: SourceBatch) -> None:
         """Which partition each live series came from, for a revocation to drop it. Read
         while the worker is idle: nothing else evicts."""
-        newest = dict(zip((p.series for p in points), origins, strict=True))  # one per series
+        newest = dict(zip(batch.series, batch.partitions, strict=True))  # one per series
         live, known = self.detector.store, self._series_partition
-        for series, origin in newest.items():
+        for series, partition in newest.items():
             tp = known.get(series)
-            if series in live and (tp is None or tp.partition != origin.partition):
-                known[series] = TopicPartition(origin.topic, origin.partition)
+            if series in live and (tp is None or tp.partition != partition):
+                known[series] = TopicPartition(batch.topic, partition)
 
     async def _deliver(self, scored: _Scored) -> None:
         """Send a scored batch's messages, wait for their acknowledgements, then commit."""
@@ -345,14 +342,15 @@ class DetectorService:
         s.rebuilt += len(scored.batch.rebuild)
         self._report_progress()
 
-    def _score(self, points: list[Point]) -> Output:
+    def _score(self, points: Sequence[Point] | PointColumns) -> Output:
         return process_guarded(self.detector, points, self._limited)
 
-    def _forget_gone(self, points: list[Point], out: Output) -> None:
+    def _forget_gone(self, series: Sequence[str], out: Output) -> None:
         """Drop every per-series record outside the detector of series that are not
-        live: evicted ones, and refused ones the decoder already noted."""
+        live: evicted ones, and refused ones the decoder already noted (`series` names
+        the batch's points, in order)."""
         evicted, self._evicted = self._evicted, []
-        refused = [points[i].series for i, _ in out.rejected]
+        refused = [series[i] for i, _ in out.rejected]
         store = self.detector.store
         gone = [s for s in dict.fromkeys(evicted + refused) if s not in store]
         for series in gone:
@@ -367,7 +365,7 @@ class DetectorService:
         if not alerts:
             return
         now = time.time()
-        appended = {(p.series, p.ts): t for p, t in zip(batch.points, batch.append_ts, strict=True)}
+        appended = dict(zip(zip(batch.series, batch.ts, strict=True), batch.append_ts, strict=True))
         for alert in alerts:
             self.metrics.event_to_alert.observe(max(0.0, now - alert.ts))
             append_ts = appended.get((alert.series, alert.ts))

@@ -1,0 +1,128 @@
+"""Contract: the columnar decoder, with the reference for what it leaves, gives what the
+reference decoder gives alone, message by message, over the fast decoder's corpus and a
+random one; and it does take the ordinary messages itself."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+
+import pytest
+
+from stream_ae.connectors.columnar_wire import ColumnarDecoder
+from stream_ae.connectors.fastwire import FastPointDecoder
+from stream_ae.connectors.kafka_source import decode_message
+from stream_ae.core.records import Point
+from tests.connectors.test_fastwire import CORPUS, _comparable
+
+KEYS = [b"pump-7", None, b"\xffkey", b"a\nb", b"", b"k" * 300, b"plant/m"]
+CHANNELS = [("value",), ("temp",), ("temp", "vib"), ("vib", "temp")]
+
+
+def _through_columns(
+    messages: list[bytes], keys: list[bytes | None], channels: tuple[str, ...]
+) -> tuple[list[list[object]], list[int]]:
+    reference = FastPointDecoder("", channels)
+    rows = ColumnarDecoder(reference).decode(keys, messages)
+    out, row = [], 0
+    for i, (key, value) in enumerate(zip(keys, messages, strict=True)):
+        taken = rows.taken[i]
+        if taken < 0:
+            out.append(_comparable(decode_message(reference, key, value, f"t/0@{i}")))
+            continue
+        points = [
+            Point(rows.series[j], rows.ts[j], rows.values[j]) for j in range(row, row + taken)
+        ]
+        out.append(_comparable(points))
+        row += taken
+    assert row == len(rows.series) == len(rows.ts) == len(rows.values)
+    return out, rows.taken
+
+
+def _alone(
+    messages: list[bytes], keys: list[bytes | None], channels: tuple[str, ...]
+) -> list[list[object]]:
+    reference = FastPointDecoder("", channels)
+    return [
+        _comparable(decode_message(reference, key, value, f"t/0@{i}"))
+        for i, (key, value) in enumerate(zip(keys, messages, strict=True))
+    ]
+
+
+def _encoded(corpus: list[str | bytes]) -> list[bytes]:
+    return [m.encode("utf-8", "surrogatepass") if isinstance(m, str) else m for m in corpus]
+
+
+@pytest.mark.parametrize("channels", CHANNELS)
+def test_same_results_as_the_reference_over_the_corpus(channels: tuple[str, ...]) -> None:
+    messages = _encoded(CORPUS)
+    for shift in range(len(KEYS)):  # every message with every kind of key
+        keys = list(itertools.islice(itertools.cycle(KEYS[shift:] + KEYS[:shift]), len(messages)))
+        got, _ = _through_columns(messages, keys, channels)
+        assert got == _alone(messages, keys, channels)
+
+
+def _random_message(rng: random.Random, names: tuple[str, ...]) -> bytes:
+    def point() -> dict[str, object]:
+        p: dict[str, object] = {}
+        if rng.random() < 0.8:
+            p["series"] = rng.choice(["s1", "s2", "", "x\ty", "\u00a0nbsp", 7, None])
+        p["ts"] = rng.choice(
+            [
+                1_732_262_400 + rng.random(),
+                1_732_262_400,
+                1_732_262_400_000,
+                "2024-11-22T08:00:03Z",
+                -1e20,
+                2**60,
+                True,
+            ]
+        )
+        number = rng.choice([0.5, -3, 2**53, 2**53 + 1, 1e30, 1e31, None, "1", False, -0.0])
+        shape = rng.random()
+        if shape < 0.5:
+            p["value"] = number
+        elif shape < 0.9:
+            chosen = list(names) if rng.random() < 0.8 else [*names, "extra"][-len(names) :]
+            if rng.random() < 0.3:
+                chosen.reverse()
+            p["values"] = {name: rng.choice([number, 1.25]) for name in chosen}
+        else:
+            p["value"], p["values"] = number, {names[0]: 1.0}
+        return p
+
+    if rng.random() < 0.2:
+        return json.dumps([point() for _ in range(rng.randint(0, 4))]).encode()
+    return json.dumps(point()).encode()
+
+
+@pytest.mark.parametrize(("channels", "seed"), list(itertools.product(CHANNELS, range(3))))
+def test_same_results_as_the_reference_over_random_messages(
+    channels: tuple[str, ...], seed: int
+) -> None:
+    rng = random.Random(seed)
+    messages = [_random_message(rng, channels) for _ in range(3000)]
+    keys = [rng.choice(KEYS) for _ in messages]
+    got, taken = _through_columns(messages, keys, channels)
+    assert got == _alone(messages, keys, channels)
+    assert 0 < sum(t >= 0 for t in taken) < len(messages)  # both paths were exercised
+
+
+def test_ordinary_messages_are_taken_by_the_columnar_path() -> None:
+    messages = [
+        b'{"series": "pump-7", "ts": 1732262400.25, "value": 0.731}',
+        b'{"ts": 1732262402500, "value": -3}',  # keyed series, epoch milliseconds
+        b'[{"series": "a", "ts": 1, "value": 1}, {"series": "b", "ts": 1, "value": 2}]',
+        b'{"series": "m", "ts": 1, "values": {"temp": 21.5}, "unit": "C"}',  # named channel
+    ]
+    rows = ColumnarDecoder(FastPointDecoder("", ("temp",))).decode([b"k"] * 4, messages)
+    assert rows.taken == [1, 1, 2, 1]
+    assert rows.series == ["pump-7", "k", "a", "b", "m"]
+    assert rows.ts == [1732262400.25, 1732262402.5, 1.0, 1.0, 1.0]
+    assert rows.values == [(0.731,), (-3.0,), (1.0,), (2.0,), (21.5,)]
+
+
+def test_needs_the_channels_up_front() -> None:
+    with pytest.raises(ValueError, match="channels known up front"):
+        ColumnarDecoder(FastPointDecoder(""))
