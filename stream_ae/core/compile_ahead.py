@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from stream_ae.core.alerting import AlertPolicy
+from stream_ae.core.drift import PageHinkleyRises
 from stream_ae.core.judging import Judge
 from stream_ae.core.stillness import StuckChannels
 from stream_ae.core.threshold import RollingThreshold
@@ -17,10 +18,11 @@ from stream_ae.core.windows import WindowStore
 
 
 def compile_ahead() -> None:
-    """Run the window store's and the decision layer's loops once, on the types the
-    detector gives them."""
+    """Run the window store's, the decision layer's and the drift detector's loops once,
+    on the types the detector gives them."""
     WindowStore(2, 1).take_run(0, np.array([-1]), np.zeros(1), np.zeros((1, 1)))
     judge = Judge(AlertPolicy(), stuck=StuckChannels(1, 0.99, 4))
     windows = np.zeros((1, 4, 1), dtype=np.float32)
     threshold = RollingThreshold(history=10, warmup=5)
     judge.all_rows(np.zeros(1, np.int64), [threshold], [np.ones(1)], windows, np.zeros(1))
+    PageHinkleyRises().update(["a"], np.ones(1))

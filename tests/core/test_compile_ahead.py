@@ -8,3 +8,10 @@ def test_both_hot_loops_are_compiled_for_the_detectors_types() -> None:
     assert kernel.take_run.signatures
     judged = verdicts._judge_rows.signatures
     assert judged and any("float32" in str(types[3]) for types in judged)  # raw windows
+
+
+def test_the_drift_loop_is_compiled_too() -> None:
+    from stream_ae.core import drift
+
+    compile_ahead()
+    assert drift._page_hinkley_up.signatures
