@@ -262,7 +262,12 @@ class InProcessService:
 class Stream:
     """The points of one case, their send times, and when their scores were read."""
 
-    def __init__(self, values: np.ndarray, spikes: Sequence[tuple[int, int]]) -> None:
+    def __init__(
+        self, values: np.ndarray, spikes: Sequence[tuple[int, int]], per_message: int = 1
+    ) -> None:
+        self.per_message = per_message
+        """Points a message carries (a JSON array of one step of that many series, keyed
+        by the first: a series always goes to the same partition)."""
         self.values = values.copy()
         for step, i in spikes:
             self.values[step, i] += SPIKE
@@ -276,12 +281,18 @@ class Stream:
         self.scores_seen = 0
 
     def encoded(self, first: int, last: int) -> list[tuple[bytes, bytes]]:
+        """Messages of steps [first, last), step by step, `per_message` series each."""
         out = []
+        k = self.per_message
         for step in range(first, last):
             ts = T0 + step
-            for name, value in zip(self.names, self.values[step].tolist(), strict=True):
-                key = name.encode()
-                out.append((key, orjson.dumps({"series": name, "ts": ts, "value": value})))
+            points = [
+                {"series": name, "ts": ts, "value": value}
+                for name, value in zip(self.names, self.values[step].tolist(), strict=True)
+            ]
+            for g in range(0, len(points), k):
+                body = points[g] if k == 1 else points[g : g + k]
+                out.append((self.names[g].encode(), orjson.dumps(body)))
         return out
 
 
@@ -293,23 +304,26 @@ async def produce(
     last: int,
     rate: float | None,
 ) -> float:
-    """Send steps [first, last); returns the wall time of the first send."""
+    """Send steps [first, last), at `rate` points/s if given; returns the wall time of
+    the first send."""
     messages = stream.encoded(first, last)
-    series = len(stream.names)
+    series, k = len(stream.names), stream.per_message
+    per_step = -(-series // k)  # messages a step takes
     sent = stream.sent
     clock = time.perf_counter
     started = clock()
-    chunk = 1000 if rate is None else max(1, int(rate * 0.002))
+    chunk = 1000 if rate is None else max(1, int(rate * 0.002 / k))
     for start in range(0, len(messages), chunk):
         if rate is not None:
-            due = started + start / rate
+            due = started + start * k / rate
             delay = due - clock()
             if delay > 0:
                 await asyncio.sleep(delay)
         for n in range(start, min(start + chunk, len(messages))):
             key, value = messages[n]
             await producer.send(topic, value, key=key)
-            sent[first + n // series, n % series] = clock()
+            g = (n % per_step) * k
+            sent[first + n // per_step, g : g + k] = clock()
         if rate is None:
             await asyncio.sleep(0)  # let the observer read while the backlog is written
     await producer.flush()

@@ -19,6 +19,10 @@ resident memory after the max-rate phase less before the first point, per series
 per point is the service's CPU time over the max-rate phase per point: its main thread
 (event loop: fetch, decode, send, commit) and the whole process.
 
+With `--points-per-message K` each message carries a JSON array of K points (one step of
+K series), as a gateway that batches its readings sends them: the event loop's cost is
+per message as much as per point.
+
 With `--processes N`, N services share the consumer group (and the input's partitions)
 on this machine; the memory and CPU columns then sum over them.
 
@@ -26,7 +30,7 @@ Alerts open 1-of-1 above a fixed floor (threshold warm-up of 1 score) so that ev
 spike alerts at once: latency is the pipeline's, not the k-of-n policy's wait.
 
     python benchmarks/speed.py [--quick] [--series 1,100,10000,100000] [--hops 1,8]
-                               [--processes N]
+                               [--processes N] [--points-per-message K]
 """
 
 from __future__ import annotations
@@ -85,6 +89,7 @@ class Row:
     memory_kib_per_series: float
     seconds: float
     processes: int = 1
+    points_per_message: int = 1
     main_thread_us_per_point: float = float("nan")
     process_us_per_point: float = float("nan")
 
@@ -144,12 +149,12 @@ class Commits:
         return sum(offset or 0 for offset in got)
 
     async def wait(self, total: int, limit: float) -> float:
-        """Wait until `total` points are committed; the time that was first seen."""
+        """Wait until `total` messages are committed; the time that was first seen."""
         deadline = time.perf_counter() + limit
         while await self.total() < total:
             if time.perf_counter() > deadline:
                 raise RuntimeError(
-                    f"{self.group}: {await self.total()} of {total} points processed in {limit} s"
+                    f"{self.group}: {await self.total()} of {total} messages processed in {limit} s"
                 )
             await asyncio.sleep(0.02)
         return time.perf_counter()
@@ -200,7 +205,9 @@ async def run_case(
     values = e2e.series_values(series, s1 + paced_room, args.seed)
     spiked = range(0, series, max(1, series // 200))
     spike_steps = [s for s in range(s1, values.shape[0], 64) if scored_step(s, hop)]
-    stream = e2e.Stream(values, [(s, i) for s in spike_steps for i in spiked])
+    stream = e2e.Stream(
+        values, [(s, i) for s in spike_steps for i in spiked], args.points_per_message
+    )
     services = [
         e2e.SubprocessService(settings, artifact, workdir, member)
         for member in range(args.processes)
@@ -217,11 +224,12 @@ async def run_case(
         try:
             before = sum(rss_kib(pid) for pid in pids)
             await e2e.produce(producer, k.input_topic, stream, 0, fill, None)
-            await commits.wait(fill * series, args.timeout)
+            per_step = -(-series // args.points_per_message)  # messages a step takes
+            await commits.wait(fill * per_step, args.timeout)
             main_before = sum(cpu_s(pid, pid) for pid in pids)
             all_before = sum(cpu_s(pid) for pid in pids)
             started = await e2e.produce(producer, k.input_topic, stream, fill, s1, None)
-            done = await commits.wait(s1 * series, args.timeout)
+            done = await commits.wait(s1 * per_step, args.timeout)
             main_s = sum(cpu_s(pid, pid) for pid in pids) - main_before
             all_s = sum(cpu_s(pid) for pid in pids) - all_before
             memory = (sum(rss_kib(pid) for pid in pids) - before) / series
@@ -230,7 +238,7 @@ async def run_case(
                 values.shape[0], s1 + max(2, int(args.pace * rate * args.paced_seconds / series))
             )
             await e2e.produce(producer, k.input_topic, stream, s1, s2, args.pace * rate)
-            await commits.wait(s2 * series, args.timeout)
+            await commits.wait(s2 * per_step, args.timeout)
             await asyncio.sleep(0.5)  # the last alerts' reads
         finally:
             observer.cancel()
@@ -267,6 +275,7 @@ async def run_case(
         memory_kib_per_series=memory,
         seconds=time.perf_counter() - wall,
         processes=args.processes,
+        points_per_message=args.points_per_message,
         main_thread_us_per_point=main_s / points * 1e6,
         process_us_per_point=all_s / points * 1e6,
     )
@@ -275,16 +284,18 @@ async def run_case(
 
 def table(rows: list[Row], hst: float, per_point: float) -> str:
     lines = [
-        "| series | hop | processes | points timed | points/s | model ceiling (points/s) "
+        "| series | hop | processes | points a message | points timed | points/s "
+        "| model ceiling (points/s) "
         "| end to end / model | decode alone | end to end / decode | detector alone "
         "| detector / model | vs HST | vs per-point torch | alert p50 / p99 ms "
         "| alerts / spikes | KiB per series | CPU µs/point main thread / process |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         model = r.ceiling_windows_per_s * r.hop
         lines.append(
-            f"| {r.series:,} | {r.hop} | {r.processes} | {r.points:,} | {r.points_per_s:,.0f} "
+            f"| {r.series:,} | {r.hop} | {r.processes} | {r.points_per_message} "
+            f"| {r.points:,} | {r.points_per_s:,.0f} "
             f"| {model:,.0f} | {r.ratio:.2f} "
             f"| {r.decode_points_per_s:,.0f} | {r.points_per_s / r.decode_points_per_s:.2f} "
             f"| {r.detector_alone_points_per_s:,.0f} "
@@ -378,6 +389,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--processes", type=int, default=1, help="detector processes in the consumer group"
+    )
+    parser.add_argument(
+        "--points-per-message",
+        type=int,
+        default=1,
+        help="points a message carries (a JSON array of one step of that many series)",
     )
     parser.add_argument("--out", type=Path, default=HERE / "results", help="JSON and PNGs")
     args = parser.parse_args()

@@ -453,7 +453,8 @@ class Detector:
         ctx.level[:], ctx.decider[:] = level_of(verdicts.exponent), verdicts.lane
         ctx.stuck[:], ctx.state[:] = verdicts.stuck, verdicts.state
         moved = np.flatnonzero((verdicts.state == OPENED) | (verdicts.state == RESOLVED))
-        moved = moved[np.lexsort((moved, occurrence(slots)[moved]))]  # turn by turn
+        if len(moved) > 1:  # turn by turn; ranking every row costs a sort of the batch
+            moved = moved[np.lexsort((moved, occurrence(slots)[moved]))]
         for row in moved.tolist():
             code, opened = int(verdicts.state[row]), float(verdicts.opened_ts[row])
             try:
