@@ -15,6 +15,8 @@ one point to `WindowStore.push` and resuming after it.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numba
 import numpy as np
 
@@ -31,6 +33,45 @@ guards the buffer's bounds)."""
 _F32_MAX = float(np.finfo(np.float32).max)
 
 
+class RunRules(NamedTuple):
+    """The store's settings the loop applies (see `WindowStore`)."""
+
+    window: int
+    hop: int
+    slack: int
+    max_ahead_s: float
+    stats_alpha: float
+    gap_factor: float
+
+
+class SeriesState(NamedTuple):
+    """Per-slot arrays the loop moves on in place: the rings, the running statistics,
+    the gap step, the points since the last window and drain; and the newest time taken
+    ([1])."""
+
+    ring_values: np.ndarray
+    ring_ts: np.ndarray
+    seq: np.ndarray
+    valid_from: np.ndarray
+    last_ts: np.ndarray
+    step: np.ndarray
+    stats: np.ndarray
+    stats_n: np.ndarray
+    since_window: np.ndarray
+    since_drain: np.ndarray
+    newest: np.ndarray
+
+
+class PendingState(NamedTuple):
+    """`PendingWindows`' columns; `used` [1] is its `count`, the rows in use."""
+
+    slot: np.ndarray
+    seq: np.ndarray
+    stats: np.ndarray
+    tag: np.ndarray
+    used: np.ndarray
+
+
 @numba.njit(cache=True, nogil=True)
 def take_run(
     start: int,
@@ -39,28 +80,9 @@ def take_run(
     values: np.ndarray,
     limit: float,
     wall: bool,
-    max_ahead_s: float,
-    window: int,
-    hop: int,
-    slack: int,
-    stats_alpha: float,
-    gap_factor: float,
-    ring_values: np.ndarray,
-    ring_ts: np.ndarray,
-    seq: np.ndarray,
-    valid_from: np.ndarray,
-    since_window: np.ndarray,
-    since_drain: np.ndarray,
-    last_ts: np.ndarray,
-    step: np.ndarray,
-    stats: np.ndarray,
-    stats_n: np.ndarray,
-    newest: np.ndarray,
-    pending_slot: np.ndarray,
-    pending_seq: np.ndarray,
-    pending_stats: np.ndarray,
-    pending_tag: np.ndarray,
-    pending_count: np.ndarray,
+    rules: RunRules,
+    series: SeriesState,
+    pending: PendingState,
 ) -> tuple[int, int]:
     """Take points `start`, `start + 1`, ... (slot, time, [channels] float64 values) until
     one is unusual or the run ends; returns (stop, why) with why one of the codes above.
@@ -68,6 +90,10 @@ def take_run(
     `limit` is wall time when `wall`, else unused: the newest point taken (`newest[0]`,
     kept up to date here) is the reference for max_ahead_s.
     """
+    window, hop, slack, max_ahead_s, stats_alpha, gap_factor = rules
+    ring_values, ring_ts, seq, valid_from, last_ts, step = series[:6]
+    stats, stats_n, since_window, since_drain, newest = series[6:]
+    pending_slot, pending_seq, pending_stats, pending_tag, pending_count = pending
     ring = ring_ts.shape[1]
     channels = values.shape[1]
     capacity = pending_slot.shape[0]

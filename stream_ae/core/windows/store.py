@@ -292,35 +292,28 @@ class WindowStore:
         self, start: int, slots: np.ndarray, ts: np.ndarray, values: np.ndarray, now: float | None
     ) -> tuple[int, int]:
         rings, stats, pending = self.rings, self.stats, self._pending
+        rules = kernel.RunRules(
+            self.window, self.hop, self.slack, self.max_ahead_s, stats.alpha, self.gaps.factor
+        )
+        series = kernel.SeriesState(
+            rings.values,
+            rings.ts,
+            rings.seq,
+            rings.valid_from,
+            self.slots.last_ts,
+            self.gaps.step,
+            stats.values,
+            stats.n,
+            self._since_window,
+            self._since_drain,
+            self._newest,
+        )
+        waiting = kernel.PendingState(
+            pending.slot, pending.seq, pending.stats, pending.tag, pending.count
+        )
+        limit = math.nan if now is None else now
         return kernel.take_run(
-            start=start,
-            slots=slots,
-            ts=ts,
-            values=values,
-            limit=math.nan if now is None else now,
-            wall=now is not None,
-            max_ahead_s=self.max_ahead_s,
-            window=self.window,
-            hop=self.hop,
-            slack=self.slack,
-            stats_alpha=stats.alpha,
-            gap_factor=self.gaps.factor,
-            ring_values=rings.values,
-            ring_ts=rings.ts,
-            seq=rings.seq,
-            valid_from=rings.valid_from,
-            since_window=self._since_window,
-            since_drain=self._since_drain,
-            last_ts=self.slots.last_ts,
-            step=self.gaps.step,
-            stats=stats.values,
-            stats_n=stats.n,
-            newest=self._newest,
-            pending_slot=pending.slot,
-            pending_seq=pending.seq,
-            pending_stats=pending.stats,
-            pending_tag=pending.tag,
-            pending_count=pending.count,
+            start, slots, ts, values, limit, now is not None, rules, series, waiting
         )
 
     def _too_far_ahead(self, series: str, ts: float, now: float | None) -> Rejection | None:
