@@ -5,25 +5,16 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 
 import numpy as np
 
-from stream_ae.core.alerting import (
-    OPENED,
-    RESOLVED,
-    AlertPolicy,
-    alert_ids,
-    severity_of,
-)
-from stream_ae.core.explain import channel_ranking, contributors
+from stream_ae.core.alert_writing import AlertWriter, JudgedBatch
+from stream_ae.core.alerting import OPENED, RESOLVED, AlertPolicy
 from stream_ae.core.judging import Judge, in_turns, occurrence
 from stream_ae.core.normalize import Normalizer, Scale
 from stream_ae.core.output import Output, Scored
 from stream_ae.core.records import (
     Alert,
-    AlertState,
-    Contributor,
     Point,
     PointColumns,
     Rejection,
@@ -53,23 +44,6 @@ class Lane:
     fit_runs: Mapping[str, np.ndarray] = field(default_factory=dict)
     """Per series, the runs of repeats in the windows the scorer was fitted on
     (`run_profile`): a series named here has its stuck channels judged at once."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Batch:
-    """What `_decide` knows about one drained batch, filled turn by turn."""
-
-    batch: WindowBatch
-    scales: list[Scale]
-    normalised: list[np.ndarray]
-    results: list[ScoreBatch]
-    score: np.ndarray
-    threshold: np.ndarray
-    level: np.ndarray
-    decider: np.ndarray
-    state: np.ndarray
-    stuck: np.ndarray
-    """[rows] the channel whose run of repeats was rarer than the model's score (-1: none)."""
 
 
 class Detector:
@@ -122,10 +96,8 @@ class Detector:
         self.lanes: list[Lane] = [lane]
         self.policy = policy
         self.channel_names = tuple(channel_names)
-        self.top_contributors = top_contributors
+        self.writer = AlertWriter(self.channel_names, top_contributors, severity_ratios)
         self.collector = collector
-        self.severity_ratios = severity_ratios
-        """(major, critical): the peak ratios that make an incident major, critical."""
         self.stuck = stuck
         """Runs of repeats per channel, judged beside the model's score: a stuck sensor
         reconstructs well."""
@@ -385,8 +357,9 @@ class Detector:
     ) -> None:
         n = len(slots)
         ok = np.ones(n, dtype=bool)
-        ctx = _Batch(
+        ctx = JudgedBatch(
             batch,
+            [lane.scorer for lane in self.lanes],
             scales,
             normalised,
             results,
@@ -433,7 +406,7 @@ class Detector:
             out.note(exc)
 
     def _judge_at_once(
-        self, out: Output, slots: np.ndarray, ctx: _Batch, ok: np.ndarray, tags: np.ndarray
+        self, out: Output, slots: np.ndarray, ctx: JudgedBatch, ok: np.ndarray, tags: np.ndarray
     ) -> None:
         """Every row in one compiled call (`core.verdicts`): the verdicts and alerts
         `_turn` gives turn by turn, in the same order."""
@@ -459,7 +432,7 @@ class Detector:
             code, opened = int(verdicts.state[row]), float(verdicts.opened_ts[row])
             try:
                 out.alerts.append(
-                    self._alert(row, code, opened, float(verdicts.peak_ratio[row]), ctx)
+                    self.writer.alert(row, code, opened, float(verdicts.peak_ratio[row]), ctx)
                 )
             except Exception as exc:
                 self._refuse(out, np.array([row]), exc, ctx, ok, tags)
@@ -469,7 +442,7 @@ class Detector:
         out: Output,
         rows: np.ndarray,
         exc: Exception,
-        ctx: _Batch,
+        ctx: JudgedBatch,
         ok: np.ndarray,
         tags: np.ndarray,
     ) -> None:
@@ -479,7 +452,7 @@ class Detector:
             end = float(batch.end_ts[row])
             out.fail(int(tags[row]), exc, batch.series[row], end, "judging its score")
 
-    def _turn(self, slots: np.ndarray, rows: np.ndarray, ctx: _Batch) -> list[Alert]:
+    def _turn(self, slots: np.ndarray, rows: np.ndarray, ctx: JudgedBatch) -> list[Alert]:
         """Judge one verdict per series (rows of distinct slots); returns the alerts."""
         turn = self.judge.turn(
             slots[rows],
@@ -494,60 +467,8 @@ class Detector:
         moves, alerts = turn.moves, []
         for j in np.flatnonzero((moves.state == OPENED) | (moves.state == RESOLVED)).tolist():
             opened, peak = float(moves.opened_ts[j]), float(moves.peak_ratio[j])
-            alerts.append(self._alert(int(rows[j]), int(moves.state[j]), opened, peak, ctx))
+            alerts.append(self.writer.alert(int(rows[j]), int(moves.state[j]), opened, peak, ctx))
         return alerts
-
-    def _alert(
-        self, row: int, code: int, opened_ts: float, peak_ratio: float, ctx: _Batch
-    ) -> Alert:
-        k = int(ctx.decider[row])
-        lane, result, batch = self.lanes[k], ctx.results[k], ctx.batch
-        state = AlertState.OPEN if code == OPENED else AlertState.RESOLVED
-        alert_id, incident_id = alert_ids(batch.series[row], opened_ts, state)
-        explained: tuple[Contributor, ...] = ()
-        channel = None
-        if state is AlertState.OPEN:
-            errors = None if result.errors is None else result.errors[row]
-            by_channel = None if result.channel_errors is None else result.channel_errors[row]
-            normalised = ctx.normalised[k][row]
-            ranked = channel_ranking(
-                normalised.astype(np.float64) ** 2 if errors is None else errors, by_channel
-            )
-            stuck = int(ctx.stuck[row])
-            channel = self.channel_names[int(ranked[0]) if stuck < 0 else stuck]
-            cells = partial(
-                contributors,
-                ctx.scales[k].row(row),
-                normalised=normalised,
-                errors=errors,
-                expected=None if result.expected is None else result.expected[row],
-                actual=batch.values[row],
-                ts=batch.ts[row],
-                channel_names=self.channel_names,
-                channel_errors=by_channel,
-            )
-            if stuck < 0:
-                explained = cells(top=self.top_contributors)
-            else:  # the stuck channel's cell first, whatever the model's errors
-                every = cells(top=max(self.top_contributors, len(self.channel_names)))
-                first = next(c for c in every if c.channel == channel)
-                explained = (first, *(c for c in every if c is not first))
-                explained = explained[: self.top_contributors]
-        return Alert(
-            alert_id=alert_id,
-            incident_id=incident_id,
-            series=batch.series[row],
-            ts=float(batch.end_ts[row]),
-            score=float(ctx.score[row]),
-            threshold=float(ctx.threshold[row]),
-            severity=severity_of(peak_ratio, 1.0, *self.severity_ratios),
-            state=state,
-            model_version=lane.scorer.version,
-            scorer=lane.scorer.name,
-            opened_ts=opened_ts,
-            contributors=explained,
-            channel=channel,
-        )
 
     def _maybe_promote(self) -> None:
         if len(self.lanes) < 2:

@@ -38,7 +38,7 @@ class ScaledChannelScorer:
         )
 
 
-def detector(scale: tuple[float, ...]) -> Detector:
+def detector(scale: tuple[float, ...], top_contributors: int = 3) -> Detector:
     known = {"p": {"mean": [0.0] * 3, "std": [1.0] * 3}}
     lane = Lane(
         ScaledChannelScorer(scale),
@@ -46,7 +46,9 @@ def detector(scale: tuple[float, ...]) -> Detector:
         RollingThreshold(history=200, quantile=0.99, warmup=50),
     )
     policy = AlertPolicy(open_k=1, open_n=1, resolve_after=3, cooldown=5)
-    return Detector(WindowStore(W, 3), lane, policy, channel_names=NAMES)
+    return Detector(
+        WindowStore(W, 3), lane, policy, channel_names=NAMES, top_contributors=top_contributors
+    )
 
 
 def plant(n: int) -> list[list[float]]:
@@ -75,8 +77,7 @@ def test_the_alert_names_the_channel_that_drove_the_score() -> None:
 def test_the_channel_is_named_even_without_contributors() -> None:
     values = plant(400)
     values[330][1] = 12.0
-    det = detector((1.0, 1.0, 1.0))
-    det.top_contributors = 0
+    det = detector((1.0, 1.0, 1.0), top_contributors=0)
     out = det.process([Point("p", float(t), tuple(v)) for t, v in enumerate(values)])
     opened = [a for a in out.alerts if a.state is AlertState.OPEN]
     assert [a.channel for a in opened] == ["vib"] and opened[0].contributors == ()
