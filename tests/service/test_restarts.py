@@ -98,6 +98,12 @@ def test_sigkills_during_a_backlog_never_rewind_offsets_nor_rescore_much(
                         break
                     await asyncio.sleep(0.1)
                 if last:
+                    # Stopped as an operator stops a running detector. The runs before may
+                    # have committed everything already: wait until this one is consuming,
+                    # or the SIGTERM lands while it is still importing, before its handler.
+                    while not proc.started():
+                        assert asyncio.get_running_loop().time() < give_up, "never started"
+                        await asyncio.sleep(0.1)
                     assert proc.terminate() == 0
                 else:
                     await asyncio.sleep(float(rng.uniform(0, 0.2)))  # a random moment
