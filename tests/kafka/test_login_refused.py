@@ -93,14 +93,23 @@ def test_an_unreachable_sasl_broker_is_still_waited_for() -> None:
         waits.append(seconds)
         await asyncio.sleep(seconds)
 
+    def waited() -> float:
+        # The time the retries waited, not the wall clock: on a loaded machine a first
+        # attempt alone could outlast connect_retry_s and leave no wait to see.
+        return sum(waits)
+
     async def start() -> None:
         await start_patiently(
-            lambda: AIOKafkaProducer(**client_options(kafka)), kafka, "producer", sleep=short_wait
+            lambda: AIOKafkaProducer(**client_options(kafka)),
+            kafka,
+            "producer",
+            clock=waited,
+            sleep=short_wait,
         )
 
     with pytest.raises(KafkaUnavailable, match="did not answer"):
         asyncio.run(start())
-    assert waits
+    assert waits == [0.25, 0.25]  # backoff from 0.25 s, cut to what is left of the 0.5 s
 
 
 def test_replay_to_a_broker_that_refuses_the_login_exits_1(
