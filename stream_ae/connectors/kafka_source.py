@@ -21,6 +21,7 @@ from stream_ae.connectors.kafka_common import client_options, start_patiently
 from stream_ae.connectors.point_rules import SERIES_MAX_CHARS, series_problem
 from stream_ae.connectors.wire import PointDecoder
 from stream_ae.core.records import Point, PointColumns, Rejection, RejectReason
+from stream_ae.ratelimit import RateLimitedLog
 from stream_ae.settings import KafkaSettings
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+_limited = RateLimitedLog(log)
 
 CHUNK = 512
 """Messages decoded at once: a batch that fills up part way through a chunk leaves the
@@ -161,7 +163,7 @@ class KafkaSource:
         """Call its `forget(series)` when the detector drops a series."""
         self.columnar = (
             ColumnarDecoder(self.decoder)
-            if isinstance(self.decoder, FastPointDecoder) and self.decoder.expected is not None
+            if type(self.decoder) is FastPointDecoder and self.decoder.expected is not None
             else None
         )
         """Takes the ordinary messages of a fetch at once, when channels are known."""
@@ -279,7 +281,7 @@ class KafkaSource:
         try:
             while fetched and size < limit:
                 chunk = [fetched.popleft() for _ in range(min(len(fetched), limit - size, CHUNK))]
-                rows = self._fast_rows(chunk)
+                rows = self._fast_rows(chunk, limit - size)
                 row = 0
                 for j, (tp, message) in enumerate(chunk):
                     taken = rows.taken[j]
@@ -297,12 +299,16 @@ class KafkaSource:
         finally:
             batch.decode_s += time.perf_counter() - started
 
-    def _fast_rows(self, chunk: list[tuple[TopicPartition, ConsumerRecord]]) -> DecodedRows:
-        """The columnar decoder's rows of the chunk's ordinary messages; every other
-        message (re-read to rebuild, oversized, or not in the point format) is marked for
-        `_take`, the reference path."""
+    def _fast_rows(
+        self, chunk: list[tuple[TopicPartition, ConsumerRecord]], rows_wanted: int
+    ) -> DecodedRows:
+        """The columnar decoder's rows of the chunk's ordinary messages, up to about
+        `rows_wanted`; every other message (re-read to rebuild, oversized, not in the
+        point format, or past what the batch can hold) is marked for `_take`, the
+        reference path, or for the next batch."""
+        unread = DecodedRows(taken=[-1] * len(chunk))
         if self.columnar is None:
-            return DecodedRows(taken=[-1] * len(chunk))
+            return unread
         most = self.kafka.max_message_bytes
         values = [
             m.value
@@ -312,7 +318,15 @@ class KafkaSource:
             else b""
             for tp, m in chunk
         ]
-        return self.columnar.decode([m.key for _, m in chunk], values)
+        try:
+            return self.columnar.decode([m.key for _, m in chunk], values, rows_wanted)
+        except Exception as exc:  # a bug, or input nobody foresaw: the reference reads it
+            _limited.error(
+                "columnar",
+                "the columnar decoder failed on a fetch; its messages go the per-message way",
+                exc_info=exc,
+            )
+            return unread
 
     def _take_rows(
         self,

@@ -109,6 +109,39 @@ def test_same_results_as_the_reference_over_random_messages(
     assert 0 < sum(t >= 0 for t in taken) < len(messages)  # both paths were exercised
 
 
+_POINT = b'{"series": "s", "ts": 1732262400, "value": 1'
+HOSTILE = [
+    # Fields the point format ignores are still read by the reference: what it refuses
+    # there, the columnar path must leave to it rather than skip.
+    _POINT + b', "x": ' + b"[" * 1000 + b"]" * 1000 + b"}",  # deep, but the reference reads it
+    _POINT + b', "x": ' + b"[" * 1100 + b"]" * 1100 + b"}",  # too deep for the reference
+    _POINT + b', "x": ' + b'{"a":' * 1000 + b"1" + b"}" * 1000 + b"}",
+    _POINT + b', "\xff": 1}',  # invalid UTF-8 in a key
+    _POINT + b', "x": "\xc0\x80"}',
+    _POINT + b', "x": "\xf4\x90\x80\x80"}',
+    _POINT + b', "x": ' + b"9" * 4301 + b"}",  # past Python's digits for an int
+    _POINT + b', "x": [1, {"y": ' + b"9" * 5000 + b"}]}",
+    b'{"series": "s", "ts": ' + b"9" * 310 + b', "value": 1}',  # a time no float holds
+    b'{"series": "s", "ts": -' + b"9" * 400 + b', "value": 1}',
+]
+
+
+@pytest.mark.parametrize("index", range(len(HOSTILE)))
+def test_hostile_fields_get_the_references_answer_and_never_raise(index: int) -> None:
+    messages = [HOSTILE[index], _POINT + b"}"]
+    got, taken = _through_columns(messages, [b"k", b"k"], ("value",))
+    assert got == _alone(messages, [b"k", b"k"], ("value",))
+    assert taken[1] == 1  # the ordinary message beside it still goes the columnar way
+
+
+def test_decoding_stops_once_a_batch_has_its_rows() -> None:
+    # Messages of many points: what a batch cannot hold is not parsed (the source hands
+    # it to the next batch), so a fetch of large messages is not decoded many times over.
+    ten = b"[" + b",".join([b'{"series": "s", "ts": %d, "value": 1}' % t for t in range(10)]) + b"]"
+    rows = ColumnarDecoder(FastPointDecoder("", ("value",))).decode([None] * 4, [ten] * 4, 15)
+    assert rows.taken == [10, 10, -1, -1] and len(rows.series) == 20
+
+
 def test_ordinary_messages_are_taken_by_the_columnar_path() -> None:
     messages = [
         b'{"series": "pump-7", "ts": 1732262400.25, "value": 0.731}',

@@ -10,8 +10,10 @@ import asyncio
 import json
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
+from stream_ae.connectors.columnar_wire import DecodedRows
 from stream_ae.connectors.kafka_sink import KafkaSink, Message, dead_letter_message
 from stream_ae.connectors.kafka_source import DeadLetter, KafkaSource, SourceBatch
 from stream_ae.connectors.point_rules import MAX_POINTS_PER_MESSAGE
@@ -70,12 +72,17 @@ async def nothing(_: object) -> None:
 
 
 async def read_batches(
-    kafka: KafkaSettings, messages: int, decode_budget_s: float | None = None
+    kafka: KafkaSettings,
+    messages: int,
+    decode_budget_s: float | None = None,
+    prepare: Callable[[KafkaSource], None] | None = None,
 ) -> list[SourceBatch]:
     """Batches from the input topic until `messages` messages were read."""
     source = KafkaSource(kafka, on_revoke=nothing, channels=("value",))
     if decode_budget_s is not None:
         source.decode_budget_s = decode_budget_s
+    if prepare is not None:
+        prepare(source)
     await source.start()
     batches: list[SourceBatch] = []
     try:
@@ -174,3 +181,56 @@ def test_a_batch_goes_once_what_arrived_is_decoded_not_after_max_wait(
     assert sorted(p.ts for b in batches for p in b.points) == sorted(
         float(json.loads(v)["ts"]) for _, v in GOOD
     )
+
+
+def _large(messages: int, points: int) -> list[bytes]:
+    return [
+        json.dumps(
+            [{"series": f"s{m}", "ts": T0 + 60 * i, "value": i} for i in range(points)]
+        ).encode()
+        for m in range(messages)
+    ]
+
+
+def test_large_messages_are_parsed_once_not_again_for_every_batch(
+    broker: EmbeddedBroker, topics: Topics
+) -> None:
+    # Three 500-point messages fill a batch of 1500: the rest of a fetch waits for the
+    # next batches unparsed, rather than being parsed by every batch and put back.
+    kafka = source_settings(broker, topics, max_batch_points=1500)
+    sent = _large(40, 500)
+    asyncio.run(send(kafka, to_points(topics, [(b"p", value) for value in sent])))
+    parsed: list[int] = []
+
+    def count_rows(source: KafkaSource) -> None:
+        assert source.columnar is not None
+        decode = source.columnar.decode
+
+        def counted(*args: Any) -> DecodedRows:
+            rows = decode(*args)
+            parsed.append(len(rows.series))
+            return rows
+
+        source.columnar.decode = counted  # type: ignore[method-assign]
+
+    batches = asyncio.run(read_batches(kafka, len(sent), prepare=count_rows))
+    assert sum(len(b.points) for b in batches) == 40 * 500
+    assert sum(parsed) <= 40 * 500 + kafka.max_batch_points, parsed
+
+
+def test_a_failing_columnar_decoder_leaves_every_message_to_the_reference(
+    broker: EmbeddedBroker, topics: Topics
+) -> None:
+    kafka = source_settings(broker, topics)
+    sent = _large(5, 20)
+    asyncio.run(send(kafka, to_points(topics, [(b"p", value) for value in sent])))
+
+    def broken(source: KafkaSource) -> None:
+        def fails(*args: Any) -> DecodedRows:
+            raise RuntimeError("a decoder bug")
+
+        source.columnar.decode = fails  # type: ignore[method-assign,union-attr]
+
+    batches = asyncio.run(read_batches(kafka, len(sent), prepare=broken))
+    got = sorted((p.series, p.ts) for b in batches for p in b.points)
+    assert got == sorted((f"s{m}", float(T0 + 60 * i)) for m in range(5) for i in range(20))
