@@ -26,13 +26,13 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from stream_ae.connectors.fastwire import FastPointDecoder
-from stream_ae.connectors.point_rules import MAX_POINTS_PER_MESSAGE, SERIES_MAX_CHARS, VALUE_LIMIT
-from stream_ae.connectors.timestamps import MS_THRESHOLD, parse_ts
-
-_MIN_TS = parse_ts("0001-01-01T00:00:00Z")
-_MAX_TS = parse_ts("9999-12-31T23:59:59Z")
-_EXACT = 2**53
-"""Integers beyond this are not all floats: the reference decides them."""
+from stream_ae.connectors.point_rules import (
+    EXACT_INTEGERS,
+    MAX_POINTS_PER_MESSAGE,
+    SERIES_MAX_CHARS,
+    VALUE_LIMIT,
+)
+from stream_ae.connectors.timestamps import MAX_SECONDS, MIN_SECONDS, MS_THRESHOLD
 
 
 class _WirePoint(msgspec.Struct):
@@ -123,7 +123,7 @@ class ColumnarDecoder:
                 seconds = ts / 1000.0 if ts >= MS_THRESHOLD else float(ts)
             except OverflowError:  # an integer no float holds: the reference refuses it
                 return False
-            if not _MIN_TS <= seconds <= _MAX_TS:
+            if not MIN_SECONDS <= seconds <= MAX_SECONDS:
                 return False
             value = item.value
             if value is not UNSET:
@@ -195,6 +195,6 @@ def _number(value: int | float | None) -> float:
     integer the reference must decide."""
     if type(value) is float:
         return value
-    if type(value) is int and -_EXACT <= value <= _EXACT:
+    if type(value) is int and -EXACT_INTEGERS <= value <= EXACT_INTEGERS:
         return float(value)
     return float("nan")

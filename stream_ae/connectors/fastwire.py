@@ -26,6 +26,7 @@ import orjson
 
 from stream_ae.connectors.dead_letters import RAW_LIMIT, rejected
 from stream_ae.connectors.point_rules import (
+    EXACT_INTEGERS,
     MAX_POINTS_PER_MESSAGE,
     SERIES_MAX_CHARS,
     all_in_range,
@@ -34,14 +35,9 @@ from stream_ae.connectors.point_rules import (
     series_problem,
     too_many,
 )
-from stream_ae.connectors.timestamps import MS_THRESHOLD, parse_ts
+from stream_ae.connectors.timestamps import MAX_SECONDS, MIN_SECONDS, MS_THRESHOLD, parse_ts
 from stream_ae.connectors.wire import PointDecoder
 from stream_ae.core.records import Point, Rejection, RejectReason
-
-_MIN_TS = parse_ts("0001-01-01T00:00:00Z")
-_MAX_TS = parse_ts("9999-12-31T23:59:59Z")
-_EXACT = 2.0**53
-"""Integers beyond this are not all floats; pydantic converts them, so it decides."""
 
 
 class FastPointDecoder(PointDecoder):
@@ -89,10 +85,10 @@ class FastPointDecoder(PointDecoder):
                 return invalid_series(series, problem, source, raw)
         # Epoch numbers inline (parse_ts's own arithmetic); dates and errors via parse_ts.
         if isinstance(ts, str):
-            seconds = _MIN_TS - 1.0  # out of range: parse_ts reads it
+            seconds = MIN_SECONDS - 1.0  # out of range: parse_ts reads it
         else:
             seconds = ts / 1000.0 if ts >= MS_THRESHOLD else float(ts)
-        if not _MIN_TS <= seconds <= _MAX_TS:
+        if not MIN_SECONDS <= seconds <= MAX_SECONDS:
             try:
                 seconds = parse_ts(ts)
             except ValueError as exc:
@@ -140,7 +136,7 @@ def _number(value: object) -> float | None:
     """The float a channel value stands for, or None for null."""
     if type(value) is float:
         return value
-    if type(value) is int and -_EXACT <= value <= _EXACT:
+    if type(value) is int and -EXACT_INTEGERS <= value <= EXACT_INTEGERS:
         return float(value)
     if value is None:
         return None

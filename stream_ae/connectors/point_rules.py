@@ -26,6 +26,9 @@ the distance from the mean (itself within this bound) by a standard deviation fl
 PIN_RELEASE_AFTER = 100
 """Wrong-channel refusals in a row, none accepted, after which a pinned series' channels
 are dropped (when channels are not known up front)."""
+EXACT_INTEGERS = 2**53
+"""Integers beyond this magnitude are not all floats: pydantic converts them, so the
+fast decoders leave them to the reference."""
 MAX_POINTS_PER_MESSAGE = 10_000
 """Items a message (or JSONL line) may hold in its array; more are refused whole, as one
 `malformed` refusal, so one message can never fan out into an unbounded number of

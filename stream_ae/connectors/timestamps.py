@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-_MIN_SECONDS = datetime(1, 1, 1, tzinfo=UTC).timestamp()
-_MAX_SECONDS = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
+MIN_SECONDS = datetime(1, 1, 1, tzinfo=UTC).timestamp()
+MAX_SECONDS = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
 
 MS_THRESHOLD = 1e11
 """Epoch numbers at or above this are milliseconds: 1e11 s is the year 5138, while 1e11 ms
@@ -49,7 +49,7 @@ def _in_range(seconds: float, raw: str | int | float) -> float:
     # Also refuses NaN and inf. Beyond these bounds no datetime exists, so output files
     # could not print the time; a date of the year 1 or 9999 with a zone offset can
     # land beyond them too.
-    if not _MIN_SECONDS <= seconds <= _MAX_SECONDS:
+    if not MIN_SECONDS <= seconds <= MAX_SECONDS:
         raise ValueError(
             f"The timestamp {raw!r:.80} is not a finite time between the years 1 and 9999 "
             "(UTC); give epoch seconds, epoch milliseconds or an RFC 3339 date."
