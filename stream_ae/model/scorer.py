@@ -12,7 +12,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable
-from typing import Literal, get_args
+from typing import Literal, cast, get_args
 
 import numpy as np
 import torch
@@ -26,7 +26,12 @@ from stream_ae.model.artifact import (
     LoadedArtifact,
     eager_from_artifact,
 )
-from stream_ae.model.autoencoder import Autoencoder, LSTMAutoencoder, kind_of  # noqa: F401  (doctest)
+from stream_ae.model.autoencoder import (  # noqa: F401  (LSTMAutoencoder: doctest)
+    Autoencoder,
+    ChunkedReconstruction,
+    LSTMAutoencoder,
+    kind_of,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +48,8 @@ _CUDA_SPEC = re.compile(r"cuda(?::(\d+))?")
 _THREAD = threading.local()
 """`threads`: the torch thread count this thread last set."""
 
-Forward = Callable[[torch.Tensor], torch.Tensor]
+Forward = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+"""Windows in; their reconstruction and its squared error out."""
 
 
 def resolve_device(spec: str) -> torch.device:
@@ -183,16 +189,12 @@ class AutoencoderScorer:
         """Score `[batch, window, channels]` normalised windows (cast to float32)."""
         x = self._checked(windows)
         _use_threads(self.threads)
-        batch = len(x)
-        expected = np.empty_like(x)
-        errors = np.empty_like(x)
-        with torch.inference_mode():
-            for start in range(0, batch, self.max_batch):
-                stop = min(start + self.max_batch, batch)
-                chunk = torch.from_numpy(x[start:stop]).to(self.torch_device)
-                rebuilt = self._forward(chunk)
-                expected[start:stop] = rebuilt.cpu().numpy()
-                errors[start:stop] = (rebuilt - chunk).square_().cpu().numpy()
+        if len(x) == 0:
+            expected, errors = np.empty_like(x), np.empty_like(x)
+        else:
+            with torch.inference_mode():
+                rebuilt, squared = self._forward(torch.from_numpy(x).to(self.torch_device))
+                expected, errors = rebuilt.cpu().numpy(), squared.cpu().numpy()
         # float64 accumulation: the per-window mean of many small float32 terms.
         scales = self.error_scales
         raw = errors.mean(axis=1, dtype=np.float64)
@@ -240,21 +242,24 @@ class AutoencoderScorer:
     def _prepare(self, module: Autoencoder) -> Forward:
         # A copy: the caller's module keeps its device and train/eval mode.
         eager = copy.deepcopy(module).to(self.torch_device).eval()
-        forward: Forward = eager
         if self.engine == "torchscript":
             # Scripted from the device-placed copy: same code and weights as the
             # artifact's module, and moving a loaded ScriptModule with .to() warns.
             with quiet_jit():
-                forward = torch.jit.script(eager)
+                forward: Forward = torch.jit.script(ChunkedReconstruction(eager, self.max_batch))
         elif self.engine == "compile":
             forward = self._compiled(eager)
+        else:
+            forward = ChunkedReconstruction(eager, self.max_batch)
         self._warm_up(forward)
         return forward
 
     def _compiled(self, eager: Autoencoder) -> Forward:
         # fullgraph=True: a partial capture would quietly run eager with compile's
         # overhead on top; we would rather know, fall back once, and say so.
-        compiled: Forward = torch.compile(eager, fullgraph=True, dynamic=True)
+        # compile of a module gives a module (typed as a callable)
+        inner = cast(torch.nn.Module, torch.compile(eager, fullgraph=True, dynamic=True))
+        compiled = ChunkedReconstruction(inner, self.max_batch)
         try:
             self._warm_up(compiled)
         except Exception as exc:
@@ -265,7 +270,7 @@ class AutoencoderScorer:
                 detail,
             )
             self.engine = "eager"
-            return eager
+            return ChunkedReconstruction(eager, self.max_batch)
         return compiled
 
     def _warm_up(self, forward: Forward) -> None:

@@ -15,7 +15,7 @@ import torch
 from stream_ae.core.channels import ErrorScales
 from stream_ae.core.scoring import Scorer
 from stream_ae.model.artifact import load_artifact, write_artifact
-from stream_ae.model.autoencoder import LSTMAutoencoder
+from stream_ae.model.autoencoder import ChunkedReconstruction, LSTMAutoencoder
 from stream_ae.model.scorer import DEFAULT_ENGINE, ENGINES, AutoencoderScorer, resolve_device
 from stream_ae.model.training import TrainConfig, fit
 
@@ -71,6 +71,41 @@ def test_chunked_scoring_equals_unchunked(module: LSTMAutoencoder) -> None:
     np.testing.assert_allclose(chunked.scores, whole.scores, rtol=1e-5, atol=1e-7)
     assert chunked.errors is not None and whole.errors is not None
     np.testing.assert_allclose(chunked.errors, whole.errors, atol=1e-6)
+
+
+@pytest.mark.parametrize("scripted", [False, True])
+@pytest.mark.parametrize("batch", [1, 4, 5, 13])
+def test_one_call_rebuilds_each_chunk_exactly_as_the_module_alone(
+    module: LSTMAutoencoder, scripted: bool, batch: int
+) -> None:
+    x = torch.from_numpy(random_windows(batch))
+    chunked = ChunkedReconstruction(module, max_batch=4)
+    forward = torch.jit.script(chunked) if scripted else chunked
+    with torch.inference_mode():
+        rebuilt, squared = forward(x)
+        alone = torch.cat([module(x[i : i + 4]) for i in range(0, batch, 4)])
+    assert torch.equal(rebuilt, alone)
+    assert torch.equal(squared, (alone - x).square())
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_batch_of_many_chunks_is_one_call_to_the_model(
+    module: LSTMAutoencoder, engine: str
+) -> None:
+    # One call per batch: scripted, it runs without the GIL from the first chunk to the
+    # last, instead of waiting for it after each chunk while the event loop runs Python.
+    scorer = scorer_for(module, max_batch=3, engine=engine)
+    calls: list[int] = []
+    inner = scorer._forward
+
+    def counted(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        calls.append(len(x))
+        return inner(x)
+
+    scorer._forward = counted
+    scored = scorer.score(random_windows(10))
+    assert calls == [10]
+    assert scored.scores.shape == (10,)
 
 
 def test_a_spike_scores_higher_than_normal_windows_after_a_short_fit() -> None:
