@@ -110,6 +110,17 @@ class SourceBatch:
         self.message_offsets.append(position.offset)
         self.append_ts.append(append_ts)
 
+    def add_rows(self, rows: DecodedRows, first: int, last: int, message: ConsumerRecord) -> None:
+        """Rows [first, last) of a decoded fetch, all from `message` (no `Position`
+        per message: only a refused row needs one, built by `origin`)."""
+        count = last - first
+        self.series += rows.series[first:last]
+        self.ts += rows.ts[first:last]
+        self.values += rows.values[first:last]
+        self.partitions += [message.partition] * count
+        self.message_offsets += [message.offset] * count
+        self.append_ts += [message.timestamp / 1000] * count
+
     def keep_partitions(self, partitions: set[int]) -> None:
         """Drop the points of every other partition (revoked since they were read)."""
         keep = [i for i, p in enumerate(self.partitions) if p in partitions]
@@ -339,15 +350,8 @@ class KafkaSource:
     ) -> None:
         """Add one message's rows, decoded by the columnar decoder."""
         batch.messages += 1
-        offset = message.offset
-        self._consumed[tp] = batch.offsets[tp] = offset + 1
-        last = first + count
-        batch.series += rows.series[first:last]
-        batch.ts += rows.ts[first:last]
-        batch.values += rows.values[first:last]
-        batch.partitions += [tp.partition] * count
-        batch.message_offsets += [offset] * count
-        batch.append_ts += [message.timestamp / 1000] * count
+        self._consumed[tp] = batch.offsets[tp] = message.offset + 1
+        batch.add_rows(rows, first, first + count, message)
 
     def _take(self, batch: SourceBatch, tp: TopicPartition, message: ConsumerRecord) -> int:
         """Decode one message into the batch with the reference decoder; returns how many

@@ -365,7 +365,13 @@ class DetectorService:
         if not alerts:
             return
         now = time.time()
-        appended = dict(zip(zip(batch.series, batch.ts, strict=True), batch.append_ts, strict=True))
+        # Only the rows of the alerts' series are looked at: a batch holds thousands.
+        named = {alert.series for alert in alerts}
+        appended = {
+            (series, batch.ts[i]): batch.append_ts[i]
+            for i, series in enumerate(batch.series)
+            if series in named
+        }
         for alert in alerts:
             self.metrics.event_to_alert.observe(max(0.0, now - alert.ts))
             append_ts = appended.get((alert.series, alert.ts))

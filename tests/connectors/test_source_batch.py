@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+from aiokafka.structs import ConsumerRecord
 
+from stream_ae.connectors.columnar_wire import DecodedRows
 from stream_ae.connectors.kafka_source import Position, SourceBatch
 from stream_ae.core.records import Point
 
@@ -34,3 +36,16 @@ def test_keeping_partitions_drops_every_column_of_the_others() -> None:
     assert batch.series == ["a", "c"] and batch.ts == [1.0, 3.0]
     assert batch.values == [(0.5,), (1.0, 2.0)] and batch.append_ts == [10.0, 12.0]
     assert batch.origins == [Position("points", 0, 7), Position("points", 0, 8)]
+
+
+def test_a_messages_decoded_rows_join_the_columns_with_its_position() -> None:
+    batch = _batch()
+    rows = DecodedRows(
+        series=["x", "y", "z"], ts=[4.0, 5.0, 6.0], values=[(1.0,), (2.0,), (3.0,)], taken=[3]
+    )
+    message = ConsumerRecord("points", 1, 9, 13_500, 0, b"k", b"v", None, 1, 1, ())
+    batch.add_rows(rows, 1, 3, message)
+    assert batch.series[3:] == ["y", "z"] and batch.ts[3:] == [5.0, 6.0]
+    assert batch.values[3:] == [(2.0,), (3.0,)] and batch.append_ts[3:] == [13.5, 13.5]
+    assert batch.origins[3:] == [Position("points", 1, 9)] * 2
+    assert len(batch.columns(1)) == 5
