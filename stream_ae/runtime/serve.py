@@ -23,11 +23,6 @@ log = logging.getLogger(__name__)
 
 CONNECTION_LOG_INTERVAL_S = 10.0
 """Repeated Kafka connection warnings and errors: one line per this many seconds."""
-SWITCH_INTERVAL_S = 0.001
-"""How long the event loop may keep the GIL from the scoring thread (Python's default is
-5 ms). The worker gives the GIL up while the model and the compiled kernels run and must
-wait for it to come back each time; beside a busy loop those waits added a third to a
-batch's scoring time at 5 ms (`benchmarks/beside_the_loop.py`)."""
 
 
 def serve(settings: Settings, artifact: Path | None = None, echo: bool = True) -> None:
@@ -38,7 +33,6 @@ def serve(settings: Settings, artifact: Path | None = None, echo: bool = True) -
     Kafka, or finishes the batches read, commits and leaves the group.
     """
     exit_on_signals()  # until the event loop takes the signals over
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
     limit_connection_logs(CONNECTION_LOG_INTERVAL_S)
     printer = (lambda a: print(describe(a), flush=True)) if echo else None
     metrics = ServiceMetrics(CollectorRegistry())
