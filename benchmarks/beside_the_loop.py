@@ -15,8 +15,8 @@ of 860 windows (a batch's size at the service's max rate in `speed.py --quick`):
 - the detector on the same batches, with its scorer either way;
 
 alone, and beside a thread that acts like a busy event loop (runs Python for `busy`
-ms, then waits `idle` ms), at the default switch interval and at the service's
-(`serve.SWITCH_INTERVAL_S`). Medians of alternated rounds.
+ms, then waits `idle` ms), at Python's default switch interval and at 1 ms. Medians of
+alternated rounds.
 
     python benchmarks/beside_the_loop.py [--rounds 5]
 """
@@ -42,13 +42,14 @@ import torch
 from stream_ae import wiring
 from stream_ae.core.records import PointColumns
 from stream_ae.model.scorer import AutoencoderScorer
-from stream_ae.runtime.serve import SWITCH_INTERVAL_S
 
 warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.jit")
 
 SERIES, BATCH, CHUNK = 1000, 860, 256
 LOADS = [(2.0, 1.0), (5.0, 2.0)]
 """(busy, idle) ms of the loop thread."""
+INTERVALS = (0.005, 0.001)
+"""Python's switch interval (its default), and a shorter one."""
 
 
 @contextmanager
@@ -138,7 +139,7 @@ def main() -> None:
     cases = [("alone", None)] + [(f"loop {b:g}/{i:g} ms", (b, i)) for b, i in LOADS]
     results: dict[tuple[str, str, str, float], list[float]] = {}
     for _ in range(args.rounds):
-        for interval in (0.005, SWITCH_INTERVAL_S):
+        for interval in INTERVALS:
             sys.setswitchinterval(interval)
             for name, load in cases:
                 for way, forward in ways.items():
@@ -158,7 +159,7 @@ def main() -> None:
     print("| what | switch interval | beside | chunk by chunk | one call | ratio |")
     print("|---|---:|---|---:|---:|---:|")
     for what in ("scorer", "detector"):
-        for interval in (0.005, SWITCH_INTERVAL_S):
+        for interval in INTERVALS:
             for name, _ in cases:
                 keys = [(what, name, way, interval) for way in ways]
                 before, after = (statistics.median(results[k]) * 1e6 for k in keys)
