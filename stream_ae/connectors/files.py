@@ -14,18 +14,21 @@ import gzip
 import math
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+import numpy as np
+
+from stream_ae.connectors.csv_columns import epoch_seconds, numbers
 from stream_ae.connectors.dead_letters import rejected
 from stream_ae.connectors.formats import FORMAT_NAMES, LINE_FORMATS, OWN_JSON, InputFormat
 from stream_ae.connectors.point_rules import SERIES_MAX_CHARS, VALUE_LIMIT, series_problem
 from stream_ae.connectors.timestamps import parse_ts
 from stream_ae.connectors.wire import PointDecoder
-from stream_ae.core.records import Point, Rejection, RejectReason
+from stream_ae.core.records import Point, PointColumns, Rejection, RejectReason
 from stream_ae.errors import InputError
 
 TIME_COLUMNS = ("timestamp", "ts", "time", "datetime", "date")
@@ -39,6 +42,16 @@ DELIMITERS = ",;\t|"
 _FORMATS = {".csv": "csv", ".jsonl": "lines", ".ndjson": "lines", ".lp": "lines"}
 _LINE_FORMAT_OF = {".lp": InputFormat("influx")}
 """A line file's format by its suffix, where it is not stream-ae's JSON."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReadChunk:
+    """Rows of a file read together: their points as columns, and the rows refused."""
+
+    points: PointColumns
+    refused: list[Rejection]
+    source: Callable[[int], str]
+    """'file:line' of point i, for a refusal to name it."""
 
 
 class PointReader(ABC):
@@ -59,6 +72,28 @@ class PointReader(ABC):
     @abstractmethod
     def describe(self) -> str:
         """One line saying how the file is read: which columns are the channels."""
+
+    def chunks(self, rows: int) -> Iterator[ReadChunk]:
+        """What iterating gives, `rows` points and refusals at a time, the points as
+        columns."""
+        points: list[Point] = []
+        sources: list[str] = []
+        refused: list[Rejection] = []
+        for item in self:
+            if isinstance(item, Rejection):
+                refused.append(item)
+            else:
+                points.append(item)
+                sources.append(self.last_source)
+            if len(points) + len(refused) >= rows:
+                yield ReadChunk(
+                    PointColumns.of(points, len(self.channels)), refused, sources.__getitem__
+                )
+                points, sources, refused = [], [], []
+        if points or refused:
+            yield ReadChunk(
+                PointColumns.of(points, len(self.channels)), refused, sources.__getitem__
+            )
 
     def _source(self, line: int) -> str:
         return f"{self.path.name}:{line}"
@@ -269,6 +304,7 @@ class CsvPointReader(PointReader):
         self._row = -1
         self._series = series_idx
         self._values = tuple(value_idx)
+        self._known_series: set[str] = set()
 
     def describe(self) -> str:
         time = (
@@ -301,6 +337,86 @@ class CsvPointReader(PointReader):
                         yield self._point(row, tap.last, rows.line_num)
             except (csv.Error, OSError, EOFError) as exc:  # a NUL byte, a truncated .gz
                 raise InputError(f"{self._source(rows.line_num)} cannot be read: {exc}.") from None
+
+    def chunks(self, rows: int) -> Iterator[ReadChunk]:
+        """What iterating gives, `rows` rows at a time, parsed a column at a time
+        (`csv_columns`); a row those cannot vouch for is read as iterating reads it."""
+        with _open_text(self.path) as file:
+            tap = _LineTap(file)
+            reader = csv.reader(tap, delimiter=self.delimiter)
+            next(reader, None)
+            first, cells, lines, raws = 0, [], [], []
+            try:
+                for row in reader:
+                    if row and (len(row) > 1 or row[0].strip()):
+                        cells.append(row)
+                        lines.append(reader.line_num)
+                        raws.append(tap.last)
+                        if len(cells) == rows:
+                            yield self._chunk(cells, lines, raws, first)
+                            first += len(cells)
+                            cells, lines, raws = [], [], []
+            except (csv.Error, OSError, EOFError) as exc:  # a NUL byte, a truncated .gz
+                raise InputError(
+                    f"{self._source(reader.line_num)} cannot be read: {exc}."
+                ) from None
+        if cells:
+            yield self._chunk(cells, lines, raws, first)
+
+    def _chunk(
+        self, rows: list[list[str]], lines: list[int], raws: list[str], first: int
+    ) -> ReadChunk:
+        """Rows `first`... of the file (`lines` theirs, `raws` their text) as columns."""
+        n, width = len(rows), len(self._header)
+        shaped = [i for i, row in enumerate(rows) if len(row) == width]
+        cells = list(zip(*(rows[i] for i in shaped), strict=True)) if shaped else []
+        ts = np.full(n, np.nan)
+        values = np.full((n, len(self._values)), np.nan)
+        at = np.array(shaped, dtype=np.intp)
+        if shaped:
+            if self._time is None:
+                ts[at] = first + at  # records in file order
+            else:
+                ts[at] = epoch_seconds(cells[self._time])
+            for k, index in enumerate(self._values):
+                values[at, k] = numbers(cells[index])
+        series = [self.series_default] * n
+        if self._series is not None:
+            for i, name in zip(shaped, cells[self._series] if shaped else (), strict=True):
+                series[i] = name.strip()
+        slow = np.isnan(ts) | np.isnan(values).any(axis=1)
+        slow[[i for i in shaped if not self._good_series(series[i])]] = True
+        refused: list[Rejection] = []
+        read: list[Point] = []
+        read_at: list[int] = []
+        for i in np.flatnonzero(slow).tolist():
+            self._row = first + i
+            item = self._point(rows[i], raws[i], lines[i])
+            if isinstance(item, Rejection):
+                refused.append(item)
+            else:
+                read.append(item)
+                read_at.append(i)
+                series[i] = item.series
+        if read:  # the rows read one by one join the columns at once
+            slow[read_at] = False
+            ts[read_at] = [point.ts for point in read]
+            values[read_at] = [point.values for point in read]
+        keep = np.flatnonzero(~slow)
+        points = PointColumns([series[i] for i in keep.tolist()], ts[keep], values[keep])
+        kept_lines = [lines[i] for i in keep.tolist()]
+        return ReadChunk(points, refused, lambda i: self._source(kept_lines[i]))
+
+    def _good_series(self, name: str) -> bool:
+        """Whether a series column's cell is a series id the reader takes (cached)."""
+        if self._series is None or name in self._known_series:
+            return True
+        if not name or series_problem(name) is not None:
+            return False
+        if len(self._known_series) >= _KNOWN_SERIES:
+            self._known_series.clear()
+        self._known_series.add(name)
+        return True
 
     def has_column(self, name: str) -> bool:
         """Whether the header names this column, in any case."""
@@ -489,6 +605,8 @@ _DECIMAL_COMMA = re.compile(r"^[+-]?\d*,\d+(?:[eE][+-]?\d+)?$")
 """A number whose decimal separator is a comma: one comma, no point, no grouping."""
 _SAMPLE_CHARS = 64 * 1024
 """How much of a CSV file its separator is told from."""
+_KNOWN_SERIES = 100_000
+"""Series ids a CSV reader remembers as valid; past that it forgets them all."""
 
 
 _TIME_WORDS = ("time", "date", "epoch", "zeit")

@@ -64,6 +64,13 @@ class PointColumns:
         values = self.given[i] if self.given is not None else tuple(self.values[i].tolist())
         return Point(self.series[i], float(self.ts[i]), values)
 
+    def rows(self, start: int, stop: int) -> PointColumns:
+        """Points [start, stop), as columns (views of these where numpy makes them)."""
+        given = None if self.given is None else self.given[start:stop]
+        return PointColumns(
+            self.series[start:stop], self.ts[start:stop], self.values[start:stop], given
+        )
+
     @staticmethod
     def of(points: Sequence[Point], channels: int) -> PointColumns:
         """The columns of `points` (see `from_rows`)."""

@@ -22,7 +22,7 @@ from stream_ae.connectors.writers import AlertWriter, RejectWriter
 from stream_ae.core.alerting import STATE_NAMES
 from stream_ae.core.detector import Detector
 from stream_ae.core.output import Output
-from stream_ae.core.records import AlertState, Point, Rejection
+from stream_ae.core.records import AlertState, Point, PointColumns, Rejection
 from stream_ae.errors import InputError, StreamAEError
 from stream_ae.ratelimit import RateLimitedLog
 from stream_ae.runtime.console import describe
@@ -157,21 +157,16 @@ class DetectJob:
         show = sys.stderr.isatty() if progress is None else progress
         failed: FirstFitFailed | None = None
         try:
-            points: list[Point] = []
-            sources: list[str] = []
             with tqdm(desc="detect", unit=" pt", disable=not show, mininterval=0.5) as bar:
-                for item in self.reader:
-                    if isinstance(item, Rejection):
-                        self._reject(outputs, item)
-                        continue
-                    points.append(item)
-                    sources.append(self.reader.last_source)
-                    if len(points) >= self._batch_points() or self._completes_share(item):
-                        self._step(outputs, points, sources)
-                        bar.update(len(points))
-                        points, sources = [], []
-                self._step(outputs, points, sources)
-                bar.update(len(points))
+                for chunk in self.reader.chunks(self.settings.files.batch_points):
+                    for rejection in chunk.refused:
+                        self._reject(outputs, rejection)
+                    start, points = 0, chunk.points
+                    while start < len(points):
+                        stop = self._batch_end(points, start)
+                        self._step(outputs, points.rows(start, stop), chunk.source, start)
+                        bar.update(stop - start)
+                        start = stop
             if self._first_fit is not None:
                 self._first_fit.wait()  # let a started fit publish its artifact
                 self._check_fit()
@@ -237,24 +232,33 @@ class DetectJob:
         to_go = None if self._first_fit is None or collector is None else collector.points_to_go()
         return full if to_go is None else max(1, min(full, to_go))
 
-    def _completes_share(self, point: Point) -> bool:
-        """Whether `point` completes the part of the series named normal (model.fit_*),
-        so the batch ends with it and the model judges from the next point. The
-        collector is shown the point as it is read; when the detector takes it, the
-        same time again is not counted twice."""
+    def _batch_end(self, points: PointColumns, start: int) -> int:
+        """Where the micro-batch from `start` ends: at `_batch_points` points, or at the
+        point that completes the part of a series named normal (model.fit_*), so the
+        model judges from the next point. While that part is collected the collector
+        is shown each point as it is read; when the detector takes it, the same time
+        again is not counted twice."""
         collector = self.detector.collector
         if self._first_fit is None or collector is None or not collector.watching:
-            return False
-        collector.see(point.series, point.ts)
-        return collector.ready
+            return min(len(points), start + self._batch_points())
+        for i in range(start, len(points)):
+            if i - start + 1 >= self._batch_points():
+                return i + 1
+            collector.see(points.series[i], float(points.ts[i]))
+            if collector.ready:
+                return i + 1
+        return len(points)
 
-    def _step(self, outputs: _Outputs, points: list[Point], sources: list[str]) -> None:
+    def _step(
+        self, outputs: _Outputs, points: PointColumns, source: Callable[[int], str], first: int
+    ) -> None:
+        """Score `points`, rows `first`... of a chunk whose row i `source(i)` names."""
         out = process_guarded(self.detector, points, self._limited)
         self.summary.points_read += len(points)
         self.summary.points_refused += len({index for index, _ in out.rejected})
         for index, rejection in out.rejected:
             raw = point_raw(points[index], self.reader.channels)
-            self._reject(outputs, replace(rejection, source=sources[index], raw=raw))
+            self._reject(outputs, replace(rejection, source=source(first + index), raw=raw))
         self._record(outputs, out)
         if self._first_fit is not None:
             self._first_fit.poll()
