@@ -25,12 +25,17 @@ from stream_ae.connectors.files import PointReader, open_points
 T0 = 1_735_689_600
 
 
-def one_series_dates(ts: np.ndarray, values: np.ndarray) -> str:
-    rows = (
-        f"{np.datetime_as_string(t, unit='s').replace('T', ' ')},{v:.4f}"
-        for t, v in zip(ts.astype("datetime64[s]"), values, strict=True)
-    )
-    return "timestamp,value\n" + "\n".join(rows) + "\n"
+def dated(sep: str = " ", after: str = "", unit: str = "s") -> Callable[..., str]:
+    """One series with RFC 3339 times: `sep` between day and time, `after` them, to the
+    `unit` (a fraction of a second past it)."""
+
+    def write(ts: np.ndarray, values: np.ndarray) -> str:
+        times = ts.astype(f"datetime64[{unit}]") + (250 if unit == "ms" else 0)
+        text = np.char.replace(np.datetime_as_string(times, unit=unit), "T", sep)
+        rows = (f"{t}{after},{v:.4f}" for t, v in zip(text.tolist(), values, strict=True))
+        return "timestamp,value\n" + "\n".join(rows) + "\n"
+
+    return write
 
 
 def series_column_epochs(ts: np.ndarray, values: np.ndarray) -> str:
@@ -43,37 +48,13 @@ def three_channels(ts: np.ndarray, values: np.ndarray) -> str:
     return "ts,a,b,c\n" + "\n".join(rows) + "\n"
 
 
-def dates_in_utc(ts: np.ndarray, values: np.ndarray) -> str:
-    rows = (
-        f"{np.datetime_as_string(t, unit='s')}Z,{v:.4f}"
-        for t, v in zip(ts.astype("datetime64[s]"), values, strict=True)
-    )
-    return "timestamp,value\n" + "\n".join(rows) + "\n"
-
-
-def dates_with_offset(ts: np.ndarray, values: np.ndarray) -> str:
-    rows = (
-        f"{np.datetime_as_string(t, unit='s')}+01:00,{v:.4f}"
-        for t, v in zip(ts.astype("datetime64[s]"), values, strict=True)
-    )
-    return "timestamp,value\n" + "\n".join(rows) + "\n"
-
-
-def dates_with_fraction(ts: np.ndarray, values: np.ndarray) -> str:
-    rows = (
-        f"{np.datetime_as_string(t, unit='ms')}Z,{v:.4f}"
-        for t, v in zip(ts.astype("datetime64[ms]") + 250, values, strict=True)
-    )
-    return "timestamp,value\n" + "\n".join(rows) + "\n"
-
-
 CASES: dict[str, Callable[[np.ndarray, np.ndarray], str]] = {
-    "dates, one series (NAB's form)": one_series_dates,
+    "dates, one series (NAB's form)": dated(),
     "epoch seconds, a series column of 100": series_column_epochs,
     "three channels": three_channels,
-    "RFC 3339 dates in UTC (...T00:00:00Z)": dates_in_utc,
-    "dates with an offset (+01:00)": dates_with_offset,
-    "dates with milliseconds (.250Z: read row by row)": dates_with_fraction,
+    "RFC 3339 dates in UTC (...T00:00:00Z)": dated("T", "Z"),
+    "dates with an offset (+01:00)": dated("T", "+01:00"),
+    "dates with milliseconds (.250Z: read row by row)": dated("T", "Z", "ms"),
 }
 
 
