@@ -119,7 +119,7 @@ def _plain_dates(cells: Sequence[str]) -> np.ndarray:
 
 
 def _all_digits(code: np.ndarray) -> np.ndarray:
-    return ((code >= ord("0")) & (code <= ord("9"))).all(axis=1)
+    return np.asarray(((code >= ord("0")) & (code <= ord("9"))).all(axis=1))
 
 
 def _date_or_nat(text: str) -> np.datetime64:
