@@ -88,20 +88,19 @@ def _plain_dates(cells: Sequence[str]) -> np.ndarray:
     """Epoch seconds of the cells that are plain dates, NaN elsewhere."""
     seconds = np.full(len(cells), np.nan)
     size = len(_DATE)
-    # Padded to the longest form, so every cell's characters can be looked at in place
-    # (a shorter cell ends in zeros: csv refuses NUL bytes within cells).
-    text = np.array(cells, dtype=f"<U{size + len('+00:00') + 1}")
+    length = np.fromiter(map(len, cells), dtype=np.intp, count=len(cells))
+    text = np.array(cells, dtype=f"<U{size + len('+00:00')}")  # longer cells are cut
     code = text.view(np.uint32).reshape(len(text), -1)
-    plain = _all_digits(code[:, _DIGITS])
+    plain = _all_digits(code[:, _DIGITS]) & (code[:, :4] != ord("0")).any(axis=1)  # no year 0
     for at, mark in _MARKS.items():
         plain &= code[:, at] == mark
     plain &= (code[:, 10] == ord(" ")) | (code[:, 10] == ord("T"))
     end = code[:, size:]
-    utc = (end[:, 0] == 0) | (
-        ((end[:, 0] == ord("Z")) | (end[:, 0] == ord("z"))) & (end[:, 1] == 0)
+    utc = (length == size) | (
+        (length == size + 1) & ((end[:, 0] == ord("Z")) | (end[:, 0] == ord("z")))
     )
-    offset = (end[:, 0] == ord("+")) | (end[:, 0] == ord("-"))
-    offset &= _all_digits(end[:, [1, 2, 4, 5]]) & (end[:, 3] == ord(":")) & (end[:, 6] == 0)
+    offset = (length == size + 6) & ((end[:, 0] == ord("+")) | (end[:, 0] == ord("-")))
+    offset &= _all_digits(end[:, [1, 2, 4, 5]]) & (end[:, 3] == ord(":"))
     hours = (end[:, 1] - ord("0")) * 10 + end[:, 2] - ord("0")
     minutes = (end[:, 4] - ord("0")) * 10 + end[:, 5] - ord("0")
     offset &= (hours < 24) & (minutes < 60)  # what a UTC offset may be

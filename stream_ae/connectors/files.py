@@ -14,7 +14,7 @@ import gzip
 import math
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,8 +50,10 @@ class ReadChunk:
 
     points: PointColumns
     refused: list[Rejection]
-    source: Callable[[int], str]
-    """'file:line' of point i, for a refusal to name it."""
+    lines: list[int]
+    """The line of each point, for a refusal to name it (`PointReader.source`)."""
+    refused_at: list[int]
+    """How many of the chunk's points came before each refused row."""
 
 
 class PointReader(ABC):
@@ -65,6 +67,8 @@ class PointReader(ABC):
         """Value column names (CSV), or the channels of the first valid point (JSONL)."""
         self.last_source = ""
         """'file:line' of the item iteration yielded last, so a later refusal can name it."""
+        self.last_line = 0
+        """The line of the item iteration yielded last."""
 
     @abstractmethod
     def __iter__(self) -> Iterator[Point | Rejection]: ...
@@ -77,23 +81,27 @@ class PointReader(ABC):
         """What iterating gives, `rows` points and refusals at a time, the points as
         columns."""
         points: list[Point] = []
-        sources: list[str] = []
+        lines: list[int] = []
         refused: list[Rejection] = []
+        refused_at: list[int] = []
         for item in self:
             if isinstance(item, Rejection):
                 refused.append(item)
+                refused_at.append(len(points))
             else:
                 points.append(item)
-                sources.append(self.last_source)
+                lines.append(self.last_line)
             if len(points) + len(refused) >= rows:
-                yield ReadChunk(
-                    PointColumns.of(points, len(self.channels)), refused, sources.__getitem__
-                )
-                points, sources, refused = [], [], []
+                columns = PointColumns.of(points, len(self.channels))
+                yield ReadChunk(columns, refused, lines, refused_at)
+                points, lines, refused, refused_at = [], [], [], []
         if points or refused:
-            yield ReadChunk(
-                PointColumns.of(points, len(self.channels)), refused, sources.__getitem__
-            )
+            columns = PointColumns.of(points, len(self.channels))
+            yield ReadChunk(columns, refused, lines, refused_at)
+
+    def source(self, line: int) -> str:
+        """'file:line', as a refusal names where it came from."""
+        return self._source(line)
 
     def _source(self, line: int) -> str:
         return f"{self.path.name}:{line}"
@@ -333,9 +341,10 @@ class CsvPointReader(PointReader):
                 for row in rows:
                     if row and (len(row) > 1 or row[0].strip()):
                         self._row += 1
+                        self.last_line = rows.line_num
                         self.last_source = self._source(rows.line_num)
                         yield self._point(row, tap.last, rows.line_num)
-            except (csv.Error, OSError, EOFError) as exc:  # a NUL byte, a truncated .gz
+            except (csv.Error, OSError, EOFError) as exc:  # a field too long, a truncated .gz
                 raise InputError(f"{self._source(rows.line_num)} cannot be read: {exc}.") from None
 
     def chunks(self, rows: int) -> Iterator[ReadChunk]:
@@ -356,7 +365,9 @@ class CsvPointReader(PointReader):
                             yield self._chunk(cells, lines, raws, first)
                             first += len(cells)
                             cells, lines, raws = [], [], []
-            except (csv.Error, OSError, EOFError) as exc:  # a NUL byte, a truncated .gz
+            except (csv.Error, OSError, EOFError) as exc:  # a field too long, a truncated .gz
+                if cells:  # what was read before stays read, as iterating gives it
+                    yield self._chunk(cells, lines, raws, first)
                 raise InputError(
                     f"{self._source(reader.line_num)} cannot be read: {exc}."
                 ) from None
@@ -387,6 +398,7 @@ class CsvPointReader(PointReader):
         slow = np.isnan(ts) | np.isnan(values).any(axis=1)
         slow[[i for i in shaped if not self._good_series(series[i])]] = True
         refused: list[Rejection] = []
+        refused_rows: list[int] = []
         read: list[Point] = []
         read_at: list[int] = []
         for i in np.flatnonzero(slow).tolist():
@@ -394,6 +406,7 @@ class CsvPointReader(PointReader):
             item = self._point(rows[i], raws[i], lines[i])
             if isinstance(item, Rejection):
                 refused.append(item)
+                refused_rows.append(i)
             else:
                 read.append(item)
                 read_at.append(i)
@@ -405,7 +418,8 @@ class CsvPointReader(PointReader):
         keep = np.flatnonzero(~slow)
         points = PointColumns([series[i] for i in keep.tolist()], ts[keep], values[keep])
         kept_lines = [lines[i] for i in keep.tolist()]
-        return ReadChunk(points, refused, lambda i: self._source(kept_lines[i]))
+        refused_at = np.searchsorted(keep, refused_rows).tolist()  # points before each
+        return ReadChunk(points, refused, kept_lines, refused_at)
 
     def _good_series(self, name: str) -> bool:
         """Whether a series column's cell is a series id the reader takes (cached)."""
@@ -569,6 +583,7 @@ class LinePointReader(PointReader):
             try:
                 for number, line in enumerate(file, start=1):
                     if line.strip() and not decoder.ignores(line):
+                        self.last_line = number
                         self.last_source = self._source(number)
                         yield from decoder.decode(line.rstrip("\r\n"), self.last_source)
             except (OSError, EOFError) as exc:  # a truncated .gz

@@ -72,6 +72,22 @@ class PointColumns:
         )
 
     @staticmethod
+    def join(first: PointColumns, then: PointColumns) -> PointColumns:
+        """The points of `first`, then those of `then`."""
+        if not len(first):
+            return then
+        given = None
+        if first.given is not None or then.given is not None:
+            given = [first[i].values for i in range(len(first))]
+            given += [then[i].values for i in range(len(then))]
+        return PointColumns(
+            [*first.series, *then.series],
+            np.concatenate([first.ts, then.ts]),
+            np.concatenate([first.values, then.values]),
+            given,
+        )
+
+    @staticmethod
     def of(points: Sequence[Point], channels: int) -> PointColumns:
         """The columns of `points` (see `from_rows`)."""
         return PointColumns.from_rows(

@@ -169,6 +169,8 @@ class ChunkedReconstruction(nn.Module):
         self.max_batch = max_batch
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if x.size(0) == 0:
+            return x.clone(), x.clone()
         parts: list[torch.Tensor] = []
         for start in range(0, x.size(0), self.max_batch):
             parts.append(self.module(x[start : start + self.max_batch]))

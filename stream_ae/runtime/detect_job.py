@@ -150,6 +150,8 @@ class DetectJob:
         self._severity: Counter[str] = Counter()
         self._scored_by: Counter[str] = Counter()
         self._series: set[str] = set()
+        self._shown = 0
+        """Points of the batch being formed that the collector has been shown."""
 
     def run(self, progress: bool | None = None) -> DetectSummary:
         started = time.perf_counter()
@@ -158,15 +160,30 @@ class DetectJob:
         failed: FirstFitFailed | None = None
         try:
             with tqdm(desc="detect", unit=" pt", disable=not show, mininterval=0.5) as bar:
+                # Points left over from the last chunk join the next one, and a refused
+                # row is written after the batches that ended before it was read: the
+                # micro-batches and the outputs are those of reading point by point.
+                points = PointColumns.of([], len(self.reader.channels))
+                lines: list[int] = []
+                refused: list[tuple[int, Rejection]] = []  # (points before it, the row)
                 for chunk in self.reader.chunks(self.settings.files.batch_points):
-                    for rejection in chunk.refused:
-                        self._reject(outputs, rejection)
-                    start, points = 0, chunk.points
-                    while start < len(points):
-                        stop = self._batch_end(points, start)
-                        self._step(outputs, points.rows(start, stop), chunk.source, start)
+                    refused += [
+                        (len(points) + at, r)
+                        for at, r in zip(chunk.refused_at, chunk.refused, strict=True)
+                    ]
+                    points = PointColumns.join(points, chunk.points)
+                    lines = lines + chunk.lines
+                    start = 0
+                    while (stop := self._batch_end(points, start)) is not None:
+                        refused = self._reject_before(outputs, refused, stop)
+                        self._step(outputs, points.rows(start, stop), lines[start:stop])
                         bar.update(stop - start)
                         start = stop
+                    points, lines = points.rows(start, len(points)), lines[start:]
+                    refused = [(at - start, r) for at, r in refused]
+                self._reject_before(outputs, refused, len(points) + 1)
+                self._step(outputs, points, lines)
+                bar.update(len(points))
             if self._first_fit is not None:
                 self._first_fit.wait()  # let a started fit publish its artifact
                 self._check_fit()
@@ -232,33 +249,49 @@ class DetectJob:
         to_go = None if self._first_fit is None or collector is None else collector.points_to_go()
         return full if to_go is None else max(1, min(full, to_go))
 
-    def _batch_end(self, points: PointColumns, start: int) -> int:
+    def _reject_before(
+        self, outputs: _Outputs, refused: list[tuple[int, Rejection]], stop: int
+    ) -> list[tuple[int, Rejection]]:
+        """Write the refused rows read before point `stop`; the others stay."""
+        for _, rejection in (pair for pair in refused if pair[0] < stop):
+            self._reject(outputs, rejection)
+        return [pair for pair in refused if pair[0] >= stop]
+
+    def _batch_end(self, points: PointColumns, start: int) -> int | None:
         """Where the micro-batch from `start` ends: at `_batch_points` points, or at the
         point that completes the part of a series named normal (model.fit_*), so the
-        model judges from the next point. While that part is collected the collector
-        is shown each point as it is read; when the detector takes it, the same time
+        model judges from the next point; None if `points` end before either. While
+        that part is collected the collector is shown each point once, as it is read
+        (`_shown` of the batch so far); when the detector takes it, the same time
         again is not counted twice."""
         collector = self.detector.collector
         if self._first_fit is None or collector is None or not collector.watching:
-            return min(len(points), start + self._batch_points())
-        for i in range(start, len(points)):
-            if i - start + 1 >= self._batch_points():
-                return i + 1
-            collector.see(points.series[i], float(points.ts[i]))
-            if collector.ready:
-                return i + 1
-        return len(points)
+            stop = start + self._batch_points()
+        else:
+            stop = len(points) + 1
+            for i in range(start + self._shown, len(points)):
+                if i - start + 1 >= self._batch_points():
+                    stop = i + 1
+                    break
+                collector.see(points.series[i], float(points.ts[i]))
+                if collector.ready:
+                    stop = i + 1
+                    break
+        if stop > len(points):
+            self._shown = len(points) - start
+            return None
+        self._shown = 0
+        return stop
 
-    def _step(
-        self, outputs: _Outputs, points: PointColumns, source: Callable[[int], str], first: int
-    ) -> None:
-        """Score `points`, rows `first`... of a chunk whose row i `source(i)` names."""
+    def _step(self, outputs: _Outputs, points: PointColumns, lines: list[int]) -> None:
+        """Score `points`, read from the file's `lines`."""
         out = process_guarded(self.detector, points, self._limited)
         self.summary.points_read += len(points)
         self.summary.points_refused += len({index for index, _ in out.rejected})
         for index, rejection in out.rejected:
             raw = point_raw(points[index], self.reader.channels)
-            self._reject(outputs, replace(rejection, source=source(first + index), raw=raw))
+            source = self.reader.source(lines[index])
+            self._reject(outputs, replace(rejection, source=source, raw=raw))
         self._record(outputs, out)
         if self._first_fit is not None:
             self._first_fit.poll()

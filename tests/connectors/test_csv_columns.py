@@ -4,6 +4,7 @@ the same file gives, row for row, whatever the rows hold."""
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 from stream_ae.connectors.csv_columns import epoch_seconds, numbers
 from stream_ae.connectors.files import CsvPointReader, PointReader, open_points
 from stream_ae.core.records import Point, Rejection
+from stream_ae.errors import InputError
 
 TIMES = [
     "2025-01-01 00:00:{s:02d}",
@@ -36,6 +38,9 @@ TIMES = [
 ODD_TIMES = [
     "2025-02-30 00:00:00",
     "0000-01-01 00:00:00",
+    "0000-12-31 23:59:59-00:01",  # numpy's year 0, moved into range by the offset
+    "2025-01-01 00:00:00\x00junk",  # csv keeps NUL bytes within a cell
+    "2025-01-01 00:00:00\x00+01:00",
     "2025-01-01 24:00:00",
     "2025-1-01 00:00:00x",
     "yesterday",
@@ -74,22 +79,23 @@ def random_csv(path: Path, rng: random.Random, delimiter: str, time_form: str) -
     return path
 
 
-def by_iteration(reader: PointReader) -> tuple[list[tuple[Point, str]], list[Rejection]]:
-    points, refused = [], []
-    for item in reader:
-        if isinstance(item, Rejection):
-            refused.append(item)
-        else:
-            points.append((item, reader.last_source))
-    return points, refused
+Read = list[tuple[Point, str] | Rejection]
+"""A file's points (with their source) and refusals, in file order."""
 
 
-def by_chunks(reader: PointReader, rows: int) -> tuple[list[tuple[Point, str]], list[Rejection]]:
-    points, refused = [], []
+def by_iteration(reader: PointReader) -> Read:
+    return [item if isinstance(item, Rejection) else (item, reader.last_source) for item in reader]
+
+
+def by_chunks(reader: PointReader, rows: int) -> Read:
+    read: Read = []
     for chunk in reader.chunks(rows):
-        refused += chunk.refused
-        points += [(chunk.points[i], chunk.source(i)) for i in range(len(chunk.points))]
-    return points, refused
+        refused = list(zip(chunk.refused_at, chunk.refused, strict=True))
+        for i in range(len(chunk.points)):
+            read += [rejection for at, rejection in refused if at == i]
+            read.append((chunk.points[i], reader.source(chunk.lines[i])))
+        read += [rejection for at, rejection in refused if at == len(chunk.points)]
+    return read
 
 
 @pytest.mark.parametrize("delimiter", [",", ";"])
@@ -123,8 +129,8 @@ def test_chunks_give_what_iterating_gives_row_for_row(
         for rows in (1, 3, 7, 1000):
             before = read_one_by_one[0]
             assert by_chunks(reader, rows) == expected, (path.read_text(), rows)
-            in_chunks += len(expected[0]) + len(expected[1]) - (read_one_by_one[0] - before)
-        compared += 4 * (len(expected[0]) + len(expected[1]))
+            in_chunks += len(expected) - (read_one_by_one[0] - before)
+        compared += 4 * len(expected)
     # Both ways are exercised, on thousands of rows: most rows a column at a time.
     assert compared > 10_000 and 0.5 * compared < in_chunks < 0.95 * compared
 
@@ -134,7 +140,7 @@ def test_a_file_without_time_or_series_column_counts_rows_as_times(tmp_path: Pat
     path.write_text("a,b\n1,2\nx,3\n\n4,5\n6\n7,8\n")
     reader = open_points(path)
     expected = by_iteration(reader)
-    assert [p.ts for p, _ in expected[0]] == [0.0, 2.0, 4.0]
+    assert [item[0].ts for item in expected if isinstance(item, tuple)] == [0.0, 2.0, 4.0]
     for rows in (1, 2, 10):
         assert by_chunks(reader, rows) == expected
 
@@ -147,7 +153,7 @@ def test_a_gzipped_file_reads_the_same(tmp_path: Path) -> None:
     path.write_bytes(gzip.compress(("timestamp,value\n" + rows).encode()))
     reader = open_points(path)
     assert by_chunks(reader, 16) == by_iteration(reader)
-    assert len(by_iteration(reader)[0]) == 50
+    assert len(by_iteration(reader)) == 50
 
 
 def test_plain_dates_are_parsed_at_once_and_other_forms_are_left_to_the_reader() -> None:
@@ -168,6 +174,9 @@ def test_plain_dates_are_parsed_at_once_and_other_forms_are_left_to_the_reader()
             "2013-12-02x21:15:00",
             "2025-02-30 00:00:00",  # no such day: the reader says so
             "0000-01-01 00:00:00",  # numpy has a year 0
+            "0000-12-31 23:59:59-00:01",  # and an offset would move it into range
+            "2013-12-02 21:15:00\x00junk",  # csv keeps NUL bytes within a cell
+            "2013-12-02 21:15:00\x00+01:00",
             "nan",
         ]
     )
@@ -176,6 +185,26 @@ def test_plain_dates_are_parsed_at_once_and_other_forms_are_left_to_the_reader()
     ms = epoch_seconds(["1732262400250", "1732262400", "nan", "-1e300"])
     assert ms[:2].tolist() == [1732262400.25, 1732262400.0]
     assert np.isnan(ms[2:]).all()
+
+
+def test_what_was_read_before_a_read_error_is_given_as_iterating_gives_it(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "long.csv"
+    rows = "".join(f"2025-01-01 00:00:{s:02d},{s}\n" for s in range(10))
+    path.write_text("timestamp,value\n" + rows + "2025-01-01 00:01:00," + "9" * 200_000 + "\n")
+    reader = open_points(path)
+
+    def until_the_error(read: Iterator[object]) -> list[object]:
+        got = []
+        with pytest.raises(InputError, match=r"long\.csv:12 cannot be read"):
+            for item in read:
+                got.append(item)
+        return got
+
+    points = until_the_error(iter(reader))
+    chunks = until_the_error(reader.chunks(1000))
+    assert len(points) == 10 and [chunk.points[i] for chunk in chunks for i in range(10)] == points  # type: ignore[attr-defined]
 
 
 def test_numbers_beyond_the_limit_or_not_finite_are_left_to_the_reader() -> None:

@@ -88,6 +88,14 @@ def test_one_call_rebuilds_each_chunk_exactly_as_the_module_alone(
     assert torch.equal(squared, (alone - x).square())
 
 
+@pytest.mark.parametrize("scripted", [False, True])
+def test_no_windows_rebuild_as_no_windows(module: LSTMAutoencoder, scripted: bool) -> None:
+    chunked = ChunkedReconstruction(module, max_batch=4)
+    forward = torch.jit.script(chunked) if scripted else chunked
+    rebuilt, squared = forward(torch.zeros(0, WINDOW, 2))
+    assert rebuilt.shape == squared.shape == (0, WINDOW, 2)
+
+
 @pytest.mark.parametrize("engine", ENGINES)
 def test_a_batch_of_many_chunks_is_one_call_to_the_model(
     module: LSTMAutoencoder, engine: str

@@ -1,5 +1,6 @@
 import csv
 import json
+import re
 from pathlib import Path
 
 import matplotlib.image
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 
 from stream_ae.cli.main import main
-from stream_ae.connectors.files import Columns
+from stream_ae.connectors.files import Columns, CsvPointReader
 from stream_ae.errors import InputError
 from stream_ae.model.artifact import load_artifact
 from stream_ae.pictures.detection import plot_detection
@@ -17,6 +18,7 @@ from stream_ae.settings import Settings
 from .conftest import WINDOW, sine_csv
 
 T0 = 1_700_000_000
+VERSION = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{8}")
 
 
 def test_detect_writes_every_output_and_catches_the_spike(
@@ -245,3 +247,42 @@ def test_a_row_the_detector_refuses_carries_the_point_in_the_wire_format(
     (reject,) = [json.loads(x) for x in Path(summary.outputs["rejects"]).read_text().splitlines()]
     assert reject["reason"] == "out_of_order" and reject["source"] == "late.csv:4"
     assert json.loads(reject["raw"]) == {"series": "late", "ts": T0 + 30, "value": 3.5}
+
+
+@pytest.mark.parametrize("fit", [{"fit_after_windows": 150}, {"fit_points": 120}])
+def test_outputs_do_not_depend_on_how_the_file_is_read_in_chunks(
+    tmp_path: Path, small_settings: Settings, monkeypatch: pytest.MonkeyPatch, fit: dict
+) -> None:
+    # Two series interleaved, with rows the reader refuses and rows the detector
+    # refuses: micro-batches must end where reading point by point ends them, and each
+    # refusal must come out where it would.
+    rng = np.random.default_rng(3)
+    lines = ["timestamp,series,value"]
+    for i in range(500):
+        for name in ("a", "b"):
+            lines.append(f"{T0 + 60 * i},{name},{np.sin(i / 4) + 0.1 * rng.standard_normal():.5f}")
+        if i % 37 == 5:
+            lines.append(f"{T0 + 60 * i},a,not-a-number")  # the reader refuses it
+        if i % 41 == 7:
+            lines.append(f"{T0 + 60 * (i - 3)},b,0.5")  # the detector refuses it
+    path = tmp_path / "two.csv"
+    path.write_text("\n".join(lines) + "\n")
+    cold = small_settings.cold_start.model_copy(update={"fit_mode": "wait"})
+    by_chunks = CsvPointReader.chunks
+    outputs = {}
+    for rows in (10**9, 5, 64, 97):
+        # The same fit twice in one second is the same version: one registry per run.
+        model = small_settings.model.model_copy(
+            update={**fit, "artifact_dir": tmp_path / f"models{rows}"}
+        )
+        settings = small_settings.model_copy(update={"model": model, "cold_start": cold})
+        monkeypatch.setattr(
+            CsvPointReader, "chunks", lambda self, _, rows=rows: by_chunks(self, rows)
+        )
+        summary = run_detect(path, settings, tmp_path / f"out{rows}", echo_alerts=False)
+        outputs[rows] = {  # each run fits a model of its own, named by the time
+            name: VERSION.sub("v", Path(summary.outputs[name]).read_text())
+            for name in ("scored", "alerts", "rejects")
+        }
+    assert outputs[10**9]["rejects"].count("\n") > 20
+    assert all(out == outputs[10**9] for out in outputs.values())
