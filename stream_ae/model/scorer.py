@@ -189,12 +189,9 @@ class AutoencoderScorer:
         """Score `[batch, window, channels]` normalised windows (cast to float32)."""
         x = self._checked(windows)
         _use_threads(self.threads)
-        if len(x) == 0:
-            expected, errors = np.empty_like(x), np.empty_like(x)
-        else:
-            with torch.inference_mode():
-                rebuilt, squared = self._forward(torch.from_numpy(x).to(self.torch_device))
-                expected, errors = rebuilt.cpu().numpy(), squared.cpu().numpy()
+        with torch.inference_mode():
+            rebuilt, squared = self._forward(torch.from_numpy(x).to(self.torch_device))
+            expected, errors = rebuilt.cpu().numpy(), squared.cpu().numpy()
         # float64 accumulation: the per-window mean of many small float32 terms.
         scales = self.error_scales
         raw = errors.mean(axis=1, dtype=np.float64)
