@@ -12,6 +12,9 @@ interleaved, round after round in one process, so drifting machine load hits the
 the table gives the median µs per point and the speed-up over PointDecoder.
 `ColumnarDecoder` (what the Kafka source runs when the model's channels are known) reads
 into columns rather than Points: its figure is the whole of that decode, checks included.
+"KafkaSource batches" is all the source does with a fetch: records as aiokafka hands
+them over (made once, outside the timing), decoded and cut into batches with each
+point's partition, offset and append time.
 
     python benchmarks/decode_points.py [--quick]
 """
@@ -27,12 +30,16 @@ from collections.abc import Callable
 
 import msgspec
 import orjson
+from aiokafka import TopicPartition
+from aiokafka.structs import ConsumerRecord
 from pydantic import TypeAdapter
 
 from stream_ae.connectors.columnar_wire import ColumnarDecoder
 from stream_ae.connectors.fastwire import FastPointDecoder
+from stream_ae.connectors.kafka_source import KafkaSource, SourceBatch
 from stream_ae.connectors.wire import PointDecoder, PointIn
 from stream_ae.core.records import Point, Rejection
+from stream_ae.settings import Settings
 
 Messages = list[bytes]
 Variant = Callable[[Messages, list[str]], int]
@@ -171,6 +178,44 @@ def columnar(messages: Messages, sources: list[str]) -> int:
     return count
 
 
+Fetch = list[tuple[TopicPartition, ConsumerRecord]]
+_FETCHES: dict[int, Fetch] = {}
+
+
+def _fetch(messages: Messages) -> Fetch:
+    """The messages as fetched records of four partitions (made once per case)."""
+    fetch = _FETCHES.get(id(messages))
+    if fetch is None:
+        fetch = [
+            (TopicPartition("points", i % 4), _record(i, message))
+            for i, message in enumerate(messages)
+        ]
+        _FETCHES[id(messages)] = fetch
+    return fetch
+
+
+def _record(i: int, value: bytes) -> ConsumerRecord:
+    return ConsumerRecord(
+        "points", i % 4, i // 4, 1_700_000_000_000 + i, 0, None, value, None, 0, len(value), ()
+    )
+
+
+def batches(messages: Messages, sources: list[str]) -> int:
+    """The Kafka source's whole work on a fetch, batches of BATCH points."""
+    channels = ["temp", "vib", "rpm"] if b'"values"' in messages[0] else ["value"]
+    settings = Settings.model_validate(
+        {"kafka": {"bootstrap": "unused:1", "input_topic": "points"}}
+    )
+    source = KafkaSource(settings.kafka, channels=channels)
+    source._fetched.extend(_fetch(messages))
+    count = 0
+    while source._fetched:
+        batch = SourceBatch("points")
+        source._decode(batch, BATCH)
+        count += len(batch.series)
+    return count
+
+
 VARIANTS: dict[str, Variant] = {
     "orjson.loads": floor,
     "orjson + Point, no checks": unchecked,
@@ -179,6 +224,7 @@ VARIANTS: dict[str, Variant] = {
     "PointDecoder (pydantic)": lambda m, s: decoded(PointDecoder("default"), m, s),
     "FastPointDecoder": lambda m, s: decoded(FastPointDecoder("default"), m, s),
     "ColumnarDecoder (the Kafka path)": columnar,
+    "KafkaSource batches": batches,
 }
 TYPED = ("msgspec, schema only", "pydantic validate_json, schema only")
 CASES: dict[str, Callable[[int], Messages]] = {
@@ -198,7 +244,7 @@ def measure(points: int, rounds: int) -> dict[str, dict[str, float]]:
         fast, reference = VARIANTS["FastPointDecoder"], VARIANTS["PointDecoder (pydantic)"]
         assert fast(messages, sources) == reference(messages, sources) == points
         assert all(VARIANTS[name](messages, sources) == points for name in TYPED)
-        assert columnar(messages, sources) == points
+        assert columnar(messages, sources) == batches(messages, sources) == points
         timings: dict[str, list[float]] = {name: [] for name in VARIANTS}
         for _ in range(rounds):
             for name, variant in VARIANTS.items():

@@ -177,7 +177,7 @@ async def decode_alone(settings: Settings, total: int) -> float:
         seen, started = 0, time.perf_counter()
         while seen < total:
             batch = await source.next_batch()
-            seen += len(batch.points)
+            seen += len(batch.series)  # as the service reads it: no Point objects
             await source.commit(batch.offsets)
         return seen / (time.perf_counter() - started)
     finally:

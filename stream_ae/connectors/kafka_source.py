@@ -110,16 +110,30 @@ class SourceBatch:
         self.message_offsets.append(position.offset)
         self.append_ts.append(append_ts)
 
-    def add_rows(self, rows: DecodedRows, first: int, last: int, message: ConsumerRecord) -> None:
-        """Rows [first, last) of a decoded fetch, all from `message` (no `Position`
-        per message: only a refused row needs one, built by `origin`)."""
-        count = last - first
+    def add_rows(
+        self,
+        rows: DecodedRows,
+        first: int,
+        messages: Sequence[ConsumerRecord],
+        counts: Sequence[int],
+    ) -> None:
+        """The rows of a decoded fetch from `first` on: `counts[i]` of them from
+        `messages[i]`, in order (no `Position` per message: only a refused row needs
+        one, built by `origin`)."""
+        last = first + sum(counts)
         self.series += rows.series[first:last]
         self.ts += rows.ts[first:last]
         self.values += rows.values[first:last]
-        self.partitions += [message.partition] * count
-        self.message_offsets += [message.offset] * count
-        self.append_ts += [message.timestamp / 1000] * count
+        self.messages += len(messages)
+        if last - first == len(messages):  # one point per message, the usual case
+            self.partitions += [m.partition for m in messages]
+            self.message_offsets += [m.offset for m in messages]
+            self.append_ts += [m.timestamp / 1000 for m in messages]
+            return
+        for message, count in zip(messages, counts, strict=True):
+            self.partitions += [message.partition] * count
+            self.message_offsets += [message.offset] * count
+            self.append_ts += [message.timestamp / 1000] * count
 
     def keep_partitions(self, partitions: set[int]) -> None:
         """Drop the points of every other partition (revoked since they were read)."""
@@ -293,18 +307,23 @@ class KafkaSource:
             while fetched and size < limit:
                 chunk = [fetched.popleft() for _ in range(min(len(fetched), limit - size, CHUNK))]
                 rows = self._fast_rows(chunk, limit - size)
-                row = 0
-                for j, (tp, message) in enumerate(chunk):
-                    taken = rows.taken[j]
-                    if taken < 0:
-                        size += self._take(batch, tp, message)
-                    else:
-                        self._take_rows(batch, tp, message, rows, row, taken)
-                        row += taken
-                        size += taken
+                taken, row, j = rows.taken, 0, 0
+                while j < len(chunk):
+                    if taken[j] < 0:
+                        size += self._take(batch, *chunk[j])
+                        j += 1
+                    else:  # a run of messages the columnar decoder took, added at once
+                        end, count = j, 0
+                        while end < len(chunk) and taken[end] >= 0 and size + count < limit:
+                            count += taken[end]
+                            end += 1
+                        self._take_rows(batch, chunk[j:end], rows, row, taken[j:end])
+                        row += count
+                        size += count
+                        j = end
                     spent = time.perf_counter() - started >= budget
                     if spent or size >= limit:
-                        fetched.extendleft(reversed(chunk[j + 1 :]))
+                        fetched.extendleft(reversed(chunk[j:]))
                         return spent
             return False
         finally:
@@ -342,16 +361,15 @@ class KafkaSource:
     def _take_rows(
         self,
         batch: SourceBatch,
-        tp: TopicPartition,
-        message: ConsumerRecord,
+        run: list[tuple[TopicPartition, ConsumerRecord]],
         rows: DecodedRows,
         first: int,
-        count: int,
+        counts: list[int],
     ) -> None:
-        """Add one message's rows, decoded by the columnar decoder."""
-        batch.messages += 1
-        self._consumed[tp] = batch.offsets[tp] = message.offset + 1
-        batch.add_rows(rows, first, first + count, message)
+        """Add the rows of a run of messages the columnar decoder took, from `first` on."""
+        batch.add_rows(rows, first, [message for _, message in run], counts)
+        for tp, next_offset in {tp: m.offset + 1 for tp, m in run}.items():
+            self._consumed[tp] = batch.offsets[tp] = next_offset
 
     def _take(self, batch: SourceBatch, tp: TopicPartition, message: ConsumerRecord) -> int:
         """Decode one message into the batch with the reference decoder; returns how many

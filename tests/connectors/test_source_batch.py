@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
+from typing import NamedTuple
+
 import numpy as np
+import pytest
+from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 from stream_ae.connectors.columnar_wire import DecodedRows
-from stream_ae.connectors.kafka_source import Position, SourceBatch
+from stream_ae.connectors.kafka_source import KafkaSource, Position, SourceBatch
 from stream_ae.core.records import Point
+from stream_ae.settings import Settings
 
 
 def _batch() -> SourceBatch:
@@ -44,8 +50,103 @@ def test_a_messages_decoded_rows_join_the_columns_with_its_position() -> None:
         series=["x", "y", "z"], ts=[4.0, 5.0, 6.0], values=[(1.0,), (2.0,), (3.0,)], taken=[3]
     )
     message = ConsumerRecord("points", 1, 9, 13_500, 0, b"k", b"v", None, 1, 1, ())
-    batch.add_rows(rows, 1, 3, message)
+    batch.add_rows(rows, 1, [message], [2])
     assert batch.series[3:] == ["y", "z"] and batch.ts[3:] == [5.0, 6.0]
     assert batch.values[3:] == [(2.0,), (3.0,)] and batch.append_ts[3:] == [13.5, 13.5]
     assert batch.origins[3:] == [Position("points", 1, 9)] * 2
-    assert len(batch.columns(1)) == 5
+    assert batch.messages == 1 and len(batch.columns(1)) == 5
+
+
+def _record(partition: int, offset: int, ms: int) -> ConsumerRecord:
+    return ConsumerRecord("points", partition, offset, ms, 0, b"k", b"v", None, 1, 1, ())
+
+
+def test_a_run_of_messages_adds_each_row_with_its_own_message() -> None:
+    rows = DecodedRows(
+        series=list("abcdef"), ts=[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], values=[(0.0,)] * 6
+    )
+    single = SourceBatch("points")  # one point per message
+    run = [_record(0, 5, 1_000), _record(1, 2, 2_000), _record(0, 6, 3_000)]
+    single.add_rows(rows, 2, run, [1, 1, 1])
+    assert single.series == ["c", "d", "e"] and single.messages == 3
+    assert single.origins == [Position("points", p, o) for p, o in [(0, 5), (1, 2), (0, 6)]]
+    assert single.append_ts == [1.0, 2.0, 3.0]
+    several = SourceBatch("points")  # messages holding several points each
+    several.add_rows(rows, 0, run, [2, 1, 3])
+    assert several.series == list("abcdef") and several.messages == 3
+    assert [(o.partition, o.offset) for o in several.origins] == [
+        (0, 5),
+        (0, 5),
+        (1, 2),
+        (0, 6),
+        (0, 6),
+        (0, 6),
+    ]
+    assert several.append_ts == [1.0, 1.0, 2.0, 3.0, 3.0, 3.0]
+
+
+def _fetch() -> list[tuple[TopicPartition, ConsumerRecord]]:
+    """Ordinary messages of one and of three points among ones the reference must read."""
+    bodies: list[object] = []
+    for i in range(60):
+        ts = 1_700_000_000 + i
+        point = {"series": f"s{i % 7}", "ts": ts, "value": i / 10}
+        if i % 11 == 5:
+            bodies.append([point, {**point, "ts": ts + 0.5}, {**point, "series": "t"}])
+        elif i % 13 == 4:
+            bodies.append({**point, "value": "high"})  # refused by the reference, with why
+        elif i % 17 == 8:
+            bodies.append({**point, "ts": "2023-11-14T22:13:20Z"})  # a date: the reference
+        else:
+            bodies.append(point)
+    out = []
+    for i, body in enumerate(bodies):
+        value = json.dumps(body).encode()
+        record = ConsumerRecord("points", i % 3, i, 1_000 * i, 0, b"k", value, None, 1, 1, ())
+        out.append((TopicPartition("points", i % 3), record))
+    return out
+
+
+class Cut(NamedTuple):
+    """What one batch cut from a fetch holds."""
+
+    series: list[str]
+    ts: list[float]
+    values: list[tuple[float, ...]]
+    origins: list[Position]
+    append_ts: list[float]
+    refused: list[str]
+    offsets: dict[TopicPartition, int]
+    messages: int
+
+
+def _batches(columnar: bool, limit: int) -> list[Cut]:
+    settings = Settings.model_validate(
+        {"kafka": {"bootstrap": "unused:1", "input_topic": "points"}}
+    )
+    source = KafkaSource(settings.kafka, channels=["value"])
+    assert source.columnar is not None  # the fast path exists for this format
+    if not columnar:
+        source.columnar = None
+    source._fetched.extend(_fetch())
+    out = []
+    while source._fetched:
+        b = SourceBatch("points")
+        source._decode(b, limit)
+        refused = [d.rejection.reason.value for d in b.dead]
+        out.append(
+            Cut(b.series, b.ts, b.values, b.origins, b.append_ts, refused, b.offsets, b.messages)
+        )
+    return out
+
+
+@pytest.mark.parametrize("limit", [1, 2, 5, 8, 1000])
+def test_batches_cut_from_a_fetch_are_the_same_whichever_decoder_takes_each_message(
+    limit: int,
+) -> None:
+    fast, reference = _batches(True, limit), _batches(False, limit)
+    assert fast == reference
+    # 46 single points, 5 messages of three, 4 with a date; 5 refused for "high".
+    assert sum(len(cut.series) for cut in fast) == 46 + 15 + 4
+    assert sum(len(cut.refused) for cut in fast) == 5
+    assert all(len(cut.series) + len(cut.refused) < limit + 3 for cut in fast)  # one message more
