@@ -10,13 +10,21 @@ from stream_ae.core.records import Alert, AlertState
 def describe(alert: Alert) -> str:
     """One line an on-call engineer can read."""
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(alert.ts))
+    score, threshold = f"{alert.score:.4g}", f"{alert.threshold:.4g}"
+    opened = alert.state is AlertState.OPEN
+    if not opened:
+        verdict = f"score {score} vs {threshold}"
+    elif alert.score > alert.threshold:
+        verdict = f"score {score} > {threshold}"
+    else:
+        # Only a channel's run of repeats, rarer than the score, opens an incident with
+        # the score under its threshold: a stuck sensor reconstructs well.
+        verdict = f"{alert.channel} stuck, score {score} under {threshold}"
     line = (
         f"{when}Z {alert.state.value:<8} {alert.severity.value:<8} {alert.series} "
-        f"score {alert.score:.4g} > {alert.threshold:.4g} [{alert.scorer} {alert.model_version}]"
+        f"{verdict} [{alert.scorer} {alert.model_version}]"
     )
-    if alert.state is AlertState.OPEN and alert.contributors:
+    if opened and alert.contributors:
         top = alert.contributors[0]
         line += f" — {top.channel} was {top.actual:.4g}, expected {top.expected:.4g}"
-    else:
-        line = line.replace(" > ", " vs ")
     return line
