@@ -117,9 +117,9 @@ class SourceBatch:
         messages: Sequence[ConsumerRecord],
         counts: Sequence[int],
     ) -> None:
-        """The rows of a decoded fetch from `first` on: `counts[i]` of them from
-        `messages[i]`, in order (no `Position` per message: only a refused row needs
-        one, built by `origin`)."""
+        """The rows of a decoded fetch from `first` on: `counts[i]` of them (at least
+        one) from `messages[i]`, in order (no `Position` per message: only a refused
+        row needs one, built by `origin`)."""
         last = first + sum(counts)
         self.series += rows.series[first:last]
         self.ts += rows.ts[first:last]

@@ -12,14 +12,14 @@ def describe(alert: Alert) -> str:
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(alert.ts))
     score, threshold = f"{alert.score:.4g}", f"{alert.threshold:.4g}"
     opened = alert.state is AlertState.OPEN
-    if not opened:
-        verdict = f"score {score} vs {threshold}"
-    elif alert.score > alert.threshold:
+    if opened and alert.score > alert.threshold:
         verdict = f"score {score} > {threshold}"
-    else:
+    elif opened and alert.channel is not None and alert.score <= alert.threshold:
         # Only a channel's run of repeats, rarer than the score, opens an incident with
-        # the score under its threshold: a stuck sensor reconstructs well.
+        # the score at or under its threshold: a stuck sensor reconstructs well.
         verdict = f"{alert.channel} stuck, score {score} under {threshold}"
+    else:  # a resolve, or an alert read back without its numbers or channel
+        verdict = f"score {score} vs {threshold}"
     line = (
         f"{when}Z {alert.state.value:<8} {alert.severity.value:<8} {alert.series} "
         f"{verdict} [{alert.scorer} {alert.model_version}]"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 from stream_ae.core.records import Alert, AlertState, Contributor, Severity
@@ -53,3 +54,14 @@ def test_a_resolve_compares_without_a_verdict() -> None:
     assert describe(resolved) == (
         "2023-11-14 22:13:20Z resolved major    plant-2/boiler-02 score 0.3 vs 1.25 [lstm-ae v1]"
     )
+
+
+def test_an_alert_read_back_without_numbers_or_channel_claims_no_verdict() -> None:
+    # `stream-ae alerts` reads alerts back off the topic: nulls come back as NaN, and
+    # alerts written before the channel was recorded have none.
+    unknown = replace(OPENED, score=math.nan, threshold=math.nan, channel=None)
+    assert " score nan vs nan [lstm-ae v1]" in describe(unknown)
+    no_bar = replace(OPENED, score=2.0, threshold=math.nan)
+    assert " score 2 vs nan [lstm-ae v1]" in describe(no_bar)
+    no_channel = replace(OPENED, score=0.4, channel=None)
+    assert " score 0.4 vs 1.25 [lstm-ae v1]" in describe(no_channel)
