@@ -179,19 +179,17 @@ def columnar(messages: Messages, sources: list[str]) -> int:
 
 
 Fetch = list[tuple[TopicPartition, ConsumerRecord]]
-_FETCHES: dict[int, Fetch] = {}
+_FETCHED: list[tuple[Messages, Fetch]] = []
+"""The last case's messages and their records (holding the messages, so no other list
+can take their id)."""
 
 
 def _fetch(messages: Messages) -> Fetch:
     """The messages as fetched records of four partitions (made once per case)."""
-    fetch = _FETCHES.get(id(messages))
-    if fetch is None:
-        fetch = [
-            (TopicPartition("points", i % 4), _record(i, message))
-            for i, message in enumerate(messages)
-        ]
-        _FETCHES[id(messages)] = fetch
-    return fetch
+    if not _FETCHED or _FETCHED[0][0] is not messages:
+        records = [(TopicPartition("points", i % 4), _record(i, m)) for i, m in enumerate(messages)]
+        _FETCHED[:] = [(messages, records)]
+    return _FETCHED[0][1]
 
 
 def _record(i: int, value: bytes) -> ConsumerRecord:
