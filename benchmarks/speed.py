@@ -17,7 +17,10 @@ decoding the same topic through `KafkaSource` (the broker's ceiling), the detect
 alone without Kafka, and the peers of `peers.py`. Memory per series is the service's
 resident memory after the max-rate phase less before the first point, per series. CPU
 per point is the service's CPU time over the max-rate phase per point: its main thread
-(event loop: fetch, decode, send, commit) and the whole process.
+(event loop: fetch, decode, send, commit) and the whole process. Beside it, over the
+same phase: the broker's CPU per point, this process's (producing and reading alerts),
+and how many of the machine's cores were busy: where that is all of them, the service
+can only go faster by needing less CPU, not by waiting less.
 
 With `--points-per-message K` each message carries a JSON array of K points (one step of
 K series), as a gateway that batches its readings sends them: the event loop's cost is
@@ -45,6 +48,7 @@ import tempfile
 import time
 import warnings
 from dataclasses import asdict, dataclass
+from math import nan
 from pathlib import Path
 
 import e2e_kafka as e2e
@@ -92,6 +96,11 @@ class Row:
     points_per_message: int = 1
     main_thread_us_per_point: float = float("nan")
     process_us_per_point: float = float("nan")
+    broker_us_per_point: float = float("nan")
+    producer_us_per_point: float = float("nan")
+    """This benchmark's process: producing the points and reading the alerts."""
+    cores_busy: float = float("nan")
+    """Cores the machine kept busy over the max-rate phase (of os.cpu_count())."""
 
 
 def settings_for(bootstrap: str, root: Path, name: str, hop: int, series: int) -> Settings:
@@ -123,6 +132,12 @@ def cpu_s(pid: int, thread: int | None = None) -> float:
     path = f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat"
     fields = Path(path).read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_s() -> float:
+    """CPU seconds all cores of the machine spent neither idle nor waiting on I/O."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_kib(pid: int) -> int:
@@ -192,6 +207,7 @@ async def run_case(
     artifact: Path,
     workdir: Path,
     args: argparse.Namespace,
+    broker_pid: int | None = None,
 ) -> tuple[Row, e2e.Stream, tuple[int, int]]:
     name = f"speed-{series}-{hop}"
     settings = settings_for(bootstrap, workdir, name, hop, series)
@@ -228,10 +244,17 @@ async def run_case(
             await commits.wait(fill * per_step, args.timeout)
             main_before = sum(cpu_s(pid, pid) for pid in pids)
             all_before = sum(cpu_s(pid) for pid in pids)
+            others_before = [cpu_s(pid) if pid else nan for pid in (broker_pid, os.getpid())]
+            machine_before = machine_busy_s()
             started = await e2e.produce(producer, k.input_topic, stream, fill, s1, None)
             done = await commits.wait(s1 * per_step, args.timeout)
             main_s = sum(cpu_s(pid, pid) for pid in pids) - main_before
             all_s = sum(cpu_s(pid) for pid in pids) - all_before
+            broker_s, producer_s = (
+                cpu_s(pid) - before if pid else nan
+                for pid, before in zip((broker_pid, os.getpid()), others_before, strict=True)
+            )
+            cores_busy = (machine_busy_s() - machine_before) / (done - started)
             memory = (sum(rss_kib(pid) for pid in pids) - before) / series
             rate = (s1 - fill) * series / (done - started)
             s2 = min(
@@ -278,6 +301,9 @@ async def run_case(
         points_per_message=args.points_per_message,
         main_thread_us_per_point=main_s / points * 1e6,
         process_us_per_point=all_s / points * 1e6,
+        broker_us_per_point=broker_s / points * 1e6,
+        producer_us_per_point=producer_s / points * 1e6,
+        cores_busy=cores_busy,
     )
     return row, stream, (s1, s2)
 
@@ -288,8 +314,10 @@ def table(rows: list[Row], hst: float, per_point: float) -> str:
         "| model ceiling (points/s) "
         "| end to end / model | decode alone | end to end / decode | detector alone "
         "| detector / model | vs HST | vs per-point torch | alert p50 / p99 ms "
-        "| alerts / spikes | KiB per series | CPU µs/point main thread / process |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| alerts / spikes | KiB per series | CPU µs/point main thread / process "
+        "| CPU µs/point broker / producer | cores busy |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:"
+        "|---:|---:|",
     ]
     for r in rows:
         model = r.ceiling_windows_per_s * r.hop
@@ -303,7 +331,9 @@ def table(rows: list[Row], hst: float, per_point: float) -> str:
             f"| {r.points_per_s / hst:.1f}x | {r.points_per_s / per_point:.1f}x "
             f"| {r.alert_p50_ms:,.0f} / {r.alert_p99_ms:,.0f} | {r.alerts} / {r.spikes} "
             f"| {r.memory_kib_per_series:,.1f} "
-            f"| {r.main_thread_us_per_point:.1f} / {r.process_us_per_point:.1f} |"
+            f"| {r.main_thread_us_per_point:.1f} / {r.process_us_per_point:.1f} "
+            f"| {r.broker_us_per_point:.1f} / {r.producer_us_per_point:.1f} "
+            f"| {r.cores_busy:.2f} of {os.cpu_count()} |"
         )
     return "\n".join(lines)
 
@@ -420,7 +450,9 @@ def main() -> None:
                 if args.quick:
                     timed = max(2, timed // 10)
                 row, _, _ = asyncio.run(
-                    run_case(series, hop, timed, broker.address, artifact, workdir, args)
+                    run_case(
+                        series, hop, timed, broker.address, artifact, workdir, args, broker.pid
+                    )
                 )
                 rows.append(row)
                 print(
