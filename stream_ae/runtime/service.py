@@ -245,7 +245,7 @@ class DetectorService:
         try:
             while not (fetcher.done() and self._queue.empty()):
                 try:
-                    batch = await asyncio.wait_for(self._queue.get(), timeout=0.2)
+                    batch = await self._next_batch()
                 except TimeoutError:
                     if self._delivering is not None and self._delivering.done():
                         await self._delivered()  # a failed delivery stops the service now
@@ -258,6 +258,14 @@ class DetectorService:
                     self._queue.task_done()
         finally:
             await self._delivered()
+
+    async def _next_batch(self) -> SourceBatch:
+        """The next queued batch: at once when one is waiting, so that the worker starts
+        on it before the fetcher takes the event loop for its next fetch (waiting on the
+        queue would let the fetcher, woken by the room made, decode first)."""
+        if not self._queue.empty():
+            return self._queue.get_nowait()
+        return await asyncio.wait_for(self._queue.get(), timeout=0.2)
 
     async def _delivered(self) -> None:
         """Wait for the delivery in flight, if any; its failure raises here. It stays

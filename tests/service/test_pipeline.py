@@ -5,11 +5,13 @@ messages were acknowledged."""
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
 from aiokafka import TopicPartition
 
+from stream_ae.connectors.kafka_source import SourceBatch
 from stream_ae.runtime.broker import EmbeddedBroker
 from stream_ae.runtime.service import DetectorService
 
@@ -113,3 +115,54 @@ def test_a_revocation_waits_for_the_delivery_in_flight_and_leaves_its_failure_to
 
     assert asyncio.run(main(fails=False)) == (True, "delivered")
     assert asyncio.run(main(fails=True)) == (True, "the broker refused the batch")
+
+
+def test_a_batch_already_waiting_goes_to_the_worker_before_the_fetcher_reads_on(
+    artifact: Path, tmp_path: Path
+) -> None:
+    # Under load every batch waits in the queue while the one before it is scored. The
+    # processor used to wait on the queue even then, and the room its take made woke
+    # the fetcher first: a fetch of messages already buffered decodes without yielding
+    # the event loop, so the worker sat idle through one more fetch per batch (a
+    # quarter of the time at the maximum rate in benchmarks/speed.py).
+    settings = base_settings(tmp_path, "127.0.0.1:1", prefix())
+    queue_room = settings.kafka.max_queued_batches
+    batches = 8
+
+    async def main() -> list[tuple[str, int]]:
+        service = DetectorService(settings, artifact=artifact)
+        events: list[tuple[str, int]] = []
+        stop = asyncio.Event()
+
+        async def next_batch() -> SourceBatch:  # buffered messages: it never suspends
+            fetched = sum(kind == "fetched" for kind, _ in events)
+            if fetched == batches:
+                stop.set()
+                return SourceBatch("points")
+            events.append(("fetched", fetched + 1))
+            return SourceBatch("points", messages=fetched + 1)  # messages: its number
+
+        async def score_batch(batch: SourceBatch) -> SourceBatch:
+            events.append(("scoring", batch.messages))
+            await service._in_worker(time.sleep, 0.01)
+            return batch
+
+        async def deliver(scored: SourceBatch) -> None:
+            pass
+
+        service.source.next_batch = next_batch  # type: ignore[method-assign]
+        service.source.pause = service.source.resume = lambda: None  # type: ignore[method-assign]
+        service._score_batch = score_batch  # type: ignore[assignment,method-assign]
+        service._deliver = deliver  # type: ignore[assignment,method-assign]
+        fetcher = asyncio.create_task(service._fetch(stop))
+        await service._process(fetcher)
+        service._worker.shutdown()
+        return events
+
+    events = asyncio.run(main())
+    assert [n for kind, n in events if kind == "scoring"] == list(range(1, batches + 1))
+    for k in range(2, batches + 1):
+        fetched = max(n for kind, n in events[: events.index(("scoring", k))] if kind == "fetched")
+        # The batches waiting when k's turn came, and the one the fetcher holds until
+        # there is room: no fetch more went ahead of k.
+        assert fetched <= k + queue_room, (k, events)
