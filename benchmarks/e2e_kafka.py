@@ -336,9 +336,11 @@ async def produce(
             sent[first + n // per_step, g : g + k] = now
             partition = partition_of[key]
             batch = batches.get(partition)
-            if batch is None or batch.append(key=key, value=value, timestamp=None) is None:
-                if batch is not None:  # full: send it and start the partition's next one
-                    await producer.send_batch(batch, topic, partition=partition)
+            if batch is None:
+                batch = batches[partition] = producer.create_batch()
+            if batch.append(key=key, value=value, timestamp=None) is None:
+                # Full: send it and start the partition's next one.
+                await producer.send_batch(batch, topic, partition=partition)
                 batch = batches[partition] = producer.create_batch()
                 batch.append(key=key, value=value, timestamp=None)
         for partition, batch in batches.items():

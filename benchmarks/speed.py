@@ -135,9 +135,12 @@ def cpu_s(pid: int, thread: int | None = None) -> float:
 
 
 def machine_busy_s() -> float:
-    """CPU seconds all cores of the machine spent neither idle nor waiting on I/O."""
-    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+    """CPU seconds all cores of the machine spent running something (user, nice, system,
+    irq and softirq time: not idle, not waiting on I/O, not stolen by a hypervisor)."""
+    user, nice, system, _idle, _iowait, irq, softirq = (
+        int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:8]
+    )
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_kib(pid: int) -> int:
@@ -244,16 +247,15 @@ async def run_case(
             await commits.wait(fill * per_step, args.timeout)
             main_before = sum(cpu_s(pid, pid) for pid in pids)
             all_before = sum(cpu_s(pid) for pid in pids)
-            others_before = [cpu_s(pid) if pid else nan for pid in (broker_pid, os.getpid())]
+            broker_before = cpu_s(broker_pid) if broker_pid else nan
+            producer_before = cpu_s(os.getpid())
             machine_before = machine_busy_s()
             started = await e2e.produce(producer, k.input_topic, stream, fill, s1, None)
             done = await commits.wait(s1 * per_step, args.timeout)
             main_s = sum(cpu_s(pid, pid) for pid in pids) - main_before
             all_s = sum(cpu_s(pid) for pid in pids) - all_before
-            broker_s, producer_s = (
-                cpu_s(pid) - before if pid else nan
-                for pid, before in zip((broker_pid, os.getpid()), others_before, strict=True)
-            )
+            broker_s = cpu_s(broker_pid) - broker_before if broker_pid else nan
+            producer_s = cpu_s(os.getpid()) - producer_before
             cores_busy = (machine_busy_s() - machine_before) / (done - started)
             memory = (sum(rss_kib(pid) for pid in pids) - before) / series
             rate = (s1 - fill) * series / (done - started)
