@@ -46,9 +46,9 @@ def serve(settings: Settings, artifact: Path | None = None, echo: bool = True) -
     # Built before the loop, on the main thread, so a signal interrupts the model load.
     service = DetectorService(settings, artifact=artifact, on_alert=printer, metrics=metrics)
     probes.update(service.health.probes())
-    # What start made (torch, numba, the model: millions of objects) lives as long as the
-    # process. Left to the collector, every full collection walks it again: 100-170 ms
-    # with both threads stopped, every second or two under load. Frozen, it is skipped.
+    # What start made (torch, numba, the model: about 220,000 objects) lives as long as
+    # the process. Left to the collector, every full collection walks it again: 100-170
+    # ms with both threads stopped, every second or two under load. Frozen, it is skipped.
     gc.collect()
     gc.freeze()
 
