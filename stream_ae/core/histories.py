@@ -1,12 +1,20 @@
-"""Each series' last scores, kept sorted, for its rolling quantiles.
+"""Each series' last scores, and the largest of them in order, for its rolling quantiles.
 
 A series' history is a row of a shared pool: a ring of its last `size` scores in
-arrival order, and the ring's positions in the order of their scores. A new score
-takes the oldest one's place in the ring and its position moves to the score's rank,
-so a quantile is two reads and one interpolation, whichever quantile is asked (the
-threshold and its shoulder share one history). The interpolation is river's
-`RollingQuantile`'s, bit for bit (`tests/core/test_histories.py` checks it against
-river), at a third less memory than river's two sorted windows of the same scores.
+arrival order, and the ring positions of its `keep` largest scores in the order of
+their scores. Only high quantiles are asked (the threshold's and its SHOULDER's), so
+a quantile is two reads among the largest and one interpolation; `keep` is the
+fewest largest scores the lowest quantile asked can need. A new score takes the
+oldest one's place in the ring; it joins the largest when it beats the least of
+them; and when the oldest leaves from among them, the largest of the rest of the
+ring takes its place (a scan of the ring, as often as a score that is among the
+largest grows old: `keep / size` of pushes for steady scores, every push only when
+the scores fall steadily).
+
+Scores are kept as float32, the precision the model computes its errors in: a
+threshold moves by at most 6e-8 of itself against float64, and a history of 2,000
+scores takes 8 KiB instead of 20. The interpolation is river's `RollingQuantile`'s
+fed the same float32 scores, bit for bit (`tests/core/test_histories.py`).
 
 Rows are made when a series takes a slot, and copied when a threshold keeps the
 history of before a new level (`RollingThreshold`'s return_after): a copy is just
@@ -16,22 +24,38 @@ allocating, once the caller `reserve`d free rows.
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def largest_needed(size: int, lowest_quantile: float) -> int:
+    """How many of a full history's largest scores river's interpolation reads at
+    `lowest_quantile` (and at every higher quantile, and in every shorter history)."""
+    return size - math.floor(lowest_quantile * (size - 1))
+
 
 class ScoreHistories:
-    """Rolling histories of at most `size` scores for slots, in a pool of rows."""
+    """Rolling histories of at most `size` scores for slots, in a pool of rows,
+    answering quantiles from `lowest_quantile` up."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, lowest_quantile: float) -> None:
         if size < 2:
             raise ValueError(f"a history holds at least 2 scores (got {size})")
+        if not 0 <= lowest_quantile <= 1:
+            raise ValueError(f"lowest_quantile must be within [0, 1] (got {lowest_quantile})")
         self.size = size
+        self.lowest_quantile = lowest_quantile
+        self.keep = largest_needed(size, lowest_quantile)
         self._rank_type = np.int16 if size <= np.iinfo(np.int16).max else np.int32
-        self.ring = np.zeros((0, size))
+        self.ring = np.zeros((0, size), dtype=np.float32)
         """[rows, size] each row's scores, in arrival order from `cursor` on once full."""
-        self.ranked = np.zeros((0, size), dtype=self._rank_type)
-        """[rows, size] each row's ring positions, in the order of their scores."""
+        self.ranked = np.zeros((0, self.keep), dtype=self._rank_type)
+        """[rows, keep] ring positions of each row's largest scores, smallest first
+        (the first min(fill, keep) of them)."""
         self.fill = np.zeros(0, dtype=np.int64)
         self.cursor = np.zeros(0, dtype=np.int64)
         """Per row the ring position the next score takes (the oldest, once full)."""
@@ -76,8 +100,8 @@ class ScoreHistories:
         grown = max(have + rows - int(self.free_count[0]), 2 * have, 64)
         # np.zeros of a large pool takes its pages from the system only once written:
         # the rows reserved ahead cost address space, not memory.
-        ring = np.zeros((grown, self.size))
-        ranked = np.zeros((grown, self.size), dtype=self._rank_type)
+        ring = np.zeros((grown, self.size), dtype=np.float32)
+        ranked = np.zeros((grown, self.keep), dtype=self._rank_type)
         ring[:have], ranked[:have] = self.ring, self.ranked
         self.ring, self.ranked = ring, ranked
         self.fill = np.concatenate([self.fill, np.zeros(grown - have, np.int64)])
@@ -118,6 +142,11 @@ class ScoreHistories:
 
     def quantile(self, slots: np.ndarray, q: float) -> np.ndarray:
         """Each slot's q-quantile (NaN for an empty history)."""
+        if not self.lowest_quantile <= q <= 1:
+            raise ValueError(
+                f"these histories keep the scores for quantiles from {self.lowest_quantile} "
+                f"up (asked {q}); make them with lowest_quantile <= {q}"
+            )
         rows = self.row_of[slots]
         return quantile_all(self.ring, self.ranked, self.fill, rows, q)
 
@@ -139,38 +168,85 @@ def push(
     score: float,
 ) -> None:
     """One score into one row: the oldest leaves once the row is full."""
-    size = ring.shape[1]
+    size, keep = ring.shape[1], ranked.shape[1]
     n = fill[row]
     at = cursor[row]
-    if n == size:
-        old = ring[row, at]
-        k = _position(ring, ranked, row, n, old, False)
-        while ranked[row, k] != at:  # among equal scores, find the oldest's position
-            k += 1
-        for j in range(k, n - 1):
-            ranked[row, j] = ranked[row, j + 1]
-        n -= 1
-    ring[row, at] = score
-    k = _position(ring, ranked, row, n, score, True)
-    for j in range(n, k, -1):
-        ranked[row, j] = ranked[row, j - 1]
-    ranked[row, k] = at
-    fill[row] = n + 1
+    top = min(n, keep)
+    if n == size and ring[row, at] >= ring[row, ranked[row, 0]]:
+        top = _leave(ring, ranked, row, at, top)
+    # A finite score past float32's range is kept as its largest, not as infinity.
+    ring[row, at] = min(score, FLOAT32_MAX) if score != np.inf else score
+    if top < keep:
+        _join(ring, ranked, row, at, top, False)
+    elif ring[row, at] > ring[row, ranked[row, 0]]:
+        _join(ring, ranked, row, at, top, True)
+    fill[row] = min(n + 1, size)
     cursor[row] = at + 1 if at + 1 < size else 0
+
+
+@numba.njit(cache=True, nogil=True)
+def _leave(ring: np.ndarray, ranked: np.ndarray, row: int, at: int, top: int) -> int:
+    """Ring position `at` is about to be overwritten: if it is among the largest, the
+    largest score elsewhere in the ring takes its place. Returns how many largest
+    there are now (the scores tied with the least of them may not include `at`)."""
+    k = 0
+    while k < top and ranked[row, k] != at:
+        k += 1
+    if k == top:
+        return top
+    for j in range(k, top - 1):
+        ranked[row, j] = ranked[row, j + 1]
+    top -= 1
+    listed = np.zeros(ring.shape[1], dtype=np.bool_)
+    listed[at] = True
+    for j in range(top):
+        listed[ranked[row, j]] = True
+    best = -1
+    for p in range(ring.shape[1]):
+        if not listed[p] and (best < 0 or ring[row, p] > ring[row, best]):
+            best = p
+    if best < 0:  # keep == size: every other score is listed already
+        return top
+    _join(ring, ranked, row, best, top, False)
+    return top + 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _join(ring: np.ndarray, ranked: np.ndarray, row: int, p: int, top: int, full: bool) -> None:
+    """Ring position `p` joins the `top` largest, in score order; when `full`, the
+    least of them leaves to make room."""
+    score = ring[row, p]
+    lo, hi = 0, top
+    while lo < hi:  # after the scores equal to it
+        mid = (lo + hi) // 2
+        if ring[row, ranked[row, mid]] <= score:
+            lo = mid + 1
+        else:
+            hi = mid
+    if full:
+        for j in range(lo - 1):
+            ranked[row, j] = ranked[row, j + 1]
+        ranked[row, lo - 1] = p
+    else:
+        for j in range(top, lo, -1):
+            ranked[row, j] = ranked[row, j - 1]
+        ranked[row, lo] = p
 
 
 @numba.njit(cache=True, nogil=True)
 def quantile(ring: np.ndarray, ranked: np.ndarray, fill: np.ndarray, row: int, q: float) -> float:
     """river's `RollingQuantile.get`: linear interpolation between the two ranks
-    around q (n - 1)."""
+    around q (n - 1), read among the largest scores."""
     n = fill[row]
     if n == 0:
         return np.nan
+    last = min(n, ranked.shape[1]) - 1  # the largest score's place in `ranked`
     index = q * (n - 1)
     lower = int(np.floor(index))
     higher = min(lower + 1, n - 1)
-    low = ring[row, ranked[row, lower]]
-    high = ring[row, ranked[row, higher]]
+    # float64 before subtracting, as river does with the same scores.
+    low = np.float64(ring[row, ranked[row, last - (n - 1 - lower)]])
+    high = np.float64(ring[row, ranked[row, last - (n - 1 - higher)]])
     return low + (high - low) * (index - lower)
 
 
@@ -180,7 +256,8 @@ def copy_row(
 ) -> None:
     n = fill[src]
     ring[dst, :n] = ring[src, :n]
-    ranked[dst, :n] = ranked[src, :n]
+    top = min(n, ranked.shape[1])
+    ranked[dst, :top] = ranked[src, :top]
     fill[dst] = n
     cursor[dst] = cursor[src]
 
@@ -219,20 +296,3 @@ def quantile_all(
     for i in range(len(rows)):
         out[i] = quantile(ring, ranked, fill, rows[i], q)
     return out
-
-
-@numba.njit(cache=True, nogil=True)
-def _position(
-    ring: np.ndarray, ranked: np.ndarray, row: int, n: int, score: float, after_equal: bool
-) -> int:
-    """Where `score` ranks among the row's first n ranked scores: before the scores equal
-    to it, or (`after_equal`) after them."""
-    lo, hi = 0, n
-    while lo < hi:
-        mid = (lo + hi) // 2
-        here = ring[row, ranked[row, mid]]
-        if here < score or (after_equal and here == score):
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo

@@ -96,10 +96,11 @@ class RollingThreshold:
     - a NaN score means the scorer has no opinion yet: it is neither judged
       nor learned.
 
-    Each slot's history is a row of `ScoreHistories`: its scores kept sorted in
-    compiled code, read for the threshold and its SHOULDER quantile alike (river's
-    `RollingQuantile` gives the same values, one sorted window per quantile, and is
-    the reference the tests hold it to). A sorted window per slot was 2-40x faster
+    Each slot's history is a row of `ScoreHistories`: its scores as float32 and
+    its largest kept in order in compiled code, read for the threshold and its
+    SHOULDER quantile alike (river's `RollingQuantile` fed the same float32 scores
+    gives the same values, one sorted window per quantile, and is the reference the
+    tests hold it to). A sorted window per slot was 2-40x faster
     per score than every slot's history in one numpy ring with a vectorised
     `np.partition` per round (`benchmarks/threshold_vs_river.py`). Counts, warm-up,
     protect and floor stay vectorised around it; `stream_ae.core.verdicts` runs the
@@ -154,7 +155,7 @@ class RollingThreshold:
         self.rise_limit = rise_limit
         self.rise_span = rise_span
         self.return_after = return_after
-        self.histories = ScoreHistories(history)
+        self.histories = ScoreHistories(history, lowest_quantile=min(quantile, SHOULDER))
         """Per slot its last `history` learned scores (made when a series takes it)."""
         self._count = np.zeros(0, dtype=np.int64)
         self._held_run = np.zeros(0, dtype=np.int64)
