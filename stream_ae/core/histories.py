@@ -99,10 +99,15 @@ class ScoreHistories:
         have = len(self.fill)
         grown = max(have + rows - int(self.free_count[0]), 2 * have, 64)
         # np.zeros of a large pool takes its pages from the system only once written:
-        # the rows reserved ahead cost address space, not memory.
+        # the rows reserved ahead cost address space, not memory, as long as only the
+        # rows in use are copied over (a free row is cleared or copied into before
+        # it is read).
+        in_use = np.ones((have, 1), dtype=bool)
+        in_use[self.free[: self.free_count[0]]] = False
         ring = np.zeros((grown, self.size), dtype=np.float32)
         ranked = np.zeros((grown, self.keep), dtype=self._rank_type)
-        ring[:have], ranked[:have] = self.ring, self.ranked
+        np.copyto(ring[:have], self.ring, where=in_use)  # no copy of the rows in between
+        np.copyto(ranked[:have], self.ranked, where=in_use)
         self.ring, self.ranked = ring, ranked
         self.fill = np.concatenate([self.fill, np.zeros(grown - have, np.int64)])
         self.cursor = np.concatenate([self.cursor, np.zeros(grown - have, np.int64)])

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 from river.stats import RollingQuantile
@@ -96,3 +98,28 @@ def test_slots_keep_their_own_histories_and_a_copy_comes_back() -> None:
     histories.clear(0)
     assert np.isnan(histories.quantile(np.array([0]), 0.5)[0])
     assert histories.made(np.array([0, 1, 2, 500])).tolist() == [True, True, False, False]
+
+
+def resident_kib() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+def test_growing_the_pool_takes_memory_for_the_rows_in_use_only() -> None:
+    # 4,096 histories of 2,000 scores (32 MiB of rows in use) and as many free rows
+    # reserved ahead, never written: growing the pool again must not copy those free
+    # rows into pages of the new pool (they would cost 32 MiB more, for no series).
+    histories = ScoreHistories(2000, lowest_quantile=0.95)
+    for slot in range(4096):
+        histories.clear(slot)
+    rows = np.arange(4096)
+    histories.push(np.repeat(rows, 20), np.tile(np.linspace(0, 1, 20), 4096))
+    histories.reserve(histories.free_count[0] + 4096)  # free rows ahead, never written
+    in_use_kib = 4096 * 2000 * 4 // 1024
+    before = resident_kib()
+    histories.reserve(histories.free_count[0] + 1)  # the pool grows again
+    grown = resident_kib() - before
+    assert grown < in_use_kib // 2, f"growing took {grown} KiB more"
+    assert histories.values(4095).tolist() == as_kept(np.linspace(0, 1, 20))
