@@ -1,8 +1,10 @@
 """The detector alone beside the model alone, side by side in one process.
 
 For each case (series x hop) one detector is built from the default settings around a
-small fitted model, its windows filled, then these are timed on the same points, in
-alternated rounds (medians), one torch thread:
+small fitted model, its windows filled and every series' threshold history seeded full
+(the steady state a running service is in: 2,000 of the model's scores per series,
+drawn from its scores on windows like the timed ones), then these are timed on the same
+points, in alternated rounds (medians), one torch thread:
 
 - model alone: `scorer.score` on the windows the detector drained, in the same batches
   (the ceiling: as points/s it is windows/s x hop);
@@ -12,7 +14,9 @@ alternated rounds (medians), one torch thread:
 - river's HalfSpaceTrees and the per-point torch loop (`peers.py`), one series.
 
 Memory per series is the growth of this process's resident memory while the compiled
-detector is built and its windows filled, per series (meaningful from 1,000 series up).
+detector is built, its windows filled and its histories seeded, per series (meaningful
+from 1,000 series up: the process's fixed costs are in it; `memory_per_series.py`
+measures what a series adds).
 
     python benchmarks/detector_alone.py [--quick] [--series 1,1000,100000] [--hops 1,8]
 """
@@ -82,6 +86,21 @@ def batches(names: list[str], values: np.ndarray, first: int, last: int) -> list
     ]
 
 
+def full_histories(detector: Detector, names: list[str], seed: int) -> None:
+    """Seed every series' threshold history full with scores like the model's: drawn
+    from its scores on windows of other series of the same kind."""
+    lane = detector.lanes[0]
+    values = e2e.series_values(64, 4 * WINDOW, seed=seed)
+    windows = np.concatenate(
+        [np.lib.stride_tricks.sliding_window_view(values[:, k], WINDOW) for k in range(64)]
+    )[:, :, None].astype(np.float32)
+    pool = lane.scorer.score(windows).scores
+    rng = np.random.default_rng(seed)
+    history = lane.threshold.histories.size
+    for slot in detector.store.slots_of(names).tolist():
+        lane.threshold.seed(slot, rng.choice(pool, history))
+
+
 def timed(detector: Detector, work: list[PointColumns]) -> tuple[float, list[int]]:
     """Seconds to process `work`, and the size of every batch of windows it scored."""
     sizes: list[int] = []
@@ -101,11 +120,13 @@ def run_case(root: Path, series: int, hop: int, rounds: int, steps: int) -> Row:
     compiled = wiring.detector(settings, ("value",), artifact)
     for columns in batches(names, values, 0, fill):
         compiled.process(columns)
+    full_histories(compiled, names, seed=series + hop)
     memory = (rss_kib(os.getpid()) - before) / series
     reference = wiring.detector(settings, ("value",), artifact)
     reference.compiled = False
     for columns in batches(names, values, 0, fill):
         reference.process(columns)
+    full_histories(reference, names, seed=series + hop)
     scorer = compiled.serving
     x = np.random.default_rng(0).normal(size=(BATCH, WINDOW, 1)).astype(np.float32)
     speed: dict[str, list[float]] = {"model": [], "compiled": [], "reference": []}

@@ -60,7 +60,7 @@ class WindowSettings(BaseModel):
     """Score every k-th point of a series (1 scores every point once its window is full)."""
     max_series: int = Field(default=20_000, ge=1)
     """Most series kept in memory at once; beyond it idle series are evicted. Each takes
-    about 35 KiB at the default window and threshold history."""
+    about 11 KiB at the default window and threshold history."""
     idle_evict_s: float = Field(default=86400.0, gt=0)
     """A series unseen this long, in event time, may be evicted when the store is full."""
     max_ahead_s: float = Field(default=86400.0, gt=0)
