@@ -8,7 +8,9 @@ Each variant judges a score against the q-th percentile of its series' last
 - river: one `river.stats.RollingQuantile` per series (a sorted window in
   compiled code), called in a plain Python loop;
 - shipped: `stream_ae.core.threshold.RollingThreshold` as it is now: river's
-  quantiles with our warm-up, floor and protect bookkeeping around them.
+  quantiles of the same float32 scores, from a float32 ring and the order of only
+  the largest scores its quantiles can read (`stream_ae.core.histories`), with our
+  warm-up, floor and protect bookkeeping around them.
 
 Measured side by side in one process, interleaved, with full histories (the
 steady state), for one series (one score per call: the worst case for
