@@ -90,10 +90,7 @@ def full_histories(detector: Detector, names: list[str], seed: int) -> None:
     """Seed every series' threshold history full with scores like the model's: drawn
     from its scores on windows of other series of the same kind."""
     lane = detector.lanes[0]
-    values = e2e.series_values(64, 4 * WINDOW, seed=seed)
-    windows = np.concatenate(
-        [np.lib.stride_tricks.sliding_window_view(values[:, k], WINDOW) for k in range(64)]
-    )[:, :, None].astype(np.float32)
+    windows = e2e.sliding_windows(e2e.series_values(64, 4 * WINDOW, seed=seed))
     pool = lane.scorer.score(windows).scores
     rng = np.random.default_rng(seed)
     history = lane.threshold.histories.size

@@ -151,15 +151,23 @@ def make_settings(bootstrap: str, root: Path, name: str, args: argparse.Namespac
     )
 
 
+def sliding_windows(values: np.ndarray) -> np.ndarray:
+    """[windows, WINDOW, 1] float32: every series' (column's) sliding windows, in turn."""
+    return np.concatenate(
+        [
+            np.lib.stride_tricks.sliding_window_view(values[:, k], WINDOW)
+            for k in range(values.shape[1])
+        ]
+    )[:, :, None].astype(np.float32)
+
+
 def pretrain(settings: Settings, seed: int) -> tuple[Path, float]:
     """Fit on clean sliding windows of 16 synthetic series; returns (artifact, seconds)."""
     from stream_ae.model.publish import train_and_publish
 
     started = time.perf_counter()
     values = series_values(16, 600, seed + 1000)
-    windows = np.concatenate(
-        [np.lib.stride_tricks.sliding_window_view(values[:, k], WINDOW) for k in range(16)]
-    )[:, :, None].astype(np.float32)
+    windows = sliding_windows(values)
     per = len(windows) // 16
     names = [f"train-{k}" for k in range(16) for _ in range(per)]
     artifact = train_and_publish(
