@@ -178,7 +178,7 @@ def columnar(messages: Messages, sources: list[str]) -> int:
     return count
 
 
-Fetch = list[tuple[TopicPartition, ConsumerRecord]]
+Fetch = dict[TopicPartition, list[ConsumerRecord]]
 _FETCHED: list[tuple[Messages, Fetch]] = []
 """The last case's messages and their records (holding the messages, so no other list
 can take their id)."""
@@ -187,7 +187,9 @@ can take their id)."""
 def _fetch(messages: Messages) -> Fetch:
     """The messages as fetched records of four partitions (made once per case)."""
     if not _FETCHED or _FETCHED[0][0] is not messages:
-        records = [(TopicPartition("points", i % 4), _record(i, m)) for i, m in enumerate(messages)]
+        records: Fetch = {}
+        for i, m in enumerate(messages):
+            records.setdefault(TopicPartition("points", i % 4), []).append(_record(i, m))
         _FETCHED[:] = [(messages, records)]
     return _FETCHED[0][1]
 
@@ -205,7 +207,7 @@ def batches(messages: Messages, sources: list[str]) -> int:
         {"kafka": {"bootstrap": "unused:1", "input_topic": "points"}}
     )
     source = KafkaSource(settings.kafka, channels=channels)
-    source._fetched.extend(_fetch(messages))
+    source._hold(_fetch(messages))
     count = 0
     while source._fetched:
         batch = SourceBatch("points")

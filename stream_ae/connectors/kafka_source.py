@@ -114,24 +114,24 @@ class SourceBatch:
         self,
         rows: DecodedRows,
         first: int,
+        partition: int,
         messages: Sequence[ConsumerRecord],
         counts: Sequence[int],
     ) -> None:
         """The rows of a decoded fetch from `first` on: `counts[i]` of them (at least
-        one) from `messages[i]`, in order (no `Position` per message: only a refused
-        row needs one, built by `origin`)."""
+        one) from `messages[i]`, in order, all of one partition (no `Position` per
+        message: only a refused row needs one, built by `origin`)."""
         last = first + sum(counts)
         self.series += rows.series[first:last]
         self.ts += rows.ts[first:last]
         self.values += rows.values[first:last]
         self.messages += len(messages)
+        self.partitions += [partition] * (last - first)
         if last - first == len(messages):  # one point per message, the usual case
-            self.partitions += [m.partition for m in messages]
             self.message_offsets += [m.offset for m in messages]
             self.append_ts += [m.timestamp / 1000 for m in messages]
             return
         for message, count in zip(messages, counts, strict=True):
-            self.partitions += [message.partition] * count
             self.message_offsets += [message.offset] * count
             self.append_ts += [message.timestamp / 1000] * count
 
@@ -199,9 +199,10 @@ class KafkaSource:
         self._started: AIOKafkaConsumer | None = None
         self.paused = False
         self.decode_budget_s = DECODE_BUDGET_S
-        self._fetched: deque[tuple[TopicPartition, ConsumerRecord]] = deque()
-        """Messages fetched but not yet decoded: a full batch leaves the rest of a fetch
-        here for the next one, so no batch decodes more than it may hold."""
+        self._fetched: deque[tuple[TopicPartition, list[ConsumerRecord]]] = deque()
+        """Messages fetched but not yet decoded, as runs of one partition's messages in
+        order: a full batch leaves the rest of a fetch here for the next one, so no batch
+        decodes more than it may hold."""
 
     @property
     def _consumer(self) -> AIOKafkaConsumer:
@@ -244,7 +245,7 @@ class KafkaSource:
         if self.on_revoke is not None:
             await self.on_revoke(revoked)
         if self._fetched:  # their new owner reads them from the committed offset
-            kept = [(tp, m) for tp, m in self._fetched if tp not in revoked]
+            kept = [(tp, run) for tp, run in self._fetched if tp not in revoked]
             self._fetched.clear()  # in place: a next_batch awaiting a fetch holds it
             self._fetched.extend(kept)
         for tp in revoked:
@@ -292,10 +293,13 @@ class KafkaSource:
             )
             if not records and batch.messages:
                 break
-            for tp, messages in records.items():
-                self._fetched.extend((tp, message) for message in messages)
+            self._hold(records)
         batch.fetch_s = loop.time() - started - batch.decode_s
         return batch
+
+    def _hold(self, records: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        """Keep a fetch's messages, a run per partition, until batches decode them."""
+        self._fetched.extend((tp, run) for tp, run in records.items() if run)
 
     def _decode(self, batch: SourceBatch, limit: int) -> bool:
         """Decode fetched messages into `batch` until it holds `limit` items; True when
@@ -305,32 +309,36 @@ class KafkaSource:
         fetched, size = self._fetched, len(batch)
         try:
             while fetched and size < limit:
-                chunk = [fetched.popleft() for _ in range(min(len(fetched), limit - size, CHUNK))]
-                rows = self._fast_rows(chunk, limit - size)
-                taken, row, j = rows.taken, 0, 0
+                tp, run = fetched.popleft()
+                chunk = run[: min(limit - size, CHUNK)]
+                rows = self._fast_rows(tp, chunk, limit - size)
+                taken, row, j, spent = rows.taken, 0, 0, False
                 while j < len(chunk):
                     if taken[j] < 0:
-                        size += self._take(batch, *chunk[j])
+                        size += self._take(batch, tp, chunk[j])
                         j += 1
                     else:  # a run of messages the columnar decoder took, added at once
                         end, count = j, 0
                         while end < len(chunk) and taken[end] >= 0 and size + count < limit:
                             count += taken[end]
                             end += 1
-                        self._take_rows(batch, chunk[j:end], rows, row, taken[j:end])
+                        self._take_rows(batch, tp, chunk[j:end], rows, row, taken[j:end])
                         row += count
                         size += count
                         j = end
                     spent = time.perf_counter() - started >= budget
                     if spent or size >= limit:
-                        fetched.extendleft(reversed(chunk[j:]))
-                        return spent
+                        break
+                if j < len(run):
+                    fetched.appendleft((tp, run[j:]))
+                if spent or size >= limit:
+                    return spent
             return False
         finally:
             batch.decode_s += time.perf_counter() - started
 
     def _fast_rows(
-        self, chunk: list[tuple[TopicPartition, ConsumerRecord]], rows_wanted: int
+        self, tp: TopicPartition, chunk: list[ConsumerRecord], rows_wanted: int
     ) -> DecodedRows:
         """The columnar decoder's rows of the chunk's ordinary messages, up to about
         `rows_wanted`; every other message (re-read to rebuild, oversized, not in the
@@ -339,17 +347,15 @@ class KafkaSource:
         unread = DecodedRows(taken=[-1] * len(chunk))
         if self.columnar is None:
             return unread
-        most = self.kafka.max_message_bytes
+        most, rebuild_until = self.kafka.max_message_bytes, self._rebuild_until.get(tp, -1)
         values = [
             m.value
-            if m.value is not None
-            and len(m.value) <= most
-            and m.offset >= self._rebuild_until.get(tp, -1)
+            if m.value is not None and len(m.value) <= most and m.offset >= rebuild_until
             else b""
-            for tp, m in chunk
+            for m in chunk
         ]
         try:
-            return self.columnar.decode([m.key for _, m in chunk], values, rows_wanted)
+            return self.columnar.decode([m.key for m in chunk], values, rows_wanted)
         except Exception as exc:  # a bug, or input nobody foresaw: the reference reads it
             _limited.error(
                 "columnar",
@@ -361,15 +367,15 @@ class KafkaSource:
     def _take_rows(
         self,
         batch: SourceBatch,
-        run: list[tuple[TopicPartition, ConsumerRecord]],
+        tp: TopicPartition,
+        run: list[ConsumerRecord],
         rows: DecodedRows,
         first: int,
         counts: list[int],
     ) -> None:
         """Add the rows of a run of messages the columnar decoder took, from `first` on."""
-        batch.add_rows(rows, first, [message for _, message in run], counts)
-        for tp, next_offset in {tp: m.offset + 1 for tp, m in run}.items():
-            self._consumed[tp] = batch.offsets[tp] = next_offset
+        batch.add_rows(rows, first, tp.partition, run, counts)
+        self._consumed[tp] = batch.offsets[tp] = run[-1].offset + 1
 
     def _take(self, batch: SourceBatch, tp: TopicPartition, message: ConsumerRecord) -> int:
         """Decode one message into the batch with the reference decoder; returns how many

@@ -51,7 +51,7 @@ def test_a_messages_decoded_rows_join_the_columns_with_its_position() -> None:
         series=["x", "y", "z"], ts=[4.0, 5.0, 6.0], values=[(1.0,), (2.0,), (3.0,)], taken=[3]
     )
     message = ConsumerRecord("points", 1, 9, 13_500, 0, b"k", b"v", None, 1, 1, ())
-    batch.add_rows(rows, 1, [message], [2])
+    batch.add_rows(rows, 1, 1, [message], [2])
     assert batch.series[3:] == ["y", "z"] and batch.ts[3:] == [5.0, 6.0]
     assert batch.values[3:] == [(2.0,), (3.0,)] and batch.append_ts[3:] == [13.5, 13.5]
     assert batch.origins[3:] == [Position("points", 1, 9)] * 2
@@ -67,27 +67,28 @@ def test_a_run_of_messages_adds_each_row_with_its_own_message() -> None:
         series=list("abcdef"), ts=[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], values=[(0.0,)] * 6
     )
     single = SourceBatch("points")  # one point per message
-    run = [_record(0, 5, 1_000), _record(1, 2, 2_000), _record(0, 6, 3_000)]
-    single.add_rows(rows, 2, run, [1, 1, 1])
+    run = [_record(1, 5, 1_000), _record(1, 6, 2_000), _record(1, 9, 3_000)]
+    single.add_rows(rows, 2, 1, run, [1, 1, 1])
     assert single.series == ["c", "d", "e"] and single.messages == 3
-    assert single.origins == [Position("points", p, o) for p, o in [(0, 5), (1, 2), (0, 6)]]
+    assert single.origins == [Position("points", 1, o) for o in (5, 6, 9)]
     assert single.append_ts == [1.0, 2.0, 3.0]
     several = SourceBatch("points")  # messages holding several points each
-    several.add_rows(rows, 0, run, [2, 1, 3])
+    several.add_rows(rows, 0, 1, run, [2, 1, 3])
     assert several.series == list("abcdef") and several.messages == 3
     assert [(o.partition, o.offset) for o in several.origins] == [
-        (0, 5),
-        (0, 5),
-        (1, 2),
-        (0, 6),
-        (0, 6),
-        (0, 6),
+        (1, 5),
+        (1, 5),
+        (1, 6),
+        (1, 9),
+        (1, 9),
+        (1, 9),
     ]
     assert several.append_ts == [1.0, 1.0, 2.0, 3.0, 3.0, 3.0]
 
 
-def _fetch() -> list[tuple[TopicPartition, ConsumerRecord]]:
-    """Ordinary messages of one and of three points among ones the reference must read."""
+def _fetch() -> dict[TopicPartition, list[ConsumerRecord]]:
+    """Ordinary messages of one and of three points among ones the reference must read,
+    over three partitions."""
     bodies: list[object] = []
     for i in range(60):
         ts = 1_700_000_000 + i
@@ -100,11 +101,11 @@ def _fetch() -> list[tuple[TopicPartition, ConsumerRecord]]:
             bodies.append({**point, "ts": "2023-11-14T22:13:20Z"})  # a date: the reference
         else:
             bodies.append(point)
-    out = []
+    out: dict[TopicPartition, list[ConsumerRecord]] = {}
     for i, body in enumerate(bodies):
         value = json.dumps(body).encode()
         record = ConsumerRecord("points", i % 3, i, 1_000 * i, 0, b"k", value, None, 1, 1, ())
-        out.append((TopicPartition("points", i % 3), record))
+        out.setdefault(TopicPartition("points", i % 3), []).append(record)
     return out
 
 
@@ -130,7 +131,7 @@ def _batches(columnar: bool, limit: int) -> list[Cut]:
     assert source.columnar is not None  # the fast path exists for this format
     if not columnar:
         source.columnar = None
-    source._fetched.extend(_fetch())
+    source._hold(_fetch())
     out = []
     while source._fetched:
         b = SourceBatch("points")
