@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from aiokafka.partitioner import DefaultPartitioner
 
 from stream_ae.connectors.dead_letters import KEY_LIMIT, DeadLetter, encode_dead_letter
 from stream_ae.connectors.kafka_common import client_options, start_patiently
@@ -76,6 +77,8 @@ class KafkaSink:
         self.kafka = kafka
         self.attempts = attempts
         self._producer: AIOKafkaProducer | None = None
+        self._partitions: dict[str, KeyPartitions] = {}
+        """Per topic, the partition of each key, as `send` would pick it."""
 
     def _make_producer(self) -> AIOKafkaProducer:
         # Idempotence needs InitProducerId, which the embedded broker refuses;
@@ -120,14 +123,77 @@ class KafkaSink:
             delay = min(delay * 2, 5.0)
 
     async def _send_once(self, messages: list[Message]) -> list[tuple[int, BaseException]]:
-        """(index, error) of each message the brokers did not acknowledge."""
-        if self._producer is None:
+        """(index, error) of each message the brokers did not acknowledge.
+
+        Messages go in record batches, one per partition they go to, each to the
+        partition `send` would pick for its key: one `send` per message cost the event
+        loop tens of µs each (the key hashed in Python, a future per message), and a
+        storm of alerts comes when the detector is busiest."""
+        producer = self._producer
+        if producer is None:
             raise RuntimeError("KafkaSink.start() must run before sending")
-        futures: list[asyncio.Future[Any]] = []
-        for topic, key, value, headers in messages:
-            futures.append(await self._producer.send(topic, value, key=key, headers=headers))
-        results = await asyncio.gather(*futures, return_exceptions=True)
-        return [(i, r) for i, r in enumerate(results) if isinstance(r, BaseException)]
+        sends: list[tuple[asyncio.Future[Any], list[int]]] = []
+        for (topic, partition), indices in (await self._by_partition(messages)).items():
+            batch, members = producer.create_batch(), list[int]()
+            for i in indices:
+                _, key, value, headers = messages[i]
+                if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
+                    # Full: send it and start the partition's next one.
+                    sends.append(
+                        (await producer.send_batch(batch, topic, partition=partition), members)
+                    )
+                    batch, members = producer.create_batch(), list[int]()
+                    batch.append(key=key, value=value, timestamp=None, headers=headers)
+                members.append(i)
+            sends.append((await producer.send_batch(batch, topic, partition=partition), members))
+        results = await asyncio.gather(*(sent for sent, _ in sends), return_exceptions=True)
+        return [
+            (i, result)
+            for (_, members), result in zip(sends, results, strict=True)
+            if isinstance(result, BaseException)
+            for i in members
+        ]
+
+    async def _by_partition(self, messages: list[Message]) -> dict[tuple[str, int], list[int]]:
+        """The messages' indices, in order, by the (topic, partition) `send` would pick."""
+        producer = self._producer
+        assert producer is not None
+        groups: dict[tuple[str, int], list[int]] = {}
+        for topic in {m[0] for m in messages}:
+            pick = self._partitions.setdefault(topic, KeyPartitions())
+            pick.use(sorted(await producer.partitions_for(topic)))
+            for i, message in enumerate(messages):
+                if message[0] == topic:
+                    groups.setdefault((topic, pick(message[1])), []).append(i)
+        return groups
+
+
+class KeyPartitions:
+    """The partition aiokafka's default partitioner gives each key (murmur2 of the key,
+    a random available one without a key), remembered: it hashes in Python, and the
+    same few series page again and again in a storm."""
+
+    def __init__(self, most: int = 100_000) -> None:
+        self.most = most
+        self._partitions: list[int] = []
+        self._of: dict[bytes, int] = {}
+        self._pick = DefaultPartitioner()
+
+    def use(self, partitions: list[int]) -> None:
+        """The topic's partitions now (when it grew, keys move)."""
+        if partitions != self._partitions:
+            self._partitions = partitions
+            self._of.clear()
+
+    def __call__(self, key: bytes | None) -> int:
+        if key is None:
+            return int(self._pick(None, self._partitions, self._partitions))
+        partition = self._of.get(key)
+        if partition is None:
+            if len(self._of) >= self.most:
+                self._of.clear()
+            partition = self._of[key] = int(self._pick(key, self._partitions, self._partitions))
+        return partition
 
 
 def ordered_rounds(messages: Sequence[Message], alert_topic: str) -> list[list[Message]]:
