@@ -9,7 +9,9 @@ points this process produces to the embedded broker. Three phases, one service:
   (first send .. the service's committed offsets reach the last point). A commit
   follows the batch's alerts being acknowledged, so this is work finished, not read;
 - paced: steps at `--pace` x that rate, with spikes at points that complete a scored
-  window; alert latency = alert read - that point's send (p50, p99).
+  window; alert latency = alert read - that point's send (p50, p99). The rate the
+  points were sent at is printed beside the rate asked: where it is lower, this
+  process fell behind, and its backlog is in the latency.
 
 Beside it, in the same session: the model alone on windows in the pipeline's batch
 size (the ceiling; as points/s it is windows/s x hop), the consumer alone reading and
@@ -101,6 +103,10 @@ class Row:
     """This benchmark's process: producing the points and reading the alerts."""
     cores_busy: float = float("nan")
     """Cores the machine kept busy over the max-rate phase (of os.cpu_count())."""
+    paced_asked_points_per_s: float = float("nan")
+    paced_sent_points_per_s: float = float("nan")
+    """The paced phase's rate as sent: below the rate asked, this process's producer fell
+    behind, and its backlog is in the latency measured."""
 
 
 def settings_for(bootstrap: str, root: Path, name: str, hop: int, series: int) -> Settings:
@@ -306,8 +312,16 @@ async def run_case(
         broker_us_per_point=broker_s / points * 1e6,
         producer_us_per_point=producer_s / points * 1e6,
         cores_busy=cores_busy,
+        paced_asked_points_per_s=args.pace * rate,
+        paced_sent_points_per_s=sent_rate(stream.sent[s1:s2]),
     )
     return row, stream, (s1, s2)
+
+
+def sent_rate(sent: np.ndarray) -> float:
+    """Points/s over the span of their send times."""
+    span = float(np.nanmax(sent) - np.nanmin(sent)) if sent.size else 0.0
+    return sent.size / span if span > 0 else float("nan")
 
 
 def table(rows: list[Row], hst: float, per_point: float) -> str:
@@ -317,9 +331,9 @@ def table(rows: list[Row], hst: float, per_point: float) -> str:
         "| end to end / model | decode alone | end to end / decode | detector alone "
         "| detector / model | vs HST | vs per-point torch | alert p50 / p99 ms "
         "| alerts / spikes | KiB per series | CPU µs/point main thread / process "
-        "| CPU µs/point broker / producer | cores busy |",
+        "| CPU µs/point broker / producer | cores busy | paced points/s asked / sent |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:"
-        "|---:|---:|",
+        "|---:|---:|---:|",
     ]
     for r in rows:
         model = r.ceiling_windows_per_s * r.hop
@@ -335,7 +349,8 @@ def table(rows: list[Row], hst: float, per_point: float) -> str:
             f"| {r.memory_kib_per_series:,.1f} "
             f"| {r.main_thread_us_per_point:.1f} / {r.process_us_per_point:.1f} "
             f"| {r.broker_us_per_point:.1f} / {r.producer_us_per_point:.1f} "
-            f"| {r.cores_busy:.2f} of {os.cpu_count()} |"
+            f"| {r.cores_busy:.2f} of {os.cpu_count()} "
+            f"| {r.paced_asked_points_per_s:,.0f} / {r.paced_sent_points_per_s:,.0f} |"
         )
     return "\n".join(lines)
 
