@@ -443,8 +443,15 @@ def main() -> None:
         default=1,
         help="points a message carries (a JSON array of one step of that many series)",
     )
-    parser.add_argument("--out", type=Path, default=HERE / "results", help="JSON and PNGs")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="JSON and PNGs (default: benchmarks/results, the recorded run; out/speed-quick "
+        "with --quick, so a smoke run never replaces it)",
+    )
     args = parser.parse_args()
+    if args.out is None:
+        args.out = Path("out/speed-quick") if args.quick else HERE / "results"
     default = "1000" if args.quick else "1,100,10000,100000"
     if args.quick:
         args.paced_seconds = min(args.paced_seconds, 3.0)
