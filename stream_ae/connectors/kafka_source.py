@@ -199,10 +199,10 @@ class KafkaSource:
         self._started: AIOKafkaConsumer | None = None
         self.paused = False
         self.decode_budget_s = DECODE_BUDGET_S
-        self._fetched: deque[tuple[TopicPartition, list[ConsumerRecord]]] = deque()
+        self._fetched: deque[tuple[TopicPartition, list[ConsumerRecord], int]] = deque()
         """Messages fetched but not yet decoded, as runs of one partition's messages in
-        order: a full batch leaves the rest of a fetch here for the next one, so no batch
-        decodes more than it may hold."""
+        order, each from the index it is decoded up to: a full batch leaves the rest of a
+        fetch here for the next one, so no batch decodes more than it may hold."""
 
     @property
     def _consumer(self) -> AIOKafkaConsumer:
@@ -245,7 +245,7 @@ class KafkaSource:
         if self.on_revoke is not None:
             await self.on_revoke(revoked)
         if self._fetched:  # their new owner reads them from the committed offset
-            kept = [(tp, run) for tp, run in self._fetched if tp not in revoked]
+            kept = [held for held in self._fetched if held[0] not in revoked]
             self._fetched.clear()  # in place: a next_batch awaiting a fetch holds it
             self._fetched.extend(kept)
         for tp in revoked:
@@ -299,7 +299,7 @@ class KafkaSource:
 
     def _hold(self, records: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         """Keep a fetch's messages, a run per partition, until batches decode them."""
-        self._fetched.extend((tp, run) for tp, run in records.items() if run)
+        self._fetched.extend((tp, run, 0) for tp, run in records.items() if run)
 
     def _decode(self, batch: SourceBatch, limit: int) -> bool:
         """Decode fetched messages into `batch` until it holds `limit` items; True when
@@ -309,8 +309,8 @@ class KafkaSource:
         fetched, size = self._fetched, len(batch)
         try:
             while fetched and size < limit:
-                tp, run = fetched.popleft()
-                chunk = run[: min(limit - size, CHUNK)]
+                tp, run, start = fetched.popleft()
+                chunk = run[start : start + min(limit - size, CHUNK)]
                 rows = self._fast_rows(tp, chunk, limit - size)
                 taken, row, j, spent = rows.taken, 0, 0, False
                 while j < len(chunk):
@@ -329,8 +329,8 @@ class KafkaSource:
                     spent = time.perf_counter() - started >= budget
                     if spent or size >= limit:
                         break
-                if j < len(run):
-                    fetched.appendleft((tp, run[j:]))
+                if start + j < len(run):  # the rest waits, not copied
+                    fetched.appendleft((tp, run, start + j))
                 if spent or size >= limit:
                     return spent
             return False
