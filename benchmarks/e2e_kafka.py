@@ -53,11 +53,11 @@ from pathlib import Path
 import numpy as np
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
 
 from stream_ae import wiring
 from stream_ae.connectors.kafka_common import ensure_topics
+from stream_ae.connectors.kafka_sink import KeyPartitions
 from stream_ae.core.records import Point
 from stream_ae.runtime.broker import EmbeddedBroker
 from stream_ae.settings import Settings
@@ -369,10 +369,10 @@ async def produce(
 async def _partitions_by_key(
     producer: AIOKafkaProducer, topic: str, keys: set[bytes]
 ) -> dict[bytes, int]:
-    """The partition `producer.send` picks for each key (aiokafka's default partitioner)."""
-    partitions = sorted(await producer.partitions_for(topic))
-    pick = DefaultPartitioner()
-    return {key: pick(key, partitions, partitions) for key in keys}
+    """The partition `producer.send` picks for each key (the sink's own choice)."""
+    pick = KeyPartitions()
+    pick.use(sorted(await producer.partitions_for(topic)))
+    return {key: pick(key) for key in keys}
 
 
 async def observe(consumer: AIOKafkaConsumer, stream: Stream, score_topic: str) -> None:

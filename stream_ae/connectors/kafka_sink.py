@@ -158,13 +158,12 @@ class KafkaSink:
         """The messages' indices, in order, by the (topic, partition) `send` would pick."""
         producer = self._producer
         assert producer is not None
-        groups: dict[tuple[str, int], list[int]] = {}
         for topic in {m[0] for m in messages}:
             pick = self._partitions.setdefault(topic, KeyPartitions())
             pick.use(sorted(await producer.partitions_for(topic)))
-            for i, message in enumerate(messages):
-                if message[0] == topic:
-                    groups.setdefault((topic, pick(message[1])), []).append(i)
+        groups: dict[tuple[str, int], list[int]] = {}
+        for i, (topic, key, _, _) in enumerate(messages):
+            groups.setdefault((topic, self._partitions[topic](key)), []).append(i)
         return groups
 
 
