@@ -33,7 +33,9 @@ from stream_ae.core.output import Scored
 from stream_ae.core.records import Alert, RejectReason
 from stream_ae.errors import StreamAEError
 
-STAGES = ("fetch", "decode", "score", "send", "commit")
+STAGES = ("fetch", "decode", "queue", "score", "send", "commit")
+"""A batch's path: its messages awaited and decoded, the wait for the scorer, scoring,
+its messages acknowledged, its offsets committed."""
 EVICTION_REASONS = ("idle", "revoked", "internal_error")
 RETRAIN_RESULTS = ("promoted", "kept", "failed")
 

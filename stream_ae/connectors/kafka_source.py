@@ -79,6 +79,8 @@ class SourceBatch:
     """Seconds spent waiting for this batch's messages."""
     decode_s: float = 0.0
     """Seconds spent decoding them."""
+    read_at: float = 0.0
+    """`time.monotonic()` when the batch was complete: from then on it waits to be scored."""
 
     def __len__(self) -> int:
         # Dead letters count: a message may fan out into thousands of them, and a batch
@@ -295,6 +297,7 @@ class KafkaSource:
                 break
             self._hold(records)
         batch.fetch_s = loop.time() - started - batch.decode_s
+        batch.read_at = time.monotonic()
         return batch
 
     def _hold(self, records: dict[TopicPartition, list[ConsumerRecord]]) -> None:

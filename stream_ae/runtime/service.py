@@ -284,6 +284,7 @@ class DetectorService:
         if not mine.issuperset(batch.offsets):
             # Points of partitions revoked since they were read belong to their new owner.
             batch.keep_partitions({tp.partition for tp in mine if tp.topic == batch.topic})
+        queued_s = time.monotonic() - batch.read_at
         points = batch.columns(self.detector.store.channels)
         started = time.perf_counter()
         if batch.rebuild:
@@ -310,7 +311,7 @@ class DetectorService:
         self._note_partitions(batch)
         if self.first_fit is not None:
             await self._in_worker(self.first_fit.poll, watched=not self.first_fit.blocking)
-        self._account(batch, len(points), out, scored - started)
+        self._account(batch, len(points), out, queued_s, scored - started)
         self._forget_gone(batch.series, out)
         return _Scored(batch, len(points), out, dead, messages)
 
@@ -386,11 +387,14 @@ class DetectorService:
             if append_ts is not None:
                 self.metrics.append_to_alert.observe(max(0.0, now - append_ts))
 
-    def _account(self, batch: SourceBatch, points: int, out: Output, score_s: float) -> None:
+    def _account(
+        self, batch: SourceBatch, points: int, out: Output, queued_s: float, score_s: float
+    ) -> None:
         """Metrics of one scored batch (those of its delivery, and the totals, come after)."""
         m = self.metrics
         m.stage_seconds.labels(stage="fetch").observe(batch.fetch_s)
         m.stage_seconds.labels(stage="decode").observe(batch.decode_s)
+        m.stage_seconds.labels(stage="queue").observe(queued_s)
         m.stage_seconds.labels(stage="score").observe(score_s)
         m.points_consumed.inc(points)
         m.windows_scored.inc(out.points_scored)

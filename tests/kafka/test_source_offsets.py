@@ -3,6 +3,7 @@ commits below what was committed, and its points are never handed out for scorin
 
 import asyncio
 import json
+import time
 
 from aiokafka import AIOKafkaProducer, TopicPartition
 
@@ -35,7 +36,9 @@ def test_a_restart_rebuilds_over_several_batches_and_commits_only_forward(
     )
     tp = TopicPartition(topics.points, 0)
 
-    async def scenario() -> tuple[list[dict[TopicPartition, int]], list[int], list[int], int]:
+    async def scenario() -> tuple[
+        list[dict[TopicPartition, int]], list[int], list[int], list[bool], int
+    ]:
         producer = AIOKafkaProducer(bootstrap_servers=broker.address)
         await producer.start()
         try:
@@ -53,10 +56,16 @@ def test_a_restart_rebuilds_over_several_batches_and_commits_only_forward(
 
         source = KafkaSource(kafka, on_revoke=_no_revoke)  # the restart
         await source.start()
-        offsets, rebuilt, scored = [], [], []
+        offsets: list[dict[TopicPartition, int]] = []
+        rebuilt: list[int] = []
+        scored: list[int] = []
+        stamped: list[bool] = []
         try:
             while len(scored) < 100 - COMMITTED:  # a count: every message after the commit
+                asked = time.monotonic()
                 batch = await asyncio.wait_for(source.next_batch(), 60)
+                # Complete when it came back: its wait for the scorer starts there.
+                stamped.append(asked <= batch.read_at <= time.monotonic())
                 offsets.append(dict(batch.offsets))
                 rebuilt += [int(p.ts) - 1_700_000_000 for p in batch.rebuild]
                 scored += [o.offset for o in batch.origins]
@@ -66,9 +75,10 @@ def test_a_restart_rebuilds_over_several_batches_and_commits_only_forward(
             group = await source._consumer.committed(tp)
         finally:
             await source.stop()
-        return offsets, rebuilt, scored, group or 0
+        return offsets, rebuilt, scored, stamped, group or 0
 
-    offsets, rebuilt, scored, committed = asyncio.run(scenario())
+    offsets, rebuilt, scored, stamped, committed = asyncio.run(scenario())
+    assert stamped and all(stamped)
     assert rebuilt == list(range(COMMITTED - REBUILD, COMMITTED))
     assert scored == list(range(COMMITTED, 100))
     assert len([o for o in offsets if not o]) >= 2, "the rebuild should span several batches"

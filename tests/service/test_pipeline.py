@@ -11,7 +11,9 @@ from typing import Any
 
 from aiokafka import TopicPartition
 
-from stream_ae.connectors.kafka_source import SourceBatch
+from stream_ae.connectors.kafka_source import Position, SourceBatch
+from stream_ae.core.output import Output
+from stream_ae.core.records import Point
 from stream_ae.runtime.broker import EmbeddedBroker
 from stream_ae.runtime.service import DetectorService
 
@@ -166,3 +168,45 @@ def test_a_batch_already_waiting_goes_to_the_worker_before_the_fetcher_reads_on(
         # The batches waiting when k's turn came, and the one the fetcher holds until
         # there is room: no fetch more went ahead of k.
         assert fetched <= k + queue_room, (k, events)
+
+
+def test_the_time_a_batch_waits_for_the_scorer_is_its_queue_stage(
+    artifact: Path, tmp_path: Path
+) -> None:
+    # Below the maximum rate most of a point's latency is waiting: for the broker, then
+    # for the scorer while the batches before it are scored. The second is its own
+    # stage, so that a dashboard tells a busy scorer from a slow broker.
+    settings = base_settings(tmp_path, "127.0.0.1:1", prefix(), max_queued_batches=2)
+    scoring_s = 0.2
+
+    async def main() -> dict[str, float]:
+        service = DetectorService(settings, artifact=artifact)
+
+        def slow_score(points: object) -> Output:
+            time.sleep(scoring_s)
+            return Output()
+
+        async def deliver(scored: object) -> None:
+            pass
+
+        service._score = slow_score  # type: ignore[method-assign]
+        service._deliver = deliver  # type: ignore[method-assign]
+        for n in range(2):  # both read at once: the second waits for the first's scoring
+            batch = SourceBatch("points", messages=1)
+            batch.add(Point("pump", float(n), (0.0,)), Position("points", 0, n), 0.0)
+            batch.read_at = time.monotonic()
+            service._queue.put_nowait(batch)
+        fetcher = asyncio.create_task(asyncio.sleep(0))
+        await fetcher
+        await service._process(fetcher)
+        service._worker.shutdown()
+        return {
+            sample.name: sample.value
+            for metric in service.metrics.stage_seconds.collect()
+            for sample in metric.samples
+            if sample.labels.get("stage") == "queue" and not sample.name.endswith("_bucket")
+        }
+
+    queue = asyncio.run(main())
+    assert queue["stream_ae_stage_seconds_count"] == 2
+    assert queue["stream_ae_stage_seconds_sum"] >= scoring_s  # the second batch's wait

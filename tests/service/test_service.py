@@ -84,7 +84,7 @@ def test_points_in_alerts_out(broker: EmbeddedBroker, artifact: Path, tmp_path: 
         if k.startswith("stream_ae_alerts_total{") and 'state="open"' in k
     )
     assert counted == len(opened)  # every open alert on the topic, counted once
-    for stage in ("fetch", "decode", "score", "send", "commit"):
+    for stage in ("fetch", "decode", "queue", "score", "send", "commit"):
         assert values[f'stream_ae_stage_seconds_count{{stage="{stage}"}}'] >= 1
     assert values["stream_ae_series_tracked"] == 3
     assert values["stream_ae_series_warming_up"] == 0
