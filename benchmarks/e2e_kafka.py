@@ -210,6 +210,13 @@ class SubprocessService:
                 raise RuntimeError("the detector did not join its group:\n" + self.tail())
             await asyncio.sleep(0.05)
 
+    def metrics_url(self) -> str:
+        """Where the running service serves its Prometheus metrics (from its log)."""
+        found = re.findall(r"metrics on (http://\S+/metrics)", self.log.read_text(errors="replace"))
+        if not found:
+            raise RuntimeError("the detector logged no metrics address:\n" + self.tail())
+        return found[-1]
+
     async def stop(self) -> dict[str, int]:
         process, self.process = self.process, None
         if process is None:

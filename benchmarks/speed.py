@@ -48,8 +48,9 @@ import logging
 import os
 import tempfile
 import time
+import urllib.request
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from math import nan
 from pathlib import Path
 
@@ -58,9 +59,11 @@ import numpy as np
 import peers
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
 
 from stream_ae.connectors.kafka_common import ensure_topics
 from stream_ae.connectors.kafka_source import KafkaSource
+from stream_ae.metrics import STAGES
 from stream_ae.runtime.broker import EmbeddedBroker
 from stream_ae.settings import Settings
 
@@ -103,6 +106,9 @@ class Row:
     """This benchmark's process: producing the points and reading the alerts."""
     cores_busy: float = float("nan")
     """Cores the machine kept busy over the max-rate phase (of os.cpu_count())."""
+    paced_stage_ms: dict[str, float] = field(default_factory=dict)
+    """Over the paced phase, the services' own `stage_seconds` metric: mean ms a batch
+    spent in each stage, and `points` a batch (`batch_points`)."""
     paced_asked_points_per_s: float = float("nan")
     paced_sent_points_per_s: float = float("nan")
     """The paced phase's rate as sent: below the rate asked, this process's producer fell
@@ -268,9 +274,11 @@ async def run_case(
             s2 = min(
                 values.shape[0], s1 + max(2, int(args.pace * rate * args.paced_seconds / series))
             )
+            stages_before = stage_totals([service.metrics_url() for service in services])
             await e2e.produce(producer, k.input_topic, stream, s1, s2, args.pace * rate)
             await commits.wait(s2 * per_step, args.timeout)
             await asyncio.sleep(0.5)  # the last alerts' reads
+            stages = stage_totals([service.metrics_url() for service in services])
         finally:
             observer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -312,10 +320,44 @@ async def run_case(
         broker_us_per_point=broker_s / points * 1e6,
         producer_us_per_point=producer_s / points * 1e6,
         cores_busy=cores_busy,
+        paced_stage_ms=stage_means(stages_before, stages),
         paced_asked_points_per_s=args.pace * rate,
         paced_sent_points_per_s=sent_rate(stream.sent[s1:s2]),
     )
     return row, stream, (s1, s2)
+
+
+def stage_totals(urls: list[str]) -> dict[str, tuple[float, float]]:
+    """(sum, count) of each stage's seconds, and of the points a batch, over the
+    services' metrics: what a dashboard reads."""
+    totals: dict[str, list[float]] = {}
+    for url in urls:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            text = response.read().decode()
+        for family in text_string_to_metric_families(text):
+            if family.name not in ("stream_ae_stage_seconds", "stream_ae_batch_points"):
+                continue
+            for sample in family.samples:
+                key = sample.labels.get("stage", "points")
+                total = totals.setdefault(key, [0.0, 0.0])
+                if sample.name.endswith("_sum"):
+                    total[0] += sample.value
+                elif sample.name.endswith("_count"):
+                    total[1] += sample.value
+    return {key: (total[0], total[1]) for key, total in totals.items()}
+
+
+def stage_means(
+    before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]]
+) -> dict[str, float]:
+    """Mean per batch between two `stage_totals`: ms for a stage, points for `points`."""
+    means = {}
+    for key, (total, count) in after.items():
+        total_before, count_before = before.get(key, (0.0, 0.0))
+        batches = count - count_before
+        mean = (total - total_before) / batches if batches else float("nan")
+        means[key] = mean if key == "points" else mean * 1000
+    return means
 
 
 def sent_rate(sent: np.ndarray) -> float:
@@ -351,6 +393,22 @@ def table(rows: list[Row], hst: float, per_point: float) -> str:
             f"| {r.broker_us_per_point:.1f} / {r.producer_us_per_point:.1f} "
             f"| {r.cores_busy:.2f} of {os.cpu_count()} "
             f"| {r.paced_asked_points_per_s:,.0f} / {r.paced_sent_points_per_s:,.0f} |"
+        )
+    lines += [
+        "",
+        "Where a paced batch's time goes: the services' `stage_seconds`, mean ms a batch "
+        "(a point waits for the broker before `fetch`, and for the alert's read after "
+        "`send`):",
+        "",
+        "| series | hop | points a batch | " + " | ".join(STAGES) + " |",
+        "|---:|---:|---:|" + "---:|" * len(STAGES),
+    ]
+    for r in rows:
+        ms = r.paced_stage_ms
+        lines.append(
+            f"| {r.series:,} | {r.hop} | {ms.get('points', nan):,.0f} | "
+            + " | ".join(f"{ms.get(stage, nan):.1f}" for stage in STAGES)
+            + " |"
         )
     return "\n".join(lines)
 
