@@ -132,8 +132,11 @@ class KafkaSettings(BaseModel):
     """Longest a broker may hold a fetch that finds no new message. Kafka answers as
     soon as one arrives; a broker that answers only when the wait is over (the embedded
     one does) adds up to this much to every point's latency."""
-    max_queued_batches: int = Field(default=2, ge=1)
-    """Batches waiting for the scorer before input partitions are paused (backpressure)."""
+    max_queued_batches: int = Field(default=1, ge=1)
+    """Batches waiting for the scorer before input partitions are paused (backpressure).
+    One keeps the scorer fed (the next batch is read while one is scored); more only
+    lengthen the wait below the maximum rate (benchmarks/RESULTS.md, "Where a paced
+    point's time goes")."""
     max_message_bytes: int = Field(default=1_000_000, ge=1024)
     """Larger input messages go to the dead-letter topic unread."""
     session_timeout_ms: int = Field(default=10_000, ge=1000)
