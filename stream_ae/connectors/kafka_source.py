@@ -79,8 +79,9 @@ class SourceBatch:
     """Seconds spent waiting for this batch's messages."""
     decode_s: float = 0.0
     """Seconds spent decoding them."""
-    read_at: float = 0.0
-    """`time.monotonic()` when the batch was complete: from then on it waits to be scored."""
+    read_at: float = field(default_factory=time.monotonic)
+    """`time.monotonic()` when the batch was complete: from then on it waits to be scored.
+    Set by `KafkaSource.next_batch`; a batch built by hand counts from its creation."""
 
     def __len__(self) -> int:
         # Dead letters count: a message may fan out into thousands of them, and a batch

@@ -285,8 +285,8 @@ class DetectorService:
             # Points of partitions revoked since they were read belong to their new owner.
             batch.keep_partitions({tp.partition for tp in mine if tp.topic == batch.topic})
         queued_s = time.monotonic() - batch.read_at
-        points = batch.columns(self.detector.store.channels)
         started = time.perf_counter()
+        points = batch.columns(self.detector.store.channels)
         if batch.rebuild:
             rebuilt = await self._in_worker(self._score, batch.rebuild)
             self._forget_gone([p.series for p in batch.rebuild], rebuilt)

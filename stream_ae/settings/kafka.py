@@ -130,13 +130,14 @@ class KafkaSettings(BaseModel):
     rate, and a quiet input is scored at once."""
     fetch_wait_ms: int = Field(default=20, ge=1)
     """Longest a broker may hold a fetch that finds no new message. Kafka answers as
-    soon as one arrives; a broker that answers only when the wait is over (the embedded
-    one does) adds up to this much to every point's latency."""
+    soon as one arrives; a broker that holds a fetch anyway adds part of this wait to
+    every point's latency (the embedded one: p99 about half of it,
+    `benchmarks/broker_fetch_hold.py`)."""
     max_queued_batches: int = Field(default=1, ge=1)
     """Batches waiting for the scorer before input partitions are paused (backpressure).
-    One keeps the scorer fed (the next batch is read while one is scored); more only
-    lengthen the wait below the maximum rate (benchmarks/RESULTS.md, "Where a paced
-    point's time goes")."""
+    One keeps the scorer fed (while a batch is scored, the next waits and the fetcher
+    holds the one after); more only lengthen the wait below the maximum rate
+    (benchmarks/RESULTS.md, "Where a paced point's time goes")."""
     max_message_bytes: int = Field(default=1_000_000, ge=1024)
     """Larger input messages go to the dead-letter topic unread."""
     session_timeout_ms: int = Field(default=10_000, ge=1000)
