@@ -11,6 +11,7 @@ each wait; nothing else runs, so the latency is the broker's and the client's ow
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import numpy as np
@@ -51,6 +52,10 @@ async def latencies(bootstrap: str, fetch_wait_ms: int) -> np.ndarray:
             await asyncio.sleep(GAP_S)
         await asyncio.sleep(0.5)
         reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader  # a failed read raises here
+        if not seen:
+            raise RuntimeError(f"no message came back with a fetch wait of {fetch_wait_ms} ms")
         return np.array(seen)
     finally:
         await consumer.stop()

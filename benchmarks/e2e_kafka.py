@@ -210,6 +210,13 @@ class SubprocessService:
                 raise RuntimeError("the detector did not join its group:\n" + self.tail())
             await asyncio.sleep(0.05)
 
+    def check_running(self) -> None:
+        """RuntimeError with the log's tail if the service has exited."""
+        if self.process is not None and self.process.poll() is not None:
+            raise RuntimeError(
+                f"the detector exited with code {self.process.returncode}:\n" + self.tail()
+            )
+
     def metrics_url(self) -> str:
         """Where the running service serves its Prometheus metrics (from its log)."""
         found = re.findall(r"metrics on (http://\S+/metrics)", self.log.read_text(errors="replace"))

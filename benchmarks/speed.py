@@ -178,10 +178,13 @@ class Commits:
         got = await asyncio.gather(*(self.consumer.committed(tp) for tp in self.partitions))
         return sum(offset or 0 for offset in got)
 
-    async def wait(self, total: int, limit: float) -> float:
-        """Wait until `total` messages are committed; the time that was first seen."""
+    async def wait(self, total: int, limit: float, services: list[e2e.SubprocessService]) -> float:
+        """Wait until `total` messages are committed; the time that was first seen. A
+        service that exits meanwhile ends the wait at once, with its log's tail."""
         deadline = time.perf_counter() + limit
         while await self.total() < total:
+            for service in services:
+                service.check_running()
             if time.perf_counter() > deadline:
                 raise RuntimeError(
                     f"{self.group}: {await self.total()} of {total} messages processed in {limit} s"
@@ -256,14 +259,14 @@ async def run_case(
             before = sum(rss_kib(pid) for pid in pids)
             await e2e.produce(producer, k.input_topic, stream, 0, fill, None)
             per_step = -(-series // args.points_per_message)  # messages a step takes
-            await commits.wait(fill * per_step, args.timeout)
+            await commits.wait(fill * per_step, args.timeout, services)
             main_before = sum(cpu_s(pid, pid) for pid in pids)
             all_before = sum(cpu_s(pid) for pid in pids)
             broker_before = cpu_s(broker_pid) if broker_pid else nan
             producer_before = cpu_s(os.getpid())
             machine_before = machine_busy_s()
             started = await e2e.produce(producer, k.input_topic, stream, fill, s1, None)
-            done = await commits.wait(s1 * per_step, args.timeout)
+            done = await commits.wait(s1 * per_step, args.timeout, services)
             main_s = sum(cpu_s(pid, pid) for pid in pids) - main_before
             all_s = sum(cpu_s(pid) for pid in pids) - all_before
             broker_s = cpu_s(broker_pid) - broker_before if broker_pid else nan
@@ -274,11 +277,12 @@ async def run_case(
             s2 = min(
                 values.shape[0], s1 + max(2, int(args.pace * rate * args.paced_seconds / series))
             )
-            stages_before = stage_totals([service.metrics_url() for service in services])
+            urls = [service.metrics_url() for service in services]
+            stages_before = await asyncio.to_thread(stage_totals, urls)
             await e2e.produce(producer, k.input_topic, stream, s1, s2, args.pace * rate)
-            await commits.wait(s2 * per_step, args.timeout)
+            await commits.wait(s2 * per_step, args.timeout, services)
             await asyncio.sleep(0.5)  # the last alerts' reads
-            stages = stage_totals([service.metrics_url() for service in services])
+            stages = await asyncio.to_thread(stage_totals, urls)
         finally:
             observer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -396,7 +400,8 @@ def table(rows: list[Row], hst: float, per_point: float) -> str:
         )
     lines += [
         "",
-        "Where a paced batch's time goes: the services' `stage_seconds`, mean ms a batch "
+        "Where a paced batch's time goes: the services' `stage_seconds`, mean ms a batch, "
+        "pooled over the processes "
         "(a point waits for the broker before `fetch`, and for the alert's read after "
         "`send`):",
         "",
