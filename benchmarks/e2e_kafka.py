@@ -270,6 +270,12 @@ class InProcessService:
                 raise RuntimeError("the detector did not join its group")
             await asyncio.sleep(0.05)
 
+    def check_running(self) -> None:
+        """Raise the service's own error if it has stopped (RuntimeError if it ended)."""
+        if self.task is not None and self.task.done():
+            self.task.result()
+            raise RuntimeError("the detector stopped before its input was scored")
+
     async def stop(self) -> dict[str, int]:
         self.stop_event.set()
         if self.task is not None:
@@ -408,12 +414,20 @@ async def observe(consumer: AIOKafkaConsumer, stream: Stream, score_topic: str) 
                         opened.append((int(body["ts"] - T0 + 0.5), index[body["series"]], now))
 
 
-async def wait_scored(stream: Stream, first: int, last: int, timeout_s: float) -> float:
-    """Wait until every expected score of steps [first, last) was read; the last read time."""
+async def wait_scored(
+    stream: Stream,
+    first: int,
+    last: int,
+    timeout_s: float,
+    service: SubprocessService | InProcessService,
+) -> float:
+    """Wait until every expected score of steps [first, last) was read; the last read
+    time. A service that stops meanwhile ends the wait at once, with why."""
     lo = max(first, WINDOW - 1)
     block = stream.scored[lo:last]
     deadline = time.perf_counter() + timeout_s
     while np.isnan(block).any() and time.perf_counter() < deadline:
+        service.check_running()
         await asyncio.sleep(0.05)
     return float(np.nanmax(block)) if block.size and not np.isnan(block).all() else float("nan")
 
@@ -486,14 +500,14 @@ async def run_case(
         observer = asyncio.create_task(observe(consumer, stream, k.score_topic))
         try:
             started = await produce(producer, k.input_topic, stream, 0, s1, None)
-            await wait_scored(stream, 0, s1, args.timeout)
+            await wait_scored(stream, 0, s1, args.timeout, service)
             phases.append(phase_result("max rate", stream, 0, s1, started, None))
             measured = phases[-1].points / phases[-1].seconds
             rate = args.pace * measured
             s2 = s1 + max(8, int(rate * args.paced_seconds / case.series))
             s2 = min(s2, values.shape[0])
             started = await produce(producer, k.input_topic, stream, s1, s2, rate)
-            await wait_scored(stream, s1, s2, args.timeout)
+            await wait_scored(stream, s1, s2, args.timeout, service)
             await asyncio.sleep(0.3)  # alerts of the last batch
             phases.append(phase_result("paced", stream, s1, s2, started, rate))
         finally:
