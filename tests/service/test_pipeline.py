@@ -194,7 +194,6 @@ def test_the_time_a_batch_waits_for_the_scorer_is_its_queue_stage(
         for n in range(2):  # both read at once: the second waits for the first's scoring
             batch = SourceBatch("points", messages=1)
             batch.add(Point("pump", float(n), (0.0,)), Position("points", 0, n), 0.0)
-            batch.read_at = time.monotonic()
             service._queue.put_nowait(batch)
         fetcher = asyncio.create_task(asyncio.sleep(0))
         await fetcher
