@@ -14,6 +14,7 @@ serving model stays in place.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import io
@@ -23,7 +24,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,9 @@ __all__ = [
 MODULE_FILE = "model.pt"
 MANIFEST_FILE = "manifest.json"
 _VERSION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+# Versions a default name takes in one second for the same weights before publishing
+# fails: far more retrains than a second holds.
+_SAME_NAME_TRIES = 99
 
 
 @dataclass(frozen=True)
@@ -88,8 +92,10 @@ def write_artifact(
 
     `version` defaults to the UTC time plus a short hash of the weights, e.g.
     `20261122T163000Z-3fa94c1e`, so versions sort by age and two different
-    fits published in the same second still get different names. `now` is
-    injectable for tests. An existing version is never overwritten. `error_scale` is
+    fits published in the same second still get different names; the same weights
+    again in that second (a retrain on unchanged data) get `-02`, `-03`, ... after it.
+    `now` is injectable for tests. An existing version is never overwritten: a
+    `version` given by the caller that exists raises FileExistsError. `error_scale` is
     `ErrorScales.to_manifest(...)` of the fit; without it the model scores every channel
     on a scale of 1.
     """
@@ -113,11 +119,14 @@ def write_artifact(
         torch.jit.save(scripted, buffer)
     module_bytes = buffer.getvalue()
     if version is None:
-        version = f"{created.strftime('%Y%m%dT%H%M%SZ')}-{_weights_hash(cpu_module)[:8]}"
-    _check_version(version)
+        base = f"{created.strftime('%Y%m%dT%H%M%SZ')}-{_weights_hash(cpu_module)[:8]}"
+        # Two digits: the registry orders versions by name, and "-10" sorts before "-2".
+        candidates = [base, *(f"{base}-{n:02d}" for n in range(2, _SAME_NAME_TRIES + 1))]
+    else:
+        candidates = [version]
     manifest = Manifest(
         format_version=format_version_for(kind),
-        model_version=version,
+        model_version=candidates[0],
         window=window,
         channels=len(names),
         channel_names=names,
@@ -137,15 +146,23 @@ def write_artifact(
         },
         error_scale=dict(error_scale or {}),
     )
-    manifest_text = manifest.to_json()  # fails here, before any file exists, if not JSON
+    manifest.to_json()  # fails here, before any file exists, if not JSON
 
     root.mkdir(parents=True, exist_ok=True)
+    for name in candidates[:-1]:
+        with contextlib.suppress(FileExistsError):
+            return _publish(root, name, module_bytes, replace(manifest, model_version=name))
+    last = candidates[-1]
+    return _publish(root, last, module_bytes, replace(manifest, model_version=last))
+
+
+def _publish(root: Path, version: str, module_bytes: bytes, manifest: Manifest) -> Path:
     target = root / version
     _refuse_existing(target)
     staging = Path(tempfile.mkdtemp(prefix=f".{version}.tmp-", dir=root))
     try:
         _write_durably(staging / MODULE_FILE, module_bytes)
-        _write_durably(staging / MANIFEST_FILE, manifest_text.encode("utf-8"))
+        _write_durably(staging / MANIFEST_FILE, manifest.to_json().encode("utf-8"))
         _fsync_dir(staging)
         _refuse_existing(target)  # again: another publisher may have won meanwhile
         os.rename(staging, target)

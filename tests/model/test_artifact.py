@@ -104,6 +104,21 @@ def test_default_version_is_utc_time_plus_weights_hash(module: Autoencoder, tmp_
     assert publish(other, tmp_path).name != first.name  # same second, different weights
 
 
+def test_the_same_weights_twice_in_one_second_get_two_versions(
+    module: Autoencoder, tmp_path: Path
+) -> None:
+    # A retrain on data that did not change (a stalled input, a rerun) fits the same
+    # weights: publishing them again must not fail the retrain, nor touch the first.
+    first = publish(module, tmp_path)
+    before = (first / "manifest.json").read_bytes()
+    second = publish(module, tmp_path)
+    third = publish(module, tmp_path)
+    assert (second.name, third.name) == (f"{first.name}-02", f"{first.name}-03")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [first.name, second.name, third.name]
+    assert (first / "manifest.json").read_bytes() == before
+    assert load_artifact(third).manifest.model_version == third.name
+
+
 def test_an_existing_version_is_never_overwritten(module: Autoencoder, published: Path) -> None:
     before = (published / "model.pt").read_bytes()
     with pytest.raises(FileExistsError, match="already published"):
