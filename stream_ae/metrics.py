@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import heapq
-import math
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from importlib import metadata
@@ -17,6 +16,7 @@ from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+import numpy as np
 from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
@@ -242,25 +242,35 @@ class WatchedSeries:
 
     def update(self, scored: Scored) -> None:
         """Take one batch of scored rows; a series' last row in the batch is its latest."""
-        latest = {series: i for i, series in enumerate(scored.series)}
+        latest = dict(zip(scored.series, range(len(scored)), strict=True))  # the last row wins
         for series in self.allow.intersection(latest):
             i = latest[series]
             self._set(series, float(scored.score[i]), float(scored.threshold[i]))
         if self.top_k == 0:
             return
-        candidates = dict(self._top)
-        for series, i in latest.items():
-            score, threshold = float(scored.score[i]), float(scored.threshold[i])
-            if math.isfinite(threshold) and threshold > 0:
-                candidates[series] = (score / threshold, score, threshold)
-            else:  # warming up again: it cannot rank
-                candidates.pop(series, None)
+        # Arrays, not a tuple per row: the event loop reads every batch this way. Only the
+        # batch's own best K can enter the top K, and a series of the batch competes with
+        # its latest row alone (one warming up again cannot rank, and leaves).
+        names = list(latest)
+        rows = np.fromiter(latest.values(), dtype=np.int64, count=len(names))
+        score = np.asarray(scored.score, dtype=np.float64)[rows]
+        threshold = np.asarray(scored.threshold, dtype=np.float64)[rows]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = score / threshold
+        able = np.flatnonzero(np.isfinite(threshold) & (threshold > 0) & ~np.isnan(ratio))
+        if len(able) > self.top_k:
+            best = np.argpartition(-ratio[able], self.top_k - 1)[: self.top_k]
+            able = np.sort(able[best])  # batch order among equals, as before
+        candidates = {s: kept for s, kept in self._top.items() if s not in latest}
+        for j in able.tolist():
+            candidates[names[j]] = (float(ratio[j]), float(score[j]), float(threshold[j]))
         chosen = heapq.nlargest(self.top_k, candidates.items(), key=lambda kv: kv[1][0])
         top = dict(chosen)
         self.forget([s for s in self._top if s not in top])
         self._top = top
-        for series, (_, score, threshold) in top.items():
-            self._set(series, score, threshold)
+        for series in top.keys() & latest.keys():  # the others' gauges stand as they were
+            _, score_now, threshold_now = top[series]
+            self._set(series, score_now, threshold_now)
 
     def forget(self, series: Iterable[str]) -> None:
         """Drop the gauges of series that left the top K or this detector."""

@@ -75,6 +75,37 @@ def test_label_values_stay_bounded_over_many_series() -> None:
     assert "keep" in gauges(metrics, "stream_ae_series_score")
 
 
+def reference_top(top: dict[str, float], batch: Scored, k: int) -> dict[str, float]:
+    """The top K as a row-by-row reading of the batch has it (series -> ratio)."""
+    candidates = dict(top)
+    latest = {series: i for i, series in enumerate(batch.series)}
+    for series, i in latest.items():
+        score, threshold = float(batch.score[i]), float(batch.threshold[i])
+        if math.isfinite(threshold) and threshold > 0:
+            candidates[series] = score / threshold
+        else:
+            candidates.pop(series, None)
+    return dict(sorted(candidates.items(), key=lambda kv: -kv[1])[:k])
+
+
+def test_the_top_k_is_the_row_by_row_one_over_many_batches() -> None:
+    metrics = ServiceMetrics(CollectorRegistry())
+    watched = WatchedSeries(metrics, allow=[], top_k=4)
+    rng = np.random.default_rng(7)
+    expected: dict[str, float] = {}
+    for _ in range(300):
+        n = int(rng.integers(1, 40))
+        names = [f"s{i}" for i in rng.integers(0, 30, n)]  # repeats: the last row counts
+        threshold = rng.choice([1.0, 0.5, 2.0, math.nan, 0.0], n, p=[0.4, 0.2, 0.2, 0.1, 0.1])
+        batch = rows(*zip(names, rng.exponential(1.0, n).tolist(), threshold.tolist(), strict=True))
+        expected = reference_top(expected, batch, 4)
+        watched.update(batch)
+        assert watched.top == list(expected)
+        score = gauges(metrics, "stream_ae_series_score")
+        threshold = gauges(metrics, "stream_ae_series_threshold")
+        assert {s: score[s] / threshold[s] for s in score} == pytest.approx(expected, rel=1e-12)
+
+
 def test_top_k_zero_exports_only_the_allow_list() -> None:
     metrics = ServiceMetrics(CollectorRegistry())
     WatchedSeries(metrics, allow=[], top_k=0).update(rows(("a", 9.0, 1.0)))
