@@ -161,15 +161,16 @@ def sliding_windows(values: np.ndarray) -> np.ndarray:
     )[:, :, None].astype(np.float32)
 
 
-def pretrain(settings: Settings, seed: int) -> tuple[Path, float]:
-    """Fit on clean sliding windows of 16 synthetic series; returns (artifact, seconds)."""
+def pretrain(settings: Settings, seed: int, series: int = 16) -> tuple[Path, float]:
+    """Fit on clean sliding windows of `series` synthetic series (of the kind the
+    benchmarks stream, each of its own period and phase); returns (artifact, seconds)."""
     from stream_ae.model.publish import train_and_publish
 
     started = time.perf_counter()
-    values = series_values(16, 600, seed + 1000)
+    values = series_values(series, 600, seed + 1000)
     windows = sliding_windows(values)
-    per = len(windows) // 16
-    names = [f"train-{k}" for k in range(16) for _ in range(per)]
+    per = len(windows) // series
+    names = [f"train-{k}" for k in range(series) for _ in range(per)]
     artifact = train_and_publish(
         names,
         windows,
