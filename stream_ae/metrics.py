@@ -248,9 +248,11 @@ class WatchedSeries:
             self._set(series, float(scored.score[i]), float(scored.threshold[i]))
         if self.top_k == 0:
             return
-        # Arrays, not a tuple per row: the event loop reads every batch this way. Only the
-        # batch's own best K can enter the top K, and a series of the batch competes with
-        # its latest row alone (one warming up again cannot rank, and leaves).
+        # Arrays, not a tuple per row: the event loop reads every batch this way. A series
+        # of the batch competes with its latest row alone (one warming up again cannot
+        # rank, and leaves), and only the batch's own best K can enter the top K. Equal
+        # ratios rank as a reading row by row ranks them: the series on top already
+        # first, in their order, then the others in the order the batch first names them.
         names = list(latest)
         rows = np.fromiter(latest.values(), dtype=np.int64, count=len(names))
         score = np.asarray(scored.score, dtype=np.float64)[rows]
@@ -259,18 +261,23 @@ class WatchedSeries:
             ratio = score / threshold
         able = np.flatnonzero(np.isfinite(threshold) & (threshold > 0) & ~np.isnan(ratio))
         if len(able) > self.top_k:
-            best = np.argpartition(-ratio[able], self.top_k - 1)[: self.top_k]
-            able = np.sort(able[best])  # batch order among equals, as before
-        candidates = {s: kept for s, kept in self._top.items() if s not in latest}
-        for j in able.tolist():
-            candidates[names[j]] = (float(ratio[j]), float(score[j]), float(threshold[j]))
+            kth = np.partition(ratio[able], len(able) - self.top_k)[len(able) - self.top_k]
+            able = able[ratio[able] >= kth]  # the best K, and any that tie with the last
+            on_top = {series: rank for rank, series in enumerate(self._top)}
+            precedence = [on_top.get(names[j], self.top_k + j) for j in able.tolist()]
+            able = np.sort(able[np.lexsort((precedence, -ratio[able]))[: self.top_k]])
+        fresh = {
+            names[j]: (float(ratio[j]), float(score[j]), float(threshold[j])) for j in able.tolist()
+        }
+        candidates = {s: kept for s, kept in self._top.items() if s not in latest or s in fresh}
+        candidates.update(fresh)  # a series on top keeps its place, with its new values
         chosen = heapq.nlargest(self.top_k, candidates.items(), key=lambda kv: kv[1][0])
         top = dict(chosen)
         self.forget([s for s in self._top if s not in top])
         self._top = top
-        for series in top.keys() & latest.keys():  # the others' gauges stand as they were
-            _, score_now, threshold_now = top[series]
-            self._set(series, score_now, threshold_now)
+        for series, (_, score_now, threshold_now) in top.items():
+            if series in latest:  # the others' gauges stand as they were
+                self._set(series, score_now, threshold_now)
 
     def forget(self, series: Iterable[str]) -> None:
         """Drop the gauges of series that left the top K or this detector."""
