@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import errno
 import hashlib
 import io
 import json
@@ -165,7 +166,12 @@ def _publish(root: Path, version: str, module_bytes: bytes, manifest: Manifest) 
         _write_durably(staging / MANIFEST_FILE, manifest.to_json().encode("utf-8"))
         _fsync_dir(staging)
         _refuse_existing(target)  # again: another publisher may have won meanwhile
-        os.rename(staging, target)
+        try:
+            os.rename(staging, target)
+        except OSError as exc:  # ... or wins now: the name is theirs, its files intact
+            if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                raise FileExistsError(exc.errno, f"{target}: version already published") from exc
+            raise
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

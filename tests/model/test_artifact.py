@@ -6,6 +6,7 @@ import copy
 import json
 import os
 import re
+import shutil
 import warnings
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 
+from stream_ae.lifecycle.registry import ModelRegistry
 from stream_ae.model import artifact
 from stream_ae.model.artifact import (
     ArtifactError,
@@ -104,19 +106,52 @@ def test_default_version_is_utc_time_plus_weights_hash(module: Autoencoder, tmp_
     assert publish(other, tmp_path).name != first.name  # same second, different weights
 
 
-def test_the_same_weights_twice_in_one_second_get_two_versions(
+def test_the_same_weights_again_in_one_second_get_versions_of_their_own(
     module: Autoencoder, tmp_path: Path
 ) -> None:
     # A retrain on data that did not change (a stalled input, a rerun) fits the same
     # weights: publishing them again must not fail the retrain, nor touch the first.
     first = publish(module, tmp_path)
     before = (first / "manifest.json").read_bytes()
-    second = publish(module, tmp_path)
-    third = publish(module, tmp_path)
-    assert (second.name, third.name) == (f"{first.name}-02", f"{first.name}-03")
-    assert sorted(p.name for p in tmp_path.iterdir()) == [first.name, second.name, third.name]
+    again = [publish(module, tmp_path) for _ in range(10)]
+    assert [p.name for p in again[:2]] == [f"{first.name}-02", f"{first.name}-03"]
+    assert again[-1].name == f"{first.name}-11"
     assert (first / "manifest.json").read_bytes() == before
-    assert load_artifact(third).manifest.model_version == third.name
+    assert load_artifact(again[-1]).manifest.model_version == again[-1].name
+    # The registry orders versions by name, oldest first: "-10" must not sort before "-02".
+    listed = [v.name for v in ModelRegistry(tmp_path).versions()]
+    assert listed == [first.name] + [p.name for p in again]
+
+
+def test_once_every_name_of_the_second_is_taken_publishing_says_so(
+    module: Autoencoder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(artifact, "_SAME_NAME_TRIES", 3)
+    names = [publish(module, tmp_path).name for _ in range(3)]
+    with pytest.raises(FileExistsError, match="already published"):
+        publish(module, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == names
+
+
+def test_a_rival_that_takes_the_name_at_the_last_moment_keeps_it(
+    module: Autoencoder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rival = publish(module, tmp_path / "rival")
+    real_rename = os.rename
+
+    def rival_wins_first(source: str | Path, target: str | Path) -> None:
+        target = Path(target)
+        if target.parent == tmp_path and not target.exists() and not target.name.endswith("-02"):
+            shutil.copytree(rival, target)  # another publisher renamed just before us
+        real_rename(source, target)
+
+    monkeypatch.setattr(os, "rename", rival_wins_first)
+    mine = publish(module, tmp_path)
+    assert mine.name == f"{rival.name}-02"
+    assert (tmp_path / rival.name / "manifest.json").read_bytes() == (
+        rival / "manifest.json"
+    ).read_bytes()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left
 
 
 def test_an_existing_version_is_never_overwritten(module: Autoencoder, published: Path) -> None:
