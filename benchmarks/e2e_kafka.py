@@ -415,6 +415,19 @@ async def observe(consumer: AIOKafkaConsumer, stream: Stream, score_topic: str) 
                         opened.append((int(body["ts"] - T0 + 0.5), index[body["series"]], now))
 
 
+async def read_to_end(consumer: AIOKafkaConsumer, timeout_s: float) -> None:
+    """Wait until `observe` has read every message its topics held when called: once a
+    batch is committed its alerts are in the topic, and a fixed wait for their reads
+    drops the late ones, which are the latency's tail."""
+    ends = await consumer.end_offsets(list(consumer.assignment()))
+    deadline = time.perf_counter() + timeout_s
+    for tp, end in ends.items():
+        while await consumer.position(tp) < end:
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"{tp}: read up to {await consumer.position(tp)} of {end}")
+            await asyncio.sleep(0.02)
+
+
 async def wait_scored(
     stream: Stream,
     first: int,

@@ -295,7 +295,7 @@ async def run_case(
             stages_before = await asyncio.to_thread(stage_totals, urls)
             await e2e.produce(producer, k.input_topic, stream, s1, s2, args.pace * rate)
             await commits.wait(s2 * per_step, args.timeout, services)
-            await asyncio.sleep(0.5)  # the last alerts' reads
+            await e2e.read_to_end(consumer, args.timeout)
             stages = await asyncio.to_thread(stage_totals, urls)
         finally:
             observer.cancel()
