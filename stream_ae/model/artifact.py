@@ -147,9 +147,6 @@ def write_artifact(
         },
         error_scale=dict(error_scale or {}),
     )
-    manifest.to_json()  # fails here, before any file exists, if not JSON
-
-    root.mkdir(parents=True, exist_ok=True)
     for name in candidates[:-1]:
         with contextlib.suppress(FileExistsError):
             return _publish(root, name, module_bytes, replace(manifest, model_version=name))
@@ -158,17 +155,18 @@ def write_artifact(
 
 
 def _publish(root: Path, version: str, module_bytes: bytes, manifest: Manifest) -> Path:
+    manifest_text = manifest.to_json()  # fails here, before any file exists, if not JSON
+    root.mkdir(parents=True, exist_ok=True)
     target = root / version
-    _refuse_existing(target)
+    _refuse_existing(target)  # spares writing the files when the name is plainly taken
     staging = Path(tempfile.mkdtemp(prefix=f".{version}.tmp-", dir=root))
     try:
         _write_durably(staging / MODULE_FILE, module_bytes)
-        _write_durably(staging / MANIFEST_FILE, manifest.to_json().encode("utf-8"))
+        _write_durably(staging / MANIFEST_FILE, manifest_text.encode("utf-8"))
         _fsync_dir(staging)
-        _refuse_existing(target)  # again: another publisher may have won meanwhile
         try:
             os.rename(staging, target)
-        except OSError as exc:  # ... or wins now: the name is theirs, its files intact
+        except OSError as exc:  # another publisher took the name meanwhile: it is theirs
             if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
                 raise FileExistsError(exc.errno, f"{target}: version already published") from exc
             raise
