@@ -26,7 +26,13 @@ from stream_ae.core.scoring import Scorer
 from stream_ae.core.stillness import StuckChannels
 from stream_ae.core.threshold import RollingThreshold, level_of
 from stream_ae.core.training import TrainingCollector
-from stream_ae.core.windows import WindowStore, kernel
+from stream_ae.core.windows import Gathered, WindowStore, kernel
+
+GATHER_UP_TO = 4096
+"""Windows copied out of the rings and kept to be scored together, at most: a series
+whose points come in bulk fills its ring's slack every `slack` points, and the model
+costs more per window in small batches (a series at hop 8 would be scored four windows
+at a time). The bound keeps their memory small (window x channels x 12 bytes each)."""
 
 
 @dataclass(slots=True)
@@ -104,6 +110,11 @@ class Detector:
         store.on_assign = self._assign
         self._in_flight: set[int] = set()
         """Tags of windows drained but not yet scored or refused (see `abandon`)."""
+        self._gathered: list[Gathered] = []
+        """Windows drained because a ring's slack filled, waiting to be scored with the
+        ones after them (see `GATHER_UP_TO`)."""
+        self._gathered_windows = 0
+        self.gather_up_to = GATHER_UP_TO
         self.compiled = True
         """Ordinary points go through the store's compiled loop (`WindowStore.take_run`);
         False takes every point by `WindowStore.push`, the reference the loop must match."""
@@ -246,7 +257,7 @@ class Detector:
                     watch(series[j], float(ts[j]))
             i = stop
             if why == kernel.DRAIN:
-                self._score(out)
+                self._gather(out)
             elif why == kernel.UNUSUAL:
                 if slots[i] < 0 and series[i] in store:  # series that took a slot since
                     unknown = i + np.flatnonzero(slots[i:] < 0)
@@ -269,8 +280,10 @@ class Detector:
 
     def _take_one(self, i: int, point: Point, now: float | None, out: Output) -> None:
         store = self.store
-        if store.would_evict(point.series):
-            self._score(out)  # the series evicted next may have windows pending
+        # The series evicted next may have windows pending or gathered: its slot's
+        # state must judge them before a newcomer takes it.
+        if store.would_evict(point.series) or (self._gathered and store.may_evict(point.series)):
+            self._score(out)
         try:
             rejection = store.push(point.series, point.ts, point.values, tag=i, now=now)
         except Exception as exc:
@@ -286,7 +299,7 @@ class Detector:
         if watch is not None:
             watch(point.series, point.ts)
         if store.needs_drain:
-            self._score(out)
+            self._gather(out)
 
     def _forget(self, out: Output, series: str) -> None:
         # A push that raised may have left the series' state half-written: score what it
@@ -301,11 +314,27 @@ class Detector:
         caller to refuse. Without this, their tags would name points of the next call."""
         tags = self._in_flight | set(self.store.drain().tags.tolist())
         self._in_flight = set()
+        self._gathered, self._gathered_windows = [], 0
         return sorted(tags)
 
-    def _score(self, out: Output) -> None:
+    def _gather(self, out: Output) -> None:
+        """Copy the pending windows out of the rings, to be scored with later ones; score
+        them all once `gather_up_to` are waiting."""
         gathered = self.store.drain()
-        if len(gathered.slots):
+        if len(gathered):
+            self._in_flight.update(gathered.tags.tolist())
+            self._gathered.append(gathered)
+            self._gathered_windows += len(gathered)
+        if self._gathered_windows >= self.gather_up_to:
+            self._score(out)
+
+    def _score(self, out: Output) -> None:
+        """Score every window gathered or pending, oldest first. Before a series is
+        evicted: its slot's state must judge its own windows, not a newcomer's."""
+        parts = [*self._gathered, self.store.drain()]
+        self._gathered, self._gathered_windows = [], 0
+        gathered = Gathered.concat(parts, self.store.window, self.store.channels)
+        if len(gathered):
             self._in_flight.update(gathered.tags.tolist())
             self._score_rows(out, gathered.slots, gathered.batch, gathered.tags)
             self._in_flight.clear()

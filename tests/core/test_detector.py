@@ -96,6 +96,24 @@ def test_chunking_does_not_change_results(names: tuple[str, str]) -> None:
     assert [a.alert_id for a in whole.alerts] == [a.alert_id for p in parts for a in p.alerts]
 
 
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "point by point"])
+def test_a_series_in_bulk_is_scored_in_few_large_batches(compiled: bool) -> None:
+    # Its ring's slack fills every 32 points; the model costs more per window in small
+    # batches, so the windows wait and go together, up to `gather_up_to` of them.
+    scorer = LastStepScorer(W, 1)
+    det = make(scorer)
+    det.compiled = compiled
+    whole = det.process(series("s1", 1000))
+    assert scorer.calls == 1 and whole.points_scored == 1000 - (W - 1)
+    det = make(LastStepScorer(W, 1))
+    det.compiled, det.gather_up_to = compiled, 100
+    out = det.process(series("s1", 1000))
+    sizes = [len(rows) for rows in out.scored]
+    assert sum(sizes) == 1000 - (W - 1) and len(sizes) > 1
+    assert all(100 <= n < 100 + det.store.slack for n in sizes[:-1])
+    assert rows(out) == rows(whole)
+
+
 def test_interleaved_series_match_series_alone() -> None:
     a, b = series("s1", 300, spike_at=200), series("s2", 300, spike_at=250, seed=2)
     mixed = [p for pair in zip(a, b, strict=True) for p in pair]

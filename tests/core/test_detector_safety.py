@@ -104,6 +104,35 @@ def test_evicting_a_series_scores_its_pending_windows_first() -> None:
     assert out.rejected == []
 
 
+def test_a_series_evicted_with_windows_gathered_is_judged_by_its_own_state() -> None:
+    # b's 8 points fill its ring's slack: its 5 windows are copied out to be scored with
+    # the rest of the call, none left pending. c's first point then evicts b (the
+    # idlest); c takes b's slot, and must not inherit b's threshold and alert state.
+    points = [Point("b", float(t), (float(t % 3),)) for t in range(8)]
+    points += [Point("a", 100.0 + t, (1.0,)) for t in range(W)]
+    first_of_c = len(points)
+    points += [Point("c", 200.0 + t, (5.0 * (t % 2),)) for t in range(2 * W)]
+    whole = make(max_series=2, idle_evict_s=1.0, slack=8)
+    split = make(max_series=2, idle_evict_s=1.0, slack=8)
+    got = whole.process(points)
+    want = [split.process(points[:first_of_c]), split.process(points[first_of_c:])]
+
+    def judged(outs: list[Output]) -> list[tuple[str, float, float, str, int]]:
+        # repr: a threshold still warming up is NaN, which equals nothing.
+        return [
+            (s.series[i], float(s.ts[i]), float(s.score[i]), repr(s.threshold[i]), int(s.state[i]))
+            for out in outs
+            for s in out.scored
+            for i in range(len(s))
+        ]
+
+    assert scored_per_series(got) == {"b": 8 - (W - 1), "a": 1, "c": W + 1}
+    assert judged([got]) == judged(want)
+    assert [(a.series, a.state) for a in got.alerts] == [
+        (a.series, a.state) for out in want for a in out.alerts
+    ]
+
+
 def test_values_beyond_float32_are_refused_not_raised() -> None:
     det = make(FiniteOnlyScorer(W, 1))
     points = [Point("a", float(t), (1.0 + t % 3,)) for t in range(10)]
@@ -246,10 +275,10 @@ def test_an_error_after_windows_were_judged_keeps_their_scores_and_alerts(where:
     # guarded path: their error escaped process() after 57 windows had been scored and
     # learned, and the caller threw away the scores and the open alert.
     clean = make()
-    clean.store.slack = 1  # one batch per window: the error hits a middle one
+    clean.store.slack = clean.gather_up_to = 1  # one batch per window: the error hits a middle one
     expected = clean.process(spiked())
     det = make()
-    det.store.slack = 1
+    det.store.slack = det.gather_up_to = 1
     if where == "collector":
         det.collector = OfferFailsOnce()  # type: ignore[assignment]
     else:

@@ -47,7 +47,7 @@ def accounted(points: list[Point], out: Output) -> tuple[set[int], set[int]]:
 
 def clean_alerts(points: list[Point], slack: int) -> list[tuple[str, float]]:
     det = make()
-    det.store.slack = slack
+    det.store.slack = det.gather_up_to = slack
     return [(a.state.value, a.ts) for a in det.process(points).alerts]
 
 
@@ -57,7 +57,7 @@ def test_an_error_escaping_process_keeps_the_scores_and_alerts_made_before_it() 
     # the alert policy had recorded the incident.
     points = spiked()
     det = make()
-    det.store.slack = 1  # one batch per window: the error hits window 30
+    det.store.slack = det.gather_up_to = 1  # one batch per window: the error hits window 30
     det._score_rows = raises_on_call(30, det._score_rows)  # type: ignore[method-assign]
     out = process_guarded(det, points, LOG, now=T0)
     scored, refused = accounted(points, out)
@@ -77,6 +77,7 @@ def test_windows_pending_when_process_failed_are_refused_not_reported_later() ->
     points = spiked(spike_at=50)
     det = make()
     det.compiled = False  # point by point, where `would_evict` is asked before each point
+    det.gather_up_to = 1  # windows scored as the slack fills, so some are in before the error
     det.store.would_evict = raises_on_call(45, det.store.would_evict)  # type: ignore[method-assign]
     out = process_guarded(det, points, LOG, now=T0)
     scored, refused = accounted(points, out)
@@ -93,6 +94,7 @@ def test_windows_a_compiled_run_left_pending_are_refused_not_reported_later() ->
     # with its windows pending.
     points = spiked(spike_at=50)
     det = make()
+    det.gather_up_to = 1  # windows scored as the slack fills, so some are in before the error
     det._watch = raises_on_call(2, det._watch)  # type: ignore[method-assign]
     out = process_guarded(det, points, LOG, now=T0)
     scored, refused = accounted(points, out)
@@ -100,6 +102,22 @@ def test_windows_a_compiled_run_left_pending_are_refused_not_reported_later() ->
     assert refused == set(range(len(scored) + W - 1, 60)) and len(scored) > 0
     after = process_guarded(det, [Point("a", T0 + 60, (0.0,))], LOG, now=T0)
     assert [rows.ts.tolist() for rows in after.scored if len(rows)] == [[T0 + 60]]
+    assert after.rejected == []
+
+
+def test_windows_gathered_when_process_failed_are_refused_not_reported_later() -> None:
+    # A ring's slack filled twice before the error: those windows were copied out of the
+    # store to be scored with the rest of the call, and must be refused with them.
+    points = spiked(n=100, spike_at=90)
+    det = make()
+    det._watch = raises_on_call(2, det._watch)  # type: ignore[method-assign]
+    out = process_guarded(det, points, LOG, now=T0)
+    scored, refused = accounted(points, out)
+    assert out.taken >= 2 * det.store.slack  # points that filled the slack twice
+    assert scored == set() and refused == set(range(W - 1, 100))
+    resend = points[out.taken]  # the first point never taken, sent again
+    after = process_guarded(det, [resend], LOG, now=T0)
+    assert [rows.ts.tolist() for rows in after.scored if len(rows)] == [[resend.ts]]
     assert after.rejected == []
 
 

@@ -36,6 +36,20 @@ class Gathered:
     tags: np.ndarray
     """[batch] int64 the `tag` the caller gave the point that completed each window."""
 
+    def __len__(self) -> int:
+        return len(self.slots)
+
+    @staticmethod
+    def concat(parts: list[Gathered], window: int, channels: int) -> Gathered:
+        """One `Gathered` of the rows of `parts` (at least one), in order."""
+        if len(parts) == 1:
+            return parts[0]
+        return Gathered(
+            slots=np.concatenate([p.slots for p in parts]),
+            batch=WindowBatch.concat([p.batch for p in parts], window, channels),
+            tags=np.concatenate([p.tags for p in parts]),
+        )
+
 
 class WindowStore:
     """Ring buffers of the last points of many series, gathered into windows.
@@ -336,14 +350,16 @@ class WindowStore:
         """True when a first point of `series` may evict a series that has windows
         pending (the store is full and the idlest one has some): a caller drains them
         first so that none is dropped, and otherwise keeps its batch whole."""
-        if (
-            not len(self._pending)
-            or self.slots.free
-            or series in self.slots.slot_of
-            or self.slots.capacity < self.max_series
-        ):
+        if not len(self._pending) or not self.may_evict(series):
             return False
         return self._pending.holds(self.slots.idlest())
+
+    def may_evict(self, series: str) -> bool:
+        """True when a point of `series` may evict another series: it is new and the
+        store is full."""
+        return not (
+            self.slots.free or series in self.slots.slot_of or self.slots.capacity < self.max_series
+        )
 
     def _write(self, slot: int, ts: float, values: Sequence[float]) -> int:
         seq = self.rings.write(slot, ts, values)
