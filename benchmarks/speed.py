@@ -74,16 +74,8 @@ from stream_ae.settings import Settings
 warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.jit")
 
 WINDOW, HIDDEN, T0 = e2e.WINDOW, e2e.HIDDEN, e2e.T0
-FLOOR = 4.0
-"""Threshold floor. After `pretrain` on `TRAIN_SERIES` series, 1,000 other series of the
-kind scored 0.24 at the median, 1.5 at the 99.9th percentile and 4.9 at most over
-400,000 clean windows (about one in 10^5 passes the floor); windows whose newest point
-was spiked scored 5.4 and more."""
-TRAIN_SERIES, EPOCHS = 64, 15
-"""The fit. With 16 series and 8 epochs (the other benchmarks' fit) clean windows of
-series whose period the fit did not see scored up to 22 and spiked ones from 5.0; with
-64 series and 8 epochs both reached 2.8. No floor parted them, and the max-rate phase
-paged on 2-4% of its clean points."""
+FLOOR, TRAIN_SERIES, EPOCHS = e2e.FLOOR, e2e.TRAIN_SERIES, e2e.EPOCHS
+"""The fit and the floor that part clean windows from spiked ones (see `e2e_kafka`)."""
 TIMED_POINTS = {1: 30_000, 100: 100_000}
 """Points of the max-rate phase (default 200,000, and at least 4 steps): enough for
 several seconds at each count's rate, so batching waits do not dominate."""
