@@ -28,11 +28,13 @@ from stream_ae.core.threshold import RollingThreshold, level_of
 from stream_ae.core.training import TrainingCollector
 from stream_ae.core.windows import Gathered, WindowStore, kernel
 
-GATHER_UP_TO = 4096
-"""Windows copied out of the rings and kept to be scored together, at most: a series
-whose points come in bulk fills its ring's slack every `slack` points, and the model
-costs more per window in small batches (a series at hop 8 would be scored four windows
-at a time). The bound keeps their memory small (window x channels x 12 bytes each)."""
+GATHER_UP_TO, GATHER_BYTES = 4096, 32 << 20
+"""Windows copied out of the rings and kept to be scored together, at most, and the
+most bytes they may take: a series whose points come in bulk fills its ring's slack
+every `slack` points, and the model costs more per window in small batches (a series at
+hop 8 would be scored four windows at a time). A window costs 8 + 4 x channels bytes a
+step (its times and values) and 16 x channels more (its statistics); window 32, one
+channel: 400 bytes, 4,096 of them 1.6 MiB."""
 
 
 @dataclass(slots=True)
@@ -112,9 +114,13 @@ class Detector:
         """Tags of windows drained but not yet scored or refused (see `abandon`)."""
         self._gathered: list[Gathered] = []
         """Windows drained because a ring's slack filled, waiting to be scored with the
-        ones after them (see `GATHER_UP_TO`)."""
+        ones after them (see `GATHER_UP_TO`). Always empty between `process` calls, and
+        scored before any series may be evicted: a slot's state must judge only its own
+        series' windows, and evictions from outside come between calls."""
         self._gathered_windows = 0
-        self.gather_up_to = GATHER_UP_TO
+        per_window = store.window * (8 + 4 * store.channels) + 16 * store.channels
+        self.gather_up_to = max(1, min(GATHER_UP_TO, GATHER_BYTES // per_window))
+        """Windows gathered at most before they are scored."""
         self.compiled = True
         """Ordinary points go through the store's compiled loop (`WindowStore.take_run`);
         False takes every point by `WindowStore.push`, the reference the loop must match."""
@@ -309,8 +315,8 @@ class Detector:
             self.store.evict(series, reason="internal_error")
 
     def abandon(self) -> list[int]:
-        """After process() raised: drop the windows it left pending or was scoring, and
-        return the tags (input indices) of the points that completed them, for the
+        """After process() raised: drop the windows it left pending, gathered or being
+        scored, and return the tags (input indices) of the points that completed them, for the
         caller to refuse. Without this, their tags would name points of the next call."""
         tags = self._in_flight | set(self.store.drain().tags.tolist())
         self._in_flight = set()
@@ -329,15 +335,17 @@ class Detector:
             self._score(out)
 
     def _score(self, out: Output) -> None:
-        """Score every window gathered or pending, oldest first. Before a series is
-        evicted: its slot's state must judge its own windows, not a newcomer's."""
-        parts = [*self._gathered, self.store.drain()]
+        """Score every window gathered or pending, oldest first (called before a series
+        may be evicted too: its slot's state must judge its own windows)."""
+        pending = self.store.drain()
+        # In flight before the copy below, which can fail: `abandon` then refuses them.
+        self._in_flight.update(pending.tags.tolist())
+        parts = [*self._gathered, pending]
         self._gathered, self._gathered_windows = [], 0
         gathered = Gathered.concat(parts, self.store.window, self.store.channels)
         if len(gathered):
-            self._in_flight.update(gathered.tags.tolist())
             self._score_rows(out, gathered.slots, gathered.batch, gathered.tags)
-            self._in_flight.clear()
+        self._in_flight.clear()
 
     def _score_rows(
         self, out: Output, slots: np.ndarray, batch: WindowBatch, tags: np.ndarray

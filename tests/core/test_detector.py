@@ -4,6 +4,7 @@ from collections.abc import Mapping
 import numpy as np
 import pytest
 
+from stream_ae.core import detector as detector_module
 from stream_ae.core.alerting import OPENED, AlertPolicy
 from stream_ae.core.detector import Detector, Lane
 from stream_ae.core.normalize import Normalizer
@@ -97,16 +98,20 @@ def test_chunking_does_not_change_results(names: tuple[str, str]) -> None:
 
 
 @pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "point by point"])
-def test_a_series_in_bulk_is_scored_in_few_large_batches(compiled: bool) -> None:
+def test_a_series_in_bulk_is_scored_in_few_large_batches(
+    compiled: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Its ring's slack fills every 32 points; the model costs more per window in small
-    # batches, so the windows wait and go together, up to `gather_up_to` of them.
+    # batches, so the windows wait and go together, up to a memory bound.
     scorer = LastStepScorer(W, 1)
     det = make(scorer)
     det.compiled = compiled
     whole = det.process(series("s1", 1000))
     assert scorer.calls == 1 and whole.points_scored == 1000 - (W - 1)
+    # A window of 8 steps of one channel takes 8 x 12 + 16 bytes: at most 100 wait.
+    monkeypatch.setattr(detector_module, "GATHER_BYTES", 100 * (W * 12 + 16))
     det = make(LastStepScorer(W, 1))
-    det.compiled, det.gather_up_to = compiled, 100
+    det.compiled = compiled
     out = det.process(series("s1", 1000))
     sizes = [len(rows) for rows in out.scored]
     assert sum(sizes) == 1000 - (W - 1) and len(sizes) > 1

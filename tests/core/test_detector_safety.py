@@ -104,7 +104,10 @@ def test_evicting_a_series_scores_its_pending_windows_first() -> None:
     assert out.rejected == []
 
 
-def test_a_series_evicted_with_windows_gathered_is_judged_by_its_own_state() -> None:
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "point by point"])
+def test_a_series_evicted_with_windows_gathered_is_judged_by_its_own_state(
+    compiled: bool,
+) -> None:
     # b's 8 points fill its ring's slack: its 5 windows are copied out to be scored with
     # the rest of the call, none left pending. c's first point then evicts b (the
     # idlest); c takes b's slot, and must not inherit b's threshold and alert state.
@@ -114,6 +117,7 @@ def test_a_series_evicted_with_windows_gathered_is_judged_by_its_own_state() -> 
     points += [Point("c", 200.0 + t, (5.0 * (t % 2),)) for t in range(2 * W)]
     whole = make(max_series=2, idle_evict_s=1.0, slack=8)
     split = make(max_series=2, idle_evict_s=1.0, slack=8)
+    whole.compiled = split.compiled = compiled
     got = whole.process(points)
     want = [split.process(points[:first_of_c]), split.process(points[first_of_c:])]
 

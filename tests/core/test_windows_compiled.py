@@ -92,6 +92,7 @@ STORES = [
     {"hop": 3, "slack": 4},
     {"gap_policy": "impute", "slack": 7},
     {"max_series": 5, "idle_evict_s": 20.0},
+    {"max_series": 5, "idle_evict_s": 20.0, "slack": 4},  # windows gathered, then evicted
     {"out_of_order": "ignore_time", "duplicates": "replace"},
     {"duplicates": "replace", "irregular_after": 1, "hop": 2},
 ]

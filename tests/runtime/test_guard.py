@@ -7,10 +7,12 @@ import logging
 from collections.abc import Callable
 
 import numpy as np
+import pytest
 
 from stream_ae.core.detector import Detector
 from stream_ae.core.output import Output
 from stream_ae.core.records import Point, RejectReason
+from stream_ae.core.windows import Gathered
 from stream_ae.ratelimit import RateLimitedLog
 from stream_ae.runtime.guard import process_guarded
 
@@ -119,6 +121,23 @@ def test_windows_gathered_when_process_failed_are_refused_not_reported_later() -
     after = process_guarded(det, [resend], LOG, now=T0)
     assert [rows.ts.tolist() for rows in after.scored if len(rows)] == [[resend.ts]]
     assert after.rejected == []
+
+
+def test_windows_pending_when_gathering_fails_are_refused_not_lost(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Joining the gathered windows with the pending ones is a copy, which can fail (out
+    # of memory): the pending windows were already out of the store by then, and before
+    # the fix they were neither scored nor refused.
+    def out_of_memory(*_: object) -> Gathered:
+        raise MemoryError("joining the gathered windows")
+
+    points = spiked(n=100, spike_at=90)
+    det = make()
+    monkeypatch.setattr(Gathered, "concat", staticmethod(out_of_memory))
+    out = process_guarded(det, points, LOG, now=T0)
+    scored, refused = accounted(points, out)
+    assert scored == set() and refused == set(range(W - 1, 100))
 
 
 def test_a_clean_call_reports_no_failure() -> None:

@@ -453,7 +453,8 @@ class WindowStore:
         """Forget a series and free its slot.
 
         Its pending windows are dropped: drain before (`Detector` does, and asks
-        `would_evict` before each first point of a series, so no window is lost)."""
+        `would_evict`, or `may_evict` while it holds drained windows, before each first
+        point of a series, so no window is lost or judged by a newcomer's state)."""
         slot = self.slots.release(series)
         if slot is None:
             return
