@@ -537,6 +537,7 @@ async def run_case(
         try:
             started = await produce(producer, k.input_topic, stream, 0, s1, None)
             await wait_scored(stream, 0, s1, args.timeout, service)
+            await read_to_end(consumer, args.timeout)  # alerts of the last batch
             phases.append(phase_result("max rate", stream, 0, s1, started, None))
             measured = phases[-1].points / phases[-1].seconds
             rate = args.pace * measured
