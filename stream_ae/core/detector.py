@@ -288,7 +288,8 @@ class Detector:
         store = self.store
         # The series evicted next may have windows pending or gathered: its slot's
         # state must judge them before a newcomer takes it.
-        if store.would_evict(point.series) or (self._gathered and store.may_evict(point.series)):
+        evicts = store.would_evict if not self._gathered else store.may_evict
+        if evicts(point.series, point.ts, now):
             self._score(out)
         try:
             rejection = store.push(point.series, point.ts, point.values, tag=i, now=now)

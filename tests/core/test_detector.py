@@ -119,6 +119,23 @@ def test_a_series_in_bulk_is_scored_in_few_large_batches(
     assert rows(out) == rows(whole)
 
 
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "point by point"])
+def test_newcomers_refused_for_capacity_do_not_break_up_the_batch(compiled: bool) -> None:
+    # The store is full of live series: every newcomer is refused, nobody is evicted,
+    # so nothing needs the gathered windows judged before it and they stay one batch.
+    points = [Point("s2", 0.0, (0.0,)), *series("s1", 1000)]
+    for k in range(1, 100):
+        points.insert(10 * k, Point(f"new-{k}", float(k), (1.0,)))
+    scorer = LastStepScorer(W, 1)
+    det = make(scorer, max_series=2, idle_evict_s=10_000)
+    det.compiled = compiled
+    out = det.process(points)
+    assert {r.reason for _, r in out.rejected} == {RejectReason.CAPACITY}
+    assert len(out.rejected) == 99
+    assert scorer.calls == 1 and out.points_scored == 1000 - (W - 1)
+    assert rows(out) == rows(make().process(series("s1", 1000)))
+
+
 def test_interleaved_series_match_series_alone() -> None:
     a, b = series("s1", 300, spike_at=200), series("s2", 300, spike_at=250, seed=2)
     mixed = [p for pair in zip(a, b, strict=True) for p in pair]

@@ -346,20 +346,22 @@ class WindowStore:
             ts,
         )
 
-    def would_evict(self, series: str) -> bool:
-        """True when a first point of `series` may evict a series that has windows
-        pending (the store is full and the idlest one has some): a caller drains them
-        first so that none is dropped, and otherwise keeps its batch whole."""
-        if not len(self._pending) or not self.may_evict(series):
+    def would_evict(self, series: str, ts: float, now: float | None = None) -> bool:
+        """True when a point of `series` at `ts` would evict a series that has windows
+        pending (see `may_evict`; the evicted one has some): a caller drains them first
+        so that none is dropped, and otherwise keeps its batch whole."""
+        if not len(self._pending) or not self.may_evict(series, ts, now):
             return False
         return self._pending.holds(self.slots.idlest())
 
-    def may_evict(self, series: str) -> bool:
-        """True when a point of `series` may evict another series: it is new and the
-        store is full."""
-        return not (
-            self.slots.free or series in self.slots.slot_of or self.slots.capacity < self.max_series
-        )
+    def may_evict(self, series: str, ts: float, now: float | None = None) -> bool:
+        """True when a point of `series` at `ts` (`now` as `push` takes it) would evict
+        another series: it is new, the store is full, and the idlest series has been
+        idle long enough. A newcomer refused for capacity evicts nobody."""
+        if self.slots.free or series in self.slots.slot_of or self.slots.capacity < self.max_series:
+            return False
+        idle = self._idle_clock(ts, now) - float(self.slots.last_ts[self.slots.idlest()])
+        return idle >= self.idle_evict_s
 
     def _write(self, slot: int, ts: float, values: Sequence[float]) -> int:
         seq = self.rings.write(slot, ts, values)
