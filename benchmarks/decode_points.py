@@ -11,7 +11,10 @@ are floors for a decoder built on them, not rivals of equal work. The variants r
 interleaved, round after round in one process, so drifting machine load hits them alike;
 the table gives the median µs per point and the speed-up over PointDecoder.
 `ColumnarDecoder` (what the Kafka source runs when the model's channels are known) reads
-into columns rather than Points: its figure is the whole of that decode, checks included.
+into columns rather than Points: its figure is the whole of that decode, checks included;
+"message by message" is the same decoder checking each message on its own, as it does for
+a fetch that holds an unusual message (the usual fetch, one point a message, is checked
+a column at a time).
 "KafkaSource batches" is all the source does with a fetch: records as aiokafka hands
 them over (made once, outside the timing), decoded and cut into batches with each
 point's partition, offset and append time.
@@ -161,16 +164,22 @@ def decoded(decoder: PointDecoder, messages: Messages, sources: list[str]) -> in
     return count
 
 
-def columnar(messages: Messages, sources: list[str]) -> int:
+def columnar(messages: Messages, sources: list[str], by_message: bool = False) -> int:
     """The Kafka source's path: channels known up front (the served model's), a fetch
     of messages at a time into columns; messages it does not take (here: RFC 3339
-    times) go to FastPointDecoder, as in the source."""
+    times) go to FastPointDecoder, as in the source. `by_message`: each message checked
+    on its own, the way a fetch goes when one of its messages is not ordinary."""
     channels = ("temp", "vib", "rpm") if b'"values"' in messages[0] else ("value",)
     decoder = ColumnarDecoder(FastPointDecoder("default", channels))
     count = 0
     for start in range(0, len(messages), BATCH):
         chunk = messages[start : start + BATCH]
-        rows = decoder.decode([None] * len(chunk), chunk)
+        keys = [None] * len(chunk)
+        rows = (
+            decoder._one_by_one(keys, chunk, None, [])
+            if by_message
+            else decoder.decode(keys, chunk)
+        )
         count += len(rows.series)
         for message, source, taken in zip(chunk, sources[start:], rows.taken, strict=False):
             if taken < 0:
@@ -223,6 +232,7 @@ VARIANTS: dict[str, Variant] = {
     "pydantic validate_json, schema only": lambda m, s: typed(_PYDANTIC.validate_json, m),
     "PointDecoder (pydantic)": lambda m, s: decoded(PointDecoder("default"), m, s),
     "FastPointDecoder": lambda m, s: decoded(FastPointDecoder("default"), m, s),
+    "ColumnarDecoder, message by message": lambda m, s: columnar(m, s, by_message=True),
     "ColumnarDecoder (the Kafka path)": columnar,
     "KafkaSource batches": batches,
 }
@@ -245,6 +255,7 @@ def measure(points: int, rounds: int) -> dict[str, dict[str, float]]:
         assert fast(messages, sources) == reference(messages, sources) == points
         assert all(VARIANTS[name](messages, sources) == points for name in TYPED)
         assert columnar(messages, sources) == batches(messages, sources) == points
+        assert columnar(messages, sources, by_message=True) == points
         timings: dict[str, list[float]] = {name: [] for name in VARIANTS}
         for _ in range(rounds):
             for name, variant in VARIANTS.items():

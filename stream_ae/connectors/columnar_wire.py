@@ -3,11 +3,13 @@
 `FastPointDecoder` takes a message at a time and builds a `Point` per point: on the
 Kafka hot path that per-item Python cost more than the model. `ColumnarDecoder` parses
 each message with msgspec (typed structs, checked in C) and reads a fetch's series, times
-and values into plain lists. It takes only what it can take exactly as the reference
-would accept it: a message whose points are all ordinary (a named or keyed series, an
-epoch time in range, the expected channels, finite values within range). Any other
-message (bad JSON, a date string, a null, a refusal to come) is left to the reference
-decoder, so both give the same points and the same refusals with the same wording.
+and values into plain lists; a fetch of one-point messages (the usual one) is checked a
+column at a time with numpy, any other message by message. It takes only what it can
+take exactly as the reference would accept it: a message whose points are all ordinary
+(a named or keyed series, an epoch time in range, the expected channels, finite values
+within range). Any other message (bad JSON, a date string, a null, a refusal to come) is
+left to the reference decoder, so both give the same points and the same refusals with
+the same wording.
 
 >>> decoder = ColumnarDecoder(FastPointDecoder("", ["value"]))
 >>> rows = decoder.decode([b"pump-7", None], [b'{"ts": 1732262400, "value": 0.5}', b'{"ts": "x"}'])
@@ -23,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import msgspec
+import numpy as np
 from msgspec import UNSET, UnsetType
 
 from stream_ae.connectors.fastwire import FastPointDecoder
@@ -86,16 +89,90 @@ class ColumnarDecoder:
         """The rows of every message the fast path takes; `taken` says which those are.
         With `rows_wanted`, messages after the one that reaches it are not parsed (-1):
         a batch that cannot hold them leaves them to the next one."""
+        head = len(values) if rows_wanted is None else max(0, min(len(values), rows_wanted))
+        # Parsed until the first message that is not one point: one-point messages give a
+        # row each, so `head` of them fill the batch exactly; a message of many points
+        # sends the rest the per-message way, which parses no further than it needs.
+        parsed: list[_WirePoint | list[_WirePoint] | None] = []
+        for value in values[:head]:
+            item = _parse(value)
+            parsed.append(item)
+            if type(item) is not _WirePoint:
+                break
+        plain = len(parsed) == head and (not parsed or type(parsed[-1]) is _WirePoint)
+        rows = self._plain(parsed, keys) if plain else None
+        if rows is None:
+            rows = self._one_by_one(keys, values, rows_wanted, parsed)
+        rows.taken += [-1] * (len(values) - len(rows.taken))
+        return rows
+
+    def _plain(
+        self, parsed: list[_WirePoint | list[_WirePoint] | None], keys: Sequence[bytes | None]
+    ) -> DecodedRows | None:
+        """The rows of messages of one point each, all ordinary, checked a column at a
+        time: the usual fetch. None when a message is anything else (a channel by name,
+        a date, a null, an unusual series id...): `_one_by_one` then decides each."""
+        if not self._single:
+            return None
+        points: list[_WirePoint] = parsed  # type: ignore[assignment]  # decode checked
+        series: list[str | None] = [p.series for p in points]
+        if None in series:
+            # keys cover the whole fetch, points only the head parsed
+            keyed = zip(series, keys, strict=False)
+            series = [s if s is not None else self._key_series(k) for s, k in keyed]
+            if None in series:
+                return None
+        good = self._good_series
+        if not good.issuperset(series) and not all(
+            self._valid(s)  # type: ignore[arg-type]  # None is not in series
+            for s in set(series).difference(good)
+        ):
+            return None
+        ts = [p.ts for p in points]
+        found = [p.value for p in points]
+        if not _NUMBERS.issuperset(map(type, ts)) or not _NUMBERS.issuperset(map(type, found)):
+            return None  # a date, a null, a value missing (or given by name)
+        if any(p.values is not UNSET for p in points):
+            return None
+        if _inexact(found):  # type: ignore[arg-type]  # numbers only, checked above
+            return None
+        try:
+            times = np.array(ts, dtype=np.float64)
+        except OverflowError:  # an integer no float holds: the reference refuses it
+            return None
+        # The reference's own arithmetic, a column at a time: the same floats.
+        seconds = np.where(times >= MS_THRESHOLD, times / 1000.0, times)
+        numbers = np.array(found, dtype=np.float64)
+        if not (
+            ((seconds >= MIN_SECONDS) & (seconds <= MAX_SECONDS)).all()
+            and (np.abs(numbers) <= VALUE_LIMIT).all()
+        ):
+            return None
+        return DecodedRows(
+            series=series,  # type: ignore[arg-type]  # None is not in series
+            ts=seconds.tolist(),
+            values=list(zip(numbers.tolist())),
+            taken=[1] * len(points),
+        )
+
+    def _one_by_one(
+        self,
+        keys: Sequence[bytes | None],
+        values: Sequence[bytes],
+        rows_wanted: int | None,
+        parsed: list[_WirePoint | list[_WirePoint] | None],
+    ) -> DecodedRows:
+        """Message by message (`parsed` holds the first ones already parsed): the rows of
+        each message whose points are all ordinary."""
         rows = DecodedRows()
-        for key, value in zip(keys, values, strict=True):
+        for i, (key, value) in enumerate(zip(keys, values, strict=True)):
             if rows_wanted is not None and len(rows.series) >= rows_wanted:
+                break
+            message = parsed[i] if i < len(parsed) else _parse(value)
+            if message is None:
                 rows.taken.append(-1)
                 continue
-            parsed = _parse(value)
-            if parsed is None:
-                rows.taken.append(-1)
-                continue
-            items = parsed if isinstance(parsed, list) else [parsed]
+            items = message if isinstance(message, list) else [message]
             before = len(rows.series)
             if 0 < len(items) <= MAX_POINTS_PER_MESSAGE and self._take(items, key, rows):
                 rows.taken.append(len(rows.series) - before)
@@ -188,6 +265,16 @@ def _parse(value: bytes) -> _WirePoint | list[_WirePoint] | None:
 
 _INT_MAX_DIGITS = sys.get_int_max_str_digits() or 4300
 _LONG_DIGITS = re.compile(rb"\d{%d}" % (_INT_MAX_DIGITS + 1))
+
+
+_NUMBERS = {int, float}
+
+
+def _inexact(numbers: list[int | float]) -> bool:
+    """True when an integer among `numbers` is past what a float holds exactly (the
+    reference decides those)."""
+    ints = [n for n in numbers if type(n) is int]
+    return bool(ints) and (max(ints) > EXACT_INTEGERS or min(ints) < -EXACT_INTEGERS)
 
 
 def _number(value: int | float | None) -> float:

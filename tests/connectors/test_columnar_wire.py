@@ -109,6 +109,67 @@ def test_same_results_as_the_reference_over_random_messages(
     assert 0 < sum(t >= 0 for t in taken) < len(messages)  # both paths were exercised
 
 
+def _one_point(rng: random.Random, odd: bool) -> bytes:
+    # Ordinary points at the edges of what is ordinary; `odd` adds one thing that is not.
+    p: dict[str, object] = {
+        "ts": rng.choice(
+            [1_732_262_400.125, 1_732_262_400, 1e11 - 1, 1e11, 99_999_999_999, 1.5e14, -6e10]
+        ),
+        "value": rng.choice([0.731, -3, 0, -0.0, 2**53, -(2**53), 1e30, -1e30, 5e-324]),
+    }
+    if rng.random() < 0.7:
+        p["series"] = rng.choice(["s1", "pump-7", "\u00e9t\u00e9", "x" * 256])
+    if rng.random() < 0.2:
+        p["unit"] = "C"
+    if odd:
+        key, bad = rng.choice(
+            [
+                ("value", 2**53 + 1),
+                ("value", 10**400),
+                ("value", 1.0000001e30),
+                ("value", None),
+                ("value", "1"),
+                ("ts", "2024-11-22T08:00:03Z"),
+                ("ts", -7e10),
+                ("ts", 2.6e14),
+                ("ts", 10**400),
+                ("series", ""),
+                ("series", "a\nb"),
+                ("series", "x" * 257),
+                ("values", {"value": 1.0}),
+            ]
+        )
+        p[key] = bad
+    return json.dumps(p).encode()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_fetches_of_one_point_messages_are_checked_a_column_at_a_time_alike(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each fetch is wholly ordinary or holds one odd message; either way, the reference's
+    # answer for every message.
+    rng = random.Random(seed)
+    calls: list[int] = []
+    one_by_one = ColumnarDecoder._one_by_one
+
+    def counted(self: ColumnarDecoder, *args: object, **kw: object) -> object:
+        calls.append(1)
+        return one_by_one(self, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ColumnarDecoder, "_one_by_one", counted)
+    fetches = 0
+    for _ in range(300):
+        size = rng.randint(1, 12)
+        odd = rng.randrange(size) if rng.random() < 0.5 else -1
+        messages = [_one_point(rng, i == odd) for i in range(size)]
+        keys = [rng.choice([b"pump-7", None, b"k" * 10]) for _ in messages]
+        got, _ = _through_columns(messages, keys, ("value",))
+        assert got == _alone(messages, keys, ("value",))
+        fetches += 1
+    assert 0 < len(calls) < fetches  # both ways were taken
+
+
 _POINT = b'{"series": "s", "ts": 1732262400, "value": 1'
 HOSTILE = [
     # Fields the point format ignores are still read by the reference: what it refuses
