@@ -409,7 +409,9 @@ def service_parts(
     log.info("serving %s%s", serving, choice.origin)
     m, r = settings.model, settings.retrain
     retrains = RetrainScheduler(settings, metrics)
-    source = KafkaSource(settings.kafka, channels=built.channel_names)
+    source = KafkaSource(
+        settings.kafka, channels=built.channel_names, max_series=settings.window.max_series
+    )
     return ServiceParts(
         settings=settings,
         registry=registry,

@@ -67,9 +67,11 @@ class DecodedRows:
 
 class ColumnarDecoder:
     """Messages of the JSON point format into columns, with `reference` (whose channels
-    must be known up front) for every message the fast path does not take whole."""
+    must be known up front) for every message the fast path does not take whole.
+    `remember`: the series ids it keeps as checked, as many as the detector holds live
+    (`window.max_series`, 20,000 by default)."""
 
-    def __init__(self, reference: FastPointDecoder) -> None:
+    def __init__(self, reference: FastPointDecoder, remember: int = 20_000) -> None:
         if reference.expected is None:
             raise ValueError("the columnar decoder needs the channels known up front")
         self.reference = reference
@@ -78,7 +80,9 @@ class ColumnarDecoder:
         self._single = ("value", expected[0]) if len(expected) == 1 else ()
         self._expected = expected
         self._good_series: set[str] = set()
-        """Series ids already found valid (bounded by `_GOOD_SERIES_MAX`)."""
+        """Series ids already found valid, up to `remember`: as many as the detector
+        holds live (a flood of new ids then only costs their check again)."""
+        self._remember = remember
 
     def decode(
         self,
@@ -226,7 +230,7 @@ class ColumnarDecoder:
     def _valid(self, series: str) -> bool:
         if not series or len(series) > SERIES_MAX_CHARS or not series.isprintable():
             return False
-        if len(self._good_series) >= _GOOD_SERIES_MAX:
+        if len(self._good_series) >= self._remember:
             self._good_series.clear()
         self._good_series.add(series)
         return True
@@ -239,10 +243,6 @@ class ColumnarDecoder:
         except UnicodeDecodeError:
             return None
         return series if series in self._good_series or self._valid(series) else None
-
-
-_GOOD_SERIES_MAX = 200_000
-"""Valid series ids remembered: a flood of new ids only costs their check again."""
 
 
 def _parse(value: bytes) -> _WirePoint | list[_WirePoint] | None:

@@ -174,7 +174,8 @@ class KafkaSource:
     batch of the rebuild read covers offsets already committed, so it commits
     nothing, and `commit` drops any offset below what this member committed or
     found committed. `channels`, when known (the served model's channel names),
-    are the channels every point must carry.
+    are the channels every point must carry; `max_series` is the most series the
+    detector holds live (`window.max_series`), the series ids worth remembering.
     """
 
     def __init__(
@@ -182,6 +183,7 @@ class KafkaSource:
         kafka: KafkaSettings,
         on_revoke: RevokeHook | None = None,
         channels: Sequence[str] | None = None,
+        max_series: int = 20_000,
     ) -> None:
         self.kafka = kafka
         self.on_revoke = on_revoke
@@ -190,7 +192,7 @@ class KafkaSource:
         self.decoder = message_decoder(channels, InputFormat.of(kafka))
         """Call its `forget(series)` when the detector drops a series."""
         self.columnar = (
-            ColumnarDecoder(self.decoder)
+            ColumnarDecoder(self.decoder, remember=max_series)
             if type(self.decoder) is FastPointDecoder and self.decoder.expected is not None
             else None
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import tracemalloc
 from typing import NamedTuple
 
 import numpy as np
@@ -153,3 +154,36 @@ def test_batches_cut_from_a_fetch_are_the_same_whichever_decoder_takes_each_mess
     assert sum(len(cut.series) for cut in fast) == 46 + 15 + 4
     assert sum(len(cut.refused) for cut in fast) == 5
     assert all(len(cut.series) + len(cut.refused) < limit + 3 for cut in fast)  # one message more
+
+
+def test_a_flood_of_series_ids_leaves_the_decoder_no_bigger_than_the_store() -> None:
+    # The decoder remembers ids it found valid; no more than the store can hold live,
+    # or a flood of new ids grows its memory long after the store is full.
+    settings = Settings.model_validate(
+        {
+            "kafka": {"bootstrap": "unused:1", "input_topic": "points"},
+            "window": {"max_series": 1_000},
+        }
+    )
+    source = KafkaSource(settings.kafka, channels=["value"], max_series=settings.window.max_series)
+    source.decode_budget_s = math.inf
+
+    def flood(first: int, ids: int) -> None:
+        records = []
+        for offset in range(first, first + ids):
+            point = {"series": f"flood-{offset:07d}-{'x' * 80}", "ts": 1, "value": 0.5}
+            value = json.dumps(point).encode()
+            records.append(ConsumerRecord("points", 0, offset, 0, 0, None, value, None, 1, 1, ()))
+        source._hold({TopicPartition("points", 0): records})
+        while source._fetched:
+            source._decode(SourceBatch("points"), 1_000)
+
+    flood(0, 20_000)  # the store is long full
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        flood(20_000, 20_000)
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 256 * 1024  # 20,000 ids of ~100 bytes kept would be over 2 MiB
