@@ -119,6 +119,13 @@ class ColumnarDecoder:
         if not self._single:
             return None
         points: list[_WirePoint] = parsed  # type: ignore[assignment]  # decode checked
+        # The cheapest checks first: a fetch that goes message by message wastes least.
+        ts = [p.ts for p in points]
+        found = [p.value for p in points]
+        if not _NUMBERS.issuperset(map(type, ts)) or not _NUMBERS.issuperset(map(type, found)):
+            return None  # a date, a null, a value missing (or given by name)
+        if any(p.values is not UNSET for p in points):
+            return None
         series: list[str | None] = [p.series for p in points]
         if None in series:
             # keys cover the whole fetch, points only the head parsed
@@ -131,12 +138,6 @@ class ColumnarDecoder:
             self._valid(s)  # type: ignore[arg-type]  # None is not in series
             for s in set(series).difference(good)
         ):
-            return None
-        ts = [p.ts for p in points]
-        found = [p.value for p in points]
-        if not _NUMBERS.issuperset(map(type, ts)) or not _NUMBERS.issuperset(map(type, found)):
-            return None  # a date, a null, a value missing (or given by name)
-        if any(p.values is not UNSET for p in points):
             return None
         if _inexact(found):  # type: ignore[arg-type]  # numbers only, checked above
             return None
