@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from stream_ae.metrics import ServiceMetrics
 from stream_ae.ratelimit import limit_connection_logs
+from stream_ae.runtime.arenas import limit_malloc_arenas
 from stream_ae.runtime.console import describe
 from stream_ae.runtime.service import DetectorService
 from stream_ae.runtime.stopping import exit_on_signals
@@ -34,6 +35,7 @@ def serve(settings: Settings, artifact: Path | None = None, echo: bool = True) -
     Kafka, or finishes the batches read, commits and leaves the group.
     """
     exit_on_signals()  # until the event loop takes the signals over
+    limit_malloc_arenas()  # before the scoring thread and the metrics server start
     limit_connection_logs(CONNECTION_LOG_INTERVAL_S)
     printer = (lambda a: print(describe(a), flush=True)) if echo else None
     metrics = ServiceMetrics(CollectorRegistry())
