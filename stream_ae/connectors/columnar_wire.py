@@ -36,6 +36,7 @@ from stream_ae.connectors.point_rules import (
     VALUE_LIMIT,
 )
 from stream_ae.connectors.timestamps import MAX_SECONDS, MIN_SECONDS, MS_THRESHOLD
+from stream_ae.settings.sections import MAX_SERIES
 
 
 class _WirePoint(msgspec.Struct):
@@ -69,11 +70,16 @@ class ColumnarDecoder:
     """Messages of the JSON point format into columns, with `reference` (whose channels
     must be known up front) for every message the fast path does not take whole.
     `remember`: the series ids it keeps as checked, as many as the detector holds live
-    (`window.max_series`, 20,000 by default)."""
+    (`window.max_series`)."""
 
-    def __init__(self, reference: FastPointDecoder, remember: int = 20_000) -> None:
+    def __init__(self, reference: FastPointDecoder, remember: int = MAX_SERIES) -> None:
         if reference.expected is None:
             raise ValueError("the columnar decoder needs the channels known up front")
+        if isinstance(remember, bool) or not isinstance(remember, int) or remember < 1:
+            raise ValueError(
+                f"remember must be a positive number of series ids, got {remember!r}; "
+                "pass window.max_series"
+            )
         self.reference = reference
         expected = reference.expected
         # A one-channel model takes "value" as its channel, whatever the channel's name.
@@ -93,6 +99,8 @@ class ColumnarDecoder:
         """The rows of every message the fast path takes; `taken` says which those are.
         With `rows_wanted`, messages after the one that reaches it are not parsed (-1):
         a batch that cannot hold them leaves them to the next one."""
+        if len(keys) != len(values):
+            raise ValueError(f"{len(keys)} keys for {len(values)} values: give one per message")
         head = len(values) if rows_wanted is None else max(0, min(len(values), rows_wanted))
         # Parsed until the first message that is not one point: one-point messages give a
         # row each, so `head` of them fill the batch exactly; a message of many points
@@ -128,7 +136,7 @@ class ColumnarDecoder:
             return None
         series: list[str | None] = [p.series for p in points]
         if None in series:
-            # keys cover the whole fetch, points only the head parsed
+            # keys cover the whole fetch (as many as its values), points only the head
             keyed = zip(series, keys, strict=False)
             series = [s if s is not None else self._key_series(k) for s, k in keyed]
             if None in series:

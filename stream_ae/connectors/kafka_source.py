@@ -23,6 +23,7 @@ from stream_ae.connectors.wire import PointDecoder
 from stream_ae.core.records import Point, PointColumns, Rejection, RejectReason
 from stream_ae.ratelimit import RateLimitedLog
 from stream_ae.settings import KafkaSettings
+from stream_ae.settings.sections import MAX_SERIES
 
 __all__ = [
     "DeadLetter",  # defined with the dead-letter encoder; callers import it from here too
@@ -183,7 +184,7 @@ class KafkaSource:
         kafka: KafkaSettings,
         on_revoke: RevokeHook | None = None,
         channels: Sequence[str] | None = None,
-        max_series: int = 20_000,
+        max_series: int = MAX_SERIES,
     ) -> None:
         self.kafka = kafka
         self.on_revoke = on_revoke

@@ -47,6 +47,11 @@ def _list_from_text(value: object) -> object:
 TextList = Annotated[tuple[str, ...], NoDecode]
 
 
+MAX_SERIES = 20_000
+"""`window.max_series` by default: also what a Kafka source remembers of series ids
+when it is not told the store's size."""
+
+
 class WindowSettings(BaseModel):
     model_config = _SECTION
     length: int = Field(default=32, ge=1, le=4096)
@@ -58,7 +63,7 @@ class WindowSettings(BaseModel):
     the environment: comma-separated (temp,vibration) or a JSON list."""
     hop: int = Field(default=1, ge=1)
     """Score every k-th point of a series (1 scores every point once its window is full)."""
-    max_series: int = Field(default=20_000, ge=1)
+    max_series: int = Field(default=MAX_SERIES, ge=1)
     """Most series kept in memory at once; beyond it idle series are evicted. Each takes
     about 11 KiB at the default window and threshold history."""
     idle_evict_s: float = Field(default=86400.0, gt=0)

@@ -220,3 +220,17 @@ def test_ordinary_messages_are_taken_by_the_columnar_path() -> None:
 def test_needs_the_channels_up_front() -> None:
     with pytest.raises(ValueError, match="channels known up front"):
         ColumnarDecoder(FastPointDecoder(""))
+
+
+@pytest.mark.parametrize("remember", [0, -1, True, 2.5])
+def test_remembers_a_positive_number_of_series_ids(remember: object) -> None:
+    with pytest.raises(ValueError, match=r"window\.max_series"):
+        ColumnarDecoder(FastPointDecoder("", ("value",)), remember=remember)  # type: ignore[arg-type]
+
+
+def test_a_key_for_every_message_or_nothing_is_decoded() -> None:
+    # Keyed points take their series from the key beside them: a missing key would
+    # shift every series after it.
+    message = b'{"ts": 1732262400, "value": 0.5}'
+    with pytest.raises(ValueError, match="1 keys for 2 values"):
+        ColumnarDecoder(FastPointDecoder("", ("value",))).decode([b"k"], [message, message])

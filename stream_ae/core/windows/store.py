@@ -348,20 +348,24 @@ class WindowStore:
 
     def would_evict(self, series: str, ts: float, now: float | None = None) -> bool:
         """True when a point of `series` at `ts` would evict a series that has windows
-        pending (see `may_evict`; the evicted one has some): a caller drains them first
-        so that none is dropped, and otherwise keeps its batch whole."""
-        if not len(self._pending) or not self.may_evict(series, ts, now):
+        pending (see `may_evict`): a caller drains them first so that none is dropped,
+        and otherwise keeps its batch whole."""
+        if not len(self._pending) or not self._full_for(series):
             return False
-        return self._pending.holds(self.slots.idlest())
+        victim = self._idle_victim(ts, now)
+        return victim is not None and self._pending.holds(victim)
 
     def may_evict(self, series: str, ts: float, now: float | None = None) -> bool:
         """True when a point of `series` at `ts` (`now` as `push` takes it) would evict
         another series: it is new, the store is full, and the idlest series has been
         idle long enough. A newcomer refused for capacity evicts nobody."""
-        if self.slots.free or series in self.slots.slot_of or self.slots.capacity < self.max_series:
-            return False
-        idle = self._idle_clock(ts, now) - float(self.slots.last_ts[self.slots.idlest()])
-        return idle >= self.idle_evict_s
+        return self._full_for(series) and self._idle_victim(ts, now) is not None
+
+    def _full_for(self, series: str) -> bool:
+        """True when `series` is new and no slot is free or can be added for it."""
+        return not (
+            self.slots.free or series in self.slots.slot_of or self.slots.capacity < self.max_series
+        )
 
     def _write(self, slot: int, ts: float, values: Sequence[float]) -> int:
         seq = self.rings.write(slot, ts, values)
@@ -429,13 +433,22 @@ class WindowStore:
         return slot
 
     def _evict_one_idle(self, ts: float, now: float | None) -> bool:
-        oldest = self.slots.idlest()
-        if self._idle_clock(ts, now) - float(self.slots.last_ts[oldest]) < self.idle_evict_s:
+        victim = self._idle_victim(ts, now)
+        if victim is None:
             return False
-        victim = self.slots.series_of[oldest]
-        if victim is not None:
-            self.evict(victim, reason="idle")
+        series = self.slots.series_of[victim]
+        if series is not None:
+            self.evict(series, reason="idle")
         return True
+
+    def _idle_victim(self, ts: float, now: float | None) -> int | None:
+        """The slot a new series (first point at `ts`) would take by eviction: the
+        idlest, once idle for `idle_evict_s`; None while none is. The one rule both
+        `push` and the predictions the detector asks for (`may_evict`) follow."""
+        idlest = self.slots.idlest()
+        if self._idle_clock(ts, now) - float(self.slots.last_ts[idlest]) < self.idle_evict_s:
+            return None
+        return idlest
 
     def _idle_clock(self, ts: float, now: float | None) -> float:
         """The time a series must be idle against before a new one (first point at `ts`)
