@@ -202,13 +202,19 @@ class Commits:
 
 
 async def decode_alone(settings: Settings, total: int) -> float:
-    """Points/s of `KafkaSource` alone (fetch, decode, commit) over the whole topic."""
+    """Points/s of `KafkaSource` alone (fetch, decode, commit) over the whole topic, with
+    the channels known as the service knows them (its model's), so the same decoder."""
     kafka = settings.kafka.model_copy(update={"group_id": f"{settings.kafka.group_id}-decode"})
 
     async def nothing(_: object) -> None:
         return None
 
-    source = KafkaSource(kafka, on_revoke=nothing)
+    source = KafkaSource(
+        kafka,
+        on_revoke=nothing,
+        channels=settings.window.channels,
+        max_series=settings.window.max_series,
+    )
     await source.start()
     try:
         for _ in range(600):  # the group join runs in the background: up to 30 s
