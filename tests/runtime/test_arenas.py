@@ -20,9 +20,9 @@ def _taken(**env: str) -> str:
     return out.stdout.strip()
 
 
-@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's mallopt")
 def test_glibc_takes_the_arena_limit() -> None:
-    assert _taken() == "True"
+    # The service runs on glibc (the image is Debian's); elsewhere the limit is skipped.
+    assert _taken() == ("True" if platform.libc_ver()[0] == "glibc" else "False")
 
 
 @pytest.mark.parametrize(
