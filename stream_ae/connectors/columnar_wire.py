@@ -13,8 +13,8 @@ the same wording.
 
 >>> decoder = ColumnarDecoder(FastPointDecoder("", ["value"]))
 >>> rows = decoder.decode([b"pump-7", None], [b'{"ts": 1732262400, "value": 0.5}', b'{"ts": "x"}'])
->>> rows.series, rows.ts, rows.values, rows.taken
-(['pump-7'], [1732262400.0], [(0.5,)], [1, -1])
+>>> rows.series, rows.ts.tolist(), rows.values.tolist(), rows.taken
+(['pump-7'], [1732262400.0], [[0.5]], [1, -1])
 """
 
 from __future__ import annotations
@@ -57,13 +57,22 @@ class DecodedRows:
     """The points of the messages the fast path took, as columns, in message order."""
 
     series: list[str] = field(default_factory=list)
-    ts: list[float] = field(default_factory=list)
-    """Epoch seconds."""
-    values: list[tuple[float, ...]] = field(default_factory=list)
-    """One tuple per point, the expected channels in order."""
+    ts: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    """[rows] float64 epoch seconds."""
+    values: np.ndarray = field(default_factory=lambda: np.zeros((0, 1)))
+    """[rows, channels] float64, the expected channels in order."""
     taken: list[int] = field(default_factory=list)
     """Per message: how many rows it gave, or -1 where the reference decoder must take
     it whole."""
+
+
+@dataclass(slots=True)
+class _RowLists:
+    """Rows gathered a point at a time (message by message), made columns at the end."""
+
+    series: list[str] = field(default_factory=list)
+    ts: list[float] = field(default_factory=list)
+    values: list[tuple[float, ...]] = field(default_factory=list)
 
 
 class ColumnarDecoder:
@@ -163,8 +172,8 @@ class ColumnarDecoder:
             return None
         return DecodedRows(
             series=series,  # type: ignore[arg-type]  # None is not in series
-            ts=seconds.tolist(),
-            values=list(zip(numbers.tolist())),
+            ts=seconds,
+            values=numbers.reshape(-1, 1),
             taken=[1] * len(points),
         )
 
@@ -177,24 +186,30 @@ class ColumnarDecoder:
     ) -> DecodedRows:
         """Message by message (`parsed` holds the first ones already parsed): the rows of
         each message whose points are all ordinary."""
-        rows = DecodedRows()
+        rows, taken = _RowLists(), []
         for i, (key, value) in enumerate(zip(keys, values, strict=True)):
             if rows_wanted is not None and len(rows.series) >= rows_wanted:
                 break
             message = parsed[i] if i < len(parsed) else _parse(value)
             if message is None:
-                rows.taken.append(-1)
+                taken.append(-1)
                 continue
             items = message if isinstance(message, list) else [message]
             before = len(rows.series)
             if 0 < len(items) <= MAX_POINTS_PER_MESSAGE and self._take(items, key, rows):
-                rows.taken.append(len(rows.series) - before)
+                taken.append(len(rows.series) - before)
             else:
                 del rows.series[before:], rows.ts[before:], rows.values[before:]
-                rows.taken.append(-1)
-        return rows
+                taken.append(-1)
+        # Every row holds the expected channels (`_take` checks): the values are a matrix.
+        return DecodedRows(
+            series=rows.series,
+            ts=np.array(rows.ts, dtype=np.float64),
+            values=np.array(rows.values, dtype=np.float64).reshape(-1, len(self._expected)),
+            taken=taken,
+        )
 
-    def _take(self, items: list[_WirePoint], key: bytes | None, rows: DecodedRows) -> bool:
+    def _take(self, items: list[_WirePoint], key: bytes | None, rows: _RowLists) -> bool:
         """Append the rows of one message's points; False (rows half written) as soon as
         one point is not ordinary."""
         good, expected, single = self._good_series, self._expected, self._single

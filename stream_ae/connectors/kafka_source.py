@@ -7,7 +7,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
@@ -19,8 +19,9 @@ from stream_ae.connectors.fastwire import FastPointDecoder
 from stream_ae.connectors.formats import OWN_JSON, InputFormat
 from stream_ae.connectors.kafka_common import client_options, start_patiently
 from stream_ae.connectors.point_rules import SERIES_MAX_CHARS, series_problem
+from stream_ae.connectors.source_batch import SourceBatch
 from stream_ae.connectors.wire import PointDecoder
-from stream_ae.core.records import Point, PointColumns, Rejection, RejectReason
+from stream_ae.core.records import Point, Rejection, RejectReason
 from stream_ae.ratelimit import RateLimitedLog
 from stream_ae.settings import KafkaSettings
 from stream_ae.settings.sections import MAX_SERIES
@@ -51,103 +52,6 @@ _NO_KEY = Rejection(
     'The point names no series and its message has no key; add "series" to the point, '
     "or send it with the series id as its key.",
 )
-
-
-@dataclass(slots=True)
-class SourceBatch:
-    """One micro-batch: decoded points as columns (a list each), refused input, and the
-    offsets it covers. Row i is point i: its series, time, values and the partition,
-    offset and append time of its message."""
-
-    topic: str = ""
-    series: list[str] = field(default_factory=list)
-    ts: list[float] = field(default_factory=list)
-    """Event time, epoch seconds."""
-    values: list[tuple[float, ...]] = field(default_factory=list)
-    partitions: list[int] = field(default_factory=list)
-    message_offsets: list[int] = field(default_factory=list)
-    append_ts: list[float] = field(default_factory=list)
-    """Broker append time of each point's message, epoch seconds."""
-    rebuild: list[Point] = field(default_factory=list)
-    """Points re-read from before the committed offsets: they rebuild windows and
-    thresholds after an assignment; their alerts were sent before."""
-    dead: list[DeadLetter] = field(default_factory=list)
-    offsets: dict[TopicPartition, int] = field(default_factory=dict)
-    """Next offset per partition once this batch is done: what to commit. Never below
-    a partition's committed offset: a rebuild read only re-reads what was committed."""
-    messages: int = 0
-    fetch_s: float = 0.0
-    """Seconds spent waiting for this batch's messages."""
-    decode_s: float = 0.0
-    """Seconds spent decoding them."""
-    read_at: float = field(default_factory=time.monotonic)
-    """`time.monotonic()` when the batch was complete: from then on it waits to be scored.
-    Set by `KafkaSource.next_batch`; a batch built by hand counts from its creation."""
-
-    def __len__(self) -> int:
-        # Dead letters count: a message may fan out into thousands of them, and a batch
-        # must stay bounded whatever its messages hold.
-        return len(self.series) + len(self.rebuild) + len(self.dead)
-
-    def columns(self, channels: int) -> PointColumns:
-        """The points for the detector, in arrival order."""
-        return PointColumns.from_rows(self.series, self.ts, self.values, channels)
-
-    def origin(self, i: int) -> Position:
-        """Where point i came from."""
-        return Position(self.topic, self.partitions[i], self.message_offsets[i])
-
-    @property
-    def points(self) -> list[Point]:
-        """The points as objects (for readers off the hot path)."""
-        return [Point(*row) for row in zip(self.series, self.ts, self.values, strict=True)]
-
-    @property
-    def origins(self) -> list[Position]:
-        return [self.origin(i) for i in range(len(self.series))]
-
-    def add(self, point: Point, position: Position, append_ts: float) -> None:
-        self.series.append(point.series)
-        self.ts.append(point.ts)
-        self.values.append(point.values)
-        self.partitions.append(position.partition)
-        self.message_offsets.append(position.offset)
-        self.append_ts.append(append_ts)
-
-    def add_rows(
-        self,
-        rows: DecodedRows,
-        first: int,
-        partition: int,
-        messages: Sequence[ConsumerRecord],
-        counts: Sequence[int],
-    ) -> None:
-        """The rows of a decoded fetch from `first` on: `counts[i]` of them (at least
-        one) from `messages[i]`, in order, all of one partition (no `Position` per
-        message: only a refused row needs one, built by `origin`)."""
-        last = first + sum(counts)
-        self.series += rows.series[first:last]
-        self.ts += rows.ts[first:last]
-        self.values += rows.values[first:last]
-        self.messages += len(messages)
-        self.partitions += [partition] * (last - first)
-        if last - first == len(messages):  # one point per message, the usual case
-            self.message_offsets += [m.offset for m in messages]
-            self.append_ts += [m.timestamp / 1000 for m in messages]
-            return
-        for message, count in zip(messages, counts, strict=True):
-            self.message_offsets += [message.offset] * count
-            self.append_ts += [message.timestamp / 1000] * count
-
-    def keep_partitions(self, partitions: set[int]) -> None:
-        """Drop the points of every other partition (revoked since they were read)."""
-        keep = [i for i, p in enumerate(self.partitions) if p in partitions]
-        self.series = [self.series[i] for i in keep]
-        self.ts = [self.ts[i] for i in keep]
-        self.values = [self.values[i] for i in keep]
-        self.partitions = [self.partitions[i] for i in keep]
-        self.message_offsets = [self.message_offsets[i] for i in keep]
-        self.append_ts = [self.append_ts[i] for i in keep]
 
 
 RevokeHook = Callable[[set[TopicPartition]], Awaitable[None]]

@@ -8,6 +8,7 @@ import itertools
 import json
 import random
 
+import numpy as np
 import pytest
 
 from stream_ae.connectors.columnar_wire import ColumnarDecoder
@@ -26,17 +27,17 @@ def _through_columns(
     reference = FastPointDecoder("", channels)
     rows = ColumnarDecoder(reference).decode(keys, messages)
     out, row = [], 0
+    ts, values = rows.ts.tolist(), [tuple(v) for v in rows.values.tolist()]
     for i, (key, value) in enumerate(zip(keys, messages, strict=True)):
         taken = rows.taken[i]
         if taken < 0:
             out.append(_comparable(decode_message(reference, key, value, f"t/0@{i}")))
             continue
-        points = [
-            Point(rows.series[j], rows.ts[j], rows.values[j]) for j in range(row, row + taken)
-        ]
+        points = [Point(rows.series[j], ts[j], values[j]) for j in range(row, row + taken)]
         out.append(_comparable(points))
         row += taken
-    assert row == len(rows.series) == len(rows.ts) == len(rows.values)
+    assert row == len(rows.series) == len(ts) == len(values)
+    assert rows.values.shape == (row, len(channels)) and rows.values.dtype == np.float64
     return out, rows.taken
 
 
@@ -213,8 +214,8 @@ def test_ordinary_messages_are_taken_by_the_columnar_path() -> None:
     rows = ColumnarDecoder(FastPointDecoder("", ("temp",))).decode([b"k"] * 4, messages)
     assert rows.taken == [1, 1, 2, 1]
     assert rows.series == ["pump-7", "k", "a", "b", "m"]
-    assert rows.ts == [1732262400.25, 1732262402.5, 1.0, 1.0, 1.0]
-    assert rows.values == [(0.731,), (-3.0,), (1.0,), (2.0,), (21.5,)]
+    assert rows.ts.tolist() == [1732262400.25, 1732262402.5, 1.0, 1.0, 1.0]
+    assert rows.values.tolist() == [[0.731], [-3.0], [1.0], [2.0], [21.5]]
 
 
 def test_needs_the_channels_up_front() -> None:

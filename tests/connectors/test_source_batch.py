@@ -49,7 +49,10 @@ def test_keeping_partitions_drops_every_column_of_the_others() -> None:
 def test_a_messages_decoded_rows_join_the_columns_with_its_position() -> None:
     batch = _batch()
     rows = DecodedRows(
-        series=["x", "y", "z"], ts=[4.0, 5.0, 6.0], values=[(1.0,), (2.0,), (3.0,)], taken=[3]
+        series=["x", "y", "z"],
+        ts=np.array([4.0, 5.0, 6.0]),
+        values=np.array([[1.0], [2.0], [3.0]]),
+        taken=[3],
     )
     message = ConsumerRecord("points", 1, 9, 13_500, 0, b"k", b"v", None, 1, 1, ())
     batch.add_rows(rows, 1, 1, [message], [2])
@@ -64,9 +67,7 @@ def _record(partition: int, offset: int, ms: int) -> ConsumerRecord:
 
 
 def test_a_run_of_messages_adds_each_row_with_its_own_message() -> None:
-    rows = DecodedRows(
-        series=list("abcdef"), ts=[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], values=[(0.0,)] * 6
-    )
+    rows = DecodedRows(series=list("abcdef"), ts=np.arange(1.0, 7.0), values=np.zeros((6, 1)))
     single = SourceBatch("points")  # one point per message
     run = [_record(1, 5, 1_000), _record(1, 6, 2_000), _record(1, 9, 3_000)]
     single.add_rows(rows, 2, 1, run, [1, 1, 1])
