@@ -289,7 +289,7 @@ class Detector:
         # The series evicted next may have windows pending or gathered: its slot's
         # state must judge them before a newcomer takes it.
         evicts = store.would_evict if not self._gathered else store.may_evict
-        if evicts(point.series, point.ts, now):
+        if evicts(point.series, point.ts, point.values, now):
             self._score(out)
         try:
             rejection = store.push(point.series, point.ts, point.values, tag=i, now=now)

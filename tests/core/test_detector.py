@@ -136,6 +136,33 @@ def test_newcomers_refused_for_capacity_do_not_break_up_the_batch(compiled: bool
     assert rows(out) == rows(make().process(series("s1", 1000)))
 
 
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "point by point"])
+def test_newcomers_refused_before_a_slot_do_not_break_up_the_batch(compiled: bool) -> None:
+    # The store is full but "s2" is idle long enough to be evicted. Each newcomer is
+    # refused for its own point (channels, values, time) before it could take a slot:
+    # it evicts nobody, so the gathered windows need not be judged before it.
+    bad: list[tuple[float, tuple[float, ...]]] = [
+        (5.0, (1.0, 2.0)),
+        (6.0, (math.nan,)),
+        (7.0, (1e39,)),
+        (math.nan, (1.0,)),
+        (1e12, (1.0,)),
+    ]
+    points = [Point("s2", 0.0, (0.0,)), *series("s1", 1000)]
+    for k in range(1, 100):
+        ts, values = bad[k % len(bad)]
+        points.insert(10 * k, Point(f"new-{k}", ts, values))
+    scorer = LastStepScorer(W, 1)
+    det = make(scorer, max_series=2, idle_evict_s=5)
+    det.compiled = compiled
+    out = det.process(points, now=2000.0)
+    assert len(out.rejected) == 99
+    assert RejectReason.CAPACITY not in {r.reason for _, r in out.rejected}
+    assert "s2" in det.store
+    assert scorer.calls == 1 and out.points_scored == 1000 - (W - 1)
+    assert rows(out) == rows(make().process(series("s1", 1000), now=2000.0))
+
+
 def test_interleaved_series_match_series_alone() -> None:
     a, b = series("s1", 300, spike_at=200), series("s2", 300, spike_at=250, seed=2)
     mixed = [p for pair in zip(a, b, strict=True) for p in pair]

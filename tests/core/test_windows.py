@@ -189,15 +189,15 @@ def test_capacity_evicts_the_idlest_series() -> None:
 def test_may_evict_says_what_the_push_would_do(now: float | None) -> None:
     store = WindowStore(window=2, channels=1, max_series=2, idle_evict_s=100.0)
     store.push("old", 0.0, (1.0,), now=now)
-    assert not store.may_evict("new", 500.0, now)  # a slot is free
+    assert not store.may_evict("new", 500.0, (1.0,), now)  # a slot is free
     store.push("busy", 50.0, (1.0,), now=now)
-    assert not store.may_evict("busy", 500.0, now)  # not new
+    assert not store.may_evict("busy", 500.0, (1.0,), now)  # not new
     said = []
     # Without wall time, idleness is measured against the live series' clock ("busy"
     # moves it), never later than the newcomer's own time.
     for busy_ts, new_ts in ((60.0, 99.0), (70.0, 500.0), (99.0, 100.0), (150.0, 150.0)):
         store.push("busy", busy_ts, (1.0,), now=now)
-        evicts = store.may_evict(f"new-{new_ts}", new_ts, now)
+        evicts = store.may_evict(f"new-{new_ts}", new_ts, (1.0,), now)
         assert (store.push(f"new-{new_ts}", new_ts, (1.0,), now=now) is None) == evicts
         assert ("old" in store) != evicts
         said.append(evicts)

@@ -210,33 +210,9 @@ class WindowStore:
         `tag` comes back with the window this point completes (`Gathered.tags`); `now`
         is the caller's wall time, if it has one (the store keeps no clock of its own).
         """
-        if len(values) != self.channels:
-            return Rejection(
-                RejectReason.WRONG_CHANNELS,
-                f"expected {self.channels} value(s) per point, got {len(values)}",
-                series,
-                ts,
-            )
-        for v in values:
-            if not -_F32_MAX <= v <= _F32_MAX:  # one test for the usual case; NaN fails it
-                if not math.isfinite(v):
-                    return Rejection(
-                        RejectReason.NON_FINITE, f"value {v} is not a finite number", series, ts
-                    )
-                return Rejection(
-                    RejectReason.OUT_OF_RANGE,
-                    f"value {v:g} is beyond what float32 windows hold (about 3.4e38); "
-                    "send it in a smaller unit",
-                    series,
-                    ts,
-                )
-        if not math.isfinite(ts):
-            return Rejection(RejectReason.NON_FINITE, f"timestamp {ts} is not finite", series, ts)
-        newest = float(self._newest[0])
-        if ts > (newest if now is None else now) + self.max_ahead_s:
-            ahead = self._too_far_ahead(series, ts, now)
-            if ahead is not None:
-                return ahead
+        refused = self._refusal(series, ts, values, now)
+        if refused is not None:
+            return refused
         slot = self.slots.slot_of.get(series)
         if slot is None:
             slot_or_rejection = self._assign(series, ts, now)
@@ -266,7 +242,7 @@ class WindowStore:
         if ts > last > -math.inf:
             self._gap(slot, last, ts, values)
         seq = self._write(slot, ts, values)
-        if ts > newest:
+        if ts > self._newest[0]:
             self._newest[0] = ts
         since = int(self._since_window[slot]) + 1
         if self.rings.stretch(slot) >= self.window and since >= self.hop:
@@ -330,6 +306,40 @@ class WindowStore:
             start, slots, ts, values, limit, now is not None, rules, series, waiting
         )
 
+    def _refusal(
+        self, series: str, ts: float, values: Sequence[float], now: float | None
+    ) -> Rejection | None:
+        """Why `push` refuses this point whatever the series' state, or None. Changes
+        nothing: the eviction predictions ask it too (a refused point takes no slot)."""
+        if len(values) != self.channels:
+            return Rejection(
+                RejectReason.WRONG_CHANNELS,
+                f"expected {self.channels} value(s) per point, got {len(values)}",
+                series,
+                ts,
+            )
+        for v in values:
+            if not -_F32_MAX <= v <= _F32_MAX:  # one test for the usual case; NaN fails it
+                if not math.isfinite(v):
+                    return Rejection(
+                        RejectReason.NON_FINITE, f"value {v} is not a finite number", series, ts
+                    )
+                return Rejection(
+                    RejectReason.OUT_OF_RANGE,
+                    f"value {v:g} is beyond what float32 windows hold (about 3.4e38); "
+                    "send it in a smaller unit",
+                    series,
+                    ts,
+                )
+        if not math.isfinite(ts):
+            return Rejection(RejectReason.NON_FINITE, f"timestamp {ts} is not finite", series, ts)
+        newest = float(self._newest[0])
+        if ts > (newest if now is None else now) + self.max_ahead_s:
+            ahead = self._too_far_ahead(series, ts, now)
+            if ahead is not None:
+                return ahead
+        return None
+
     def _too_far_ahead(self, series: str, ts: float, now: float | None) -> Rejection | None:
         # With a wall clock the limit is wall time alone: were it the newest point taken,
         # a chain of points each a little under max_ahead_s apart would walk it ahead.
@@ -346,20 +356,33 @@ class WindowStore:
             ts,
         )
 
-    def would_evict(self, series: str, ts: float, now: float | None = None) -> bool:
-        """True when a point of `series` at `ts` would evict a series that has windows
-        pending (see `may_evict`): a caller drains them first so that none is dropped,
-        and otherwise keeps its batch whole."""
+    def would_evict(
+        self, series: str, ts: float, values: Sequence[float], now: float | None = None
+    ) -> bool:
+        """True when this point would evict a series that has windows pending (see
+        `may_evict`): a caller drains them first so that none is dropped, and otherwise
+        keeps its batch whole."""
         if not len(self._pending) or not self._full_for(series):
             return False
-        victim = self._idle_victim(ts, now)
+        victim = self._evicted_by(series, ts, values, now)
         return victim is not None and self._pending.holds(victim)
 
-    def may_evict(self, series: str, ts: float, now: float | None = None) -> bool:
-        """True when a point of `series` at `ts` (`now` as `push` takes it) would evict
-        another series: it is new, the store is full, and the idlest series has been
-        idle long enough. A newcomer refused for capacity evicts nobody."""
-        return self._full_for(series) and self._idle_victim(ts, now) is not None
+    def may_evict(
+        self, series: str, ts: float, values: Sequence[float], now: float | None = None
+    ) -> bool:
+        """True when this point (`now` as `push` takes it) would evict another series:
+        it is new, the store is full, the idlest series has been idle long enough, and
+        the point itself is not refused. A refused newcomer evicts nobody."""
+        return self._full_for(series) and self._evicted_by(series, ts, values, now) is not None
+
+    def _evicted_by(
+        self, series: str, ts: float, values: Sequence[float], now: float | None
+    ) -> int | None:
+        # Checked last: a point is refused rarely, a full store seldom has an idle victim.
+        victim = self._idle_victim(ts, now)
+        if victim is None or self._refusal(series, ts, values, now) is not None:
+            return None
+        return victim
 
     def _full_for(self, series: str) -> bool:
         """True when `series` is new and no slot is free or can be added for it."""
