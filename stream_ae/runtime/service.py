@@ -375,9 +375,9 @@ class DetectorService:
             return
         now = time.time()
         # Only the rows of the alerts' series are looked at: a batch holds thousands.
-        named = {alert.series for alert in alerts}
+        named, ts = {alert.series for alert in alerts}, batch.ts
         appended = {
-            (series, batch.ts[i]): batch.append_ts[i]
+            (series, ts[i]): batch.append_ts[i]
             for i, series in enumerate(batch.series)
             if series in named
         }

@@ -188,3 +188,14 @@ def test_a_flood_of_series_ids_leaves_the_decoder_no_bigger_than_the_store() -> 
     finally:
         tracemalloc.stop()
     assert grown < 256 * 1024  # 20,000 ids of ~100 bytes kept would be over 2 MiB
+
+
+def test_times_and_values_are_joined_once_until_the_batch_changes() -> None:
+    # Readers index `ts[i]` row by row (the service's alert latency does): a join on
+    # every read made such a loop quadratic in the batch.
+    batch = _batch()
+    assert batch.ts is batch.ts and batch.values is batch.values
+    batch.add(Point("d", 4.0, (2.0,)), Position("points", 1, 4), 13.0)
+    assert batch.ts == [1.0, 2.0, 3.0, 4.0] and batch.values[-1] == (2.0,)
+    batch.keep_partitions({1})
+    assert batch.ts == [2.0, 4.0] and batch.values == [(1.5,), (2.0,)]
