@@ -147,6 +147,16 @@ def scored_step(step: int, hop: int) -> bool:
     return step >= WINDOW - 1 and (step - (WINDOW - 1)) % hop == 0
 
 
+def spike_every(series: int) -> int:
+    """Steps between a spiked series' spikes. Every 64 steps, half of a series' windows
+    hold a spike: a series that sees many of them (one series, whose paced phase runs
+    thousands of steps) has its adaptive threshold learn them as its usual level, and
+    stops paging on them (RESULTS.md, "A spike that comes back stops paging"). From
+    1,000 series up a spiked series sees a few spikes in the paced phase; below, one in
+    1,024 steps, a spike in one window in 32."""
+    return 64 if series >= 1000 else 32 * WINDOW
+
+
 def cpu_s(pid: int, thread: int | None = None) -> float:
     """CPU seconds (user + system) of process `pid`, or of its thread `thread`."""
     path = f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat"
@@ -252,7 +262,9 @@ async def run_case(
     paced_room = max(2 * hop, int(150_000 * args.paced_seconds / series))
     values = e2e.series_values(series, s1 + paced_room, args.seed)
     spiked = range(0, series, max(1, series // 200))
-    spike_steps = [s for s in range(s1, values.shape[0], 64) if scored_step(s, hop)]
+    spike_steps = [
+        s for s in range(s1, values.shape[0], spike_every(series)) if scored_step(s, hop)
+    ]
     stream = e2e.Stream(
         values, [(s, i) for s in spike_steps for i in spiked], args.points_per_message
     )

@@ -198,10 +198,13 @@ class ThresholdSettings(BaseModel):
     incident, of alerts.hold_after scores after it, and any alerts.hold_ratio times the
     threshold): an anomaly cannot raise its own bar."""
     escape_after: int = Field(default=200, ge=1)
-    """Protected scores in a row above the threshold after which the history takes them:
-    the threshold learns a lasting new level for the incidents after it, while an open
+    """Protected scores in a row after which the history takes them again, as they are
+    (no rise_limit): a lasting new level for the incidents after it, while an open
     incident is still resolved against the threshold it opened at (alerts.resolve_ratio).
-    Held scores that are not above it (the scores after an incident) break the run."""
+    Every held score counts, those held after an incident too; scores at least
+    alerts.hold_ratio times the threshold need a run of their own. So a spike that
+    recurs within alerts.hold_after scores, past the threshold but under hold_ratio, is
+    let in after a while (benchmarks/recurring_spikes.py)."""
     floor: float = Field(default=1e-6, ge=0)
     """Smallest threshold, so a flat series does not alert on noise."""
     rise_limit: float | None = Field(default=1.1, ge=1.0)
