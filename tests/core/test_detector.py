@@ -163,6 +163,19 @@ def test_newcomers_refused_before_a_slot_do_not_break_up_the_batch(compiled: boo
     assert rows(out) == rows(make().process(series("s1", 1000), now=2000.0))
 
 
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "point by point"])
+def test_a_newcomer_whose_values_are_not_numbers_is_refused_not_raised(compiled: bool) -> None:
+    # The store is full and "s2" could be evicted: asking whether this point evicts
+    # reads its values, which a library caller may have built from anything.
+    points = [Point("s2", 0.0, (0.0,)), *series("s1", 100), Point("new", 50.0, ("abc",))]
+    points += [Point("s1", float(t), (0.0,)) for t in range(100, 120)]
+    det = make(max_series=2, idle_evict_s=5)
+    det.compiled = compiled
+    out = det.process(points, now=2000.0)  # type: ignore[arg-type]
+    assert [i for i, _ in out.rejected] == [101]
+    assert out.points_scored == 120 - (W - 1)
+
+
 def test_interleaved_series_match_series_alone() -> None:
     a, b = series("s1", 300, spike_at=200), series("s2", 300, spike_at=250, seed=2)
     mixed = [p for pair in zip(a, b, strict=True) for p in pair]

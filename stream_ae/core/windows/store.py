@@ -380,9 +380,13 @@ class WindowStore:
     ) -> int | None:
         # Checked last: a point is refused rarely, a full store seldom has an idle victim.
         victim = self._idle_victim(ts, now)
-        if victim is None or self._refusal(series, ts, values, now) is not None:
+        if victim is None:
             return None
-        return victim
+        try:
+            refused = self._refusal(series, ts, values, now)
+        except (TypeError, ValueError):
+            return None  # values that are not numbers: push refuses the point, as its own
+        return None if refused is not None else victim
 
     def _full_for(self, series: str) -> bool:
         """True when `series` is new and no slot is free or can be added for it."""
