@@ -51,8 +51,10 @@ class SourceBatch:
     read_at: float = field(default_factory=time.monotonic)
     """`time.monotonic()` when the batch was complete: from then on it waits to be scored.
     Set by `KafkaSource.next_batch`; a batch built by hand counts from its creation."""
-    _joined: tuple[list[float], list[tuple[float, ...]]] | None = None
-    """`ts` and `values` as lists, joined on first read; dropped when rows change."""
+    _joined_ts: list[float] | None = None
+    _joined_values: list[tuple[float, ...]] | None = None
+    """`ts` and `values` as lists, each joined on its first read; dropped when rows
+    change (readers index them row by row)."""
 
     def __len__(self) -> int:
         # Dead letters count: a message may fan out into thousands of them, and a batch
@@ -63,24 +65,26 @@ class SourceBatch:
     def ts(self) -> list[float]:
         """Event time of each point, epoch seconds (a list: for readers off the hot path;
         not to be changed)."""
-        return self._join()[0]
+        if self._joined_ts is None:
+            joined: list[float] = []
+            for ts, _ in self._blocks:
+                joined += ts.tolist() if isinstance(ts, np.ndarray) else ts
+            self._joined_ts = joined
+        return self._joined_ts
 
     @property
     def values(self) -> list[tuple[float, ...]]:
         """Values of each point as given (for readers off the hot path; not to be
         changed)."""
-        return self._join()[1]
+        if self._joined_values is None:
+            joined: list[tuple[float, ...]] = []
+            for _, values in self._blocks:
+                joined += map(tuple, values.tolist()) if isinstance(values, np.ndarray) else values
+            self._joined_values = joined
+        return self._joined_values
 
-    def _join(self) -> tuple[list[float], list[tuple[float, ...]]]:
-        # Once per change of rows: readers index these row by row.
-        if self._joined is None:
-            times: list[float] = []
-            values: list[tuple[float, ...]] = []
-            for ts, vs in self._blocks:
-                times += ts.tolist() if isinstance(ts, np.ndarray) else ts
-                values += map(tuple, vs.tolist()) if isinstance(vs, np.ndarray) else vs
-            self._joined = times, values
-        return self._joined
+    def _rows_changed(self) -> None:
+        self._joined_ts = self._joined_values = None
 
     def columns(self, channels: int) -> PointColumns:
         """The points for the detector, in arrival order."""
@@ -107,7 +111,7 @@ class SourceBatch:
         return [self.origin(i) for i in range(len(self.series))]
 
     def add(self, point: Point, position: Position, append_ts: float) -> None:
-        self._joined = None
+        self._rows_changed()
         self.series.append(point.series)
         blocks = self._blocks
         if not blocks or isinstance(blocks[-1][0], np.ndarray):
@@ -130,7 +134,7 @@ class SourceBatch:
         """The rows of a decoded fetch from `first` on: `counts[i]` of them (at least
         one) from `messages[i]`, in order, all of one partition (no `Position` per
         message: only a refused row needs one, built by `origin`)."""
-        self._joined = None
+        self._rows_changed()
         last = first + sum(counts)
         self.series += rows.series[first:last]
         self._blocks.append((rows.ts[first:last], rows.values[first:last]))
@@ -149,7 +153,7 @@ class SourceBatch:
         keep = [i for i, p in enumerate(self.partitions) if p in partitions]
         ts, values = self.ts, self.values
         self._blocks = [([ts[i] for i in keep], [values[i] for i in keep])]
-        self._joined = None
+        self._rows_changed()
         self.series = [self.series[i] for i in keep]
         self.partitions = [self.partitions[i] for i in keep]
         self.message_offsets = [self.message_offsets[i] for i in keep]
