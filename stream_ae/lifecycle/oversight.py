@@ -94,8 +94,4 @@ class ModelOversight:
         )
         if drifted:
             self.metrics.drifts.inc(len(drifted))
-            shown = ", ".join(drifted[:5]) + (
-                f" and {len(drifted) - 5} more" if len(drifted) > 5 else ""
-            )
-            log.warning("the scores of %s drifted; asking for a retrain", shown)
-            self.retrains.request(f"drift in {shown}", drifted)
+            self.retrains.ask_for_drift(drifted)

@@ -33,6 +33,12 @@ def _none_open(series: Sequence[str]) -> list[str]:
     return []
 
 
+def _listed(names: Sequence[str], most: int = 5) -> str:
+    """'a, b and 3 more': a line stays short however many series drift at once."""
+    shown = ", ".join(names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
 class RetrainScheduler:
     """Decides when to start the retrain job, starts it, and reports how it ended."""
 
@@ -55,6 +61,15 @@ class RetrainScheduler:
     @property
     def running(self) -> bool:
         return self._child is not None
+
+    def ask_for_drift(self, series: Sequence[str]) -> None:
+        """Ask for a retrain because `series` drifted, saying so once per series until the
+        job starts: a series whose spike recurs drifts again after every reset of its
+        watch, and within the cooldown each drift would repeat the same line."""
+        news = [name for name in dict.fromkeys(series) if name not in self._drifted]
+        if news:
+            log.warning("the scores of %s drifted; asking for a retrain", _listed(news))
+        self.request(f"drift in {_listed(series)}", series)
 
     def request(self, reason: str, series: Sequence[str] = ()) -> None:
         """Ask for a retrain soon because `series` drifted; honoured once the cooldown has

@@ -148,3 +148,27 @@ def test_a_drift_retrain_waits_while_a_drifted_series_has_an_incident_open() -> 
     assert scheduler.due(pump_1_open) is None
     assert asked == [["pump-1"]]
     assert scheduler.due(lambda series: []) == "drift in pump-1"
+
+
+def test_a_series_that_keeps_drifting_is_logged_once_while_its_retrain_waits(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A spike that recurs makes a series drift again after every reset of its watch;
+    # within the cooldown each drift used to log the same line again.
+    s = Settings.model_validate({"retrain": {"interval_s": 0, "drift_cooldown_s": 3600}})
+    scheduler = RetrainScheduler(s, ServiceMetrics(CollectorRegistry()), clock=lambda: 0.0)
+    caplog.set_level(logging.WARNING, logger="stream_ae")
+    for drifted in (["pump-1"], ["pump-1"], ["pump-1", "pump-2"], ["pump-2", "pump-1"]):
+        scheduler.ask_for_drift(drifted)
+    assert [r.getMessage() for r in caplog.records] == [
+        "the scores of pump-1 drifted; asking for a retrain",
+        "the scores of pump-2 drifted; asking for a retrain",
+    ]
+    assert scheduler.due() is None  # still within the cooldown: asked, not started
+
+
+def test_a_drift_ask_names_at_most_five_series() -> None:
+    s = Settings.model_validate({"retrain": {"interval_s": 0, "drift_cooldown_s": 0}})
+    scheduler = RetrainScheduler(s, ServiceMetrics(CollectorRegistry()), clock=lambda: 0.0)
+    scheduler.ask_for_drift([f"s{i}" for i in range(7)])
+    assert scheduler.due() == "drift in s0, s1, s2, s3, s4 and 2 more"
