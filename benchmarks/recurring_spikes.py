@@ -14,7 +14,7 @@ the held run passes `threshold.escape_after`, and the spike's windows (past the
 threshold, under `alerts.hold_ratio`) are let in as a new level, without the rise
 limit: the highest of them lifts the threshold above the spike's first window.
 
-    python benchmarks/recurring_spikes.py [--quick]
+    python benchmarks/recurring_spikes.py [--quick] [--periods 64,1024]
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ def paged(artifact: Path, workdir: Path, period: int, hop: int, steps: int) -> t
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="40,000 steps instead of 300,000")
+    parser.add_argument("--periods", default="64,1024", help="comma-separated spike spacings")
     args = parser.parse_args()
     steps = 40_000 if args.quick else 300_000
     with tempfile.TemporaryDirectory(prefix="recurring-") as tmp:
@@ -64,7 +65,7 @@ def main() -> None:
         print(f"{steps:,} steps of one series; spikes whose own window paged\n")
         print("| spike every | hop | first quarter | last quarter |")
         print("|---:|---:|---:|---:|")
-        for period in (64, 1024):
+        for period in (int(p) for p in args.periods.split(",")):
             for hop in (1, 8):
                 n1, p1, n4, p4 = paged(artifact, Path(tmp), period, hop, steps)
                 print(f"| {period:,} | {hop} | {p1} of {n1} | {p4} of {n4} |", flush=True)
