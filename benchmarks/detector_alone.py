@@ -11,6 +11,10 @@ points, in alternated rounds (medians), one torch thread:
 - detector, compiled: `Detector.process` on columns (`PointColumns`), the service's path;
 - detector, point by point: the same with `Detector.compiled = False` (every point by
   `WindowStore.push`, the reference the compiled loop must match);
+- detector, scores given: the compiled detector with its scorer answering from scores
+  it computed beforehand, so the time is the detector's own (windows, verdicts,
+  records) without the model: what bounds it where the model is fast (RESULTS.md, "On
+  a GPU host"), printed as µs a point;
 - river's HalfSpaceTrees and the per-point torch loop (`peers.py`), one series.
 
 Memory per series is the growth of this process's resident memory while the compiled
@@ -40,7 +44,7 @@ from speed import rss_kib
 
 from stream_ae import wiring
 from stream_ae.core.detector import Detector
-from stream_ae.core.records import PointColumns
+from stream_ae.core.records import PointColumns, ScoreBatch
 from stream_ae.settings import Settings
 
 warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.jit")
@@ -57,6 +61,7 @@ class Row:
     model_points_per_s: float
     compiled_points_per_s: float
     point_by_point_points_per_s: float
+    own_points_per_s: float
     memory_kib_per_series: float
 
     @property
@@ -98,6 +103,25 @@ def full_histories(detector: Detector, names: list[str], seed: int) -> None:
         lane.threshold.seed(slot, rng.choice(pool, history))
 
 
+class ScoresGiven:
+    """A scorer's answers to windows like the timed ones, computed once and handed back
+    at once: a detector scoring through it spends only its own time."""
+
+    def __init__(self, scorer: object, sample: np.ndarray) -> None:
+        self._pool: ScoreBatch = scorer.score(sample)  # type: ignore[attr-defined]
+
+    def score(self, windows: np.ndarray) -> ScoreBatch:
+        n, pool = len(windows), self._pool
+        take = np.arange(n) % len(pool.scores)  # a batch larger than the pool repeats it
+        return ScoreBatch(
+            pool.scores[take],
+            None if pool.errors is None else pool.errors[take],
+            None if pool.expected is None else pool.expected[take],
+            None if pool.channel_errors is None else pool.channel_errors[take],
+            None if pool.mse is None else pool.mse[take],
+        )
+
+
 def timed(detector: Detector, work: list[PointColumns]) -> tuple[float, list[int]]:
     """Seconds to process `work`, and the size of every batch of windows it scored."""
     sizes: list[int] = []
@@ -126,7 +150,13 @@ def run_case(root: Path, series: int, hop: int, rounds: int, steps: int) -> Row:
     full_histories(reference, names, seed=series + hop)
     scorer = compiled.serving
     x = np.random.default_rng(0).normal(size=(BATCH, WINDOW, 1)).astype(np.float32)
-    speed: dict[str, list[float]] = {"model": [], "compiled": [], "reference": []}
+    own = wiring.detector(settings, ("value",), artifact)
+    like = e2e.sliding_windows(e2e.series_values(64, 4 * WINDOW, seed=series + hop))
+    own.serving.score = ScoresGiven(own.serving, like).score  # type: ignore[method-assign]
+    for columns in batches(names, values, 0, fill):
+        own.process(columns)
+    full_histories(own, names, seed=series + hop)
+    speed: dict[str, list[float]] = {"model": [], "compiled": [], "reference": [], "own": []}
     step = fill
     for _ in range(rounds):
         work = batches(names, values, step, step + steps)
@@ -135,6 +165,8 @@ def run_case(root: Path, series: int, hop: int, rounds: int, steps: int) -> Row:
         speed["compiled"].append(points / seconds)
         seconds, _ = timed(reference, work)
         speed["reference"].append(points / seconds)
+        seconds, _ = timed(own, work)
+        speed["own"].append(points / seconds)
         start = time.perf_counter()
         for n in sizes:  # the model alone on the very batches the detector scored
             scorer.score(x[:n])
@@ -146,6 +178,7 @@ def run_case(root: Path, series: int, hop: int, rounds: int, steps: int) -> Row:
         statistics.median(speed["model"]),
         statistics.median(speed["compiled"]),
         statistics.median(speed["reference"]),
+        statistics.median(speed["own"]),
         memory,
     )
 
@@ -154,8 +187,8 @@ def table(rows: list[Row], hst: float, per_point: float) -> str:
     lines = [
         "| series | hop | model alone (points/s) | detector, compiled | detector / model "
         "| point by point (before) | compiled / point by point | compiled / river HST "
-        "| memory KiB/series |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| detector's own µs a point (scores given) | memory KiB/series |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
@@ -163,7 +196,8 @@ def table(rows: list[Row], hst: float, per_point: float) -> str:
             f"| {r.compiled_points_per_s:,.0f} | {r.ratio:.2f} "
             f"| {r.point_by_point_points_per_s:,.0f} "
             f"| {r.compiled_points_per_s / r.point_by_point_points_per_s:.2f} "
-            f"| {r.compiled_points_per_s / hst:.2f} | {r.memory_kib_per_series:.1f} |"
+            f"| {r.compiled_points_per_s / hst:.2f} | {1e6 / r.own_points_per_s:.2f} "
+            f"| {r.memory_kib_per_series:.1f} |"
         )
     lines.append(
         f"\nPeers, one series, points/s: river HalfSpaceTrees {hst:,.0f}; "
