@@ -147,14 +147,39 @@ def scored_step(step: int, hop: int) -> bool:
     return step >= WINDOW - 1 and (step - (WINDOW - 1)) % hop == 0
 
 
-def spike_every(series: int) -> int:
-    """Steps between a spiked series' spikes. Every 64 steps, half of a series' windows
-    hold a spike: a series that sees many of them (one series, whose paced phase runs
-    thousands of steps) has its adaptive threshold learn them as its usual level, and
-    stops paging on them (RESULTS.md, "A spike that comes back stops paging"). From
-    1,000 series up a spiked series sees a few spikes in the paced phase; below, one in
-    1,024 steps, a spike in one window in 32."""
-    return 64 if series >= 1000 else 32 * WINDOW
+SPIKE_CADENCE = 64
+"""Steps between the paced phase's spike steps, at most."""
+SPIKES_A_STEP = 200
+"""Series spiked at one spike step, at most."""
+
+
+def spike_spacing(hop: int) -> int:
+    """Steps between two spikes of one series: 512 at hop 1, 256 scored windows from hop
+    2 up. Closer, a series' threshold learns its spikes as its usual level and stops
+    paging on them (RESULTS.md, "A spike that comes back stops paging"), and the table
+    would count that instead of the pipeline's latency."""
+    return max(512, 256 * hop)
+
+
+def spike_schedule(series: int, hop: int, first: int, last: int) -> list[tuple[int, int]]:
+    """(step, series) of every spike in steps [first, last), `first` a scored step.
+
+    A spike step comes every SPIKE_CADENCE steps (fewer series: less often), and each
+    spikes the next group of series in turn, at most SPIKES_A_STEP of them spread over
+    the ids, so that however long the paced phase runs (longer the faster the machine)
+    no series is spiked again within `spike_spacing` steps."""
+    spacing = spike_spacing(hop)
+    cadence = max(SPIKE_CADENCE, -(-spacing // series))
+    cadence = -(-cadence // hop) * hop  # from a scored step, only whole hops land on one
+    group = max(1, min(SPIKES_A_STEP, series * cadence // spacing))
+    stride = max(1, series // group)  # consecutive members lie `stride` ids apart
+    order = [(k % group) * stride + k // group for k in range(group * stride)]
+    steps = [s for s in range(first, last, cadence) if scored_step(s, hop)]
+    return [
+        (step, order[(n * group + j) % len(order)])
+        for n, step in enumerate(steps)
+        for j in range(group)
+    ]
 
 
 def cpu_s(pid: int, thread: int | None = None) -> float:
@@ -261,13 +286,8 @@ async def run_case(
         s1 += 1
     paced_room = max(2 * hop, int(150_000 * args.paced_seconds / series))
     values = e2e.series_values(series, s1 + paced_room, args.seed)
-    spiked = range(0, series, max(1, series // 200))
-    spike_steps = [
-        s for s in range(s1, values.shape[0], spike_every(series)) if scored_step(s, hop)
-    ]
-    stream = e2e.Stream(
-        values, [(s, i) for s in spike_steps for i in spiked], args.points_per_message
-    )
+    spikes_planned = spike_schedule(series, hop, s1, values.shape[0])
+    stream = e2e.Stream(values, spikes_planned, args.points_per_message)
     services = [
         e2e.SubprocessService(settings, artifact, workdir, member)
         for member in range(args.processes)
@@ -326,7 +346,7 @@ async def run_case(
     latency = np.array(
         [t - stream.sent[step, i] for step, i, t in stream.opened if s1 <= step < s2]
     )
-    spikes = sum(1 for s in spike_steps if s < s2) * len(spiked)
+    spikes = sum(1 for step, _ in spikes_planned if step < s2)
     windows = sum(scored_step(s, hop) for s in range(fill, s1)) * series
     top = e2e.ceiling(artifact, settings, min(200_000, max(windows, 20_000)), BATCH)
     points = (s1 - fill) * series
