@@ -69,7 +69,8 @@ class RetrainScheduler:
         news = [name for name in dict.fromkeys(series) if name not in self._drifted]
         if news:
             log.warning("the scores of %s drifted; asking for a retrain", _listed(news))
-        self.request(f"drift in {_listed(series)}", series)
+        # The reason names every series waiting, not only this batch's.
+        self.request(f"drift in {_listed(sorted(self._drifted.union(series)))}", series)
 
     def request(self, reason: str, series: Sequence[str] = ()) -> None:
         """Ask for a retrain soon because `series` drifted; honoured once the cooldown has

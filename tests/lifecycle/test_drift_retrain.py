@@ -167,6 +167,14 @@ def test_a_series_that_keeps_drifting_is_logged_once_while_its_retrain_waits(
     assert scheduler.due() is None  # still within the cooldown: asked, not started
 
 
+def test_a_drift_retrain_names_every_series_waiting_for_it() -> None:
+    s = Settings.model_validate({"retrain": {"interval_s": 0, "drift_cooldown_s": 0}})
+    scheduler = RetrainScheduler(s, ServiceMetrics(CollectorRegistry()), clock=lambda: 0.0)
+    scheduler.ask_for_drift(["pump-2"])
+    scheduler.ask_for_drift(["pump-1"])
+    assert scheduler.due() == "drift in pump-1, pump-2"
+
+
 def test_a_drift_ask_names_at_most_five_series() -> None:
     s = Settings.model_validate({"retrain": {"interval_s": 0, "drift_cooldown_s": 0}})
     scheduler = RetrainScheduler(s, ServiceMetrics(CollectorRegistry()), clock=lambda: 0.0)
