@@ -171,8 +171,9 @@ def spike_schedule(series: int, hop: int, first: int, last: int) -> list[tuple[i
     spacing = spike_spacing(hop)
     cadence = max(SPIKE_CADENCE, -(-spacing // series))
     cadence = -(-cadence // hop) * hop  # from a scored step, only whole hops land on one
-    group = max(1, min(SPIKES_A_STEP, series * cadence // spacing))
-    stride = max(1, series // group)  # consecutive members lie `stride` ids apart
+    turns = -(-spacing // cadence)  # spike steps before a series' next spike, at least
+    group = max(1, min(SPIKES_A_STEP, series // turns))
+    stride = max(turns, series // group)  # a group's members lie `stride` ids apart
     order = [(k % group) * stride + k // group for k in range(group * stride)]
     steps = [s for s in range(first, last, cadence) if scored_step(s, hop)]
     return [
