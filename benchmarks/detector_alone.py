@@ -11,10 +11,10 @@ points, in alternated rounds (medians), one torch thread:
 - detector, compiled: `Detector.process` on columns (`PointColumns`), the service's path;
 - detector, point by point: the same with `Detector.compiled = False` (every point by
   `WindowStore.push`, the reference the compiled loop must match);
-- detector, scores given: the compiled detector with its scorer answering from scores
-  it computed beforehand, so the time is the detector's own (windows, verdicts,
-  records) without the model: what bounds it where the model is fast (RESULTS.md, "On
-  a GPU host"), printed as µs a point;
+- detector, scores given: a second compiled detector fed the same points, its scorer
+  handing back the first one's answers call by call, so the time is the detector's
+  own (windows, verdicts, alerts, records) without the model: what bounds it where the
+  model is fast (RESULTS.md, "On a GPU host"), printed as µs a point;
 - river's HalfSpaceTrees and the per-point torch loop (`peers.py`), one series.
 
 Memory per series is the growth of this process's resident memory while the compiled
@@ -33,6 +33,7 @@ import statistics
 import tempfile
 import time
 import warnings
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,23 +104,25 @@ def full_histories(detector: Detector, names: list[str], seed: int) -> None:
         lane.threshold.seed(slot, rng.choice(pool, history))
 
 
-class ScoresGiven:
-    """A scorer's answers to windows like the timed ones, computed once and handed back
-    at once: a detector scoring through it spends only its own time."""
+class Replayed:
+    """Records a scorer's answers while one detector scores, and hands them back, call
+    by call, to a second detector fed the same points: the second spends only its own
+    time, on the same scores (so the same alerts and records) as the first."""
 
-    def __init__(self, scorer: object, sample: np.ndarray) -> None:
-        self._pool: ScoreBatch = scorer.score(sample)  # type: ignore[attr-defined]
+    def __init__(self, scorer: object) -> None:
+        self._inner = scorer.score  # type: ignore[attr-defined]
+        self._answers: deque[ScoreBatch] = deque()
 
-    def score(self, windows: np.ndarray) -> ScoreBatch:
-        n, pool = len(windows), self._pool
-        take = np.arange(n) % len(pool.scores)  # a batch larger than the pool repeats it
-        return ScoreBatch(
-            pool.scores[take],
-            None if pool.errors is None else pool.errors[take],
-            None if pool.expected is None else pool.expected[take],
-            None if pool.channel_errors is None else pool.channel_errors[take],
-            None if pool.mse is None else pool.mse[take],
-        )
+    def recording(self, windows: np.ndarray) -> ScoreBatch:
+        answer: ScoreBatch = self._inner(windows)
+        self._answers.append(answer)
+        return answer
+
+    def replaying(self, windows: np.ndarray) -> ScoreBatch:
+        answer = self._answers.popleft()
+        if len(answer.scores) != len(windows):
+            raise RuntimeError("the replaying detector asked for other windows than the first")
+        return answer
 
 
 def timed(detector: Detector, work: list[PointColumns]) -> tuple[float, list[int]]:
@@ -151,11 +154,12 @@ def run_case(root: Path, series: int, hop: int, rounds: int, steps: int) -> Row:
     scorer = compiled.serving
     x = np.random.default_rng(0).normal(size=(BATCH, WINDOW, 1)).astype(np.float32)
     own = wiring.detector(settings, ("value",), artifact)
-    like = e2e.sliding_windows(e2e.series_values(64, 4 * WINDOW, seed=series + hop))
-    own.serving.score = ScoresGiven(own.serving, like).score  # type: ignore[method-assign]
     for columns in batches(names, values, 0, fill):
         own.process(columns)
     full_histories(own, names, seed=series + hop)
+    model_alone, replay = scorer.score, Replayed(scorer)
+    scorer.score = replay.recording  # type: ignore[method-assign]
+    own.serving.score = replay.replaying  # type: ignore[method-assign]
     speed: dict[str, list[float]] = {"model": [], "compiled": [], "reference": [], "own": []}
     step = fill
     for _ in range(rounds):
@@ -169,7 +173,7 @@ def run_case(root: Path, series: int, hop: int, rounds: int, steps: int) -> Row:
         speed["own"].append(points / seconds)
         start = time.perf_counter()
         for n in sizes:  # the model alone on the very batches the detector scored
-            scorer.score(x[:n])
+            model_alone(x[:n])
         speed["model"].append(points / (time.perf_counter() - start))
         step += steps
     return Row(
