@@ -6,6 +6,7 @@ edge (connectors), not here.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -102,10 +103,11 @@ class PointColumns:
         channels: int,
     ) -> PointColumns:
         """Columns of points given as a series id, a time and a tuple of values each; a
-        row without `channels` numbers (another count, a string) reads as NaN in
-        `values`, and the rows are kept for indexing."""
+        time that is not a number, or a row without `channels` numbers a float holds
+        (another count, a string, an integer too big), reads as NaN, and the rows are
+        kept for indexing: whoever takes such a point judges it from the row itself."""
         n = len(series)
-        times = np.array(ts, dtype=np.float64) if n else np.zeros(0)
+        times = _floats_or_nan(ts)
         try:
             given = np.array(rows) if n else np.zeros((0, channels))
         except (ValueError, TypeError):  # ragged: some row has another channel count
@@ -115,8 +117,24 @@ class PointColumns:
         values = np.full((n, channels), np.nan)
         for i, row in enumerate(rows):
             if len(row) == channels and all(isinstance(v, int | float) for v in row):
-                values[i] = row
+                with contextlib.suppress(OverflowError):
+                    values[i] = row
         return PointColumns(series, times, values, rows)
+
+
+def _floats_or_nan(ts: Sequence[object]) -> np.ndarray:
+    """[n] float64 `ts`, NaN for any that is not a number a float holds. Not numpy's own
+    parse of the whole list: it would read the string '12' as 12.0, which the point by
+    point path refuses."""
+    given = np.array(ts) if len(ts) else np.zeros(0)
+    if given.dtype.kind in "biuf" and given.ndim == 1:
+        return given.astype(np.float64, copy=False)
+    times = np.full(len(ts), np.nan)
+    for i, t in enumerate(ts):
+        if isinstance(t, int | float):
+            with contextlib.suppress(OverflowError):
+                times[i] = t
+    return times
 
 
 class RejectReason(StrEnum):

@@ -176,6 +176,44 @@ def test_a_newcomer_whose_values_are_not_numbers_is_refused_not_raised(compiled:
     assert out.points_scored == 120 - (W - 1)
 
 
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "point by point"])
+@pytest.mark.parametrize(
+    ("ts", "value", "reason", "named"),
+    [
+        (40.0, "abc", RejectReason.MALFORMED, "value 'abc' is not a number"),
+        (40.0, None, RejectReason.MALFORMED, "value None is not a number"),
+        ("noon", 1.0, RejectReason.MALFORMED, "timestamp 'noon' is not a number"),
+        (None, 1.0, RejectReason.MALFORMED, "timestamp None is not a number"),
+        (40.0, 10**400, RejectReason.OUT_OF_RANGE, "beyond what float32 windows hold"),
+        (10**400, 1.0, RejectReason.NON_FINITE, "is not finite"),
+    ],
+    ids=[
+        "string value",
+        "None value",
+        "string time",
+        "None time",
+        "huge int value",
+        "huge int time",
+    ],
+)
+def test_a_point_a_library_caller_built_from_anything_is_refused_saying_why(
+    compiled: bool, ts: object, value: object, reason: RejectReason, named: str
+) -> None:
+    # Points built in Python are not checked on the way in: a time or value that is
+    # not a number used to raise out of process (compiled) or be refused as
+    # internal_error with a traceback in the log (point by point).
+    det = make()
+    det.compiled = compiled
+    bad = Point("s1", ts, (value,))  # type: ignore[arg-type]
+    points = [*series("s1", 40), bad, *(Point("s1", float(t), (0.0,)) for t in range(41, 60))]
+    out = det.process(points)
+    [(index, rejection)] = out.rejected
+    assert (index, rejection.reason) == (40, reason)
+    assert named in rejection.detail
+    assert out.points_scored == 59 - (W - 1)
+    assert not out.failures
+
+
 def test_interleaved_series_match_series_alone() -> None:
     a, b = series("s1", 300, spike_at=200), series("s2", 300, spike_at=250, seed=2)
     mixed = [p for pair in zip(a, b, strict=True) for p in pair]

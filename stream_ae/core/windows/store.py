@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,18 @@ DuplicatePolicy = Literal["reject", "replace"]
 _GROW_FROM = 1024
 _F32_MAX = float(np.finfo(np.float32).max)
 """Windows are float32: a larger value would turn infinite in the ring."""
+
+
+def _is_number(x: object) -> bool:
+    """A real number of any kind (numpy's too); str, None and the rest are not."""
+    return isinstance(x, numbers.Real)
+
+
+def _is_finite(x: float) -> bool:
+    try:
+        return math.isfinite(x)
+    except OverflowError:  # an integer too big for a float
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,29 +323,52 @@ class WindowStore:
         self, series: str, ts: float, values: Sequence[float], now: float | None
     ) -> Rejection | None:
         """Why `push` refuses this point whatever the series' state, or None. Changes
-        nothing: the eviction predictions ask it too (a refused point takes no slot)."""
+        nothing: the eviction predictions ask it too (a refused point takes no slot).
+        A library caller's point may hold anything: what is not a number is refused
+        as malformed, never raised."""
+        at = ts if _is_number(ts) else None
         if len(values) != self.channels:
             return Rejection(
                 RejectReason.WRONG_CHANNELS,
                 f"expected {self.channels} value(s) per point, got {len(values)}",
                 series,
-                ts,
+                at,
             )
         for v in values:
+            if not _is_number(v):
+                return Rejection(
+                    RejectReason.MALFORMED,
+                    f"value {v!r} is not a number; send numbers (floats or integers)",
+                    series,
+                    at,
+                )
             if not -_F32_MAX <= v <= _F32_MAX:  # one test for the usual case; NaN fails it
-                if not math.isfinite(v):
+                if v != v or v in (math.inf, -math.inf):
                     return Rejection(
-                        RejectReason.NON_FINITE, f"value {v} is not a finite number", series, ts
+                        RejectReason.NON_FINITE, f"value {v} is not a finite number", series, at
                     )
+                try:
+                    shown = f"{v:g}"
+                except OverflowError:  # an integer no float holds
+                    shown = f"of {int(v).bit_length()} bits"
                 return Rejection(
                     RejectReason.OUT_OF_RANGE,
-                    f"value {v:g} is beyond what float32 windows hold (about 3.4e38); "
+                    f"value {shown} is beyond what float32 windows hold (about 3.4e38); "
                     "send it in a smaller unit",
                     series,
-                    ts,
+                    at,
                 )
-        if not math.isfinite(ts):
-            return Rejection(RejectReason.NON_FINITE, f"timestamp {ts} is not finite", series, ts)
+        if at is None:
+            return Rejection(
+                RejectReason.MALFORMED,
+                f"timestamp {ts!r} is not a number; send seconds since the epoch",
+                series,
+            )
+        if not _is_finite(ts):
+            shown_at = ts if isinstance(ts, float) else None  # not an integer no float holds
+            return Rejection(
+                RejectReason.NON_FINITE, f"timestamp {ts} is not finite", series, shown_at
+            )
         newest = float(self._newest[0])
         if ts > (newest if now is None else now) + self.max_ahead_s:
             ahead = self._too_far_ahead(series, ts, now)
@@ -382,11 +418,7 @@ class WindowStore:
         victim = self._idle_victim(ts, now)
         if victim is None:
             return None
-        try:
-            refused = self._refusal(series, ts, values, now)
-        except (TypeError, ValueError):
-            return None  # values that are not numbers: push refuses the point, as its own
-        return None if refused is not None else victim
+        return None if self._refusal(series, ts, values, now) is not None else victim
 
     def _full_for(self, series: str) -> bool:
         """True when `series` is new and no slot is free or can be added for it."""
