@@ -1,5 +1,7 @@
 import math
 from collections.abc import Mapping
+from decimal import Decimal
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -186,6 +188,7 @@ def test_a_newcomer_whose_values_are_not_numbers_is_refused_not_raised(compiled:
         (None, 1.0, RejectReason.MALFORMED, "timestamp None is not a number"),
         (40.0, 10**400, RejectReason.OUT_OF_RANGE, "beyond what float32 windows hold"),
         (10**400, 1.0, RejectReason.NON_FINITE, "is not finite"),
+        (40.0, Decimal("NaN"), RejectReason.NON_FINITE, "value nan is not a finite number"),
     ],
     ids=[
         "string value",
@@ -194,6 +197,7 @@ def test_a_newcomer_whose_values_are_not_numbers_is_refused_not_raised(compiled:
         "None time",
         "huge int value",
         "huge int time",
+        "Decimal NaN value",
     ],
 )
 def test_a_point_a_library_caller_built_from_anything_is_refused_saying_why(
@@ -212,6 +216,19 @@ def test_a_point_a_library_caller_built_from_anything_is_refused_saying_why(
     assert named in rejection.detail
     assert out.points_scored == 59 - (W - 1)
     assert not out.failures
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "point by point"])
+def test_decimal_and_fraction_values_are_taken_as_the_floats_they_hold(compiled: bool) -> None:
+    # A database driver hands NUMERIC columns over as Decimal.
+    exact = make()
+    exact.compiled = compiled
+    other = make()
+    other.compiled = compiled
+    points = series("s1", 60)
+    given = [Point(p.series, p.ts, (Decimal(repr(p.values[0])),)) for p in points[:30]]
+    given += [Point(p.series, p.ts, (Fraction(p.values[0]),)) for p in points[30:]]
+    assert rows(other.process(given)) == rows(exact.process(points))  # type: ignore[arg-type]
 
 
 def test_interleaved_series_match_series_alone() -> None:

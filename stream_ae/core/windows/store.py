@@ -7,6 +7,7 @@ import numbers
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Literal
 
 import numpy as np
@@ -335,6 +336,8 @@ class WindowStore:
                 at,
             )
         for v in values:
+            if isinstance(v, Decimal):  # a database's NUMERIC: the window holds its float
+                v = float(v)  # (and a Decimal NaN cannot be ordered)
             if not _is_number(v):
                 return Rejection(
                     RejectReason.MALFORMED,
@@ -361,7 +364,8 @@ class WindowStore:
         if at is None:
             return Rejection(
                 RejectReason.MALFORMED,
-                f"timestamp {ts!r} is not a number; send seconds since the epoch",
+                f"timestamp {ts!r} is not a number (a float or an integer); send seconds "
+                "since the epoch",
                 series,
             )
         if not _is_finite(ts):
