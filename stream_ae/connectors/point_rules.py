@@ -1,24 +1,23 @@
 """The rules a point must meet at the edge, shared by every reader of points.
 
-A series id is 1 to `SERIES_MAX_CHARS` printable characters of valid UTF-8 (no control
-character, no lone surrogate); a value's magnitude is at most `VALUE_LIMIT`. The
-decoders (`wire`, `fastwire`), the Kafka key fallback and the file readers all check
-them here, so each refuses the same input for the same reason.
+A series id is what `core.series_ids` says (the window store checks the same); a
+value's magnitude is at most `VALUE_LIMIT`. The decoders (`wire`, `fastwire`), the
+Kafka key fallback and the file readers all check them here, so each refuses the same
+input for the same reason.
 """
 
 from __future__ import annotations
 
-import unicodedata
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 from stream_ae.connectors.dead_letters import rejected
 from stream_ae.core.records import Rejection, RejectReason
+from stream_ae.core.series_ids import SERIES_MAX_CHARS as SERIES_MAX_CHARS  # the readers'
+from stream_ae.core.series_ids import series_problem as series_problem  # rules: the core's
 
 POINT_EXAMPLE = '{"series": "pump-7", "ts": 1732262400.25, "value": 0.731}'
-SERIES_MAX_CHARS = 256
-"""Longest series id accepted, in characters (it keys windows, alerts and messages)."""
 VALUE_LIMIT = 1e30
 """Largest magnitude of a value. Windows are float32 (max ~3.4e38) and the scaler divides
 the distance from the mean (itself within this bound) by a standard deviation floored at
@@ -35,25 +34,6 @@ MAX_POINTS_PER_MESSAGE = 10_000
 dead letters (or points) that stall decoding."""
 MAX_TRACKED_SERIES = 100_000
 """Series a decoder keeps per-series state for, at most; the oldest goes first."""
-
-
-def series_problem(series: str) -> str | None:
-    """Why `series` cannot be a series id, or None when it can.
-
-    >>> series_problem("plant-3/pump 7") is None
-    True
-    >>> series_problem("a\\nb")
-    'it holds a control character (a line break, tab or NUL, say)'
-    """
-    if len(series) > SERIES_MAX_CHARS:
-        return f"it has {len(series):,} characters, more than {SERIES_MAX_CHARS}"
-    if series.isprintable():  # the common case: no control character, no surrogate
-        return None
-    if any(0xD800 <= ord(c) <= 0xDFFF for c in series):
-        return "it holds a lone UTF-16 surrogate, which is not valid UTF-8"
-    if any(unicodedata.category(c) == "Cc" for c in series):
-        return "it holds a control character (a line break, tab or NUL, say)"
-    return None  # other unprintable characters (a no-break space, a joiner) are fine
 
 
 def invalid_series(

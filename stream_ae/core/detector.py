@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import math
+import numbers
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -207,16 +209,22 @@ class Detector:
 
         `now` is the caller's wall time (epoch seconds), if it has one: points further
         ahead of it (else of the newest point taken) than the store's `max_ahead_s` are
-        refused, and idle eviction never measures against a later time. Data never
-        makes this raise: a point or window that an unexpected error hits is refused
-        as internal_error (`Output.failures` holds the errors), and every other one is
-        scored.
+        refused, and idle eviction never measures against a later time (a `now` that is
+        not a finite number raises ValueError). Data never makes this raise: a point or
+        window that an unexpected error hits is refused as internal_error
+        (`Output.failures` holds the errors), and every other one is scored.
 
         Results go into `out` as they are made (a new Output if none is given; its
         `taken` restarts at 0, an index into these points): should a bug outside those
         guards raise, the caller keeps what was done, refuses the points from
         `out.taken` on, and calls `abandon()`.
         """
+        if now is not None and not _finite_number(now):
+            # The caller's own clock, not data: a wrong one would silently lift the limit.
+            raise ValueError(
+                f"now must be a finite number of seconds since the epoch, got {now!r}; "
+                "pass time.time(), or None to measure against the newest point taken"
+            )
         out = Output() if out is None else out
         out.taken = 0  # an index into these points
         point_at: Callable[[int], Point] = points.__getitem__
@@ -537,3 +545,10 @@ def _not_finite(batch: WindowBatch, row: int) -> Rejection:
         batch.series[row],
         float(batch.end_ts[row]),
     )
+
+
+def _finite_number(x: object) -> bool:
+    try:
+        return isinstance(x, numbers.Real) and math.isfinite(x)
+    except OverflowError:  # an integer no float holds
+        return False

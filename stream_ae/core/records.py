@@ -116,7 +116,9 @@ class PointColumns:
             return PointColumns(series, times, given.astype(np.float64, copy=False))
         values = np.full((n, channels), np.nan)
         for i, row in enumerate(rows):
-            if len(row) == channels and all(isinstance(v, int | float) for v in row):
+            # A library caller's row may be anything (None, a number, a generator).
+            numbers = isinstance(row, tuple | list) and len(row) == channels
+            if numbers and all(isinstance(v, int | float) for v in row):
                 with contextlib.suppress(OverflowError):
                     values[i] = row
         return PointColumns(series, times, values, rows)

@@ -187,8 +187,12 @@ def test_a_newcomer_whose_values_are_not_numbers_is_refused_not_raised(compiled:
         ("noon", 1.0, RejectReason.MALFORMED, "timestamp 'noon' is not a number"),
         (None, 1.0, RejectReason.MALFORMED, "timestamp None is not a number"),
         (40.0, 10**400, RejectReason.OUT_OF_RANGE, "beyond what float32 windows hold"),
-        (10**400, 1.0, RejectReason.NON_FINITE, "is not finite"),
+        (10**400, 1.0, RejectReason.NON_FINITE, "is not a finite number of seconds"),
         (40.0, Decimal("NaN"), RejectReason.NON_FINITE, "value nan is not a finite number"),
+        (40.0, Decimal("sNaN"), RejectReason.NON_FINITE, "value nan is not a finite number"),
+        (40.0, Decimal("1E+400"), RejectReason.OUT_OF_RANGE, "value Decimal('1E+400') is beyond"),
+        (40.0, Fraction(10**400, 3), RejectReason.OUT_OF_RANGE, "is beyond what float32"),
+        (Decimal("40"), 1.0, RejectReason.MALFORMED, "timestamp Decimal('40') is not a number"),
     ],
     ids=[
         "string value",
@@ -198,6 +202,10 @@ def test_a_newcomer_whose_values_are_not_numbers_is_refused_not_raised(compiled:
         "huge int value",
         "huge int time",
         "Decimal NaN value",
+        "Decimal sNaN value",
+        "huge Decimal value",
+        "huge Fraction value",
+        "Decimal time",
     ],
 )
 def test_a_point_a_library_caller_built_from_anything_is_refused_saying_why(
@@ -216,6 +224,58 @@ def test_a_point_a_library_caller_built_from_anything_is_refused_saying_why(
     assert named in rejection.detail
     assert out.points_scored == 59 - (W - 1)
     assert not out.failures
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "point by point"])
+@pytest.mark.parametrize(
+    ("series_id", "values", "reason", "named"),
+    [
+        ("s1", None, RejectReason.MALFORMED, "got not a sequence of numbers"),
+        ("s1", 0.5, RejectReason.MALFORMED, "got not a sequence of numbers"),
+        ("s1", (v for v in [0.5]), RejectReason.MALFORMED, "got not a sequence of numbers"),
+        (["s1"], (0.5,), RejectReason.INVALID_SERIES, "it is not a string"),
+        (None, (0.5,), RejectReason.INVALID_SERIES, "it is not a string"),
+        ("a\ud800", (0.5,), RejectReason.INVALID_SERIES, "lone UTF-16 surrogate"),
+        ("a\x00", (0.5,), RejectReason.INVALID_SERIES, "control character"),
+        ("x" * 300, (0.5,), RejectReason.INVALID_SERIES, "300 characters"),
+    ],
+    ids=[
+        "None values",
+        "a number",
+        "a generator",
+        "a list id",
+        "None id",
+        "surrogate",
+        "NUL",
+        "long",
+    ],
+)
+def test_a_point_whose_id_or_values_are_not_what_a_point_holds_is_refused(
+    compiled: bool, series_id: object, values: object, reason: RejectReason, named: str
+) -> None:
+    # Such a point used to raise out of process (compiled), or be refused as
+    # internal_error (point by point), or be taken: a series whose id cannot be
+    # encoded then lost its alerts, and point by point took its turn's others with it.
+    det = make()
+    det.compiled = compiled
+    bad = Point(series_id, 40.0, values)  # type: ignore[arg-type]
+    points = [*series("s1", 40), bad, *(Point("s1", float(t), (0.0,)) for t in range(41, 60))]
+    out = det.process(points)
+    [(index, rejection)] = out.rejected
+    assert (index, rejection.reason) == (40, reason)
+    assert named in rejection.detail
+    assert out.points_scored == 59 - (W - 1)
+    assert not out.failures
+
+
+@pytest.mark.parametrize("now", ["100", math.nan, -math.inf, 10**400, None])
+def test_a_now_that_is_not_a_finite_number_is_the_callers_error(now: object) -> None:
+    det = make()
+    if now is None:
+        assert det.process(series("s1", 40), now=now).points_scored == 40 - (W - 1)
+        return
+    with pytest.raises(ValueError, match="now must be a finite number of seconds"):
+        det.process(series("s1", 40), now=now)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "point by point"])

@@ -13,6 +13,7 @@ from typing import Literal
 import numpy as np
 
 from stream_ae.core.records import Rejection, RejectReason, WindowBatch
+from stream_ae.core.series_ids import SERIES_MAX_CHARS, series_problem
 from stream_ae.core.windows import kernel
 from stream_ae.core.windows.gaps import RESET, GapPolicy, Gaps
 from stream_ae.core.windows.pending import PendingWindows
@@ -28,16 +29,43 @@ _F32_MAX = float(np.finfo(np.float32).max)
 """Windows are float32: a larger value would turn infinite in the ring."""
 
 
-def _is_number(x: object) -> bool:
-    """A real number of any kind (numpy's too); str, None and the rest are not."""
-    return isinstance(x, numbers.Real)
-
-
-def _is_finite(x: float) -> bool:
+def _as_float(x: object, *, decimal: bool = True) -> float | None:
+    """`x` as the float a window holds it in (an infinity past a float's range), or None
+    when it is not a number. A Decimal (a database's NUMERIC) counts where `decimal`."""
+    if not (isinstance(x, numbers.Real | np.bool_) or (decimal and isinstance(x, Decimal))):
+        return None
     try:
-        return math.isfinite(x)
-    except OverflowError:  # an integer too big for a float
+        return float(x)
+    except OverflowError:  # an integer or fraction no float holds
+        return math.inf if x > 0 else -math.inf  # type: ignore[operator]
+    except ValueError:  # a signalling Decimal NaN
+        return math.nan
+
+
+def _finite_itself(x: object, number: float) -> bool:
+    """Whether `x` is a finite number, though `number` (its float) may not be."""
+    if isinstance(x, Decimal):
+        return x.is_finite()
+    if isinstance(x, np.floating):
+        return bool(np.isfinite(x))  # a long double past a float's range
+    return isinstance(x, numbers.Rational) or math.isfinite(number)
+
+
+def _hashable(x: object) -> bool:
+    try:
+        hash(x)
+    except TypeError:
         return False
+    return True
+
+
+def _shown(x: object, most: int = 40) -> str:
+    """`x` as a refusal shows it: its repr, cut short."""
+    try:
+        text = repr(x)
+    except ValueError:  # an integer with more digits than Python will print
+        return f"(an integer of {x.bit_length()} bits)"  # type: ignore[attr-defined]
+    return text if len(text) <= most else text[: most - 3] + "..."
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +210,7 @@ class WindowStore:
         return len(self.slots)
 
     def __contains__(self, series: object) -> bool:
-        return series in self.slots.slot_of
+        return _hashable(series) and series in self.slots.slot_of
 
     @property
     def pending(self) -> int:
@@ -206,7 +234,10 @@ class WindowStore:
     def slots_of(self, series: Sequence[str]) -> np.ndarray:
         """[points] int64 each series' slot, -1 for one not live."""
         get = self.slots.slot_of.get
-        return np.fromiter((get(name, -1) for name in series), np.int64, len(series))
+        try:
+            return np.fromiter((get(name, -1) for name in series), np.int64, len(series))
+        except TypeError:  # an id that cannot be a key (a list, say): not live, push refuses it
+            return np.array([get(n, -1) if _hashable(n) else -1 for n in series], np.int64)
 
     # -- writes ----------------------------------------------------------------
 
@@ -325,57 +356,71 @@ class WindowStore:
     ) -> Rejection | None:
         """Why `push` refuses this point whatever the series' state, or None. Changes
         nothing: the eviction predictions ask it too (a refused point takes no slot).
-        A library caller's point may hold anything: what is not a number is refused
-        as malformed, never raised."""
-        at = ts if _is_number(ts) else None
-        if len(values) != self.channels:
+        A library caller's point may hold anything: an id that is not one, or a time or
+        value that is not a number, is refused saying so, never raised."""
+        at = _as_float(ts, decimal=False)  # push does arithmetic with the time itself
+        known = at if at is not None and math.isfinite(at) else None
+        problem = series_problem(series) if isinstance(series, str) else "it is not a string"
+        if problem is not None:
             return Rejection(
-                RejectReason.WRONG_CHANNELS,
-                f"expected {self.channels} value(s) per point, got {len(values)}",
+                RejectReason.INVALID_SERIES,
+                f"the series id {_shown(series)} cannot be used: {problem}; use 1 to "
+                f"{SERIES_MAX_CHARS} printable characters",
+                None,
+                known,
+            )
+        try:
+            count = len(values)
+        except TypeError:
+            count = -1
+        if count != self.channels:
+            got = "not a sequence of numbers" if count < 0 else f"{count}"
+            return Rejection(
+                RejectReason.WRONG_CHANNELS if count >= 0 else RejectReason.MALFORMED,
+                f"expected {self.channels} value(s) per point, got {got}",
                 series,
-                at,
+                known,
             )
         for v in values:
-            if isinstance(v, Decimal):  # a database's NUMERIC: the window holds its float
-                v = float(v)  # (and a Decimal NaN cannot be ordered)
-            if not _is_number(v):
+            number = _as_float(v)
+            if number is None:
                 return Rejection(
                     RejectReason.MALFORMED,
-                    f"value {v!r} is not a number; send numbers (floats or integers)",
+                    f"value {_shown(v)} is not a number; send numbers (floats or integers)",
                     series,
-                    at,
+                    known,
                 )
-            if not -_F32_MAX <= v <= _F32_MAX:  # one test for the usual case; NaN fails it
-                if v != v or v in (math.inf, -math.inf):
+            if not -_F32_MAX <= number <= _F32_MAX:  # one test for the usual case; NaN fails it
+                if not _finite_itself(v, number):
                     return Rejection(
-                        RejectReason.NON_FINITE, f"value {v} is not a finite number", series, at
+                        RejectReason.NON_FINITE,
+                        f"value {number} is not a finite number",
+                        series,
+                        known,
                     )
-                try:
-                    shown = f"{v:g}"
-                except OverflowError:  # an integer no float holds
-                    shown = f"of {int(v).bit_length()} bits"
                 return Rejection(
                     RejectReason.OUT_OF_RANGE,
-                    f"value {shown} is beyond what float32 windows hold (about 3.4e38); "
+                    f"value {_shown(v)} is beyond what float32 windows hold (about 3.4e38); "
                     "send it in a smaller unit",
                     series,
-                    at,
+                    known,
                 )
         if at is None:
             return Rejection(
                 RejectReason.MALFORMED,
-                f"timestamp {ts!r} is not a number (a float or an integer); send seconds "
-                "since the epoch",
+                f"timestamp {_shown(ts)} is not a number (a float or an integer); send "
+                "seconds since the epoch",
                 series,
             )
-        if not _is_finite(ts):
-            shown_at = ts if isinstance(ts, float) else None  # not an integer no float holds
+        if known is None:
             return Rejection(
-                RejectReason.NON_FINITE, f"timestamp {ts} is not finite", series, shown_at
+                RejectReason.NON_FINITE,
+                f"timestamp {_shown(ts)} is not a finite number of seconds",
+                series,
             )
         newest = float(self._newest[0])
-        if ts > (newest if now is None else now) + self.max_ahead_s:
-            ahead = self._too_far_ahead(series, ts, now)
+        if at > (newest if now is None else now) + self.max_ahead_s:
+            ahead = self._too_far_ahead(series, at, now)
             if ahead is not None:
                 return ahead
         return None
@@ -426,9 +471,7 @@ class WindowStore:
 
     def _full_for(self, series: str) -> bool:
         """True when `series` is new and no slot is free or can be added for it."""
-        return not (
-            self.slots.free or series in self.slots.slot_of or self.slots.capacity < self.max_series
-        )
+        return not (self.slots.free or series in self or self.slots.capacity < self.max_series)
 
     def _write(self, slot: int, ts: float, values: Sequence[float]) -> int:
         seq = self.rings.write(slot, ts, values)
