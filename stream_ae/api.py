@@ -34,6 +34,7 @@ from stream_ae.connectors.files import LABEL_COLUMNS
 from stream_ae.core.alerting import STATE_NAMES
 from stream_ae.core.records import Alert, Point, Rejection
 from stream_ae.core.threshold import level_of
+from stream_ae.core.windows.store import value_refusal
 from stream_ae.errors import InputError
 from stream_ae.settings import Settings
 
@@ -165,16 +166,34 @@ class StreamDetector:
     def learn_one(self, x: Mapping[str, float], t: float | None = None) -> None:
         """Feed one point of `self.series` (channel name -> value); `t` its event time
         (default: one second after the last)."""
-        self._clock = self._clock + 1.0 if t is None else float(t)
-        values = tuple(float(x[name]) for name in self.channels)
-        out = self._detector.process([Point(self.series, self._clock, values)])
+        at = self._clock + 1.0 if t is None else t
+        # Values and time go in as given: the detector refuses what is not a point, saying
+        # why, into `rejected`, as `score` does.
+        out = self._detector.process([Point(self.series, at, self._row(x))])
         self.alerts.extend(out.alerts)
         self.rejected.extend(rejection for _, rejection in out.rejected)
+        if not out.rejected:
+            self._clock = float(at)
+
+    def _row(self, x: Mapping[str, float]) -> tuple[float, ...]:
+        """`x`'s values in channel order, as given."""
+        missing = [name for name in self.channels if name not in x]
+        if missing:
+            raise InputError(
+                f"x has no {', '.join(map(repr, missing))}; give one value per channel, "
+                f"like {dict.fromkeys(self.channels, 0.5)}"
+            )
+        return tuple(x[name] for name in self.channels)
 
     def score_one(self, x: Mapping[str, float]) -> float:
         """How unusual the window that `x` would complete is, in [0, 1) (0.5 at the
         series' threshold), learning nothing; 0 until the series' window and threshold
         are ready."""
+        given = self._row(x)
+        for name, value in zip(self.channels, given, strict=True):
+            refused = value_refusal(value)
+            if refused is not None:
+                raise InputError(f"x[{name!r}] = {refused[1]}")
         store, lane = self._detector.store, self._detector.lanes[0]
         slot = store.slot(self.series)
         if slot is None:
@@ -182,7 +201,7 @@ class StreamDetector:
         recent = store.latest(slot, store.window - 1)  # what the store's window holds
         if len(recent) < store.window - 1:
             return 0.0
-        row = tuple(float(x[name]) for name in self.channels)
+        row = tuple(float(v) for v in given)
         window = np.vstack([recent, np.array([row], dtype=np.float32)])[None]
         slots = np.array([slot], dtype=np.int64)
         # Scaled as the detector would scale it: by the series' running statistics

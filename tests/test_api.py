@@ -112,3 +112,51 @@ def test_the_readme_python_example_runs_as_written(
     namespace: dict[str, object] = {}
     exec(compile(code.group(1), "README.md", "exec"), namespace)
     assert isinstance(namespace["scores"], Scores) and len(namespace["scores"]) > 0
+
+
+def test_learn_one_refuses_what_is_not_a_point_saying_why_and_goes_on(model: Path) -> None:
+    # A pipeline hands over what it has: these used to raise TypeError, ValueError or
+    # OverflowError from float() inside learn_one.
+    detector = StreamDetector(model, QUICK, series="unit-1")
+    for k in range(40):
+        detector.learn_one({"flow": 0.1 * k, "pressure": 0.0}, 60.0 * k)
+    for x, t in [
+        ({"flow": "high", "pressure": 0.0}, 2400.0),
+        ({"flow": None, "pressure": 0.0}, 2460.0),
+        ({"flow": 10**400, "pressure": 0.0}, 2520.0),
+        ({"flow": 0.5, "pressure": 0.0}, "noon"),
+        ({"flow": 0.5, "pressure": 0.0}, 10**400),
+    ]:
+        detector.learn_one(x, t)  # type: ignore[arg-type]
+    assert [r.reason.value for r in detector.rejected] == [
+        "malformed",
+        "malformed",
+        "out_of_range",
+        "malformed",
+        "non_finite",
+    ]
+    detector.learn_one({"flow": 0.5, "pressure": 0.0}, 2580.0)  # and goes on
+    assert len(detector.rejected) == 5
+
+
+def test_learn_one_and_score_one_name_a_missing_channel(model: Path) -> None:
+    detector = StreamDetector(model, QUICK, series="unit-1")
+    with pytest.raises(InputError, match=r"x has no 'pressure'; give one value per channel"):
+        detector.learn_one({"flow": 0.5})
+    with pytest.raises(InputError, match=r"x has no 'pressure'; give one value per channel"):
+        detector.score_one({"flow": 0.5})
+
+
+def test_score_one_says_what_is_wrong_with_a_value_it_cannot_score(model: Path) -> None:
+    # It used to raise the scorer's ValueError about windows holding NaN.
+    detector = StreamDetector(model, QUICK, series="unit-1")
+    for k in range(40):
+        detector.learn_one({"flow": 0.1 * k, "pressure": 0.0}, 60.0 * k)
+    for value, said in [
+        (float("nan"), "x['flow'] = nan is not a finite number"),
+        (float("inf"), "x['flow'] = inf is not a finite number"),
+        (1e300, "x['flow'] = 1e+300 is beyond what float32 windows hold"),
+        ("high", "x['flow'] = 'high' is not a number"),
+    ]:
+        with pytest.raises(InputError, match=re.escape(said)):
+            detector.score_one({"flow": value, "pressure": 0.0})  # type: ignore[dict-item]

@@ -29,6 +29,23 @@ _F32_MAX = float(np.finfo(np.float32).max)
 """Windows are float32: a larger value would turn infinite in the ring."""
 
 
+def value_refusal(v: object) -> tuple[RejectReason, str] | None:
+    """Why a window cannot hold the value `v` (the reason, and the value as shown and
+    what is wrong with it), or None when it can."""
+    number = _as_float(v)
+    if number is None:
+        return RejectReason.MALFORMED, f"{_shown(v)} is not a number; send numbers"
+    if -_F32_MAX <= number <= _F32_MAX:  # one test for the usual case; NaN fails it
+        return None
+    if not _finite_itself(v, number):
+        return RejectReason.NON_FINITE, f"{number} is not a finite number"
+    return (
+        RejectReason.OUT_OF_RANGE,
+        f"{_shown(v)} is beyond what float32 windows hold (about 3.4e38); "
+        "send it in a smaller unit",
+    )
+
+
 def _as_float(x: object, *, decimal: bool = True) -> float | None:
     """`x` as the float a window holds it in (an infinity past a float's range), or None
     when it is not a number. A Decimal (a database's NUMERIC) counts where `decimal`."""
@@ -382,29 +399,9 @@ class WindowStore:
                 known,
             )
         for v in values:
-            number = _as_float(v)
-            if number is None:
-                return Rejection(
-                    RejectReason.MALFORMED,
-                    f"value {_shown(v)} is not a number; send numbers (floats or integers)",
-                    series,
-                    known,
-                )
-            if not -_F32_MAX <= number <= _F32_MAX:  # one test for the usual case; NaN fails it
-                if not _finite_itself(v, number):
-                    return Rejection(
-                        RejectReason.NON_FINITE,
-                        f"value {number} is not a finite number",
-                        series,
-                        known,
-                    )
-                return Rejection(
-                    RejectReason.OUT_OF_RANGE,
-                    f"value {_shown(v)} is beyond what float32 windows hold (about 3.4e38); "
-                    "send it in a smaller unit",
-                    series,
-                    known,
-                )
+            refused = value_refusal(v)
+            if refused is not None:
+                return Rejection(refused[0], f"value {refused[1]}", series, known)
         if at is None:
             return Rejection(
                 RejectReason.MALFORMED,
