@@ -33,6 +33,7 @@ from stream_ae import wiring
 from stream_ae.connectors.files import LABEL_COLUMNS
 from stream_ae.core.alerting import STATE_NAMES
 from stream_ae.core.records import Alert, Point, Rejection
+from stream_ae.core.series_ids import series_problem
 from stream_ae.core.threshold import level_of
 from stream_ae.core.windows.store import value_refusal
 from stream_ae.errors import InputError
@@ -134,6 +135,12 @@ class StreamDetector:
         self.channels: tuple[str, ...] = tuple(manifest.channel_names)
         self._detector = wiring.detector(self._settings, self.channels, artifact)
         self._clock = 0.0
+        problem = series_problem(self.series) if isinstance(self.series, str) else "not text"
+        if problem is not None or not self.series:
+            raise InputError(
+                f"series {self.series!r} cannot name a series ({problem or 'it is empty'}); "
+                "give 1 to 256 printable characters, like series='pump-7'"
+            )
 
     def score(
         self,
@@ -172,11 +179,19 @@ class StreamDetector:
         out = self._detector.process([Point(self.series, at, self._row(x))])
         self.alerts.extend(out.alerts)
         self.rejected.extend(rejection for _, rejection in out.rejected)
-        if not out.rejected:
-            self._clock = float(at)
+        # The default time follows the newest point the store took (a window refused
+        # after its point was taken still moves it, or the next would be a duplicate).
+        newest = self._detector.store.newest_ts(self.series)
+        if newest is not None:
+            self._clock = max(self._clock, newest)
 
     def _row(self, x: Mapping[str, float]) -> tuple[float, ...]:
         """`x`'s values in channel order, as given."""
+        if not isinstance(x, Mapping):
+            raise InputError(
+                f"x must map channel names to values, like "
+                f"{dict.fromkeys(self.channels, 0.5)}; got {type(x).__name__}"
+            )
         missing = [name for name in self.channels if name not in x]
         if missing:
             raise InputError(
@@ -208,7 +223,13 @@ class StreamDetector:
         # with `x` taken in, for a series the model does not know or scales online.
         mean, var = store.stats_with(slot, row)
         scale = lane.normalizer.scale(slots, mean[None], var[None])
-        score = lane.scorer.score(scale.apply(window)).scores.astype(np.float64)
+        scaled = scale.apply(window)
+        if not np.isfinite(scaled).all():  # as the detector refuses such a window
+            raise InputError(
+                f"x = {dict(x)} turns the window non-finite once scaled by the series' "
+                "statistics; send values in a smaller unit"
+            )
+        score = lane.scorer.score(scaled).scores.astype(np.float64)
         exponent = lane.threshold.exponent(slots, score)
         return float(np.nan_to_num(level_of(exponent))[0])
 

@@ -160,3 +160,42 @@ def test_score_one_says_what_is_wrong_with_a_value_it_cannot_score(model: Path) 
     ]:
         with pytest.raises(InputError, match=re.escape(said)):
             detector.score_one({"flow": value, "pressure": 0.0})  # type: ignore[dict-item]
+
+
+def test_learn_one_moves_on_after_a_window_refused_once_its_point_was_taken(
+    model: Path,
+) -> None:
+    # 3e38 fits a float32 but not once scaled: the store takes the point and refuses
+    # its window. The default time must still move on, or every later point would be a
+    # duplicate of it.
+    detector = StreamDetector(model, QUICK, series="unit-1")
+    for k in range(40):
+        detector.learn_one({"flow": 0.1 * k, "pressure": 0.0}, float(k))
+    detector.learn_one({"flow": 3e38, "pressure": 0.0})
+    for _ in range(3):
+        detector.learn_one({"flow": 0.5, "pressure": 0.0})
+    # Each window that holds the huge value is refused; none of the points is a duplicate.
+    assert [(r.reason.value, r.ts) for r in detector.rejected] == [
+        ("out_of_range", 40.0),
+        ("out_of_range", 41.0),
+        ("out_of_range", 42.0),
+        ("out_of_range", 43.0),
+    ]
+
+
+def test_score_one_says_so_when_a_value_turns_the_window_non_finite(model: Path) -> None:
+    detector = StreamDetector(model, QUICK, series="unit-1")
+    for k in range(40):
+        detector.learn_one({"flow": 0.1 * k, "pressure": 0.0}, float(k))
+    with pytest.raises(InputError, match="non-finite once scaled"):
+        detector.score_one({"flow": 3e38, "pressure": 0.0})
+    with pytest.raises(InputError, match="x must map channel names to values"):
+        detector.score_one(None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("series", [7, "", "a\nb"])
+def test_a_detector_for_a_series_that_cannot_be_one_is_refused_at_once(
+    model: Path, series: object
+) -> None:
+    with pytest.raises(InputError, match="cannot name a series"):
+        StreamDetector(model, QUICK, series=series)  # type: ignore[arg-type]

@@ -128,7 +128,10 @@ def _floats_or_nan(ts: Sequence[object]) -> np.ndarray:
     """[n] float64 `ts`, NaN for any that is not a number a float holds. Not numpy's own
     parse of the whole list: it would read the string '12' as 12.0, which the point by
     point path refuses."""
-    given = np.array(ts) if len(ts) else np.zeros(0)
+    try:
+        given = np.array(ts) if len(ts) else np.zeros(0)
+    except (ValueError, TypeError):  # ragged: some time is itself a sequence
+        given = np.zeros(0, dtype=object)
     if given.dtype.kind in "biuf" and given.ndim == 1:
         return given.astype(np.float64, copy=False)
     times = np.full(len(ts), np.nan)

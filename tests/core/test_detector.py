@@ -268,6 +268,42 @@ def test_a_point_whose_id_or_values_are_not_what_a_point_holds_is_refused(
     assert not out.failures
 
 
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "point by point"])
+@pytest.mark.parametrize(
+    ("ts", "reason"),
+    [
+        ("noon", RejectReason.MALFORMED),
+        (None, RejectReason.MALFORMED),
+        (Decimal("50"), RejectReason.MALFORMED),
+        (-(10**400), RejectReason.NON_FINITE),
+    ],
+    ids=["string", "None", "Decimal", "huge int"],
+)
+def test_a_newcomer_with_a_bad_time_in_a_full_store_is_refused_not_raised(
+    compiled: bool, ts: object, reason: RejectReason
+) -> None:
+    # The store is full and "s2" could be evicted: asking whether the newcomer evicts
+    # measured its time against the idle clock before checking it was a number.
+    points = [Point("s2", 0.0, (0.0,)), *series("s1", 100), Point("new", ts, (0.0,))]  # type: ignore[arg-type]
+    points += [Point("s1", float(t), (0.0,)) for t in range(100, 120)]
+    det = make(max_series=2, idle_evict_s=5)
+    det.compiled = compiled
+    out = det.process(points, now=2000.0)
+    assert [(i, r.reason) for i, r in out.rejected] == [(101, reason)]
+    assert out.points_scored == 120 - (W - 1)
+    assert "s2" in det.store  # nobody was evicted for it
+
+
+def test_both_paths_take_a_value_given_as_a_zero_dimensional_array() -> None:
+    given = [Point(p.series, p.ts, (np.array(p.values[0]),)) for p in series("s1", 60)]
+    results = []
+    for compiled in (True, False):
+        det = make()
+        det.compiled = compiled
+        results.append(rows(det.process(given)))  # type: ignore[arg-type]
+    assert results[0] == results[1] == rows(make().process(series("s1", 60)))
+
+
 @pytest.mark.parametrize("now", ["100", math.nan, -math.inf, 10**400, None])
 def test_a_now_that_is_not_a_finite_number_is_the_callers_error(now: object) -> None:
     det = make()

@@ -49,6 +49,10 @@ def value_refusal(v: object) -> tuple[RejectReason, str] | None:
 def _as_float(x: object, *, decimal: bool = True) -> float | None:
     """`x` as the float a window holds it in (an infinity past a float's range), or None
     when it is not a number. A Decimal (a database's NUMERIC) counts where `decimal`."""
+    if type(x) is float:  # the usual case, first
+        return x
+    if isinstance(x, np.ndarray) and x.ndim == 0 and x.dtype.kind in "biuf":
+        return float(x)  # a 0-d array: what the columns read it as, too
     if not (isinstance(x, numbers.Real | np.bool_) or (decimal and isinstance(x, Decimal))):
         return None
     try:
@@ -236,6 +240,11 @@ class WindowStore:
 
     def slot(self, series: str) -> int | None:
         return self.slots.slot_of.get(series)
+
+    def newest_ts(self, series: str) -> float | None:
+        """The time of the newest point taken for `series`, None when it is not live."""
+        slot = self.slot(series)
+        return None if slot is None else float(self.slots.last_ts[slot])
 
     def series_at(self, slot: int) -> str | None:
         return self.slots.series_of[slot]
@@ -460,8 +469,11 @@ class WindowStore:
     def _evicted_by(
         self, series: str, ts: float, values: Sequence[float], now: float | None
     ) -> int | None:
+        at = _as_float(ts, decimal=False)
+        if at is None or not math.isfinite(at):
+            return None  # push refuses the point: it takes no slot
         # Checked last: a point is refused rarely, a full store seldom has an idle victim.
-        victim = self._idle_victim(ts, now)
+        victim = self._idle_victim(at, now)
         if victim is None:
             return None
         return None if self._refusal(series, ts, values, now) is not None else victim
