@@ -263,7 +263,12 @@ def _points(
     if type(data).__name__ == "DataFrame":
         data, ts, series, found = _frame_columns(data, ts, series)
         channels = channels if channels is not None and list(channels) == found else found
-    values = np.asarray(data, dtype=np.float64)
+    given = np.asarray(data)
+    if given.dtype.kind not in "biuf":  # complex would lose its imaginary part
+        raise InputError(
+            f"data must be real numbers ([points] or [points, channels]); got {given.dtype}"
+        )
+    values = given.astype(np.float64)
     if values.ndim == 1:
         values = values[:, None]
     if values.ndim != 2 or len(values) == 0:
@@ -275,8 +280,8 @@ def _points(
     names = tuple(channels) if channels is not None else _default_channels(width)
     if len(names) != width:
         raise InputError(f"{width} column(s) of data for channels {list(names)}")
-    times = np.arange(n, dtype=np.float64) if ts is None else np.asarray(ts, dtype=np.float64)
-    ids = [series or "series"] * n if series is None or isinstance(series, str) else list(series)
+    times = np.arange(n, dtype=np.float64) if ts is None else _seconds(ts)
+    ids = _ids(series, n)
     if len(times) != n or len(ids) != n:
         raise InputError(
             f"{n} points but {len(times)} times and {len(ids)} series ids; give one each"
@@ -285,6 +290,26 @@ def _points(
     return [
         Point(str(s), t, tuple(v)) for s, t, v in zip(ids, times.tolist(), rows, strict=True)
     ], names
+
+
+def _seconds(ts: Sequence[float] | np.ndarray) -> np.ndarray:
+    given = np.asarray(ts)
+    if given.dtype.kind not in "biuf":
+        raise InputError(
+            f"ts must be numbers of seconds since the epoch; got {given.dtype} (a DataFrame's "
+            "DatetimeIndex or timestamp column is read for you)"
+        )
+    return given.astype(np.float64)
+
+
+def _ids(series: str | Sequence[str] | None, n: int) -> list[str]:
+    if series is None:
+        return ["series"] * n
+    if isinstance(series, str) and series:
+        return [series] * n
+    if isinstance(series, str | bytes | bytearray) or not isinstance(series, Sequence | np.ndarray):
+        raise InputError(f"series must be a name, or one name per point; got {series!r:.60}")
+    return list(series)
 
 
 def _default_channels(width: int) -> tuple[str, ...]:

@@ -199,3 +199,26 @@ def test_a_detector_for_a_series_that_cannot_be_one_is_refused_at_once(
 ) -> None:
     with pytest.raises(InputError, match="cannot name a series"):
         StreamDetector(model, QUICK, series=series)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "said"),
+    [
+        ({"series": 5}, "series must be a name, or one name per point"),
+        ({"series": b"pump"}, "series must be a name, or one name per point"),
+        ({"series": ""}, "series must be a name, or one name per point"),
+        ({"ts": ["noon"] * 3}, "ts must be numbers of seconds since the epoch"),
+        ({"data": np.array([1 + 1j, 2, 3])}, "data must be real numbers"),
+        ({"data": ["a", "b", "c"]}, "data must be real numbers"),
+    ],
+    ids=["int series", "bytes series", "empty series", "string times", "complex", "strings"],
+)
+def test_score_says_what_is_wrong_with_its_arguments(
+    model: Path, kwargs: dict[str, object], said: str
+) -> None:
+    # These raised TypeError or ValueError from numpy, or went on quietly: bytes read
+    # as four ids, "" as "series", complex values without their imaginary part.
+    detector = StreamDetector(model, QUICK, series="unit-1")
+    data = kwargs.pop("data", np.zeros((3, 2)))
+    with pytest.raises(InputError, match=re.escape(said)):
+        detector.score(data, **kwargs)  # type: ignore[arg-type]
