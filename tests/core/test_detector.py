@@ -11,7 +11,7 @@ from stream_ae.core.alerting import OPENED, AlertPolicy
 from stream_ae.core.detector import Detector, Lane
 from stream_ae.core.normalize import Normalizer
 from stream_ae.core.output import Output
-from stream_ae.core.records import Alert, AlertState, Point, RejectReason, ScoreBatch
+from stream_ae.core.records import Alert, AlertState, Point, Rejection, RejectReason, ScoreBatch
 from stream_ae.core.scoring import Scorer
 from stream_ae.core.stillness import StuckChannels, run_profile
 from stream_ae.core.threshold import RollingThreshold
@@ -178,6 +178,20 @@ def test_a_newcomer_whose_values_are_not_numbers_is_refused_not_raised(compiled:
     assert out.points_scored == 120 - (W - 1)
 
 
+def refused_alone(compiled: bool, bad: Point) -> Rejection:
+    """`bad` in the middle of one series' points: the one refusal, with nothing raised,
+    no internal error, and every other point scored."""
+    det = make()
+    det.compiled = compiled
+    points = [*series("s1", 40), bad, *(Point("s1", float(t), (0.0,)) for t in range(41, 60))]
+    out = det.process(points)
+    [(index, rejection)] = out.rejected
+    assert index == 40
+    assert out.points_scored == 59 - (W - 1)
+    assert not out.failures
+    return rejection
+
+
 @pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "point by point"])
 @pytest.mark.parametrize(
     ("ts", "value", "reason", "named"),
@@ -214,16 +228,9 @@ def test_a_point_a_library_caller_built_from_anything_is_refused_saying_why(
     # Points built in Python are not checked on the way in: a time or value that is
     # not a number used to raise out of process (compiled) or be refused as
     # internal_error with a traceback in the log (point by point).
-    det = make()
-    det.compiled = compiled
-    bad = Point("s1", ts, (value,))  # type: ignore[arg-type]
-    points = [*series("s1", 40), bad, *(Point("s1", float(t), (0.0,)) for t in range(41, 60))]
-    out = det.process(points)
-    [(index, rejection)] = out.rejected
-    assert (index, rejection.reason) == (40, reason)
+    rejection = refused_alone(compiled, Point("s1", ts, (value,)))  # type: ignore[arg-type]
+    assert rejection.reason == reason
     assert named in rejection.detail
-    assert out.points_scored == 59 - (W - 1)
-    assert not out.failures
 
 
 @pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "point by point"])
@@ -256,16 +263,9 @@ def test_a_point_whose_id_or_values_are_not_what_a_point_holds_is_refused(
     # Such a point used to raise out of process (compiled), or be refused as
     # internal_error (point by point), or be taken: a series whose id cannot be
     # encoded then lost its alerts, and point by point took its turn's others with it.
-    det = make()
-    det.compiled = compiled
-    bad = Point(series_id, 40.0, values)  # type: ignore[arg-type]
-    points = [*series("s1", 40), bad, *(Point("s1", float(t), (0.0,)) for t in range(41, 60))]
-    out = det.process(points)
-    [(index, rejection)] = out.rejected
-    assert (index, rejection.reason) == (40, reason)
+    rejection = refused_alone(compiled, Point(series_id, 40.0, values))  # type: ignore[arg-type]
+    assert rejection.reason == reason
     assert named in rejection.detail
-    assert out.points_scored == 59 - (W - 1)
-    assert not out.failures
 
 
 @pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "point by point"])
