@@ -35,7 +35,7 @@ from stream_ae.core.alerting import STATE_NAMES
 from stream_ae.core.records import Alert, Point, Rejection
 from stream_ae.core.series_ids import series_problem
 from stream_ae.core.threshold import level_of
-from stream_ae.core.windows.store import value_refusal
+from stream_ae.core.windows.point_checks import value_refusal
 from stream_ae.errors import InputError
 from stream_ae.settings import Settings
 

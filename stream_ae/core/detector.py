@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import numbers
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -29,6 +28,7 @@ from stream_ae.core.stillness import StuckChannels
 from stream_ae.core.threshold import RollingThreshold, level_of
 from stream_ae.core.training import TrainingCollector
 from stream_ae.core.windows import Gathered, WindowStore, kernel
+from stream_ae.core.windows.point_checks import as_float
 
 GATHER_UP_TO, GATHER_BYTES = 4096, 32 << 20
 """Windows copied out of the rings and kept to be scored together, at most, and the
@@ -219,7 +219,8 @@ class Detector:
         guards raise, the caller keeps what was done, refuses the points from
         `out.taken` on, and calls `abandon()`.
         """
-        if now is not None and not _finite_number(now):
+        at = None if now is None else as_float(now, decimal=False)
+        if now is not None and (at is None or not math.isfinite(at)):
             # The caller's own clock, not data: a wrong one would silently lift the limit.
             raise ValueError(
                 f"now must be a finite number of seconds since the epoch, got {now!r}; "
@@ -545,10 +546,3 @@ def _not_finite(batch: WindowBatch, row: int) -> Rejection:
         batch.series[row],
         float(batch.end_ts[row]),
     )
-
-
-def _finite_number(x: object) -> bool:
-    try:
-        return isinstance(x, numbers.Real) and math.isfinite(x)
-    except OverflowError:  # an integer no float holds
-        return False

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import math
-import numbers
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Literal
 
 import numpy as np
@@ -17,6 +15,7 @@ from stream_ae.core.series_ids import SERIES_MAX_CHARS, series_problem
 from stream_ae.core.windows import kernel
 from stream_ae.core.windows.gaps import RESET, GapPolicy, Gaps
 from stream_ae.core.windows.pending import PendingWindows
+from stream_ae.core.windows.point_checks import as_float, hashable, shown, value_refusal
 from stream_ae.core.windows.rings import Rings
 from stream_ae.core.windows.running import RunningStats
 from stream_ae.core.windows.slots import SlotTable
@@ -25,68 +24,6 @@ OutOfOrderPolicy = Literal["reject", "ignore_time"]
 DuplicatePolicy = Literal["reject", "replace"]
 
 _GROW_FROM = 1024
-_F32_MAX = float(np.finfo(np.float32).max)
-"""Windows are float32: a larger value would turn infinite in the ring."""
-
-
-def value_refusal(v: object) -> tuple[RejectReason, str] | None:
-    """Why a window cannot hold the value `v` (the reason, and the value as shown and
-    what is wrong with it), or None when it can."""
-    number = _as_float(v)
-    if number is None:
-        return RejectReason.MALFORMED, f"{_shown(v)} is not a number; send numbers"
-    if -_F32_MAX <= number <= _F32_MAX:  # one test for the usual case; NaN fails it
-        return None
-    if not _finite_itself(v, number):
-        return RejectReason.NON_FINITE, f"{number} is not a finite number"
-    return (
-        RejectReason.OUT_OF_RANGE,
-        f"{_shown(v)} is beyond what float32 windows hold (about 3.4e38); "
-        "send it in a smaller unit",
-    )
-
-
-def _as_float(x: object, *, decimal: bool = True) -> float | None:
-    """`x` as the float a window holds it in (an infinity past a float's range), or None
-    when it is not a number. A Decimal (a database's NUMERIC) counts where `decimal`."""
-    if type(x) is float:  # the usual case, first
-        return x
-    if isinstance(x, np.ndarray) and x.ndim == 0 and x.dtype.kind in "biuf":
-        return float(x)  # a 0-d array: what the columns read it as, too
-    if not (isinstance(x, numbers.Real | np.bool_) or (decimal and isinstance(x, Decimal))):
-        return None
-    try:
-        return float(x)
-    except OverflowError:  # an integer or fraction no float holds
-        return math.inf if x > 0 else -math.inf  # type: ignore[operator]
-    except ValueError:  # a signalling Decimal NaN
-        return math.nan
-
-
-def _finite_itself(x: object, number: float) -> bool:
-    """Whether `x` is a finite number, though `number` (its float) may not be."""
-    if isinstance(x, Decimal):
-        return x.is_finite()
-    if isinstance(x, np.floating):
-        return bool(np.isfinite(x))  # a long double past a float's range
-    return isinstance(x, numbers.Rational) or math.isfinite(number)
-
-
-def _hashable(x: object) -> bool:
-    try:
-        hash(x)
-    except TypeError:
-        return False
-    return True
-
-
-def _shown(x: object, most: int = 40) -> str:
-    """`x` as a refusal shows it: its repr, cut short."""
-    try:
-        text = repr(x)
-    except ValueError:  # an integer with more digits than Python will print
-        return f"(an integer of {x.bit_length()} bits)"  # type: ignore[attr-defined]
-    return text if len(text) <= most else text[: most - 3] + "..."
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,7 +168,7 @@ class WindowStore:
         return len(self.slots)
 
     def __contains__(self, series: object) -> bool:
-        return _hashable(series) and series in self.slots.slot_of
+        return hashable(series) and series in self.slots.slot_of
 
     @property
     def pending(self) -> int:
@@ -263,7 +200,7 @@ class WindowStore:
         try:
             return np.fromiter((get(name, -1) for name in series), np.int64, len(series))
         except TypeError:  # an id that cannot be a key (a list, say): not live, push refuses it
-            return np.array([get(n, -1) if _hashable(n) else -1 for n in series], np.int64)
+            return np.array([get(n, -1) if hashable(n) else -1 for n in series], np.int64)
 
     # -- writes ----------------------------------------------------------------
 
@@ -384,13 +321,13 @@ class WindowStore:
         nothing: the eviction predictions ask it too (a refused point takes no slot).
         A library caller's point may hold anything: an id that is not one, or a time or
         value that is not a number, is refused saying so, never raised."""
-        at = _as_float(ts, decimal=False)  # push does arithmetic with the time itself
+        at = as_float(ts, decimal=False)  # push does arithmetic with the time itself
         known = at if at is not None and math.isfinite(at) else None
         problem = series_problem(series) if isinstance(series, str) else "it is not a string"
         if problem is not None:
             return Rejection(
                 RejectReason.INVALID_SERIES,
-                f"the series id {_shown(series)} cannot be used: {problem}; use 1 to "
+                f"the series id {shown(series)} cannot be used: {problem}; use 1 to "
                 f"{SERIES_MAX_CHARS} printable characters",
                 None,
                 known,
@@ -414,14 +351,14 @@ class WindowStore:
         if at is None:
             return Rejection(
                 RejectReason.MALFORMED,
-                f"timestamp {_shown(ts)} is not a number (a float or an integer); send "
+                f"timestamp {shown(ts)} is not a number (a float or an integer); send "
                 "seconds since the epoch",
                 series,
             )
         if known is None:
             return Rejection(
                 RejectReason.NON_FINITE,
-                f"timestamp {_shown(ts)} is not a finite number of seconds",
+                f"timestamp {shown(ts)} is not a finite number of seconds",
                 series,
             )
         newest = float(self._newest[0])
@@ -469,7 +406,7 @@ class WindowStore:
     def _evicted_by(
         self, series: str, ts: float, values: Sequence[float], now: float | None
     ) -> int | None:
-        at = _as_float(ts, decimal=False)
+        at = as_float(ts, decimal=False)
         if at is None or not math.isfinite(at):
             return None  # push refuses the point: it takes no slot
         # Checked last: a point is refused rarely, a full store seldom has an idle victim.
