@@ -18,9 +18,11 @@ from stream_ae.core.windows import WindowStore
 
 
 def compile_ahead() -> None:
-    """Run the window store's, the decision layer's and the drift detector's loops once,
-    on the types the detector gives them."""
-    WindowStore(2, 1).take_run(0, np.array([-1]), np.zeros(1), np.zeros((1, 1)))
+    """Run the window store's loops (taking points, gathering windows), the decision
+    layer's and the drift detector's once, on the types the detector gives them."""
+    store = WindowStore(2, 1)
+    store.take_run(0, np.array([-1]), np.zeros(1), np.zeros((1, 1)))
+    store.drain()
     judge = Judge(AlertPolicy(), stuck=StuckChannels(1, 0.99, 4))
     windows = np.zeros((1, 4, 1), dtype=np.float32)
     threshold = RollingThreshold(history=10, warmup=5)

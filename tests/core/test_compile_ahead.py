@@ -1,6 +1,6 @@
 from stream_ae.core import verdicts
 from stream_ae.core.compile_ahead import compile_ahead
-from stream_ae.core.windows import kernel
+from stream_ae.core.windows import kernel, rings
 
 
 def test_both_hot_loops_are_compiled_for_the_detectors_types() -> None:
@@ -15,3 +15,9 @@ def test_the_drift_loop_is_compiled_too() -> None:
 
     compile_ahead()
     assert drift._page_hinkley_up.signatures
+
+
+def test_the_window_gather_is_compiled_for_the_stores_types() -> None:
+    compile_ahead()
+    gathered = rings._gather.signatures
+    assert gathered and any("float32" in str(types[1]) for types in gathered)  # values

@@ -67,6 +67,25 @@ def test_ring_wraps_without_corrupting_windows() -> None:
     assert seen == [[float(j) for j in range(e - 4, e + 1)] for e in range(4, 40)]
 
 
+def test_windows_across_the_rings_end_keep_every_channel_and_time() -> None:
+    store = WindowStore(window=3, channels=2, slack=2)  # a ring of 5 points
+    seen = []
+    for i in range(12):
+        assert store.push("a", 100.0 + i, (float(i), -float(i))) is None
+        if store.needs_drain:
+            got = store.drain().batch
+            seen.extend(zip(got.ts.tolist(), got.values.tolist(), strict=True))
+    got = store.drain().batch
+    seen.extend(zip(got.ts.tolist(), got.values.tolist(), strict=True))
+    assert seen == [
+        (
+            [100.0 + j for j in range(e - 2, e + 1)],
+            [[float(j), -float(j)] for j in range(e - 2, e + 1)],
+        )
+        for e in range(2, 12)
+    ]
+
+
 def test_needs_drain_after_slack_points() -> None:
     store = WindowStore(window=4, channels=1, slack=4)
     push_all(store, "a", [1.0, 2.0, 3.0])
