@@ -16,6 +16,10 @@ threshold moves by at most 6e-8 of itself against float64, and a history of 2,00
 scores takes 8 KiB instead of 20. The interpolation is river's `RollingQuantile`'s
 fed the same float32 scores, bit for bit (`tests/core/test_histories.py`).
 
+The loops allocate nothing (the callers hand them scratch and output arrays), so they
+are compiled without reference counting (`core.compiled`): `core.verdicts` calls them
+per row.
+
 Rows are made when a series takes a slot, and copied when a threshold keeps the
 history of before a new level (`RollingThreshold`'s return_after): a copy is just
 another row of the pool, so compiled code can save and restore one without
@@ -26,8 +30,9 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
+
+from stream_ae.core.compiled import jit_no_alloc
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
@@ -143,7 +148,8 @@ class ScoreHistories:
     def push(self, slots: np.ndarray, scores: np.ndarray) -> None:
         """Each score into its slot's history, in order (slots may repeat)."""
         rows = self.row_of[slots]
-        push_all(self.ring, self.ranked, self.fill, self.cursor, rows, scores)
+        listed = np.zeros(self.size, dtype=np.bool_)
+        push_all(self.ring, self.ranked, self.fill, self.cursor, rows, scores, listed)
 
     def quantile(self, slots: np.ndarray, q: float) -> np.ndarray:
         """Each slot's q-quantile (NaN for an empty history)."""
@@ -153,7 +159,9 @@ class ScoreHistories:
                 f"up (asked {q}); make them with lowest_quantile <= {q}"
             )
         rows = self.row_of[slots]
-        return quantile_all(self.ring, self.ranked, self.fill, rows, q)
+        out = np.empty(len(rows))
+        quantile_all(self.ring, self.ranked, self.fill, rows, q, out)
+        return out
 
     def values(self, slot: int) -> np.ndarray:
         """A slot's scores in arrival order (for tests and inspection)."""
@@ -163,7 +171,7 @@ class ScoreHistories:
         return np.concatenate([ring[at:n], ring[:at]]) if n == self.size else ring[:n].copy()
 
 
-@numba.njit(cache=True, nogil=True)
+@jit_no_alloc()
 def push(
     ring: np.ndarray,
     ranked: np.ndarray,
@@ -171,14 +179,17 @@ def push(
     cursor: np.ndarray,
     row: int,
     score: float,
+    listed: np.ndarray,
 ) -> None:
-    """One score into one row: the oldest leaves once the row is full."""
+    """One score into one row: the oldest leaves once the row is full. `listed` is
+    scratch for `_leave`: `size` False values, left so (allocating it per leave cost
+    as much as the scan)."""
     size, keep = ring.shape[1], ranked.shape[1]
     n = fill[row]
     at = cursor[row]
     top = min(n, keep)
     if n == size and ring[row, at] >= ring[row, ranked[row, 0]]:
-        top = _leave(ring, ranked, row, at, top)
+        top = _leave(ring, ranked, row, at, top, listed)
     # A finite score past float32's range is kept as its largest, not as infinity.
     ring[row, at] = min(score, FLOAT32_MAX) if score != np.inf else score
     if top < keep:
@@ -189,8 +200,10 @@ def push(
     cursor[row] = at + 1 if at + 1 < size else 0
 
 
-@numba.njit(cache=True, nogil=True)
-def _leave(ring: np.ndarray, ranked: np.ndarray, row: int, at: int, top: int) -> int:
+@jit_no_alloc()
+def _leave(
+    ring: np.ndarray, ranked: np.ndarray, row: int, at: int, top: int, listed: np.ndarray
+) -> int:
     """Ring position `at` is about to be overwritten: if it is among the largest, the
     largest score elsewhere in the ring takes its place. Returns how many largest
     there are now (the scores tied with the least of them may not include `at`)."""
@@ -202,7 +215,6 @@ def _leave(ring: np.ndarray, ranked: np.ndarray, row: int, at: int, top: int) ->
     for j in range(k, top - 1):
         ranked[row, j] = ranked[row, j + 1]
     top -= 1
-    listed = np.zeros(ring.shape[1], dtype=np.bool_)
     listed[at] = True
     for j in range(top):
         listed[ranked[row, j]] = True
@@ -210,13 +222,16 @@ def _leave(ring: np.ndarray, ranked: np.ndarray, row: int, at: int, top: int) ->
     for p in range(ring.shape[1]):
         if not listed[p] and (best < 0 or ring[row, p] > ring[row, best]):
             best = p
+    listed[at] = False
+    for j in range(top):
+        listed[ranked[row, j]] = False
     if best < 0:  # keep == size: every other score is listed already
         return top
     _join(ring, ranked, row, best, top, False)
     return top + 1
 
 
-@numba.njit(cache=True, nogil=True)
+@jit_no_alloc()
 def _join(ring: np.ndarray, ranked: np.ndarray, row: int, p: int, top: int, full: bool) -> None:
     """Ring position `p` joins the `top` largest, in score order; when `full`, the
     least of them leaves to make room."""
@@ -238,7 +253,7 @@ def _join(ring: np.ndarray, ranked: np.ndarray, row: int, p: int, top: int, full
         ranked[row, lo] = p
 
 
-@numba.njit(cache=True, nogil=True)
+@jit_no_alloc()
 def quantile(ring: np.ndarray, ranked: np.ndarray, fill: np.ndarray, row: int, q: float) -> float:
     """river's `RollingQuantile.get`: linear interpolation between the two ranks
     around q (n - 1), read among the largest scores."""
@@ -255,32 +270,33 @@ def quantile(ring: np.ndarray, ranked: np.ndarray, fill: np.ndarray, row: int, q
     return low + (high - low) * (index - lower)
 
 
-@numba.njit(cache=True, nogil=True)
+@jit_no_alloc()
 def copy_row(
     ring: np.ndarray, ranked: np.ndarray, fill: np.ndarray, cursor: np.ndarray, src: int, dst: int
 ) -> None:
     n = fill[src]
-    ring[dst, :n] = ring[src, :n]
-    top = min(n, ranked.shape[1])
-    ranked[dst, :top] = ranked[src, :top]
+    for p in range(n):  # loops, not slices: a slice copy allocates
+        ring[dst, p] = ring[src, p]
+    for j in range(min(n, ranked.shape[1])):
+        ranked[dst, j] = ranked[src, j]
     fill[dst] = n
     cursor[dst] = cursor[src]
 
 
-@numba.njit(cache=True, nogil=True)
+@jit_no_alloc()
 def release(free: np.ndarray, free_count: np.ndarray, row: int) -> None:
     free[free_count[0]] = row
     free_count[0] += 1
 
 
-@numba.njit(cache=True, nogil=True)
+@jit_no_alloc()
 def take(free: np.ndarray, free_count: np.ndarray) -> int:
     """A free row (the caller reserved enough)."""
     free_count[0] -= 1
     return free[free_count[0]]
 
 
-@numba.njit(cache=True, nogil=True)
+@jit_no_alloc()
 def push_all(
     ring: np.ndarray,
     ranked: np.ndarray,
@@ -288,16 +304,20 @@ def push_all(
     cursor: np.ndarray,
     rows: np.ndarray,
     scores: np.ndarray,
+    listed: np.ndarray,
 ) -> None:
     for i in range(len(rows)):
-        push(ring, ranked, fill, cursor, rows[i], scores[i])
+        push(ring, ranked, fill, cursor, rows[i], scores[i], listed)
 
 
-@numba.njit(cache=True, nogil=True)
+@jit_no_alloc()
 def quantile_all(
-    ring: np.ndarray, ranked: np.ndarray, fill: np.ndarray, rows: np.ndarray, q: float
-) -> np.ndarray:
-    out = np.empty(len(rows))
+    ring: np.ndarray,
+    ranked: np.ndarray,
+    fill: np.ndarray,
+    rows: np.ndarray,
+    q: float,
+    out: np.ndarray,
+) -> None:
     for i in range(len(rows)):
         out[i] = quantile(ring, ranked, fill, rows[i], q)
-    return out

@@ -11,6 +11,9 @@ touches another's state, so the verdicts are the turn-by-turn ones
 logarithms and sums may differ from numpy's in the last bit (numpy has its own
 vectorised `log` and sums in pairs); they feed no state, only its exponent.
 
+The loops allocate nothing (`judge_all` hands them their scratch), so they are compiled
+without reference counting (`core.compiled`).
+
 A model in shadow is judged beside the serving one as `Judge.turn` does: each row by
 the newest lane whose threshold is warm for its series, and every lane's threshold
 learns its own score.
@@ -22,12 +25,12 @@ import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
-import numba
 import numpy as np
 
 from stream_ae.core import histories as h
 from stream_ae.core.alerting import ACTIVE, OPENED, QUIET, RESOLVED, AlertPolicy, PolicyRules
 from stream_ae.core.alerting import PolicyState as Policy
+from stream_ae.core.compiled import jit_no_alloc
 from stream_ae.core.stillness import StuckChannels, StuckRules
 from stream_ae.core.stillness import StuckState as Stuck
 from stream_ae.core.threshold import SHOULDER, RollingThreshold, ThresholdRules
@@ -108,6 +111,9 @@ def judge_all(
         stuck_rules,
         on_tail,
         out,
+        np.zeros((max(windows.shape[1] - 1, 0), windows.shape[2]), dtype=np.int64),
+        np.zeros(first[0].ring.shape[1], dtype=np.bool_),
+        np.zeros(second[0].ring.shape[1], dtype=np.bool_),
     )
     return out
 
@@ -123,7 +129,7 @@ _NO_STUCK = (
 )
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@jit_no_alloc(error_model="numpy")
 def _judge_rows(
     slots: np.ndarray,
     scores: np.ndarray,
@@ -142,8 +148,11 @@ def _judge_rows(
     sr: StuckRules,
     on_tail: bool,
     out: Verdicts,
+    within: np.ndarray,
+    listed: np.ndarray,
+    shadow_listed: np.ndarray,
 ) -> None:
-    within = np.zeros((max(windows.shape[1] - 1, 0), windows.shape[2]), dtype=np.int64)
+    """`judge_all`'s loop; `within` and `listed` are scratch (no allocation in here)."""
     for i in range(len(slots)):
         slot = slots[i]
         judged_at = _current(th, tr, slot)
@@ -159,7 +168,7 @@ def _judge_rows(
             bar = np.nan
         stuck = -1
         if stuck_on:
-            _runs_within(windows[i], within)
+            _runs_within(windows, i, within)
             still, channel = _stuck_judge(st, sr, slot, within)
             _stuck_learn(st, sr, slot, within)
             if still > exponent:
@@ -172,10 +181,19 @@ def _judge_rows(
         protect, clear = _policy_update(po, pr, slot, value, limit, ts[i], out, i)
         # Every lane learns its own score; the incident follows a level its judging
         # lane lets in.
-        if _learn(th, tr, slot, scores[i], protect, clear, judged_at) and lane == 0:
+        if _learn(th, tr, slot, scores[i], protect, clear, judged_at, listed) and lane == 0:
             po.reference[slot] = np.nan
         if shadow:
-            let_in = _learn(shadow_th, shadow_tr, slot, shadow_scores[i], protect, clear, shadow_at)
+            let_in = _learn(
+                shadow_th,
+                shadow_tr,
+                slot,
+                shadow_scores[i],
+                protect,
+                clear,
+                shadow_at,
+                shadow_listed,
+            )
             if let_in and lane == 1:
                 po.reference[slot] = np.nan
         out.lane[i] = lane
@@ -188,7 +206,7 @@ def _judge_rows(
 # -- the threshold (RollingThreshold.current / exponent / learn) ----------------------
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@jit_no_alloc(error_model="numpy")
 def _current(th: Threshold, tr: ThresholdRules, slot: int) -> float:
     if th.taken[slot] < tr.warmup:
         return np.nan
@@ -196,7 +214,7 @@ def _current(th: Threshold, tr: ThresholdRules, slot: int) -> float:
     return _maximum(value, tr.floor)
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@jit_no_alloc(error_model="numpy")
 def _exponent(th: Threshold, tr: ThresholdRules, slot: int, score: float, top: float) -> float:
     if math.isnan(top) or math.isnan(score):
         return np.nan
@@ -211,7 +229,7 @@ def _exponent(th: Threshold, tr: ThresholdRules, slot: int, score: float, top: f
     return _maximum(log_tail / tr.log_tail, 0.0)
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@jit_no_alloc(error_model="numpy")
 def _learn(
     th: Threshold,
     tr: ThresholdRules,
@@ -220,6 +238,7 @@ def _learn(
     hold: bool,
     clear: bool,
     judged_at: float,
+    listed: np.ndarray,
 ) -> bool:
     """`RollingThreshold.learn` for one score; True when it let a held score in."""
     known = not math.isnan(score)
@@ -242,12 +261,12 @@ def _learn(
         if not math.isnan(bound):
             taken = _minimum(taken, bound)
     if learn:
-        h.push(th.ring, th.ranked, th.fill, th.cursor, th.row_of[slot], taken)
+        h.push(th.ring, th.ranked, th.fill, th.cursor, th.row_of[slot], taken, listed)
         th.taken[slot] += 1
     return new_level
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@jit_no_alloc(error_model="numpy")
 def _keep_the_level_before(
     th: Threshold, tr: ThresholdRules, slot: int, score: float, known: bool, new_level: bool
 ) -> None:
@@ -283,7 +302,7 @@ def _keep_the_level_before(
         th.before[slot] = -1
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@jit_no_alloc(error_model="numpy")
 def _advance_rise_base(
     th: Threshold, tr: ThresholdRules, slot: int, judged_at: float, new_level: bool
 ) -> float:
@@ -303,7 +322,7 @@ def _advance_rise_base(
 # -- the alert policy (AlertPolicy.update) ---------------------------------------------
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@jit_no_alloc(error_model="numpy")
 def _policy_update(
     po: Policy,
     pr: PolicyRules,
@@ -362,7 +381,7 @@ def _policy_update(
     return protect, clear
 
 
-@numba.njit(cache=True, nogil=True)
+@jit_no_alloc()
 def _ones(bits: np.uint64) -> int:
     count = 0
     while bits:
@@ -376,34 +395,34 @@ def _ones(bits: np.uint64) -> int:
 _LOG_HALF = math.log(0.5)
 
 
-@numba.njit(cache=True, nogil=True)
-def _runs_within(window: np.ndarray, within: np.ndarray) -> None:
-    """`stillness._runs_within` for one window, into `within` [steps - 1, channels]."""
-    steps, channels = window.shape
+@jit_no_alloc()
+def _runs_within(windows: np.ndarray, i: int, within: np.ndarray) -> None:
+    """`stillness._runs_within` for window i, into `within` [steps - 1, channels]."""
+    steps, channels = windows.shape[1], windows.shape[2]
     for c in range(channels):
         changed = 0
         for j in range(1, steps):
-            if window[j, c] != window[j - 1, c]:
+            if windows[i, j, c] != windows[i, j - 1, c]:
                 changed = j
             within[j - 1, c] = j - changed
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@jit_no_alloc(error_model="numpy")
 def _stuck_judge(st: Stuck, sr: StuckRules, slot: int, within: np.ndarray) -> tuple[float, int]:
     if sr.longest < 1:
         return np.nan, -1
-    counts = st.at_least[slot]
+    counts = st.at_least  # indexed [slot, ...]: no view per row
     best, channel = -np.inf, -1
-    for c in range(counts.shape[1]):
+    for c in range(counts.shape[2]):
         run = within[sr.longest - 1, c]
-        log_steps = np.log(counts[0, c] + 1.0)
-        log_p = np.logaddexp(np.log(counts[run, c]), run * _LOG_HALF) - log_steps
-        log_first = np.logaddexp(np.log(counts[1, c]), _LOG_HALF) - log_steps
+        log_steps = np.log(counts[slot, 0, c] + 1.0)
+        log_p = np.logaddexp(np.log(counts[slot, run, c]), run * _LOG_HALF) - log_steps
+        log_first = np.logaddexp(np.log(counts[slot, 1, c]), _LOG_HALF) - log_steps
         on, before = 0.0, 0.0
         for level in range(2, sr.longest + 1):
-            on += counts[level, c]
+            on += counts[slot, level, c]
         for level in range(1, sr.longest):
-            before += counts[level, c]
+            before += counts[slot, level, c]
         goes_on = (on + 0.5) / (before + 1.0)
         log_p = _maximum(log_p, log_first + max(run - 1, 0) * np.log(goes_on))
         x = _minimum(log_p, 0.0) / sr.per_step if run > 0 else 0.0
@@ -415,51 +434,53 @@ def _stuck_judge(st: Stuck, sr: StuckRules, slot: int, within: np.ndarray) -> tu
     return best, channel
 
 
-@numba.njit(cache=True, nogil=True)
+@jit_no_alloc()
 def _stuck_learn(st: Stuck, sr: StuckRules, slot: int, within: np.ndarray) -> None:
     longest = sr.longest
     if longest < 1:
         return
-    counts, run, counted = st.at_least[slot], st.run[slot], st.counted[slot]
+    counts, run, counted = st.at_least, st.run, st.counted  # indexed [slot, ...]
     start = 1 if st.seen[slot] == 0 else max(1, longest + 1 - sr.hop)
     for position in range(start, longest + 1):
-        for c in range(counts.shape[1]):
+        for c in range(counts.shape[2]):
             repeats = within[position - 1, c]
             if repeats == 0:
                 now = 0
             elif repeats == position:  # reaching back to the window's start: maybe longer
-                now = max(run[c] + 1, repeats)
+                now = max(run[slot, c] + 1, repeats)
             else:
                 now = repeats
-            ended = now == 0 and run[c] > 0
+            ended = now == 0 and run[slot, c] > 0
             if ended:
-                upto = run[c]
+                upto = run[slot, c]
             elif now >= sr.escape_after:
                 upto = now
             else:
-                upto = counted[c]
-            counts[0, c] = counts[0, c] * sr.keep + 1.0
+                upto = counted[slot, c]
+            counts[slot, 0, c] = counts[slot, 0, c] * sr.keep + 1.0
             for level in range(1, longest + 1):
-                counts[level, c] *= sr.keep
-            if upto != counted[c]:
+                counts[slot, level, c] *= sr.keep
+            if upto != counted[slot, c]:
                 for level in range(1, longest + 1):
-                    counts[level, c] += max(upto - level + 1, 0) - max(counted[c] - level + 1, 0)
-            counted[c] = 0 if ended else upto
-            run[c] = now
+                    counts[slot, level, c] += max(upto - level + 1, 0) - max(
+                        counted[slot, c] - level + 1, 0
+                    )
+            counted[slot, c] = 0 if ended else upto
+            run[slot, c] = now
     st.seen[slot] += longest + 1 - start
 
 
 # -- numpy's NaN-propagating minimum and maximum on scalars ---------------------------
 
 
-@numba.njit(cache=True, nogil=True)
+@jit_no_alloc()
 def _maximum(a: float, b: float) -> float:
     if math.isnan(a) or math.isnan(b):
         return np.nan
     return a if a >= b else b
 
 
-@numba.njit(cache=True, nogil=True)
+@jit_no_alloc()
 def _minimum(a: float, b: float) -> float:
     if math.isnan(a) or math.isnan(b):
         return np.nan
