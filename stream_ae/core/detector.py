@@ -429,16 +429,19 @@ class Detector:
                     self._refuse(out, rows, exc, ctx, ok, tags)
         names = [lane.scorer.name for lane in self.lanes]
         rows = np.flatnonzero(ok)
+        every = len(rows) == len(batch.series)  # the usual case: no per-row tuples
         out.scored.append(
             Scored(
-                series=tuple(batch.series[i] for i in rows.tolist()),
+                series=batch.series if every else tuple(batch.series[i] for i in rows.tolist()),
                 ts=batch.end_ts[rows],
                 values=batch.values[rows, -1, :],
                 score=ctx.score[rows],
                 threshold=ctx.threshold[rows],
                 level=ctx.level[rows],
                 state=ctx.state[rows],
-                scorer=tuple(names[k] for k in ctx.decider[rows].tolist()),
+                scorer=(names[0],) * len(rows)
+                if len(names) == 1
+                else tuple(names[k] for k in ctx.decider[rows].tolist()),
             )
         )
         self._in_flight.difference_update(tags.tolist())

@@ -6,7 +6,8 @@ import math
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from itertools import repeat
+from typing import Literal, cast
 
 import numpy as np
 
@@ -198,7 +199,7 @@ class WindowStore:
         """[points] int64 each series' slot, -1 for one not live."""
         get = self.slots.slot_of.get
         try:
-            return np.fromiter((get(name, -1) for name in series), np.int64, len(series))
+            return np.fromiter(map(get, series, repeat(-1)), np.int64, len(series))
         except TypeError:  # an id that cannot be a key (a list, say): not live, push refuses it
             return np.array([get(n, -1) if hashable(n) else -1 for n in series], np.int64)
 
@@ -547,9 +548,11 @@ class WindowStore:
         self._since_drain[:] = 0
         self.needs_drain = False
         ts, values = self.rings.gather(slots, ends, self.window)
-        series_of = self.slots.series_of
+        names = tuple(map(self.slots.series_of.__getitem__, slots.tolist()))
+        if None in names:  # a freed slot's window (drained before every eviction: never)
+            names = tuple(name or "" for name in names)
         batch = WindowBatch(
-            series=tuple(series_of[s] or "" for s in slots.tolist()),
+            series=cast(tuple[str, ...], names),
             end_ts=ts[:, -1].copy() if len(slots) else np.empty(0),
             ts=ts,
             values=values,
