@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from stream_ae import wiring
-from stream_ae.connectors.files import LABEL_COLUMNS
+from stream_ae.connectors.frames import pandas, read_frame
 from stream_ae.core.alerting import STATE_NAMES
 from stream_ae.core.records import Alert, Point, Rejection
 from stream_ae.core.series_ids import series_problem
@@ -68,7 +68,7 @@ class Scores:
 
     def to_frame(self) -> pd.DataFrame:
         """The rows as a pandas DataFrame (`pip install stream-ae[dataframe]`)."""
-        pd = _pandas()
+        pd = pandas()
         return pd.DataFrame(
             {
                 "series": self.series,
@@ -94,8 +94,11 @@ def fit_model(
     the registry `out`; returns the version's directory.
 
     `data` is an array [points] or [points, channels], or a pandas DataFrame (see
-    `StreamDetector.score` for how its columns are read). Each series' points must be
-    in time order; `ts` defaults to one point per second."""
+    `StreamDetector.score` for its time and series). A DataFrame's channels are the
+    columns named in `channels`, or else every column of numbers but the time, the
+    series and labels (`label`, `anomaly`, ...); a true/false column is a channel only
+    when named. Each series' points must be in time order; `ts` defaults to one point
+    per second."""
     from stream_ae.lifecycle.dataset import cut_windows
     from stream_ae.runtime.fit_job import fit_windows
 
@@ -155,8 +158,8 @@ class StreamDetector:
         - an array [points] or [points, channels]: `series` names the series (one name,
           or one per point), `ts` gives event times (default: one per second);
         - a DataFrame: a DatetimeIndex, or a `timestamp`, `ts` or `time` column, gives
-          the time; a `series` column, or `series`, names the series; every other
-          numeric column is a channel, except label columns (`label`, `anomaly`, ...).
+          the time; a `series` column, or `series`, names the series; the model's
+          channels are its columns of those names (other columns are left alone).
         """
         points, names = _points(data, ts, series, self.channels)
         if names != self.channels:
@@ -261,8 +264,8 @@ def _points(
 ) -> tuple[list[Point], tuple[str, ...]]:
     """Points from an array or a DataFrame, and their channel names."""
     if type(data).__name__ == "DataFrame":
-        data, ts, series, found = _frame_columns(data, ts, series)
-        channels = channels if channels is not None and list(channels) == found else found
+        data, ts, series, found = read_frame(data, ts, series, channels)
+        channels = found
     given = np.asarray(data)
     if given.dtype.kind not in "biuf":  # complex would lose its imaginary part
         raise InputError(
@@ -314,48 +317,3 @@ def _ids(series: str | Sequence[str] | None, n: int) -> list[str]:
 
 def _default_channels(width: int) -> tuple[str, ...]:
     return ("value",) if width == 1 else tuple(f"value_{i}" for i in range(width))
-
-
-def _frame_columns(
-    frame: pd.DataFrame, ts: Any, series: Any
-) -> tuple[np.ndarray, Any, Any, list[str]]:
-    pd = _pandas()
-    lowered = {str(c).lower(): c for c in frame.columns}
-    time_column = next((lowered[n] for n in ("timestamp", "ts", "time") if n in lowered), None)
-    series_column = lowered.get("series")
-    if ts is None:
-        if time_column is not None:
-            ts = _epoch_seconds(pd, frame[time_column])
-        elif isinstance(frame.index, pd.DatetimeIndex):
-            ts = _epoch_seconds(pd, frame.index.to_series())
-    if series is None and series_column is not None:
-        series = frame[series_column].astype(str).tolist()
-    skip = {time_column, series_column}
-    labels = {name.lower() for name in LABEL_COLUMNS}
-    found = [
-        c
-        for c in frame.columns
-        if c not in skip
-        and str(c).lower() not in labels
-        and pd.api.types.is_numeric_dtype(frame[c])
-    ]
-    if not found:
-        raise InputError(f"the DataFrame has no numeric channel column: {list(frame.columns)}")
-    return frame[found].to_numpy(dtype=np.float64), ts, series, [str(c) for c in found]
-
-
-def _epoch_seconds(pd: Any, column: Any) -> np.ndarray:
-    if pd.api.types.is_datetime64_any_dtype(column):
-        stamps = pd.to_datetime(column, utc=True)
-        return (stamps - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy()
-    return column.to_numpy(dtype=np.float64)
-
-
-def _pandas() -> Any:
-    try:
-        import pandas
-    except ImportError:
-        raise InputError(
-            "DataFrames need pandas: pip install 'stream-ae[dataframe]' (or pandas)"
-        ) from None
-    return pandas

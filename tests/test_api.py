@@ -4,6 +4,7 @@ learn_one / score_one, and the README's example as written."""
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -222,3 +223,23 @@ def test_score_says_what_is_wrong_with_its_arguments(
     data = kwargs.pop("data", np.zeros((3, 2)))
     with pytest.raises(InputError, match=re.escape(said)):
         detector.score(data, **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_dataframe_with_other_columns_is_scored_on_the_models_channels(model: Path) -> None:
+    later = plant("2026-01-01 10:00", 100)
+    expected = StreamDetector(model, QUICK).score(later, series="unit-1")
+    # As a database hands it over: Decimal numbers, a host, a rack number, a flag.
+    later["pressure"] = [Decimal(repr(v)) for v in later["pressure"]]
+    later["host"], later["rack"], later["maintenance"] = "h1", 7, False
+    later = later[["host", "pressure", "rack", "flow", "maintenance", "anomaly"]]
+    got = StreamDetector(model, QUICK).score(later, series="unit-1")
+    assert np.array_equal(got.score, expected.score) and len(got) == 100 - 31
+
+
+def test_fit_model_takes_the_channels_named_from_a_dataframe(tmp_path: Path) -> None:
+    frame = plant("2026-01-01", 300)
+    frame["maintenance"] = False  # never a channel unless named
+    fitted = fit_model(frame, channels=["pressure"], settings=QUICK, out=tmp_path / "one")
+    assert StreamDetector(fitted, QUICK).channels == ("pressure",)
+    fitted = fit_model(frame, settings=QUICK, out=tmp_path / "all")
+    assert StreamDetector(fitted, QUICK).channels == ("flow", "pressure")
