@@ -56,6 +56,17 @@ class PointColumns:
                 f"columns of {n} series ids need [{n}] times and [{n}, channels] values "
                 f"(got {self.ts.shape} and {self.values.shape})"
             )
+        # Numbers only: the hot path reads these columns as float64 without a check per
+        # point. Rows as they came (text, None, datetimes) go through `from_rows`, which
+        # keeps them for the store to refuse one by one, saying why.
+        for name, column in (("times", self.ts), ("values", self.values)):
+            if column.dtype.kind not in "fiu":
+                raise ValueError(
+                    f"columns hold {name} as numbers (float64), got {column.dtype}; build "
+                    "columns of points as given with PointColumns.from_rows"
+                )
+        if self.given is not None and len(self.given) != n:
+            raise ValueError(f"{n} points but {len(self.given)} rows as given")
 
     def __len__(self) -> int:
         return len(self.series)

@@ -186,3 +186,32 @@ def test_a_value_that_is_not_a_number_is_refused_alone() -> None:
     assert got == expected
     refused = detector(True).process(points).rejected
     assert [i for i, _ in refused] == [5, 7]  # the rest were taken and scored
+
+
+@pytest.mark.parametrize(
+    ("ts", "values", "given", "said"),
+    [
+        (np.array(["1000", "1001"], dtype=object), np.ones((2, C)), None, "times as numbers"),
+        (
+            np.array(["2026-01-01", "2026-01-02"], dtype="datetime64[s]"),
+            np.ones((2, C)),
+            None,
+            "datetime64",
+        ),
+        (np.array([True, False]), np.ones((2, C)), None, "got bool"),
+        (
+            np.array([1000.0, 1001.0]),
+            np.array([["1", "2"], ["3", "x"]], dtype=object),
+            None,
+            "values as numbers",
+        ),
+        (np.array([1000.0, 1001.0]), np.ones((2, C)), [(1.0, 1.0)], "2 points but 1 rows as given"),
+    ],
+)
+def test_columns_hold_numbers_or_are_refused_when_built(
+    ts: np.ndarray, values: np.ndarray, given: list[tuple[float, ...]] | None, said: str
+) -> None:
+    # Built by hand, such columns were taken where a point is refused (the text "1000"
+    # as 1000.0, a bool time as 0 or 1), or raised from process (text like "noon").
+    with pytest.raises(ValueError, match=said):
+        PointColumns(["a", "b"], ts, values, given)
