@@ -33,7 +33,7 @@ from stream_ae import wiring
 from stream_ae.connectors.frames import pandas, read_frame
 from stream_ae.core.alerting import STATE_NAMES
 from stream_ae.core.records import Alert, Point, Rejection
-from stream_ae.core.series_ids import series_problem
+from stream_ae.core.series_ids import SERIES_MAX_CHARS, series_problem
 from stream_ae.core.threshold import level_of
 from stream_ae.core.windows.point_checks import value_refusal
 from stream_ae.errors import InputError
@@ -142,7 +142,7 @@ class StreamDetector:
         if problem is not None or not self.series:
             raise InputError(
                 f"series {self.series!r} cannot name a series ({problem or 'it is empty'}); "
-                "give 1 to 256 printable characters, like series='pump-7'"
+                f"give 1 to {SERIES_MAX_CHARS} printable characters, like series='pump-7'"
             )
 
     def score(
