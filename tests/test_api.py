@@ -241,5 +241,6 @@ def test_fit_model_takes_the_channels_named_from_a_dataframe(tmp_path: Path) -> 
     frame["maintenance"] = False  # never a channel unless named
     fitted = fit_model(frame, channels=["pressure"], settings=QUICK, out=tmp_path / "one")
     assert StreamDetector(fitted, QUICK).channels == ("pressure",)
-    fitted = fit_model(frame, settings=QUICK, out=tmp_path / "all")
+    with pytest.warns(UserWarning, match="'maintenance' is true/false"):
+        fitted = fit_model(frame, settings=QUICK, out=tmp_path / "all")
     assert StreamDetector(fitted, QUICK).channels == ("flow", "pressure")

@@ -3,15 +3,18 @@
 Channels are taken by name when they are known (a model's, or `channels=` given), so a
 frame may carry other columns beside them; otherwise every column that holds numbers is
 one, except the time, the series and label columns. A column of numbers stored as
-objects (a database driver's Decimal) is read as the floats it holds. What cannot be
-read is said, with the column and the first value at fault, rather than skipped: a
-channel silently left out is a sensor nobody watches.
+objects (a database driver's Decimal) is read as the floats it holds. A column named as
+a channel that cannot be read is an error naming the first value at fault; a column
+left out of the channels found that still holds numbers (a true/false flag, numbers
+mixed with text) is named in a warning: a channel silently left out is a sensor nobody
+watches.
 """
 
 from __future__ import annotations
 
 import decimal
 import numbers
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,64 +35,86 @@ def read_frame(
     DatetimeIndex)."""
     pd = pandas()
     names = [str(c) for c in frame.columns]
-    twice = sorted({name for name in names if names.count(name) > 1})
-    if twice:
-        raise InputError(
-            f"the DataFrame has more than one column named {', '.join(map(repr, twice))}; "
-            "give each column its own name"
-        )
-    by_name = dict(zip(names, frame.columns, strict=True))
-    lowered = {name.lower(): name for name in names}
+    at: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        at.setdefault(name, []).append(i)
+
+    def column(name: str) -> Any:
+        if len(at[name]) > 1:
+            raise InputError(
+                f"the DataFrame has {len(at[name])} columns named {name!r}; give each "
+                "column it reads its own name"
+            )
+        return frame.iloc[:, at[name][0]]
+
+    lowered: dict[str, str] = {}
+    for name in at:
+        lowered.setdefault(name.lower(), name)
     time_name = next((lowered[n] for n in TIME_COLUMNS if n in lowered), None)
     series_name = lowered.get(SERIES_COLUMN)
     if ts is None:
         if time_name is not None:
-            ts = _epoch_seconds(pd, frame[by_name[time_name]], time_name)
+            ts = _epoch_seconds(pd, column(time_name), time_name)
         elif isinstance(frame.index, pd.DatetimeIndex):
             ts = _epoch_seconds(pd, frame.index.to_series(), "index")
     if series is None and series_name is not None:
-        series = frame[by_name[series_name]].astype(str).tolist()
+        series = column(series_name).astype(str).tolist()
     if channels is not None:
         wanted = [str(c) for c in channels]
-        missing = [name for name in wanted if name not in by_name]
+        if not wanted:
+            raise InputError("channels= names no column; name at least one, like ['flow']")
+        missing = [name for name in wanted if name not in at]
         if missing:
             raise InputError(
                 f"the DataFrame has no column {', '.join(map(repr, missing))} of the "
                 f"channels {wanted}; its columns are {names}"
             )
-        columns = [_numbers(pd, frame[by_name[name]], name) for name in wanted]
-    else:
-        labels = {name.lower() for name in LABEL_COLUMNS}
-        skipped: list[str] = []
-        wanted, columns = [], []
-        for name in names:
-            if name in (time_name, series_name) or name.lower() in labels:
-                continue
-            why = _not_a_channel(pd, frame[by_name[name]])
-            if why is None:
-                wanted.append(name)
-                columns.append(_numbers(pd, frame[by_name[name]], name))
-            else:
-                skipped.append(f"{name!r} {why}")
-        if not wanted:
-            reasons = f" ({'; '.join(skipped)})" if skipped else ""
-            raise InputError(
-                f"the DataFrame has no channel column{reasons}; channels are columns of "
-                f"numbers other than the time, the series and labels: {names}"
-            )
-    return np.column_stack(columns), ts, series, wanted
+        return np.column_stack([_numbers(pd, column(n), n) for n in wanted]), ts, series, wanted
+    labels = {name.lower() for name in LABEL_COLUMNS}
+    wanted, values, skipped, surprising = [], [], [], []
+    for name in at:
+        if name in (time_name, series_name) or name.lower() in labels:
+            continue
+        reasons = [_not_a_channel(pd, frame.iloc[:, i]) for i in at[name]]
+        if all(why is not None for why, _ in reasons):
+            said = "; ".join(f"{name!r} {why}" for why, _ in reasons)
+            skipped.append(said)
+            if any(numbers_in for _, numbers_in in reasons):
+                surprising.append(said)
+            continue
+        wanted.append(name)
+        values.append(_numbers(pd, column(name), name))
+    if not wanted:
+        reasons_said = f" ({'; '.join(skipped)})" if skipped else ""
+        raise InputError(
+            f"the DataFrame has no channel column{reasons_said}; channels are columns of "
+            f"numbers other than the time, the series and labels: {names}"
+        )
+    if surprising:
+        warnings.warn(
+            f"not taken as channels: {'; '.join(surprising)}; name the channels in "
+            "channels= to choose them",
+            UserWarning,
+            stacklevel=4,  # the caller of fit_model / score
+        )
+    return np.column_stack(values), ts, series, wanted
 
 
-def _not_a_channel(pd: Any, column: Any) -> str | None:
-    """Why a column is not taken as a channel unless named, or None."""
+def _not_a_channel(pd: Any, column: Any) -> tuple[str | None, bool]:
+    """Why a column is not taken as a channel unless named (None: it is one), and
+    whether it holds numbers all the same."""
     if pd.api.types.is_bool_dtype(column):
-        return "is true/false (name it in channels= to take it as 0/1)"
+        return "is true/false (name it in channels= to take it as 0/1)", True
     if pd.api.types.is_numeric_dtype(column):
-        return None
+        return None, True
     if _boxed(pd, column):
-        odd = _first_not_a_number(column)
-        return None if odd is None else f"holds {odd[1]!r:.40} (row {odd[0]}), not numbers"
-    return f"holds {column.dtype} values, not numbers"
+        boxed = column.tolist()
+        odd = _first_not_a_number(pd, boxed)
+        if odd is None:
+            return None, True
+        some = any(_is_number(v) for v in boxed)
+        return f"holds {odd[1]!r:.40} (row {odd[0]}), not numbers", some
+    return f"holds {column.dtype} values, not numbers", False
 
 
 def _boxed(pd: Any, column: Any) -> bool:
@@ -106,20 +131,42 @@ def _numbers(pd: Any, column: Any, name: str) -> np.ndarray:
         return values
     if not _boxed(pd, column):
         raise InputError(f"column {name!r} holds {column.dtype} values; give numbers")
-    odd = _first_not_a_number(column)
+    boxed = column.tolist()
+    odd = _first_not_a_number(pd, boxed)
     if odd is not None:
         raise InputError(f"column {name!r} holds {odd[1]!r:.40} at row {odd[0]}; give numbers")
-    out = np.empty(len(column))
-    for i, value in enumerate(column.tolist()):
+    out = np.full(len(boxed), np.nan)
+    for i, value in enumerate(boxed):
+        if _missing(pd, value):
+            continue
         try:
-            out[i] = np.nan if value is None else float(value)
+            out[i] = float(value)
         except OverflowError:  # an int or a Fraction
             out[i] = np.inf
+        except ValueError:  # a signalling Decimal NaN
+            continue
         if np.isinf(out[i]) and _exact(value):
             raise InputError(
                 f"column {name!r} holds {str(value)[:40]} at row {i}, beyond a float's range"
             )
     return out
+
+
+def _first_not_a_number(pd: Any, boxed: list[object]) -> tuple[int, object] | None:
+    """(row, value) of the first value that is neither a real number nor missing."""
+    for i, value in enumerate(boxed):
+        if not _missing(pd, value) and not _is_number(value):
+            return i, value
+    return None
+
+
+def _is_number(value: object) -> bool:
+    real = isinstance(value, numbers.Real | decimal.Decimal)
+    return real and not isinstance(value, bool | np.bool_)
+
+
+def _missing(pd: Any, value: object) -> bool:
+    return value is None or value is pd.NA or value is pd.NaT
 
 
 def _exact(value: object) -> bool:
@@ -129,28 +176,22 @@ def _exact(value: object) -> bool:
     return isinstance(value, numbers.Rational)
 
 
-def _first_not_a_number(column: Any) -> tuple[int, object] | None:
-    """(row, value) of the first value in an object column that is not a real number."""
-    for i, value in enumerate(column.tolist()):
-        if value is None:
-            continue
-        real = isinstance(value, numbers.Real | decimal.Decimal)
-        if not real or isinstance(value, bool | np.bool_):
-            return i, value
-    return None
-
-
 def _epoch_seconds(pd: Any, column: Any, name: str) -> np.ndarray:
     if pd.api.types.is_datetime64_any_dtype(column):
         stamps = pd.to_datetime(column, utc=True)
         return (stamps - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy()
-    if pd.api.types.is_bool_dtype(column) or not pd.api.types.is_numeric_dtype(column):
+    numeric = pd.api.types.is_numeric_dtype(column)
+    if pd.api.types.is_bool_dtype(column) or not (numeric or _boxed(pd, column)):
         raise InputError(
             f"the time column {name!r} holds {column.dtype} values; give datetimes or "
             "seconds since the epoch"
         )
-    seconds: np.ndarray = column.to_numpy(dtype=np.float64, na_value=np.nan)
-    return seconds
+    if _boxed(pd, column) and _first_not_a_number(pd, column.tolist()) is not None:
+        raise InputError(
+            f"the time column {name!r} holds text; parse it first, e.g. "
+            f"frame[{name!r}] = pd.to_datetime(frame[{name!r}], utc=True)"
+        )
+    return _numbers(pd, column, name)
 
 
 def pandas() -> Any:

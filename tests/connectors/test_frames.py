@@ -32,7 +32,8 @@ def test_decimal_columns_are_read_as_the_floats_they_hold() -> None:
 
 def test_a_true_false_column_is_a_channel_only_when_named() -> None:
     frame = pd.DataFrame({"flow": [1.0, 2.0], "maintenance": [False, True]})
-    assert read_frame(frame, None, None, None)[3] == ["flow"]
+    with pytest.warns(UserWarning, match="'maintenance' is true/false"):
+        assert read_frame(frame, None, None, None)[3] == ["flow"]
     values, _, _, names = read_frame(frame, None, None, ["flow", "maintenance"])
     assert names == ["flow", "maintenance"] and values[:, 1].tolist() == [0.0, 1.0]
 
@@ -43,13 +44,38 @@ def test_integer_column_names_match_channels_named_as_text() -> None:
     assert read_frame(frame, None, None, ["1"])[0][:, 0].tolist() == [1.0, 3.0, 5.0]
 
 
+def test_numbers_mixed_with_text_are_left_out_with_a_warning_and_text_alone_quietly() -> None:
+    frame = pd.DataFrame({"flow": [1.0, 2.0], "level": [Decimal(1), "N/A"], "host": ["a", "b"]})
+    with pytest.warns(UserWarning, match="'level' holds 'N/A' \\(row 1\\)") as said:
+        assert read_frame(frame, None, None, None)[3] == ["flow"]
+    assert "host" not in str(said[0].message)
+
+
+def test_missing_values_in_a_column_of_objects_read_as_nan() -> None:
+    frame = pd.DataFrame({"flow": [Decimal("1.5"), pd.NA, None, float("nan")]}, dtype=object)
+    for channels in (None, ["flow"]):
+        values = read_frame(frame, None, None, channels)[0][:, 0]
+        assert values[0] == 1.5 and np.isnan(values[1:]).all()
+
+
+def test_a_time_column_of_decimal_seconds_is_read() -> None:
+    frame = pd.DataFrame({"ts": [Decimal(1000), Decimal("1000.5")], "flow": [1.0, 2.0]})
+    assert read_frame(frame, None, None, None)[1].tolist() == [1000.0, 1000.5]
+
+
+def test_columns_of_one_name_matter_only_when_read() -> None:
+    frame = pd.DataFrame([["a", 1.0, "b"]], columns=["host", "flow", "host"])
+    assert read_frame(frame, None, None, ["flow"])[3] == ["flow"]
+    assert read_frame(frame, None, None, None)[3] == ["flow"]  # both text: not channels
+
+
 @pytest.mark.parametrize(
     ("frame", "channels", "said"),
     [
         (
             pd.DataFrame([[1.0, 2.0]], columns=["flow", "flow"]),
             None,
-            "more than one column named 'flow'",
+            "2 columns named 'flow'",
         ),
         (pd.DataFrame({"flow": [1.0, 2.0]}), ["flow", "pressure"], "no column 'pressure'"),
         (pd.DataFrame({"flow": ["1.5", "abc"]}), ["flow"], "column 'flow' holds '1.5' at row 0"),
@@ -61,7 +87,9 @@ def test_integer_column_names_match_channels_named_as_text() -> None:
             None,
             "no channel column ('host' holds 'a' (row 0), not numbers; 'ok' is true/false",
         ),
-        (pd.DataFrame({"ts": ["noon"], "flow": [1.0]}), None, "the time column 'ts' holds"),
+        (pd.DataFrame({"ts": ["noon"], "flow": [1.0]}), None, "the time column 'ts' holds text"),
+        (pd.DataFrame({"ts": [True], "flow": [1.0]}), None, "the time column 'ts' holds bool"),
+        (pd.DataFrame({"flow": [1.0]}), [], "channels= names no column"),
     ],
 )
 def test_what_cannot_be_read_is_said(
