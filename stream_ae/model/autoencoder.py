@@ -10,10 +10,11 @@ itself; an anomalous one does not, and the reconstruction error is the score.
 import torch
 from torch import nn
 
+from stream_ae.model.manifest import is_positive_int
+
 
 def _check_positive(name: str, value: object) -> int:
-    # bool is an int subclass: `hidden=True` is a mistake, not the number 1.
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if not is_positive_int(value):
         raise ValueError(f"{name} must be a positive integer, got {value!r}; pass e.g. {name}=16.")
     return value
 

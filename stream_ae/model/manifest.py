@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from stream_ae.core.errors import StreamAEError
 
@@ -138,11 +138,17 @@ class Manifest:
         return cls(**values)
 
 
+def is_positive_int(value: object) -> TypeGuard[int]:
+    """A positive int, not a bool: bool is an int subclass, and `hidden=True` is a
+    mistake, not the number 1."""
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
 def _problems(m: Manifest) -> list[str]:
     problems: list[str] = []
     for name in ("format_version", "window", "channels", "hidden", "latent", "layers"):
         value = getattr(m, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if not is_positive_int(value):
             problems.append(f"{name} must be a positive integer, got {value!r}")
     if m.kind not in ("lstm", "dense"):
         problems.append(f"kind must be 'lstm' or 'dense', got {m.kind!r}")

@@ -32,6 +32,7 @@ from stream_ae.model.autoencoder import (  # noqa: F401  (LSTMAutoencoder: docte
     LSTMAutoencoder,
     kind_of,
 )
+from stream_ae.model.manifest import is_positive_int
 
 logger = logging.getLogger(__name__)
 
@@ -129,7 +130,7 @@ class AutoencoderScorer:
                 f"{getattr(module, 'window', window)} steps; pass the window it was trained on."
             )
         for name, value in (("window", window), ("max_batch", max_batch), ("threads", threads)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if not is_positive_int(value):
                 raise ValueError(f"{name} must be a positive integer, got {value!r}.")
         if channels != module.channels:
             raise ValueError(

@@ -21,6 +21,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from stream_ae.model.autoencoder import KINDS, Autoencoder, build_autoencoder
+from stream_ae.model.manifest import is_positive_int
 from stream_ae.model.scorer import resolve_device
 
 MIN_WINDOWS = 8
@@ -61,7 +62,7 @@ class TrainConfig:
             value = getattr(self, name)
             if name == "latent" and value is None:
                 continue
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if not is_positive_int(value):
                 raise ValueError(f"TrainConfig.{name} must be a positive integer, got {value!r}.")
         if not isinstance(self.max_windows, int) or self.max_windows < MIN_WINDOWS:
             raise ValueError(
