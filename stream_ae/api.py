@@ -22,6 +22,7 @@ feed it columns, get scores and alerts back.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -291,7 +292,9 @@ def _points(
         )
     rows = values.tolist()
     return [
-        Point(str(s), t, tuple(v)) for s, t, v in zip(ids, times.tolist(), rows, strict=True)
+        # A missing id (None, NaN) stays missing: the detector refuses its point, saying so.
+        Point(None if _missing_id(s) else str(s), t, tuple(v))  # type: ignore[arg-type]
+        for s, t, v in zip(ids, times.tolist(), rows, strict=True)
     ], names
 
 
@@ -303,6 +306,10 @@ def _seconds(ts: Sequence[float] | np.ndarray) -> np.ndarray:
             "DatetimeIndex or timestamp column is read for you)"
         )
     return given.astype(np.float64)
+
+
+def _missing_id(series: object) -> bool:
+    return series is None or (isinstance(series, float) and math.isnan(series))
 
 
 def _ids(series: str | Sequence[str] | None, n: int) -> list[str]:

@@ -244,3 +244,18 @@ def test_fit_model_takes_the_channels_named_from_a_dataframe(tmp_path: Path) -> 
     with pytest.warns(UserWarning, match="'maintenance' is true/false"):
         fitted = fit_model(frame, settings=QUICK, out=tmp_path / "all")
     assert StreamDetector(fitted, QUICK).channels == ("flow", "pressure")
+
+
+def test_a_point_without_a_series_id_is_refused_not_named_nan(model: Path) -> None:
+    later = plant("2026-01-01 10:00", 60)
+    later["series"] = ["unit-1"] * 60
+    later.loc[later.index[40], "series"] = None
+    detector = StreamDetector(model, QUICK)
+    scores = detector.score(later)
+    assert set(scores.series.tolist()) == {"unit-1"} and len(scores) == 59 - 31
+    assert [(r.reason.value, r.ts) for r in detector.rejected] == [
+        ("invalid_series", later.index[40].timestamp())
+    ]
+    arrays = StreamDetector(model, QUICK)
+    arrays.score(np.zeros((3, 2)), series=["unit-2", float("nan"), "unit-2"])  # type: ignore[list-item]
+    assert [r.reason.value for r in arrays.rejected] == ["invalid_series"]

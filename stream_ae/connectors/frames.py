@@ -58,7 +58,11 @@ def read_frame(
         elif isinstance(frame.index, pd.DatetimeIndex):
             ts = _epoch_seconds(pd, frame.index.to_series(), "index")
     if series is None and series_name is not None:
-        series = column(series_name).astype(str).tolist()
+        # A missing id stays missing (the detector refuses its point), not "nan".
+        series = [
+            None if _missing(pd, s) or (isinstance(s, float) and s != s) else str(s)
+            for s in column(series_name).tolist()
+        ]
     if channels is not None:
         wanted = [str(c) for c in channels]
         if not wanted:
