@@ -96,7 +96,7 @@ def _gather(
     ts: np.ndarray, values: np.ndarray, slots: np.ndarray, ends: np.ndarray, window: int
 ) -> tuple[np.ndarray, np.ndarray]:
     # A loop, not numpy's fancy indexing with a [rows, window] index: that took about
-    # 850 ns a window of 32 against 120 here, a quarter of the detector's own time at
+    # 850 ns a window of 32 against 120 here, 15-25% of the detector's own time at
     # hop 1 (benchmarks/detector_alone.py, "scores given").
     # No bounds checks: the store passes only slots it holds windows of.
     rows, size, channels = len(slots), ts.shape[1], values.shape[2]
