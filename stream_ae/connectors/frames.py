@@ -12,8 +12,7 @@ watches.
 
 from __future__ import annotations
 
-import decimal
-import numbers
+import math
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from stream_ae.connectors.files import LABEL_COLUMNS
+from stream_ae.core.windows.point_checks import as_float, finite_itself, shown
 from stream_ae.errors import InputError
 
 TIME_COLUMNS = ("timestamp", "ts", "time")
@@ -58,11 +58,8 @@ def read_frame(
         elif isinstance(frame.index, pd.DatetimeIndex):
             ts = _epoch_seconds(pd, frame.index.to_series(), "index")
     if series is None and series_name is not None:
-        # A missing id stays missing (the detector refuses its point), not "nan".
-        series = [
-            None if _missing(pd, s) or (isinstance(s, float) and s != s) else str(s)
-            for s in column(series_name).tolist()
-        ]
+        # pandas' own missing markers as None; the caller treats None and NaN as missing.
+        series = [None if _missing(pd, s) else s for s in column(series_name).tolist()]
     if channels is not None:
         wanted = [str(c) for c in channels]
         if not wanted:
@@ -141,18 +138,14 @@ def _numbers(pd: Any, column: Any, name: str) -> np.ndarray:
         raise InputError(f"column {name!r} holds {odd[1]!r:.40} at row {odd[0]}; give numbers")
     out = np.full(len(boxed), np.nan)
     for i, value in enumerate(boxed):
-        if _missing(pd, value):
+        number = None if _missing(pd, value) else as_float(value)
+        if number is None:
             continue
-        try:
-            out[i] = float(value)
-        except OverflowError:  # an int or a Fraction
-            out[i] = np.inf
-        except ValueError:  # a signalling Decimal NaN
-            continue
-        if np.isinf(out[i]) and _exact(value):
+        if math.isinf(number) and finite_itself(value, number):
             raise InputError(
-                f"column {name!r} holds {str(value)[:40]} at row {i}, beyond a float's range"
+                f"column {name!r} holds {shown(value)} at row {i}, beyond a float's range"
             )
+        out[i] = number
     return out
 
 
@@ -165,19 +158,12 @@ def _first_not_a_number(pd: Any, boxed: list[object]) -> tuple[int, object] | No
 
 
 def _is_number(value: object) -> bool:
-    real = isinstance(value, numbers.Real | decimal.Decimal)
-    return real and not isinstance(value, bool | np.bool_)
+    """A number a window takes (`as_float`'s), but not true/false."""
+    return not isinstance(value, bool | np.bool_) and as_float(value) is not None
 
 
 def _missing(pd: Any, value: object) -> bool:
     return value is None or value is pd.NA or value is pd.NaT
-
-
-def _exact(value: object) -> bool:
-    """A finite number in its own type (an int, a Fraction, a finite Decimal)."""
-    if isinstance(value, decimal.Decimal):
-        return value.is_finite()
-    return isinstance(value, numbers.Rational)
 
 
 def _epoch_seconds(pd: Any, column: Any, name: str) -> np.ndarray:

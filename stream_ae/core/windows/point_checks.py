@@ -23,7 +23,7 @@ def value_refusal(v: object) -> tuple[RejectReason, str] | None:
         return RejectReason.MALFORMED, f"{shown(v)} is not a number; send numbers"
     if -_F32_MAX <= number <= _F32_MAX:  # one test for the usual case; NaN fails it
         return None
-    if not _finite_itself(v, number):
+    if not finite_itself(v, number):
         return RejectReason.NON_FINITE, f"{number} is not a finite number"
     return (
         RejectReason.OUT_OF_RANGE,
@@ -48,7 +48,7 @@ def as_float(x: object, *, decimal: bool = True) -> float | None:
         return math.nan
 
 
-def _finite_itself(x: object, number: float) -> bool:
+def finite_itself(x: object, number: float) -> bool:
     """Whether `x` is a finite number, though `number` (its float) may not be."""
     if isinstance(x, Decimal):
         return x.is_finite()
