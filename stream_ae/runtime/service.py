@@ -118,7 +118,8 @@ class DetectorService:
         self.source.on_revoke = self._on_revoke
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="detector")
         self._queue: asyncio.Queue[SourceBatch] = asyncio.Queue(self.kafka.max_queued_batches)
-        self._series_partition: dict[str, TopicPartition] = {}
+        self._series_partition: dict[str, int] = {}
+        """The input partition each live series was last read from."""
         self._delivering: asyncio.Task[None] | None = None
         """The last scored batch being sent and committed (see `_process`)."""
         self._reported = (0.0, 0)  # (monotonic time, points) of the last progress line
@@ -321,9 +322,8 @@ class DetectorService:
         newest = dict(zip(batch.series, batch.partitions, strict=True))  # one per series
         live, known = self.detector.store, self._series_partition
         for series, partition in newest.items():
-            tp = known.get(series)
-            if series in live and (tp is None or tp.partition != partition):
-                known[series] = TopicPartition(batch.topic, partition)
+            if known.get(series) != partition and series in live:
+                known[series] = partition
 
     async def _deliver(self, scored: _Scored) -> None:
         """Send a scored batch's messages, wait for their acknowledgements, then commit."""
@@ -451,7 +451,8 @@ class DetectorService:
             # only has to be over. Shielded: a cancelled callback must not cancel it.
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._delivering)
-        gone = [s for s, tp in self._series_partition.items() if tp in revoked]
+        mine = {tp.partition for tp in revoked if tp.topic == self.kafka.input_topic}
+        gone = [s for s, partition in self._series_partition.items() if partition in mine]
         # Each eviction reaches `_on_evict`, so `_forget_gone` drops the rest of their state.
         await self._in_worker(_evict, self.detector, gone)
         self._forget_gone([], Output())

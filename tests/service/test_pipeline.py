@@ -207,3 +207,34 @@ def test_the_time_a_batch_waits_for_the_scorer_is_its_queue_stage(
     count, total = asyncio.run(main())
     assert count == 2
     assert total >= scoring_s  # the second batch waited through the first one's scoring
+
+
+def test_a_revocation_drops_the_series_last_read_from_the_revoked_partitions(
+    artifact: Path, tmp_path: Path
+) -> None:
+    settings = base_settings(tmp_path, "127.0.0.1:1", prefix())
+    topic = settings.kafka.input_topic
+
+    def batch_of(partitions: dict[str, int], offset: int) -> SourceBatch:
+        batch = SourceBatch(topic)
+        for series, partition in partitions.items():
+            batch.add(
+                Point(series, 1_700_000_000.0 + offset, (1.0,)),
+                Position(topic, partition, offset),
+                0.0,
+            )
+        return batch
+
+    async def main() -> set[str]:
+        service = DetectorService(settings, artifact=artifact)
+        detector = service.detector
+        for offset, partitions in enumerate(
+            [{"a": 0, "b": 0, "c": 1}, {"b": 1}]  # b's key moved to partition 1
+        ):
+            batch = batch_of(partitions, offset)
+            detector.process(batch.columns(detector.store.channels))
+            service._note_partitions(batch)
+        await service._on_revoke({TopicPartition(topic, 0)})
+        return {s for s in "abc" if s in detector.store}
+
+    assert asyncio.run(main()) == {"b", "c"}
