@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from stream_ae.core.compiled import jit_no_alloc
+
 ScalerTable = dict[str, dict[str, list[float]]]
 """JSON-ready statistics: {series: {"mean": [...], "std": [...]}}, stored in a model's manifest."""
 
@@ -93,8 +95,12 @@ class Scale:
     """[batch, 1, channels], floored above zero."""
 
     def apply(self, windows: np.ndarray) -> np.ndarray:
-        """Raw `[batch, window, channels]` to normalised float32."""
-        return ((windows - self.mean) / self.std).astype(np.float32)
+        """Raw `[batch, window, channels]` to normalised float32: numpy's
+        `((windows - mean) / std).astype(float32)`, bit for bit, in one compiled pass
+        (numpy's two float64 temporaries and the copy cost 3-4x as much)."""
+        out = np.empty(windows.shape, dtype=np.float32)
+        _scaled(windows, self.mean, self.std, out)
+        return out
 
     def invert(self, normalised: np.ndarray) -> np.ndarray:
         """Back to the series' own units (for expected values in alerts)."""
@@ -168,3 +174,12 @@ class Normalizer:
         mean = np.where(adaptive, running_mean, self._mean[slots])
         std = np.where(adaptive, _floored(running_mean, np.sqrt(running_var)), self._std[slots])
         return Scale(mean[:, None, :], std[:, None, :])
+
+
+@jit_no_alloc(error_model="numpy")  # a zero std gives inf or NaN, as numpy's
+def _scaled(windows: np.ndarray, mean: np.ndarray, std: np.ndarray, out: np.ndarray) -> None:
+    for i in range(windows.shape[0]):
+        for c in range(windows.shape[2]):
+            m, s = mean[i, 0, c], std[i, 0, c]
+            for j in range(windows.shape[1]):
+                out[i, j, c] = (windows[i, j, c] - m) / s  # in float64, then rounded

@@ -21,3 +21,11 @@ def test_the_window_gather_is_compiled_for_the_stores_types() -> None:
     compile_ahead()
     gathered = rings._gather.signatures
     assert gathered and any("float32" in str(types[1]) for types in gathered)  # values
+
+
+def test_the_scaling_of_windows_is_compiled_for_the_stores_types() -> None:
+    from stream_ae.core import normalize
+
+    compile_ahead()
+    scaled = normalize._scaled.signatures
+    assert scaled and any("float32" in str(types[0]) for types in scaled)  # raw windows

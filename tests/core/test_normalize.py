@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from stream_ae.core.normalize import Normalizer, fit_scaler, flat_in_fit
+from stream_ae.core.normalize import Normalizer, Scale, fit_scaler, flat_in_fit
 from stream_ae.core.windows import WindowStore
 
 
@@ -102,3 +102,27 @@ def test_old_manifests_with_the_tiny_floor_get_the_new_one() -> None:
     unused = np.zeros((1, 1))
     out = norm.scale(np.array([0]), unused, unused).apply(np.ones((1, 1, 1), np.float32))
     assert out[0, 0, 0] == pytest.approx(1.0)
+
+
+def test_scaling_is_numpys_arithmetic_bit_for_bit() -> None:
+    # Compiled: the same float64 subtraction and division, rounded once to float32,
+    # with NaN, infinities and a zero std as numpy gives them.
+    rng = np.random.default_rng(1)
+    for dtype in (np.float32, np.float64):
+        for shape in [(0, 32, 1), (5, 32, 1), (7, 16, 3), (1, 1, 1)]:
+            windows = rng.normal(scale=1e3, size=shape).astype(dtype)
+            mean = rng.normal(size=(shape[0], 1, shape[2]))
+            std = rng.random((shape[0], 1, shape[2]))
+            if shape[0] > 1:
+                std[1, 0, 0] = 0.0
+                windows[0, :2, 0] = [np.nan, np.inf]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                expected = ((windows - mean) / std).astype(np.float32)
+            got = Scale(mean, std).apply(windows)
+            assert got.dtype == np.float32
+            np.testing.assert_array_equal(got, expected)
+    every_other = rng.normal(size=(6, 32, 2)).astype(np.float32)[::2]
+    mean, std = rng.normal(size=(3, 1, 2)), rng.random((3, 1, 2)) + 0.1
+    np.testing.assert_array_equal(
+        Scale(mean, std).apply(every_other), ((every_other - mean) / std).astype(np.float32)
+    )
