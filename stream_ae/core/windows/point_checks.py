@@ -1,15 +1,18 @@
-"""What a window can hold: checks of a point's time and values that never raise, for a
-library caller's points that may hold anything (str, None, Decimal, huge integers)."""
+"""What a window can hold: checks of a point's series id, time and values that never
+raise, for a library caller's points that may hold anything (str, None, Decimal, huge
+integers)."""
 
 from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Sequence
 from decimal import Decimal
 
 import numpy as np
 
-from stream_ae.core.records import RejectReason
+from stream_ae.core.records import Rejection, RejectReason
+from stream_ae.core.series_ids import SERIES_MAX_CHARS, series_problem
 
 _F32_MAX = float(np.finfo(np.float32).max)
 """Windows are float32: a larger value would turn infinite in the ring."""
@@ -72,3 +75,72 @@ def shown(x: object, most: int = 40) -> str:
     except ValueError:  # an integer with more digits than Python will print
         return f"(an integer of {x.bit_length()} bits)"  # type: ignore[attr-defined]
     return text if len(text) <= most else text[: most - 3] + "..."
+
+
+def point_refusal(
+    series: str,
+    ts: float,
+    values: Sequence[float],
+    channels: int,
+    newest: float,
+    now: float | None,
+    max_ahead_s: float,
+) -> Rejection | None:
+    """Why a window store of `channels` refuses this point whatever its series' state,
+    or None: an id that is not one, values that are not `channels` numbers a window
+    holds, a time that is not a finite number, or one more than `max_ahead_s` ahead of
+    `now` (wall time) or else of `newest` (the newest point taken; -inf: none yet)."""
+    at = as_float(ts, decimal=False)  # the store does arithmetic with the time itself
+    known = at if at is not None and math.isfinite(at) else None
+    problem = series_problem(series) if isinstance(series, str) else "it is not a string"
+    if problem is not None:
+        return Rejection(
+            RejectReason.INVALID_SERIES,
+            f"the series id {shown(series)} cannot be used: {problem}; use 1 to "
+            f"{SERIES_MAX_CHARS} printable characters",
+            None,
+            known,
+        )
+    try:
+        count = len(values)
+    except TypeError:
+        count = -1
+    if count != channels:
+        got = "not a sequence of numbers" if count < 0 else f"{count}"
+        return Rejection(
+            RejectReason.WRONG_CHANNELS if count >= 0 else RejectReason.MALFORMED,
+            f"expected {channels} value(s) per point, got {got}",
+            series,
+            known,
+        )
+    for v in values:
+        refused = value_refusal(v)
+        if refused is not None:
+            return Rejection(refused[0], f"value {refused[1]}", series, known)
+    if at is None:
+        return Rejection(
+            RejectReason.MALFORMED,
+            f"timestamp {shown(ts)} is not a number (a float or an integer); send "
+            "seconds since the epoch",
+            series,
+        )
+    if known is None:
+        return Rejection(
+            RejectReason.NON_FINITE,
+            f"timestamp {shown(ts)} is not a finite number of seconds",
+            series,
+        )
+    # With a wall clock the limit is wall time alone: were it the newest point taken, a
+    # chain of points each a little under max_ahead_s apart would walk it ahead.
+    reference = newest if now is None else now
+    if at > reference + max_ahead_s and reference != -math.inf:
+        against = "the newest point taken" if now is None else "wall time"
+        return Rejection(
+            RejectReason.TOO_FAR_AHEAD,
+            f"timestamp {at:.3f} is {at - reference:,.0f} s ahead of {against} "
+            f"({reference:.3f}), more than window.max_ahead_s ({max_ahead_s:g} s); "
+            "check the sender's clock, or raise window.max_ahead_s",
+            series,
+            at,
+        )
+    return None

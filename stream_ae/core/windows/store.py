@@ -12,11 +12,10 @@ from typing import Literal, cast
 import numpy as np
 
 from stream_ae.core.records import Rejection, RejectReason, WindowBatch
-from stream_ae.core.series_ids import SERIES_MAX_CHARS, series_problem
 from stream_ae.core.windows import kernel
 from stream_ae.core.windows.gaps import RESET, GapPolicy, Gaps
 from stream_ae.core.windows.pending import PendingWindows
-from stream_ae.core.windows.point_checks import as_float, hashable, shown, value_refusal
+from stream_ae.core.windows.point_checks import as_float, hashable, point_refusal
 from stream_ae.core.windows.rings import Rings
 from stream_ae.core.windows.running import RunningStats
 from stream_ae.core.windows.slots import SlotTable
@@ -319,70 +318,9 @@ class WindowStore:
         self, series: str, ts: float, values: Sequence[float], now: float | None
     ) -> Rejection | None:
         """Why `push` refuses this point whatever the series' state, or None. Changes
-        nothing: the eviction predictions ask it too (a refused point takes no slot).
-        A library caller's point may hold anything: an id that is not one, or a time or
-        value that is not a number, is refused saying so, never raised."""
-        at = as_float(ts, decimal=False)  # push does arithmetic with the time itself
-        known = at if at is not None and math.isfinite(at) else None
-        problem = series_problem(series) if isinstance(series, str) else "it is not a string"
-        if problem is not None:
-            return Rejection(
-                RejectReason.INVALID_SERIES,
-                f"the series id {shown(series)} cannot be used: {problem}; use 1 to "
-                f"{SERIES_MAX_CHARS} printable characters",
-                None,
-                known,
-            )
-        try:
-            count = len(values)
-        except TypeError:
-            count = -1
-        if count != self.channels:
-            got = "not a sequence of numbers" if count < 0 else f"{count}"
-            return Rejection(
-                RejectReason.WRONG_CHANNELS if count >= 0 else RejectReason.MALFORMED,
-                f"expected {self.channels} value(s) per point, got {got}",
-                series,
-                known,
-            )
-        for v in values:
-            refused = value_refusal(v)
-            if refused is not None:
-                return Rejection(refused[0], f"value {refused[1]}", series, known)
-        if at is None:
-            return Rejection(
-                RejectReason.MALFORMED,
-                f"timestamp {shown(ts)} is not a number (a float or an integer); send "
-                "seconds since the epoch",
-                series,
-            )
-        if known is None:
-            return Rejection(
-                RejectReason.NON_FINITE,
-                f"timestamp {shown(ts)} is not a finite number of seconds",
-                series,
-            )
-        newest = float(self._newest[0])
-        if at > (newest if now is None else now) + self.max_ahead_s:
-            ahead = self._too_far_ahead(series, at, now)
-            if ahead is not None:
-                return ahead
-        return None
-
-    def _too_far_ahead(self, series: str, ts: float, now: float | None) -> Rejection | None:
-        # With a wall clock the limit is wall time alone: were it the newest point taken,
-        # a chain of points each a little under max_ahead_s apart would walk it ahead.
-        reference = float(self._newest[0]) if now is None else now
-        if reference == -math.inf:
-            return None
-        against = "the newest point taken" if now is None else "wall time"
-        return Rejection(
-            RejectReason.TOO_FAR_AHEAD,
-            f"timestamp {ts:.3f} is {ts - reference:,.0f} s ahead of {against} "
-            f"({reference:.3f}), more than window.max_ahead_s ({self.max_ahead_s:g} s); "
-            "check the sender's clock, or raise window.max_ahead_s",
-            series,
-            ts,
+        nothing: the eviction predictions ask it too (a refused point takes no slot)."""
+        return point_refusal(
+            series, ts, values, self.channels, float(self._newest[0]), now, self.max_ahead_s
         )
 
     def would_evict(
