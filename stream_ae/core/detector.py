@@ -366,8 +366,9 @@ class Detector:
         n = len(slots)
         try:
             scales = [lane.normalizer.scale(slots, batch.mean, batch.var) for lane in self.lanes]
-            with np.errstate(over="ignore", invalid="ignore"):  # refused just below
-                normalised = [scale.apply(batch.values) for scale in scales]
+            normalised = [
+                scale.apply(batch.values) for scale in scales
+            ]  # not finite: refused below
             finite = np.logical_and.reduce([np.isfinite(x).all(axis=(1, 2)) for x in normalised])
             keep = np.flatnonzero(finite)
             if len(keep) < n:

@@ -98,6 +98,13 @@ class Scale:
         """Raw `[batch, window, channels]` to normalised float32: numpy's
         `((windows - mean) / std).astype(float32)`, bit for bit, in one compiled pass
         (numpy's two float64 temporaries and the copy cost 3-4x as much)."""
+        rows, _, channels = windows.shape
+        if self.mean.shape != (rows, 1, channels) or self.std.shape != self.mean.shape:
+            # The loop reads mean and std per window and channel, unchecked: no broadcasting.
+            raise ValueError(
+                f"a scale of mean {self.mean.shape} and std {self.std.shape} cannot scale "
+                f"windows of {windows.shape}: it needs one [1, channels] row per window"
+            )
         out = np.empty(windows.shape, dtype=np.float32)
         _scaled(windows, self.mean, self.std, out)
         return out

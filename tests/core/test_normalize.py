@@ -126,3 +126,12 @@ def test_scaling_is_numpys_arithmetic_bit_for_bit() -> None:
     np.testing.assert_array_equal(
         Scale(mean, std).apply(every_other), ((every_other - mean) / std).astype(np.float32)
     )
+
+
+def test_a_scale_of_another_shape_than_its_windows_is_refused_not_read_past_its_end() -> None:
+    windows = np.zeros((4, 3, 2), dtype=np.float32)
+    for mean in (np.zeros((1, 1, 2)), np.zeros((4, 1, 1)), np.zeros((5, 1, 2))):
+        with pytest.raises(ValueError, match="one \\[1, channels\\] row per window"):
+            Scale(mean, np.ones(mean.shape)).apply(windows)
+    with pytest.raises(ValueError):
+        Scale(np.zeros((4, 1, 2)), np.ones((1, 1, 2))).apply(windows)
