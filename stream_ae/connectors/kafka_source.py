@@ -320,7 +320,7 @@ class KafkaSource:
                 item = replace(item, source=str(position))
                 batch.dead.append(DeadLetter(item, position, message.key))
             elif rebuilding:
-                batch.rebuild.append(item)
+                batch.add_rebuild(item, tp.partition)
             else:
                 batch.add(item, position, message.timestamp / 1000)
             added += 1

@@ -39,6 +39,8 @@ class SourceBatch:
     rebuild: list[Point] = field(default_factory=list)
     """Points re-read from before the committed offsets: they rebuild windows and
     thresholds after an assignment; their alerts were sent before."""
+    rebuild_partitions: list[int] = field(default_factory=list)
+    """The partition of each rebuild point (a revocation drops the series it built)."""
     dead: list[DeadLetter] = field(default_factory=list)
     offsets: dict[TopicPartition, int] = field(default_factory=dict)
     """Next offset per partition once this batch is done: what to commit. Never below
@@ -123,6 +125,10 @@ class SourceBatch:
         self.message_offsets.append(position.offset)
         self.append_ts.append(append_ts)
 
+    def add_rebuild(self, point: Point, partition: int) -> None:
+        self.rebuild.append(point)
+        self.rebuild_partitions.append(partition)
+
     def add_rows(
         self,
         rows: DecodedRows,
@@ -149,7 +155,11 @@ class SourceBatch:
             self.append_ts += [message.timestamp / 1000] * count
 
     def keep_partitions(self, partitions: set[int]) -> None:
-        """Drop the points of every other partition (revoked since they were read)."""
+        """Drop the points, rebuild points included, of every other partition (revoked
+        since they were read)."""
+        again = [i for i, p in enumerate(self.rebuild_partitions) if p in partitions]
+        self.rebuild = [self.rebuild[i] for i in again]
+        self.rebuild_partitions = [self.rebuild_partitions[i] for i in again]
         keep = [i for i, p in enumerate(self.partitions) if p in partitions]
         ts, values = self.ts, self.values
         self._blocks = [([ts[i] for i in keep], [values[i] for i in keep])]

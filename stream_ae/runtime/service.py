@@ -319,7 +319,10 @@ class DetectorService:
     def _note_partitions(self, batch: SourceBatch) -> None:
         """Which partition each live series came from, for a revocation to drop it. Read
         while the worker is idle: nothing else evicts."""
-        newest = dict(zip(batch.series, batch.partitions, strict=True))  # one per series
+        # One per series, the rebuild's points first: they are the older.
+        rebuilt = (point.series for point in batch.rebuild)
+        newest = dict(zip(rebuilt, batch.rebuild_partitions, strict=True))
+        newest.update(zip(batch.series, batch.partitions, strict=True))
         live, known = self.detector.store, self._series_partition
         for series, partition in newest.items():
             if known.get(series) != partition and series in live:

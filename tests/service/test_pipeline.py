@@ -238,3 +238,36 @@ def test_a_revocation_drops_the_series_last_read_from_the_revoked_partitions(
         return {s for s in "abc" if s in detector.store}
 
     assert asyncio.run(main()) == {"b", "c"}
+
+
+def test_a_revocation_drops_the_series_known_only_from_a_rebuild_too(
+    artifact: Path, tmp_path: Path
+) -> None:
+    # Points re-read to rebuild state after an assignment carried no partition: a series
+    # known only from them stayed live after its partition was revoked.
+    settings = base_settings(tmp_path, "127.0.0.1:1", prefix())
+    topic = settings.kafka.input_topic
+
+    async def main() -> set[str]:
+        service = DetectorService(settings, artifact=artifact)
+        detector = service.detector
+        batch = SourceBatch(topic)
+        batch.add_rebuild(Point("r", 1_700_000_000.0, (1.0,)), partition=0)
+        batch.add_rebuild(Point("q", 1_700_000_000.0, (1.0,)), partition=1)
+        detector.process(batch.rebuild)
+        service._note_partitions(batch)
+        await service._on_revoke({TopicPartition(topic, 0)})
+        return {s for s in "rq" if s in detector.store}
+
+    assert asyncio.run(main()) == {"q"}
+
+
+def test_a_batch_keeps_only_the_rebuild_points_of_partitions_still_assigned() -> None:
+    batch = SourceBatch("points")
+    batch.add_rebuild(Point("r", 1.0, (1.0,)), partition=0)
+    batch.add_rebuild(Point("q", 1.0, (1.0,)), partition=1)
+    batch.add(Point("a", 2.0, (1.0,)), Position("points", 0, 5), 0.0)
+    batch.keep_partitions({1})
+    assert [p.series for p in batch.rebuild] == ["q"]
+    assert batch.rebuild_partitions == [1]
+    assert batch.series == []
