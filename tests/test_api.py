@@ -113,6 +113,11 @@ def test_the_readme_python_example_runs_as_written(
     namespace: dict[str, object] = {}
     exec(compile(code.group(1), "README.md", "exec"), namespace)
     assert isinstance(namespace["scores"], Scores) and len(namespace["scores"]) > 0
+    # What the example shows: its spike opens an alert on the flow channel.
+    detector = namespace["detector"]
+    assert isinstance(detector, StreamDetector)
+    opened = [a for a in detector.alerts if a.state.value == "open"]
+    assert [(a.series, a.channel) for a in opened] == [("pump-7", "flow")]
 
 
 def test_learn_one_refuses_what_is_not_a_point_saying_why_and_goes_on(model: Path) -> None:
