@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from stream_ae.runtime.broker import EmbeddedBroker
+
+if (
+    signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    and threading.current_thread() is threading.main_thread()
+):
+    # A run started in the background of a script (`cmd &` without job control) starts
+    # with Ctrl-C ignored, and every process a test starts would inherit that: the tests
+    # that stop `stream-ae alerts --follow` with SIGINT then wait on it in vain.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 REPO = Path(__file__).resolve().parents[1]
 NAB = REPO.parent / "shared" / "data" / "nab"
