@@ -281,10 +281,11 @@ class DetectorService:
     async def _score_batch(self, batch: SourceBatch) -> _Scored:
         """Score one batch and do the bookkeeping that reads the detector (the worker is
         idle until the next batch); returns what its delivery needs."""
-        mine = self.source.assignment()
-        if not mine.issuperset(batch.offsets):
+        mine = {tp.partition for tp in self.source.assignment() if tp.topic == batch.topic}
+        read = {tp.partition for tp in batch.offsets}.union(batch.rebuild_partitions)
+        if not mine.issuperset(read):
             # Points of partitions revoked since they were read belong to their new owner.
-            batch.keep_partitions({tp.partition for tp in mine if tp.topic == batch.topic})
+            batch.keep_partitions(mine)
         queued_s = time.monotonic() - batch.read_at
         started = time.perf_counter()
         points = batch.columns(self.detector.store.channels)
@@ -319,7 +320,8 @@ class DetectorService:
     def _note_partitions(self, batch: SourceBatch) -> None:
         """Which partition each live series came from, for a revocation to drop it. Read
         while the worker is idle: nothing else evicts."""
-        # One per series, the rebuild's points first: they are the older.
+        # One per series, the partition it was read from last: the detector takes the
+        # rebuild's points first.
         rebuilt = (point.series for point in batch.rebuild)
         newest = dict(zip(rebuilt, batch.rebuild_partitions, strict=True))
         newest.update(zip(batch.series, batch.partitions, strict=True))

@@ -271,3 +271,25 @@ def test_a_batch_keeps_only_the_rebuild_points_of_partitions_still_assigned() ->
     assert [p.series for p in batch.rebuild] == ["q"]
     assert batch.rebuild_partitions == [1]
     assert batch.series == []
+
+
+def test_rebuild_points_of_a_partition_revoked_since_they_were_read_are_not_scored(
+    artifact: Path, tmp_path: Path
+) -> None:
+    # A batch of rebuild points alone has no offsets to commit, so the check that cuts a
+    # batch to the partitions still assigned looked only at offsets and let them through:
+    # their series came alive after the revocation that should have dropped them.
+    settings = base_settings(tmp_path, "127.0.0.1:1", prefix())
+    topic = settings.kafka.input_topic
+
+    async def main() -> set[str]:
+        service = DetectorService(settings, artifact=artifact)
+        service.source.assignment = lambda: {TopicPartition(topic, 0)}  # type: ignore[method-assign]
+        service.source.lag = lambda: {}  # type: ignore[method-assign]
+        batch = SourceBatch(topic)
+        batch.add_rebuild(Point("kept", 1_700_000_000.0, (1.0,)), partition=0)
+        batch.add_rebuild(Point("gone", 1_700_000_000.0, (1.0,)), partition=1)
+        await service._score_batch(batch)
+        return {s for s in ("kept", "gone") if s in service.detector.store}
+
+    assert asyncio.run(main()) == {"kept"}
