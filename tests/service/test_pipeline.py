@@ -240,6 +240,14 @@ def test_a_revocation_drops_the_series_last_read_from_the_revoked_partitions(
     assert asyncio.run(main()) == {"b", "c"}
 
 
+def rebuild_of(topic: str, partitions: dict[str, int]) -> SourceBatch:
+    """A batch of one rebuild point per series, read from the partition given."""
+    batch = SourceBatch(topic)
+    for series, partition in partitions.items():
+        batch.add_rebuild(Point(series, 1_700_000_000.0, (1.0,)), partition=partition)
+    return batch
+
+
 def test_a_revocation_drops_the_series_known_only_from_a_rebuild_too(
     artifact: Path, tmp_path: Path
 ) -> None:
@@ -251,9 +259,7 @@ def test_a_revocation_drops_the_series_known_only_from_a_rebuild_too(
     async def main() -> set[str]:
         service = DetectorService(settings, artifact=artifact)
         detector = service.detector
-        batch = SourceBatch(topic)
-        batch.add_rebuild(Point("r", 1_700_000_000.0, (1.0,)), partition=0)
-        batch.add_rebuild(Point("q", 1_700_000_000.0, (1.0,)), partition=1)
+        batch = rebuild_of(topic, {"r": 0, "q": 1})
         detector.process(batch.rebuild)
         service._note_partitions(batch)
         await service._on_revoke({TopicPartition(topic, 0)})
@@ -286,9 +292,7 @@ def test_rebuild_points_of_a_partition_revoked_since_they_were_read_are_not_scor
         service = DetectorService(settings, artifact=artifact)
         service.source.assignment = lambda: {TopicPartition(topic, 0)}  # type: ignore[method-assign]
         service.source.lag = lambda: {}  # type: ignore[method-assign]
-        batch = SourceBatch(topic)
-        batch.add_rebuild(Point("kept", 1_700_000_000.0, (1.0,)), partition=0)
-        batch.add_rebuild(Point("gone", 1_700_000_000.0, (1.0,)), partition=1)
+        batch = rebuild_of(topic, {"kept": 0, "gone": 1})
         await service._score_batch(batch)
         return {s for s in ("kept", "gone") if s in service.detector.store}
 
