@@ -366,9 +366,8 @@ class Detector:
         n = len(slots)
         try:
             scales = [lane.normalizer.scale(slots, batch.mean, batch.var) for lane in self.lanes]
-            normalised = [
-                scale.apply(batch.values) for scale in scales
-            ]  # not finite: refused below
+            # A window not finite once scaled is refused below.
+            normalised = [scale.apply(batch.values) for scale in scales]
             finite = np.logical_and.reduce([np.isfinite(x).all(axis=(1, 2)) for x in normalised])
             keep = np.flatnonzero(finite)
             if len(keep) < n:

@@ -456,8 +456,8 @@ class DetectorService:
             # only has to be over. Shielded: a cancelled callback must not cancel it.
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._delivering)
-        mine = {tp.partition for tp in revoked if tp.topic == self.kafka.input_topic}
-        gone = [s for s, partition in self._series_partition.items() if partition in mine]
+        lost = {tp.partition for tp in revoked if tp.topic == self.kafka.input_topic}
+        gone = [s for s, partition in self._series_partition.items() if partition in lost]
         # Each eviction reaches `_on_evict`, so `_forget_gone` drops the rest of their state.
         await self._in_worker(_evict, self.detector, gone)
         self._forget_gone([], Output())
