@@ -1,0 +1,65 @@
+"""`benchmarks/speed.py` counts its spikes' alerts to time the pipeline: its settings
+must open an alert on every window that scores above the floor, however few scores
+the series has had, or the table counts the threshold instead of the pipeline."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stream_ae import wiring
+from stream_ae.core.alerting import OPENED
+from stream_ae.core.detector import Detector, Lane
+from stream_ae.core.normalize import Normalizer
+from stream_ae.core.records import Point
+
+from ..core.doubles import LastStepScorer
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def speed():  # type: ignore[no-untyped-def]
+    sys.path.insert(0, str(BENCHMARKS))  # speed.py imports its sibling modules
+    try:
+        spec = importlib.util.spec_from_file_location("speed", BENCHMARKS / "speed.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["speed"] = module  # dataclasses look their module up by name
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+@pytest.mark.parametrize("scores_before", [1, 5, 200])
+@pytest.mark.parametrize("over_floor", [1.05, 1.5])
+def test_a_window_over_the_floor_opens_at_once(
+    speed, tmp_path: Path, scores_before: int, over_floor: float
+) -> None:
+    settings = speed.settings_for("127.0.0.1:9", tmp_path, "speed-test", 1, 10)
+    window = settings.window.length
+    # The scorer's score is the window's newest value squared (mean 0, std 1).
+    lane = Lane(
+        LastStepScorer(window, 1),
+        Normalizer(1, {"s": {"mean": [0.0], "std": [1.0]}}),
+        wiring.threshold(settings),
+    )
+    detector = Detector(
+        wiring.window_store(settings, 1),
+        lane,
+        wiring.alert_policy(settings),
+        channel_names=["value"],
+        judged_on=settings.alerts.judged_on,
+    )
+    clean = 0.5 * np.sin(np.arange(window - 1 + scores_before))  # scores up to 0.25
+    spike = float(np.sqrt(over_floor * speed.FLOOR))
+    points = [Point("s", float(t), (float(v),)) for t, v in enumerate([*clean, spike])]
+    out = detector.process(points)
+    states = np.concatenate([rows.state for rows in out.scored])
+    scores = np.concatenate([rows.score for rows in out.scored])
+    assert scores[-1] == pytest.approx(over_floor * speed.FLOOR)
+    assert states[-1] == OPENED
+    assert (states[:-1] != OPENED).all()
