@@ -63,3 +63,17 @@ def test_a_window_over_the_floor_opens_at_once(
     assert scores[-1] == pytest.approx(over_floor * speed.FLOOR)
     assert states[-1] == OPENED
     assert (states[:-1] != OPENED).all()
+
+
+def test_latency_counts_the_alerts_of_spiked_points_alone(speed) -> None:
+    values = np.zeros((10, 2))
+    stream = speed.e2e.Stream(values, spikes=[(4, 0), (6, 1)])
+    stream.sent[:] = np.arange(10)[:, None] + np.array([0.0, 0.5])
+    stream.opened += [
+        (4, 0, 4.25),  # the spike of series 0, read 0.25 s after its send
+        (5, 0, 5.5),  # a window that still holds it, opened again: a clean point
+        (6, 1, 6.5 + 0.125),  # the spike of series 1
+        (8, 1, 8.5 + 0.1),  # a clean alert
+    ]
+    assert speed.spike_latencies(stream, 0, 10).tolist() == [0.25, 0.125]
+    assert speed.spike_latencies(stream, 5, 10).tolist() == [0.125]
