@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from stream_ae.core.alert_writing import AlertWriter, JudgedBatch
-from stream_ae.core.alerting import OPENED, RESOLVED, AlertPolicy
-from stream_ae.core.judging import Judge, in_turns, occurrence
+from stream_ae.core.alerting import AlertPolicy
+from stream_ae.core.deciding import Decider
+from stream_ae.core.judging import Judge, in_turns
 from stream_ae.core.normalize import Normalizer, Scale
 from stream_ae.core.output import Output, Scored
 from stream_ae.core.records import (
-    Alert,
     Point,
     PointColumns,
     Rejection,
@@ -25,7 +25,7 @@ from stream_ae.core.records import (
 )
 from stream_ae.core.scoring import Scorer
 from stream_ae.core.stillness import StuckChannels
-from stream_ae.core.threshold import RollingThreshold, level_of
+from stream_ae.core.threshold import RollingThreshold
 from stream_ae.core.training import TrainingCollector
 from stream_ae.core.windows import Gathered, WindowStore, kernel
 from stream_ae.core.windows.point_checks import as_float
@@ -82,7 +82,7 @@ class Detector:
         judged_on: str = "tail",
         stuck: StuckChannels | None = None,
     ) -> None:
-        self.judge = Judge(policy, judged_on, stuck)
+        judge = Judge(policy, judged_on, stuck)
         if stuck is not None and (stuck.channels, stuck.longest + 1, stuck.hop) != (
             store.channels,
             store.window,
@@ -106,7 +106,9 @@ class Detector:
         self.lanes: list[Lane] = [lane]
         self.policy = policy
         self.channel_names = tuple(channel_names)
-        self.writer = AlertWriter(self.channel_names, top_contributors, severity_ratios)
+        self.decider = Decider(
+            judge, AlertWriter(self.channel_names, top_contributors, severity_ratios)
+        )
         self.collector = collector
         self.stuck = stuck
         """Runs of repeats per channel, judged beside the model's score: a stuck sensor
@@ -403,7 +405,6 @@ class Detector:
         results: list[ScoreBatch],
     ) -> None:
         n = len(slots)
-        ok = np.ones(n, dtype=bool)
         ctx = JudgedBatch(
             batch,
             [lane.scorer for lane in self.lanes],
@@ -417,16 +418,8 @@ class Detector:
             state=np.zeros(n, dtype=np.int8),
             stuck=np.full(n, -1, dtype=np.int64),
         )
-        if self.compiled:
-            self._judge_at_once(out, slots, ctx, ok, tags)
-        else:
-            for rows in in_turns(slots):
-                try:
-                    out.alerts.extend(self._turn(slots, rows, ctx))
-                except Exception as exc:
-                    # This turn's thresholds and policy may be half-updated: a retry
-                    # would learn twice, so its windows are refused instead.
-                    self._refuse(out, rows, exc, ctx, ok, tags)
+        thresholds = [lane.threshold for lane in self.lanes]
+        ok = self.decider.decide(out, slots, ctx, thresholds, tags, at_once=self.compiled)
         names = [lane.scorer.name for lane in self.lanes]
         rows = np.flatnonzero(ok)
         every = len(rows) == len(batch.series)  # the usual case: no per-row tuples
@@ -454,71 +447,6 @@ class Detector:
             self._maybe_promote()
         except Exception as exc:
             out.note(exc)
-
-    def _judge_at_once(
-        self, out: Output, slots: np.ndarray, ctx: JudgedBatch, ok: np.ndarray, tags: np.ndarray
-    ) -> None:
-        """Every row in one compiled call (`core.verdicts`): the verdicts and alerts
-        `_turn` gives turn by turn, in the same order."""
-        try:
-            verdicts = self.judge.all_rows(
-                slots,
-                [lane.threshold for lane in self.lanes],
-                [result.scores for result in ctx.results],
-                ctx.batch.values,
-                ctx.batch.end_ts,
-            )
-        except Exception as exc:
-            # Thresholds and policy may be half-updated: refused, as a turn would be.
-            self._refuse(out, np.arange(len(slots)), exc, ctx, ok, tags)
-            return
-        ctx.score[:], ctx.threshold[:] = verdicts.score, verdicts.threshold
-        ctx.level[:], ctx.decider[:] = level_of(verdicts.exponent), verdicts.lane
-        ctx.stuck[:], ctx.state[:] = verdicts.stuck, verdicts.state
-        moved = np.flatnonzero((verdicts.state == OPENED) | (verdicts.state == RESOLVED))
-        if len(moved) > 1:  # turn by turn; ranking every row costs a sort of the batch
-            moved = moved[np.lexsort((moved, occurrence(slots)[moved]))]
-        for row in moved.tolist():
-            code, opened = int(verdicts.state[row]), float(verdicts.opened_ts[row])
-            try:
-                out.alerts.append(
-                    self.writer.alert(row, code, opened, float(verdicts.peak_ratio[row]), ctx)
-                )
-            except Exception as exc:
-                self._refuse(out, np.array([row]), exc, ctx, ok, tags)
-
-    def _refuse(
-        self,
-        out: Output,
-        rows: np.ndarray,
-        exc: Exception,
-        ctx: JudgedBatch,
-        ok: np.ndarray,
-        tags: np.ndarray,
-    ) -> None:
-        ok[rows] = False
-        batch = ctx.batch
-        for row in rows.tolist():
-            end = float(batch.end_ts[row])
-            out.fail(int(tags[row]), exc, batch.series[row], end, "judging its score")
-
-    def _turn(self, slots: np.ndarray, rows: np.ndarray, ctx: JudgedBatch) -> list[Alert]:
-        """Judge one verdict per series (rows of distinct slots); returns the alerts."""
-        turn = self.judge.turn(
-            slots[rows],
-            [lane.threshold for lane in self.lanes],
-            [result.scores[rows] for result in ctx.results],
-            ctx.batch.values[rows],
-            ctx.batch.end_ts[rows],
-        )
-        ctx.score[rows], ctx.threshold[rows] = turn.score, turn.threshold
-        ctx.level[rows], ctx.decider[rows] = level_of(turn.exponent), turn.lane
-        ctx.stuck[rows], ctx.state[rows] = turn.stuck, turn.moves.state
-        moves, alerts = turn.moves, []
-        for j in np.flatnonzero((moves.state == OPENED) | (moves.state == RESOLVED)).tolist():
-            opened, peak = float(moves.opened_ts[j]), float(moves.peak_ratio[j])
-            alerts.append(self.writer.alert(int(rows[j]), int(moves.state[j]), opened, peak, ctx))
-        return alerts
 
     def _maybe_promote(self) -> None:
         if len(self.lanes) < 2:
