@@ -33,12 +33,13 @@ on this machine; the memory and CPU columns then sum over them.
 
 Alerts open 1-of-1 above a fixed floor (threshold warm-up of 1 score) so that every
 spike alerts at once: latency is the pipeline's, not the k-of-n policy's wait. The floor
-lies above all but about one in 10^5 clean windows' scores and below spiked ones', so
-the max-rate phase, which has no spikes, should page on almost none of its points: the
-table counts those that do ("clean alerts"), since each alert costs both threads work
-that clean points do not. A spike stays in its series' window for a window's length, and
-once its incident resolved a later window may open another on a clean point: the
-latency and the count of spikes that paged take only the alerts of spiked points.
+lies above all but about one in 10^4 clean windows' scores (7-26 clean alerts in
+30,000-400,000 points at hop 1, 2026-12-05) and below most spiked ones', so the
+max-rate phase, which has no spikes, pages on few of its points: the table counts those
+that do ("clean alerts"), since each alert costs both threads work that clean points
+do not. A spike stays in its series' window for a window's length, and once its
+incident resolved a later window may open another on a clean point: the latency and
+the count of spikes that paged take only the alerts of spiked points.
 
     python benchmarks/speed.py [--quick] [--series 1,100,10000,100000] [--hops 1,8]
                                [--processes N] [--points-per-message K]
@@ -138,10 +139,11 @@ def settings_for(bootstrap: str, root: Path, name: str, hop: int, series: int) -
                 "artifact_dir": str(root / "models"),
             },
             "threshold": {"warmup": 1, "history": 100, "floor": FLOOR},
-            # open_ratio 1: a score past the floor opens. At the default (1.5 on the tail
-            # exponent) a series with few scores, whose tail the floor stretches, needs
-            # half as much again: at 100,000 series, with ~5 scores each, 40 of 200
-            # spikes did not page, and the table counted that rather than the pipeline.
+            # open_ratio 1: a score past the floor opens. Judged on the tail exponent, a
+            # threshold the floor holds far above a series' own scores stretches its
+            # tail, and the default (1.5) then needs about twice the floor however many
+            # scores the series has had: 40 of 200 spikes did not page at 100,000
+            # series, and the table counted that rather than the pipeline.
             "alerts": {
                 "open_k": 1,
                 "open_n": 1,

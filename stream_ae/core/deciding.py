@@ -1,5 +1,5 @@
-"""A scored batch's verdicts and alerts: every row judged in arrival order, and a row
-whose judging failed refused rather than judged twice."""
+"""A scored batch's verdicts and alerts: each series' rows judged in the order they came,
+and rows whose judging failed refused rather than judged twice."""
 
 from __future__ import annotations
 
@@ -19,9 +19,12 @@ class Decider:
     """Judges the rows of a scored batch (`Judge`) and writes the alerts of those that
     opened or resolved an incident (`AlertWriter`), in the order their turns give.
 
-    `decide` fills the batch's verdict columns and returns which rows stand: a row whose
-    judging or alert failed is refused (`Output.fail`, by its tag), never retried, since
-    its thresholds and policy may already have learned from it."""
+    `decide` fills the batch's verdict columns and returns which rows stand. Rows whose
+    judging failed are refused (`Output.fail`, by their tags), never retried, since their
+    thresholds and policy may already have learned from them: turn by turn, a failure
+    (of the judge or of an alert) refuses the whole turn and drops the alerts written
+    for it; at once, a failure of the judge refuses every row, and an alert that cannot
+    be written refuses its row alone."""
 
     def __init__(self, judge: Judge, writer: AlertWriter) -> None:
         self.judge = judge

@@ -106,7 +106,7 @@ class Detector:
         self.lanes: list[Lane] = [lane]
         self.policy = policy
         self.channel_names = tuple(channel_names)
-        self.decider = Decider(
+        self.decisions = Decider(
             judge, AlertWriter(self.channel_names, top_contributors, severity_ratios)
         )
         self.collector = collector
@@ -126,8 +126,10 @@ class Detector:
         self.gather_up_to = max(1, min(GATHER_UP_TO, GATHER_BYTES // per_window))
         """Windows gathered at most before they are scored."""
         self.compiled = True
-        """Ordinary points go through the store's compiled loop (`WindowStore.take_run`);
-        False takes every point by `WindowStore.push`, the reference the loop must match."""
+        """Ordinary points go through the store's compiled loop (`WindowStore.take_run`)
+        and a batch's scores are judged in one compiled call (`Decider`); False takes every
+        point by `WindowStore.push` and judges turn by turn: the references the compiled
+        paths must match."""
 
     @property
     def serving(self) -> Scorer:
@@ -419,7 +421,7 @@ class Detector:
             stuck=np.full(n, -1, dtype=np.int64),
         )
         thresholds = [lane.threshold for lane in self.lanes]
-        ok = self.decider.decide(out, slots, ctx, thresholds, tags, at_once=self.compiled)
+        ok = self.decisions.decide(out, slots, ctx, thresholds, tags, at_once=self.compiled)
         names = [lane.scorer.name for lane in self.lanes]
         rows = np.flatnonzero(ok)
         every = len(rows) == len(batch.series)  # the usual case: no per-row tuples
