@@ -206,7 +206,10 @@ class ThresholdSettings(BaseModel):
     recurs within alerts.hold_after scores, past the threshold but under hold_ratio, is
     let in after a while (benchmarks/recurring_spikes.py)."""
     floor: float = Field(default=1e-6, ge=0)
-    """Smallest threshold, so a flat series does not alert on noise."""
+    """Smallest threshold, so a flat series does not alert on noise. Judged on the tail
+    (alerts.judged_on), a floor far above a series' own scores stretches the tail past
+    them: at the default quantile, alerts.open_ratio 1.5 then opens at about 2.2 times
+    the floor, not 1.5."""
     rise_limit: float | None = Field(default=1.1, ge=1.0)
     """A score enters the history as at most rise_limit x the threshold (as averaged
     over rise_span scores), so a fault that grows slowly cannot lift the threshold with
