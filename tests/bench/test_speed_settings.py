@@ -9,13 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stream_ae import wiring
 from stream_ae.core.alerting import OPENED
-from stream_ae.core.detector import Detector, Lane
-from stream_ae.core.normalize import Normalizer
 from stream_ae.core.records import Point
 
-from ..core.doubles import LastStepScorer
+from ..core.doubles import last_step_detector
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
@@ -40,21 +37,8 @@ def test_a_window_over_the_floor_opens_at_once(
     speed, tmp_path: Path, scores_before: int, over_floor: float
 ) -> None:
     settings = speed.settings_for("127.0.0.1:9", tmp_path, "speed-test", 1, 10)
+    detector = last_step_detector(settings)  # score: the newest value squared
     window = settings.window.length
-    # The scorer's score is the window's newest value squared (mean 0, std 1).
-    lane = Lane(
-        LastStepScorer(window, 1),
-        Normalizer(1, {"s": {"mean": [0.0], "std": [1.0]}}),
-        wiring.threshold(settings),
-    )
-    detector = Detector(
-        wiring.window_store(settings, 1),
-        lane,
-        wiring.alert_policy(settings),
-        channel_names=["value"],
-        judged_on=settings.alerts.judged_on,
-        stuck=wiring.stuck_channels(settings, 1),
-    )
     clean = 0.5 * np.sin(np.arange(window - 1 + scores_before))  # scores up to 0.25
     spike = float(np.sqrt(over_floor * speed.FLOOR))
     points = [Point("s", float(t), (float(v),)) for t, v in enumerate([*clean, spike])]

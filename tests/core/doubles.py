@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from stream_ae import wiring
+from stream_ae.core.detector import Detector, Lane
+from stream_ae.core.normalize import Normalizer
 from stream_ae.core.records import ScoreBatch
+from stream_ae.settings import Settings
 
 
 class LastStepScorer:
@@ -30,3 +34,22 @@ class LastStepScorer:
             errors=errors,
             expected=expected,
         )
+
+
+def last_step_detector(settings: Settings) -> Detector:
+    """A detector wired from `settings` as the service wires one, scoring with
+    `LastStepScorer`: series "s" is scaled by mean 0, std 1, so a window's score is its
+    newest value squared."""
+    lane = Lane(
+        LastStepScorer(settings.window.length, 1),
+        Normalizer(1, {"s": {"mean": [0.0], "std": [1.0]}}),
+        wiring.threshold(settings),
+    )
+    return Detector(
+        wiring.window_store(settings, 1),
+        lane,
+        wiring.alert_policy(settings),
+        channel_names=["value"],
+        judged_on=settings.alerts.judged_on,
+        stuck=wiring.stuck_channels(settings, 1),
+    )

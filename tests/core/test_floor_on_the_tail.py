@@ -5,14 +5,11 @@ times the floor."""
 import numpy as np
 import pytest
 
-from stream_ae import wiring
 from stream_ae.core.alerting import OPENED
-from stream_ae.core.detector import Detector, Lane
-from stream_ae.core.normalize import Normalizer
 from stream_ae.core.records import Point
 from stream_ae.settings import Settings
 
-from .doubles import LastStepScorer
+from .doubles import last_step_detector
 
 FLOOR = 4.0
 
@@ -24,25 +21,15 @@ def opens_at(times_the_floor: float) -> bool:
             "alerts": {"open_k": 1, "open_n": 1},
         }
     )
+    detector = last_step_detector(settings)
     window = settings.window.length
-    lane = Lane(  # score: the window's newest value squared (mean 0, std 1)
-        LastStepScorer(window, 1),
-        Normalizer(1, {"s": {"mean": [0.0], "std": [1.0]}}),
-        wiring.threshold(settings),
-    )
-    detector = Detector(
-        wiring.window_store(settings, 1),
-        lane,
-        wiring.alert_policy(settings),
-        channel_names=["value"],
-        judged_on=settings.alerts.judged_on,
-        stuck=wiring.stuck_channels(settings, 1),
-    )
     clean = 0.5 * np.sin(np.arange(window + 50))  # scores up to 0.25, far under the floor
     last = float(np.sqrt(times_the_floor * FLOOR))
     points = [Point("s", float(t), (float(v),)) for t, v in enumerate([*clean, last])]
-    states = np.concatenate([rows.state for rows in detector.process(points).scored])
-    return bool(states[-1] == OPENED)
+    scored = detector.process(points).scored
+    scores = np.concatenate([rows.score for rows in scored])
+    assert scores[-1] == pytest.approx(times_the_floor * FLOOR)  # the newest value squared
+    return bool(np.concatenate([rows.state for rows in scored])[-1] == OPENED)
 
 
 @pytest.mark.parametrize(("times_the_floor", "opens"), [(1.5, False), (1.9, False), (2.4, True)])
