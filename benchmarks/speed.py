@@ -139,11 +139,10 @@ def settings_for(bootstrap: str, root: Path, name: str, hop: int, series: int) -
                 "artifact_dir": str(root / "models"),
             },
             "threshold": {"warmup": 1, "history": 100, "floor": FLOOR},
-            # open_ratio 1: a score past the floor opens. Judged on the tail exponent, a
-            # threshold the floor holds far above a series' own scores stretches its
-            # tail, and the default (1.5) then needs about twice the floor however many
-            # scores the series has had: 40 of 200 spikes did not page at 100,000
-            # series, and the table counted that rather than the pipeline.
+            # open_ratio 1: a score past the floor opens. The default (1.5) needs about
+            # 2.2 times a floor that holds the threshold far above a series' own scores
+            # (see threshold.floor): 40 of 200 spikes did not page at 100,000 series,
+            # and the table counted that rather than the pipeline.
             "alerts": {
                 "open_k": 1,
                 "open_n": 1,
