@@ -86,6 +86,16 @@ TRAIN_SERIES, EPOCHS = 64, 15
 did not see scored up to 22 and spiked ones from 5.0; with 64 series and 8 epochs both
 reached 2.8. No floor parted them, and the benchmarks paged on clean windows: 2-4% of
 `speed.py`'s points, 267 of 273 alerts at 2,000 series in `--quick` here."""
+UNPACED_ROUND = 20_000
+"""Messages `produce` sends in one round when not paced, each partition's share in one
+record batch of up to PRODUCER_BATCH_BYTES. The embedded broker's fetch slows with the
+record batches its log holds, not with its messages (`broker_fetch_hold.py`: 1,000,000
+messages in 1,000 batches read like an empty log, in 10,000 batches at twice its p50).
+Rounds of 1,000 wrote the 3.6 million points that fill and time 100,000 series in about
+29,000 batches, and the paced phase after them measured that: fetches of 33 ms against
+8 at 1,000 series, alert p99 250-340 ms. A producer at these rates batches by bytes and
+linger, as Kafka producers do; the paced phase still sends every 2 ms."""
+PRODUCER_BATCH_BYTES = 1 << 20
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -358,7 +368,8 @@ async def produce(
     """Send steps [first, last), at `rate` points/s if given; returns the wall time of
     the first send.
 
-    Messages go in record batches, one per partition a chunk touches, each to the
+    Messages go in record batches, one per partition a chunk touches (a chunk: what
+    2 ms of `rate` holds; unpaced, UNPACED_ROUND), each to the
     partition `producer.send` would pick for its key: sending them one by one cost this
     process about as much CPU per point as the service under test (aiokafka hashes each
     key in Python), on the same cores. A chunk's points are stamped sent before its
@@ -370,7 +381,7 @@ async def produce(
     partition_of = await _partitions_by_key(producer, topic, {key for key, _ in messages})
     clock = time.perf_counter
     started = clock()
-    chunk = 1000 if rate is None else max(1, int(rate * 0.002 / k))
+    chunk = UNPACED_ROUND if rate is None else max(1, int(rate * 0.002 / k))
     start = 0
     while start < len(messages):
         end = start + chunk
@@ -500,7 +511,10 @@ def clients(bootstrap: str, read: list[str]) -> tuple[AIOKafkaConsumer, AIOKafka
         enable_auto_commit=False,
         fetch_max_wait_ms=5,
     )
-    return consumer, AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks=1)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, linger_ms=5, acks=1, max_batch_size=PRODUCER_BATCH_BYTES
+    )
+    return consumer, producer
 
 
 async def run_case(
