@@ -164,6 +164,7 @@ def window_store(settings: Settings, channels: int) -> WindowStore:
         w.length,
         channels,
         hop=w.hop,
+        stagger=w.stagger,
         max_series=w.max_series,
         idle_evict_s=w.idle_evict_s,
         max_ahead_s=w.max_ahead_s,

@@ -62,7 +62,15 @@ class WindowSettings(BaseModel):
     artifact's own channels take precedence. Files name their channels themselves. In
     the environment: comma-separated (temp,vibration) or a JSON list."""
     hop: int = Field(default=1, ge=1)
-    """Score every k-th point of a series (1 scores every point once its window is full)."""
+    """Score every k-th point of a series (1 scores every point once its window is full).
+    Above 1, a series' first window is scored up to k-1 points after it fills, by a
+    phase taken from its name (see `stagger`)."""
+    stagger: bool = True
+    """Above hop 1, offset each series' scored windows by a phase from its name, so that
+    series which start together spread their windows over the hop's points rather than
+    all scoring on one of them (at 100,000 series and hop 8, a burst of 100,000 windows
+    every 8th point that the next points wait behind). False: every series' first
+    window is the one that fills it, so hop = length tumbles from its first point."""
     max_series: int = Field(default=MAX_SERIES, ge=1)
     """Most series kept in memory at once; beyond it idle series are evicted. Each takes
     about 11 KiB at the default window and threshold history."""

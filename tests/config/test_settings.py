@@ -89,7 +89,7 @@ def test_unknown_key_is_named_with_allowed_keys(tmp_path: Path) -> None:
         load_settings(path)
     message = problems(excinfo)
     assert "unknown key 'window.lenght'" in message
-    assert "allowed: length, channels, hop, max_series" in message
+    assert "allowed: length, channels, hop, stagger, max_series" in message
     assert str(path) in message
 
 

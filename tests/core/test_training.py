@@ -8,6 +8,7 @@ from stream_ae.core.records import Point
 from stream_ae.core.threshold import RollingThreshold
 from stream_ae.core.training import FitShare, TrainingCollector
 from stream_ae.core.windows import WindowStore
+from stream_ae.core.windows.store import hop_phase
 
 from .doubles import LastStepScorer
 
@@ -100,7 +101,8 @@ def test_an_end_time_takes_every_series_windows_before_it() -> None:
 def test_with_a_hop_only_the_windows_inside_are_taken() -> None:
     det = share_detector(FitShare(points=20), hop=4)
     det.process(interleaved({"a": 40}))
-    assert taken_by_series(det)["a"] == [7.0, 11.0, 15.0, 19.0]
+    first = W - 1 + hop_phase("a", 4)  # the series' first scored window
+    assert taken_by_series(det)["a"] == [float(i) for i in range(first, 20, 4)]
 
 
 def test_a_share_is_one_of_points_span_or_end() -> None:

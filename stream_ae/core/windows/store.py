@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import zlib
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -51,13 +52,28 @@ class Gathered:
         )
 
 
+def hop_phase(series: str, hop: int) -> int:
+    """Points after its window fills that a series' first scored window comes, below
+    `hop`, the same for a name in every process.
+
+    Series that start together would otherwise all score on the same point in `hop`
+    for as long as they run: a burst of every series' window at once, which the
+    points that follow wait behind. Offset by a hash of their names, about one in `hop`
+    of them scores on each point.
+    """
+    return zlib.crc32(series.encode("utf-8", "surrogatepass")) % hop
+
+
 class WindowStore:
     """Ring buffers of the last points of many series, gathered into windows.
 
     Each series owns a slot: a row of preallocated arrays, so a push is O(1) and
     windows of many series come out in one vectorised gather. A point that
     completes a window (and is the hop-th since the last one) marks that window
-    pending; `drain()` returns every pending window, oldest first.
+    pending; `drain()` returns every pending window, oldest first. At a hop above 1
+    a series' first window is the one `hop_phase` points after its window fills
+    (unless `stagger` is off), so that series which start together do not all score
+    on the same points.
 
     The ring holds `window + slack` points, so a series may gain up to `slack`
     points before its pending windows must be drained: `needs_drain` says when.
@@ -75,6 +91,7 @@ class WindowStore:
         channels: int,
         *,
         hop: int = 1,
+        stagger: bool = True,
         max_series: int = 100_000,
         idle_evict_s: float = 86_400.0,
         max_ahead_s: float = 86_400.0,
@@ -108,6 +125,10 @@ class WindowStore:
         self.window = window
         self.channels = channels
         self.hop = hop
+        self.stagger = stagger
+        """Offset each series' scored windows by its `hop_phase` (False: every series'
+        first window is the one that fills it, so hop = window tumbles from its first
+        point)."""
         self.max_series = max_series
         self.idle_evict_s = idle_evict_s
         self.max_ahead_s = max_ahead_s
@@ -417,7 +438,10 @@ class WindowStore:
         slot = self.slots.take(series)
         for part in (self.rings, self.stats, self.gaps):
             part.clear(slot)
-        self._since_window[slot] = 0
+        # A window is scored once `since` reaches the hop: starting it this far below
+        # zero puts the series' first one `hop_phase` points after its window fills.
+        phase = hop_phase(series, self.hop) if self.stagger else 0
+        self._since_window[slot] = min(0, self.hop - self.window) - phase
         self._since_drain[slot] = 0
         if self.on_assign is not None:
             self.on_assign(slot, series)
