@@ -329,13 +329,18 @@ class Stream:
             self.values[step, i] += SPIKE
             self.spiked[step, i] = True
         steps, series = values.shape
-        self.names = [f"s{i:05d}" for i in range(series)]
+        self.names = self.names_of(series)
         self.index = {name: i for i, name in enumerate(self.names)}
         self.sent = np.full((steps, series), np.nan)
         self.scored = np.full((steps, series), np.nan)
         self.opened: list[tuple[int, int, float]] = []
         """(step, series index, time read) of every alert that opened."""
         self.scores_seen = 0
+
+    @staticmethod
+    def names_of(series: int) -> list[str]:
+        """The series' names, by index."""
+        return [f"s{i:05d}" for i in range(series)]
 
     def holds_spike(self, step: int, i: int) -> bool:
         """Whether the window of series `i` ending at `step` holds a spiked point."""

@@ -70,6 +70,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from stream_ae.connectors.kafka_common import ensure_topics
 from stream_ae.connectors.kafka_source import KafkaSource
+from stream_ae.core.windows.store import hop_phase
 from stream_ae.metrics import STAGES
 from stream_ae.runtime.broker import EmbeddedBroker
 from stream_ae.settings import Settings
@@ -156,9 +157,25 @@ def settings_for(bootstrap: str, root: Path, name: str, hop: int, series: int) -
     )
 
 
-def scored_step(step: int, hop: int) -> bool:
-    """True where a series' point completes a window that is scored."""
-    return step >= WINDOW - 1 and (step - (WINDOW - 1)) % hop == 0
+def scored_step(step: int, hop: int, phase: int = 0) -> bool:
+    """True where the point of a series of this `hop_phase` completes a window that is
+    scored (every series sends its first point at step 0)."""
+    first = max(WINDOW, hop) - 1 + phase
+    return step >= first and (step - first) % hop == 0
+
+
+def phases_of(names: list[str], hop: int) -> np.ndarray:
+    """Each series' `hop_phase`: how many steps after phase 0 its windows are scored."""
+    return np.array([hop_phase(name, hop) for name in names], dtype=np.int64)
+
+
+def scored_windows(phases: np.ndarray, hop: int, first: int, last: int) -> int:
+    """Windows the series of these phases score over steps [first, last)."""
+    per_phase = np.bincount(phases, minlength=hop)
+    return sum(
+        int(per_phase[p]) * sum(scored_step(s, hop, p) for s in range(first, last))
+        for p in range(hop)
+    )
 
 
 SPIKE_CADENCE = 64
@@ -175,13 +192,18 @@ def spike_spacing(hop: int) -> int:
     return max(512, 256 * hop)
 
 
-def spike_schedule(series: int, hop: int, first: int, last: int) -> list[tuple[int, int]]:
-    """(step, series) of every spike in steps [first, last), `first` a scored step.
+def spike_schedule(
+    series: int, hop: int, first: int, last: int, phases: np.ndarray | None = None
+) -> list[tuple[int, int]]:
+    """(step, series) of every spike in steps [first, last), `first` a step that phase 0
+    scores: each lands on a point that its series scores (`phases`, by series; all 0
+    if not given).
 
     A spike step comes every SPIKE_CADENCE steps (fewer series: less often), and each
     spikes the next group of series in turn, at most SPIKES_A_STEP of them spread over
     the ids, so that however long the paced phase runs (longer the faster the machine)
-    no series is spiked again within `spike_spacing` steps."""
+    no series is spiked again within `spike_spacing` steps. A series' spike comes its
+    phase's steps after the spike step."""
     spacing = spike_spacing(hop)
     cadence = max(SPIKE_CADENCE, -(-spacing // series))
     cadence = -(-cadence // hop) * hop  # from a scored step, only whole hops land on one
@@ -190,11 +212,15 @@ def spike_schedule(series: int, hop: int, first: int, last: int) -> list[tuple[i
     stride = max(turns, series // group)  # a group's members lie `stride` ids apart
     order = [(k % group) * stride + k // group for k in range(group * stride)]
     steps = [s for s in range(first, last, cadence) if scored_step(s, hop)]
-    return [
+    planned = [
         (step, order[(n * group + j) % len(order)])
         for n, step in enumerate(steps)
         for j in range(group)
     ]
+    if phases is None:
+        return planned
+    shifted = [(step + int(phases[i]), i) for step, i in planned]
+    return [(step, i) for step, i in shifted if step < last]
 
 
 def spike_latencies(stream: e2e.Stream, first: int, last: int) -> np.ndarray:
@@ -315,7 +341,8 @@ async def run_case(
         s1 += 1
     paced_room = max(2 * hop, int(150_000 * args.paced_seconds / series))
     values = e2e.series_values(series, s1 + paced_room, args.seed)
-    spikes_planned = spike_schedule(series, hop, s1, values.shape[0])
+    phases = phases_of(e2e.Stream.names_of(series), hop)
+    spikes_planned = spike_schedule(series, hop, s1, values.shape[0], phases)
     stream = e2e.Stream(values, spikes_planned, args.points_per_message)
     services = [
         e2e.SubprocessService(settings, artifact, workdir, member)
@@ -374,7 +401,7 @@ async def run_case(
         await asyncio.gather(producer.stop(), consumer.stop(), commits.consumer.stop())
     latency = spike_latencies(stream, s1, s2)
     spikes = sum(1 for step, _ in spikes_planned if step < s2)
-    windows = sum(scored_step(s, hop) for s in range(fill, s1)) * series
+    windows = scored_windows(phases, hop, fill, s1)
     top = e2e.ceiling(artifact, settings, min(200_000, max(windows, 20_000)), BATCH)
     points = (s1 - fill) * series
     row = Row(

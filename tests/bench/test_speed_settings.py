@@ -11,6 +11,7 @@ import pytest
 
 from stream_ae.core.alerting import OPENED
 from stream_ae.core.records import Point
+from stream_ae.core.windows import WindowStore
 
 from ..core.doubles import last_step_detector
 
@@ -62,3 +63,26 @@ def test_latency_counts_the_alerts_of_spiked_points_alone(speed) -> None:
     ]
     assert speed.spike_latencies(stream, 0, 10).tolist() == [0.25, 0.125]
     assert speed.spike_latencies(stream, 5, 10).tolist() == [0.125]
+
+
+@pytest.mark.parametrize("hop", [1, 8])
+def test_every_spike_lands_on_a_point_its_series_scores(speed, hop: int) -> None:
+    series, steps = 300, speed.WINDOW + 6 * 64
+    names = speed.e2e.Stream.names_of(series)
+    phases = speed.phases_of(names, hop)
+    first = speed.WINDOW - 1 + hop
+    while not speed.scored_step(first, hop):
+        first += 1
+    planned = speed.spike_schedule(series, hop, first, steps, phases)
+    assert {int(phases[i]) for _, i in planned} == set(range(hop))  # every phase spiked
+    store = WindowStore(speed.WINDOW, 1, hop=hop, max_series=series)
+    scored = set()
+    for step in range(steps):
+        for name in names:
+            assert store.push(name, float(step), (0.0,)) is None
+        if store.needs_drain or step == steps - 1:
+            got = store.drain().batch
+            scored.update(zip(got.end_ts.astype(int).tolist(), got.series, strict=True))
+    assert all((step, names[i]) in scored for step, i in planned)
+    counted = speed.scored_windows(phases, hop, 0, steps)
+    assert counted == len(scored)
