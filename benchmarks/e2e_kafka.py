@@ -86,15 +86,16 @@ TRAIN_SERIES, EPOCHS = 64, 15
 did not see scored up to 22 and spiked ones from 5.0; with 64 series and 8 epochs both
 reached 2.8. No floor parted them, and the benchmarks paged on clean windows: 2-4% of
 `speed.py`'s points, 267 of 273 alerts at 2,000 series in `--quick` here."""
-UNPACED_ROUND = 20_000
-"""Messages `produce` sends in one round when not paced, each partition's share in one
-record batch of up to PRODUCER_BATCH_BYTES. The embedded broker's fetch slows with the
-record batches its log holds, not with its messages (`broker_fetch_hold.py`: 1,000,000
-messages in 1,000 batches read like an empty log, in 10,000 batches at twice its p50).
-Rounds of 1,000 wrote the 3.6 million points that fill and time 100,000 series in about
-29,000 batches, and the paced phase after them measured that: fetches of 33 ms against
-8 at 1,000 series, alert p99 250-340 ms. A producer at these rates batches by bytes and
-linger, as Kafka producers do; the paced phase still sends every 2 ms."""
+UNPACED_ROUND = 8_000
+"""Messages `produce` sends in one round when not paced, each partition's share (about
+1,000 at 8 partitions) in one record batch of up to PRODUCER_BATCH_BYTES. The embedded
+broker's fetch slows with the record batches its log holds, not with its messages
+(`broker_fetch_hold.py`: 1,000,000 messages in 1,000 batches read like an empty log, in
+10,000 batches at twice its p50). Rounds of 1,000 wrote the 3.6 million points that
+fill and time 100,000 series in about 29,000 batches, and the paced phase after them
+measured that: fetches of 33 ms against 8 at 1,000 series, alert p99 250-340 ms. A
+producer at these rates batches by bytes and linger, as Kafka producers do; the paced
+phase still sends every 2 ms."""
 PRODUCER_BATCH_BYTES = 1 << 20
 REPO = Path(__file__).resolve().parent.parent
 
