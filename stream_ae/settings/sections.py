@@ -63,8 +63,9 @@ class WindowSettings(BaseModel):
     the environment: comma-separated (temp,vibration) or a JSON list."""
     hop: int = Field(default=1, ge=1)
     """Score every k-th point of a series (1 scores every point once its window is full).
-    Above 1, a series' first window is scored up to k-1 points after it fills, by a
-    phase taken from its name (see `stagger`)."""
+    Above 1, a series' first window (and its first after a gap reset) comes up to k-1
+    points after the one k alone would pick, by a phase taken from its name (see
+    `stagger`)."""
     stagger: bool = True
     """Above hop 1, offset each series' scored windows by a phase from its name, so that
     series which start together spread their windows over the hop's points rather than

@@ -7,8 +7,7 @@ from stream_ae.core.normalize import Normalizer
 from stream_ae.core.records import Point
 from stream_ae.core.threshold import RollingThreshold
 from stream_ae.core.training import FitShare, TrainingCollector
-from stream_ae.core.windows import WindowStore
-from stream_ae.core.windows.store import hop_phase
+from stream_ae.core.windows import WindowStore, hop_phase
 
 from .doubles import LastStepScorer
 

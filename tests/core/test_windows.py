@@ -50,7 +50,7 @@ def test_a_window_of_one_is_each_point_on_its_own() -> None:
 
 
 def test_hop_scores_every_kth_point() -> None:
-    store = WindowStore(window=4, channels=1, hop=3)
+    store = WindowStore(window=4, channels=1, hop=3, stagger=False)
     push_all(store, "a", [float(i) for i in range(13)])
     ends = store.drain().batch.end_ts.tolist()
     assert ends == [3.0, 6.0, 9.0, 12.0]

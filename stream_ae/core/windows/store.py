@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import zlib
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from stream_ae.core.records import Rejection, RejectReason, WindowBatch
 from stream_ae.core.windows import kernel
 from stream_ae.core.windows.gaps import RESET, GapPolicy, Gaps
 from stream_ae.core.windows.pending import PendingWindows
+from stream_ae.core.windows.phase import count_to_first_window, hop_phase
 from stream_ae.core.windows.point_checks import as_float, hashable, point_refusal
 from stream_ae.core.windows.rings import Rings
 from stream_ae.core.windows.running import RunningStats
@@ -52,18 +52,6 @@ class Gathered:
         )
 
 
-def hop_phase(series: str, hop: int) -> int:
-    """Points after its window fills that a series' first scored window comes, below
-    `hop`, the same for a name in every process.
-
-    Series that start together would otherwise all score on the same point in `hop`
-    for as long as they run: a burst of every series' window at once, which the
-    points that follow wait behind. Offset by a hash of their names, about one in `hop`
-    of them scores on each point.
-    """
-    return zlib.crc32(series.encode("utf-8", "surrogatepass")) % hop
-
-
 class WindowStore:
     """Ring buffers of the last points of many series, gathered into windows.
 
@@ -71,9 +59,9 @@ class WindowStore:
     windows of many series come out in one vectorised gather. A point that
     completes a window (and is the hop-th since the last one) marks that window
     pending; `drain()` returns every pending window, oldest first. At a hop above 1
-    a series' first window is the one `hop_phase` points after its window fills
-    (unless `stagger` is off), so that series which start together do not all score
-    on the same points.
+    the first window of a series, and of a series that a gap reset, comes `hop_phase`
+    points after the one the hop alone would score (unless `stagger` is off), so that
+    series which start together do not all score on the same points.
 
     The ring holds `window + slack` points, so a series may gain up to `slack`
     points before its pending windows must be drained: `needs_drain` says when.
@@ -153,7 +141,8 @@ class WindowStore:
         self.gaps = Gaps(gap_policy, gap_factor, irregular_after)
         self._pending = PendingWindows(channels)
         # Slot-aligned counters of the store's own: points since the last pending window
-        # (the hop) and since the last drain (the slack).
+        # (the hop; from below zero before a series' first, `count_to_first_window`) and
+        # since the last drain (the slack).
         self._since_window = np.zeros(0, dtype=np.int64)
         self._since_drain = np.zeros(0, dtype=np.int64)
         self._newest = np.array([-math.inf])
@@ -407,6 +396,8 @@ class WindowStore:
             filled = self.rings.stretch(slot) >= self.window
             if self.gaps.restarts(slot, filled):
                 self.rings.restart(slot)
+                # Its phase again: a gap shared by many series would line them up.
+                self._start_count(slot, self.slots.series_of[slot])
             elif not was_irregular and self.on_irregular is not None:
                 series = self.slots.series_of[slot]
                 if series is not None:
@@ -438,14 +429,15 @@ class WindowStore:
         slot = self.slots.take(series)
         for part in (self.rings, self.stats, self.gaps):
             part.clear(slot)
-        # A window is scored once `since` reaches the hop: starting it this far below
-        # zero puts the series' first one `hop_phase` points after its window fills.
-        phase = hop_phase(series, self.hop) if self.stagger else 0
-        self._since_window[slot] = min(0, self.hop - self.window) - phase
+        self._start_count(slot, series)
         self._since_drain[slot] = 0
         if self.on_assign is not None:
             self.on_assign(slot, series)
         return slot
+
+    def _start_count(self, slot: int, series: str | None) -> None:
+        phase = hop_phase(series, self.hop) if self.stagger and series is not None else 0
+        self._since_window[slot] = count_to_first_window(self.window, self.hop, phase)
 
     def _evict_one_idle(self, ts: float, now: float | None) -> bool:
         victim = self._idle_victim(ts, now)
