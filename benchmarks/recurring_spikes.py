@@ -28,6 +28,7 @@ import speed
 
 from stream_ae import wiring
 from stream_ae.core.records import AlertState, Point
+from stream_ae.core.windows import hop_phase
 
 BATCH = 2500
 
@@ -38,7 +39,7 @@ def paged(artifact: Path, workdir: Path, period: int, hop: int, steps: int) -> t
     detector = wiring.detector(settings, ("value",), artifact)
     values = e2e.series_values(1, steps, 0)[:, 0].copy()
     first = 1000
-    while not speed.scored_step(first, hop):
+    while not speed.scored_step(first, hop, hop_phase("s0", hop)):  # a point "s0" scores
         first += 1
     spikes = list(range(first, steps, period))
     values[spikes] += e2e.SPIKE

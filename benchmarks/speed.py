@@ -70,7 +70,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from stream_ae.connectors.kafka_common import ensure_topics
 from stream_ae.connectors.kafka_source import KafkaSource
-from stream_ae.core.windows.store import hop_phase
+from stream_ae.core.windows import hop_phase
 from stream_ae.metrics import STAGES
 from stream_ae.runtime.broker import EmbeddedBroker
 from stream_ae.settings import Settings
@@ -380,9 +380,9 @@ async def run_case(
             # Read after the counters above: the scrape is not in the timed figures.
             stages_max = await asyncio.to_thread(stage_totals, urls)
             rate = (s1 - fill) * series / (done - started)
-            s2 = min(
-                values.shape[0], s1 + max(2, int(args.pace * rate * args.paced_seconds / series))
-            )
+            # At least a hop: every phase's spikes of the first spike step are sent.
+            paced_steps = max(2, hop, int(args.pace * rate * args.paced_seconds / series))
+            s2 = min(values.shape[0], s1 + paced_steps)
             stages_before = await asyncio.to_thread(stage_totals, urls)
             await e2e.produce(producer, k.input_topic, stream, s1, s2, args.pace * rate)
             await commits.wait(s2 * per_step, args.timeout, services)
