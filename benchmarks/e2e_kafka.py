@@ -336,7 +336,15 @@ class Stream:
         self.scored = np.full((steps, series), np.nan)
         self.opened: list[tuple[int, int, float]] = []
         """(step, series index, time read) of every alert that opened."""
+        self.opened_stamped: dict[tuple[int, int], float] = {}
+        """(step, series index) -> its opening alert's record timestamp, on this process's
+        `time.perf_counter` clock: when the service's sink stamped it, on its way out."""
+        self._wall_to_clock = time.perf_counter() - time.time()
         self.scores_seen = 0
+
+    def stamp_opened(self, step: int, i: int, timestamp_ms: int) -> None:
+        """Keep an opening alert's record timestamp (wall clock, ms)."""
+        self.opened_stamped[step, i] = timestamp_ms / 1000 + self._wall_to_clock
 
     @staticmethod
     def names_of(series: int) -> list[str]:
@@ -449,7 +457,9 @@ async def observe(consumer: AIOKafkaConsumer, stream: Stream, score_topic: str) 
                 for message in messages:
                     body = orjson.loads(message.value)
                     if body["state"] == "open":
-                        opened.append((int(body["ts"] - T0 + 0.5), index[body["series"]], now))
+                        step, i = int(body["ts"] - T0 + 0.5), index[body["series"]]
+                        opened.append((step, i, now))
+                        stream.stamp_opened(step, i, message.timestamp)
 
 
 async def read_to_end(consumer: AIOKafkaConsumer, timeout_s: float) -> None:

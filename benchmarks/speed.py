@@ -9,7 +9,9 @@ points this process produces to the embedded broker. Three phases, one service:
   (first send .. the service's committed offsets reach the last point). A commit
   follows the batch's alerts being acknowledged, so this is work finished, not read;
 - paced: steps at `--pace` x that rate, with spikes at points that complete a scored
-  window; alert latency = alert read - that point's send (p50, p99). The rate the
+  window; alert latency = alert read - that point's send (p50, p99), and its p99 up to
+  the alert's record timestamp (the service's send; the rest is the alert's way back
+  through the broker to this process's reader). The rate the
   points were sent at is printed beside the rate asked: where it is lower, this
   process fell behind, and its backlog is in the latency.
 
@@ -122,6 +124,9 @@ class Row:
     spent in each stage, and `points` a batch (`batch_points`)."""
     max_rate_stage_ms: dict[str, float] = field(default_factory=dict)
     """The same over the max-rate phase."""
+    alert_stamped_p99_ms: float = float("nan")
+    """p99 from a spike's send to its alert's record timestamp (`spike_stamp_latencies`):
+    what of the p99 lies before the alert leaves the service."""
     paced_asked_points_per_s: float = float("nan")
     paced_sent_points_per_s: float = float("nan")
     """The paced phase's rate as sent: below the rate asked, this process's producer fell
@@ -221,6 +226,19 @@ def spike_schedule(
         return planned
     shifted = [(step + int(phases[i]), i) for step, i in planned]
     return [(step, i) for step, i in shifted if step < last]
+
+
+def spike_stamp_latencies(stream: e2e.Stream, first: int, last: int) -> np.ndarray:
+    """Seconds from each spiked point's send to its alert's record timestamp (the
+    service's send), for spikes of steps [first, last): the latency less the alert's
+    way back through the broker to this process."""
+    return np.array(
+        [
+            t - stream.sent[step, i]
+            for (step, i), t in stream.opened_stamped.items()
+            if first <= step < last and stream.spiked[step, i]
+        ]
+    )
 
 
 def spike_latencies(stream: e2e.Stream, first: int, last: int) -> np.ndarray:
@@ -400,6 +418,7 @@ async def run_case(
             service.kill()
         await asyncio.gather(producer.stop(), consumer.stop(), commits.consumer.stop())
     latency = spike_latencies(stream, s1, s2)
+    stamped = spike_stamp_latencies(stream, s1, s2)
     spikes = sum(1 for step, _ in spikes_planned if step < s2)
     windows = scored_windows(phases, hop, fill, s1)
     top = e2e.ceiling(artifact, settings, min(200_000, max(windows, 20_000)), BATCH)
@@ -416,6 +435,7 @@ async def run_case(
         detector_alone_points_per_s=e2e.detector_alone(artifact, settings, stream, s1, fill),
         alert_p50_ms=float(np.percentile(latency, 50) * 1000) if len(latency) else float("nan"),
         alert_p99_ms=float(np.percentile(latency, 99) * 1000) if len(latency) else float("nan"),
+        alert_stamped_p99_ms=float(np.percentile(stamped, 99) * 1000) if len(stamped) else nan,
         alerts=len(latency),
         spikes=spikes,
         clean_alerts=sum(1 for step, _, _ in stream.opened if fill <= step < s1),
@@ -481,11 +501,12 @@ def table(rows: list[Row], hst: float, per_point: float) -> str:
         "| model ceiling (points/s) "
         "| end to end / model | decode alone | end to end / decode | detector alone "
         "| detector / model | vs HST | vs per-point torch | alert p50 / p99 ms "
+        "| p99 to the alert's send ms "
         "| alerts / spikes | clean alerts | KiB per series "
         "| CPU µs/point main thread / process "
         "| CPU µs/point broker / producer | cores busy | paced points/s asked / sent |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:"
-        "|---:|---:|---:|---:|",
+        "|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         model = r.ceiling_windows_per_s * r.hop
@@ -497,7 +518,8 @@ def table(rows: list[Row], hst: float, per_point: float) -> str:
             f"| {r.detector_alone_points_per_s:,.0f} "
             f"| {r.detector_alone_points_per_s / model:.2f} "
             f"| {r.points_per_s / hst:.1f}x | {r.points_per_s / per_point:.1f}x "
-            f"| {r.alert_p50_ms:,.0f} / {r.alert_p99_ms:,.0f} | {r.alerts} / {r.spikes} "
+            f"| {r.alert_p50_ms:,.0f} / {r.alert_p99_ms:,.0f} | {r.alert_stamped_p99_ms:,.0f} "
+            f"| {r.alerts} / {r.spikes} "
             f"| {r.clean_alerts} | {r.memory_kib_per_series:,.1f} "
             f"| {r.main_thread_us_per_point:.1f} / {r.process_us_per_point:.1f} "
             f"| {r.broker_us_per_point:.1f} / {r.producer_us_per_point:.1f} "

@@ -4,6 +4,7 @@ the series has had, or the table counts the threshold instead of the pipeline.""
 
 import importlib.util
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -86,3 +87,15 @@ def test_every_spike_lands_on_a_point_its_series_scores(speed, hop: int) -> None
     assert all((step, names[i]) in scored for step, i in planned)
     counted = speed.scored_windows(phases, hop, 0, steps)
     assert counted == len(scored)
+
+
+def test_the_latency_to_the_alerts_send_takes_its_record_timestamp(speed) -> None:
+    stream = speed.e2e.Stream(np.zeros((10, 2)), spikes=[(4, 0), (6, 1)])
+    stream.sent[:] = 100.0 + np.arange(10)[:, None]
+    wall = time.time() - time.perf_counter()  # this process's clocks, as the reader's
+    for step, i, after in [(4, 0, 0.030), (6, 1, 0.050), (8, 1, 0.010)]:  # (8, 1): clean
+        stamp_ms = round((stream.sent[step, i] + after + wall) * 1000)
+        stream.stamp_opened(step, i, stamp_ms)
+    got = speed.spike_stamp_latencies(stream, 0, 10)
+    assert got == pytest.approx([0.030, 0.050], abs=0.002)  # the stamp is whole ms
+    assert speed.spike_stamp_latencies(stream, 5, 10) == pytest.approx([0.050], abs=0.002)
