@@ -436,7 +436,9 @@ class WindowStore:
         return slot
 
     def _start_count(self, slot: int, series: str | None) -> None:
-        phase = hop_phase(series, self.hop) if self.stagger and series is not None else 0
+        phase = 0
+        if self.stagger and self.hop > 1 and series is not None:  # at hop 1 every phase is 0
+            phase = hop_phase(series, self.hop)
         self._since_window[slot] = count_to_first_window(self.window, self.hop, phase)
 
     def _evict_one_idle(self, ts: float, now: float | None) -> bool:
