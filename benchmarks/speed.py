@@ -73,6 +73,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from stream_ae.connectors.kafka_common import ensure_topics
 from stream_ae.connectors.kafka_source import KafkaSource
 from stream_ae.core.windows import hop_phase
+from stream_ae.core.windows.phase import count_to_first_window
 from stream_ae.metrics import STAGES
 from stream_ae.runtime.broker import EmbeddedBroker
 from stream_ae.settings import Settings
@@ -164,8 +165,9 @@ def settings_for(bootstrap: str, root: Path, name: str, hop: int, series: int) -
 
 def scored_step(step: int, hop: int, phase: int = 0) -> bool:
     """True where the point of a series of this `hop_phase` completes a window that is
-    scored (every series sends its first point at step 0)."""
-    first = max(WINDOW, hop) - 1 + phase
+    scored (every series sends its first point at step 0), by the store's own rule: its
+    counter starts at `count_to_first_window` and scores on reaching the hop."""
+    first = hop - count_to_first_window(WINDOW, hop, phase) - 1
     return step >= first and (step - first) % hop == 0
 
 
@@ -198,11 +200,10 @@ def spike_spacing(hop: int) -> int:
 
 
 def spike_schedule(
-    series: int, hop: int, first: int, last: int, phases: np.ndarray | None = None
+    series: int, hop: int, first: int, last: int, phases: np.ndarray
 ) -> list[tuple[int, int]]:
     """(step, series) of every spike in steps [first, last), `first` a step that phase 0
-    scores: each lands on a point that its series scores (`phases`, by series; all 0
-    if not given).
+    scores: each lands on a point that its series scores (`phases`, by series).
 
     A spike step comes every SPIKE_CADENCE steps (fewer series: less often), and each
     spikes the next group of series in turn, at most SPIKES_A_STEP of them spread over
@@ -222,8 +223,6 @@ def spike_schedule(
         for n, step in enumerate(steps)
         for j in range(group)
     ]
-    if phases is None:
-        return planned
     shifted = [(step + int(phases[i]), i) for step, i in planned]
     return [(step, i) for step, i in shifted if step < last]
 
