@@ -1,0 +1,71 @@
+"""The speed benchmark's producer (`benchmarks/e2e_kafka.produce`) against the broker.
+
+It sends messages encoded beforehand: the benchmark reads this process's CPU over the
+sending as the producer's, and the encoding, slower than the sending, fell inside it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from stream_ae.runtime.broker import EmbeddedBroker
+
+from .conftest import ConsumeAll, Topics
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def e2e() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("e2e_kafka", BENCHMARKS / "e2e_kafka.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["e2e_kafka"] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("rate", [None, 2_000.0])
+def test_produce_sends_the_messages_it_is_given_and_encodes_none(
+    e2e: ModuleType,
+    broker: EmbeddedBroker,
+    topics: Topics,
+    consume: ConsumeAll,
+    monkeypatch: pytest.MonkeyPatch,
+    rate: float | None,
+) -> None:
+    steps, series = 12, 5
+    stream = e2e.Stream(np.arange(steps * series, dtype=float).reshape(steps, series), [])
+    first, last = 3, 9
+    messages = stream.encoded(first, last)
+
+    def encoded(*_: object) -> list[tuple[bytes, bytes]]:
+        raise AssertionError("produce encoded messages inside the time it is measured over")
+
+    monkeypatch.setattr(stream, "encoded", encoded)
+
+    async def send() -> float:
+        producer = AIOKafkaProducer(bootstrap_servers=broker.address, acks="all")
+        await producer.start()
+        try:
+            started: float = await e2e.produce(
+                producer, topics.points, stream, first, messages, rate
+            )
+            return started
+        finally:
+            await producer.stop()
+
+    started = asyncio.run(send())
+    got = consume(topics.points, len(messages))
+    assert sorted((r.key, r.value) for r in got) == sorted(messages)
+    stamped = stream.sent[first:last]
+    assert not np.isnan(stamped).any() and (stamped >= started).all()
+    assert np.isnan(stream.sent[:first]).all() and np.isnan(stream.sent[last:]).all()
