@@ -112,7 +112,10 @@ class ModelSettings(BaseModel):
     (a point's fields, a small image) taken whole; "auto": dense for window.length 1,
     LSTM otherwise."""
     hidden: int = Field(default=32, ge=1, le=4096)
-    """Hidden units (of the LSTM, or of each dense layer)."""
+    """Hidden units (of the LSTM, or of each dense layer). The LSTM's cost grows
+    steeply with it: at 16 a CPU scores about twice the windows a second it does at 32,
+    and NAB lost 2.8 points (60.1 -> 57.3; the demo plant did not notice:
+    benchmarks/model_size.py, RESULTS.md "The model's width")."""
     latent: int | None = Field(default=None, ge=1, le=4096)
     """Size of the bottleneck code; unset: for the LSTM one per channel, at least 4 and
     at most 16 (for the dense kind a third of the record's values, 2 to 16).
