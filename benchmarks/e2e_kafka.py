@@ -379,7 +379,7 @@ async def produce(
     messages: list[tuple[bytes, bytes]],
     rate: float | None,
 ) -> float:
-    """Send `messages`, `stream.encoded(first, last)` for steps [first, last), at
+    """Send `messages`, `stream.encoded(first, last)`: whole steps from `first` on, at
     `rate` points/s if given; returns the wall time of the first send.
 
     The caller encodes them beforehand, outside what it times: encoding a phase takes
@@ -395,6 +395,11 @@ async def produce(
     batches are built, so the latency measured never leaves out the producer's time."""
     series, k = len(stream.names), stream.per_message
     per_step = -(-series // k)  # messages a step takes
+    if len(messages) % per_step:
+        raise ValueError(
+            f"{len(messages)} messages are not whole steps of {per_step}: pass "
+            "stream.encoded(first, last), or the send times land on the wrong points"
+        )
     sent = stream.sent
     partition_of = await _partitions_by_key(producer, topic, {key for key, _ in messages})
     clock = time.perf_counter
@@ -569,8 +574,7 @@ async def run_case(
         await producer.start()
         observer = asyncio.create_task(observe(consumer, stream, k.score_topic))
         try:
-            messages = stream.encoded(0, s1)
-            started = await produce(producer, k.input_topic, stream, 0, messages, None)
+            started = await produce(producer, k.input_topic, stream, 0, stream.encoded(0, s1), None)
             await wait_scored(stream, 0, s1, args.timeout, service)
             await read_to_end(consumer, args.timeout)  # alerts of the last batch
             phases.append(phase_result("max rate", stream, 0, s1, started, None))
@@ -578,8 +582,9 @@ async def run_case(
             rate = args.pace * measured
             s2 = s1 + max(8, int(rate * args.paced_seconds / case.series))
             s2 = min(s2, values.shape[0])
-            messages = stream.encoded(s1, s2)
-            started = await produce(producer, k.input_topic, stream, s1, messages, rate)
+            paced = stream.encoded(s1, s2)
+            started = await produce(producer, k.input_topic, stream, s1, paced, rate)
+            del paced
             await wait_scored(stream, s1, s2, args.timeout, service)
             await read_to_end(consumer, args.timeout)  # alerts of the last batch
             phases.append(phase_result("paced", stream, s1, s2, started, rate))

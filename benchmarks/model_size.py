@@ -3,12 +3,13 @@
 
 At hop 1 every point is a window, so the detector can go no faster than the model
 alone scores windows (`speed.py`'s ceiling). This times `AutoencoderScorer.score`, the
-service's scorer with its default settings (TorchScript, chunks of
-`scoring.max_batch`, one torch thread), on batches of 4,096 windows of 32 steps (the
-service's batches run to `kafka.max_batch_points`, 5,000), for LSTM autoencoders of
-one channel and several hidden widths (the latent `auto_latent(1)`, as a default fit
-makes), and HalfSpaceTrees on one series (`peers.py`), in alternated rounds; medians.
-The weights are untrained: the time of a forward pass does not depend on them.
+service's scorer on the CPU with its default scoring settings (TorchScript, chunks of
+`scoring.max_batch`, `scoring.threads` torch threads), on batches of 4,096 windows of
+32 steps (the service's batches run to `kafka.max_batch_points`, 5,000), for LSTM
+autoencoders of one channel and several hidden widths (the latent `auto_latent(1)`,
+as a default fit makes), and HalfSpaceTrees on the speed benchmarks' one series
+(`peers.py`), in alternated rounds; medians. The weights are untrained: the time of a
+forward pass does not depend on them.
 
 What a width costs in quality is not measured here; it is one setting away:
 
@@ -25,13 +26,14 @@ import statistics
 import time
 import warnings
 
+import e2e_kafka as e2e
 import numpy as np
 import peers
 
 from stream_ae.model.autoencoder import LSTMAutoencoder
 from stream_ae.model.scorer import AutoencoderScorer
 from stream_ae.model.training import auto_latent
-from stream_ae.settings import Settings
+from stream_ae.settings import ScoringSettings, Settings
 
 warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.jit")
 
@@ -40,8 +42,7 @@ BATCH = 4096
 """Windows a call: a full micro-batch at hop 1, one window a point."""
 
 
-def scorer_of(hidden: int) -> AutoencoderScorer:
-    s = Settings().scoring
+def scorer_of(hidden: int, s: ScoringSettings) -> AutoencoderScorer:
     module = LSTMAutoencoder(channels=1, hidden=hidden, latent=auto_latent(1)).eval()
     return AutoencoderScorer(
         module,
@@ -70,10 +71,12 @@ def main() -> None:
     args = parser.parse_args()
     widths = [int(w) for w in args.widths.split(",")]
     x = np.random.default_rng(0).normal(size=(BATCH, WINDOW, 1)).astype(np.float32)
-    one = np.random.default_rng(7).normal(size=6000)
-    scorers = {w: scorer_of(w) for w in widths}
+    one = e2e.series_values(1, 6000, seed=7)[:, 0]  # as speed.py and detector_alone.py
+    scoring = Settings().scoring
+    scorers = {w: scorer_of(w, scoring) for w in widths}
     for scorer in scorers.values():
-        scorer.score(x)  # warm-up: TorchScript specialises on its first calls
+        for _ in range(2):  # TorchScript profiles the first call, optimises the second
+            scorer.score(x)
     rates: dict[int, list[float]] = {w: [] for w in widths}
     hst: list[float] = []
     for _ in range(args.rounds):
@@ -88,7 +91,8 @@ def main() -> None:
         print(f"| {w} | {rate:,.0f} | {rate / river:.2f}x |")
     print(
         f"\nriver HalfSpaceTrees, one series: {river:,.0f} points/s; latent "
-        f"{auto_latent(1)}; medians of {args.rounds} alternated rounds, one torch thread."
+        f"{auto_latent(1)}; medians of {args.rounds} alternated rounds, "
+        f"{scoring.threads} torch thread(s)."
     )
 
 

@@ -406,6 +406,7 @@ async def run_case(
             stages_before = await asyncio.to_thread(stage_totals, urls)
             paced = stream.encoded(s1, s2)
             await e2e.produce(producer, k.input_topic, stream, s1, paced, args.pace * rate)
+            del paced  # not alive through the measurements in this process below
             await commits.wait(s2 * per_step, args.timeout, services)
             await e2e.read_to_end(consumer, args.timeout)
             stages = await asyncio.to_thread(stage_totals, urls)

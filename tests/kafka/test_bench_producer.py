@@ -1,7 +1,8 @@
 """The speed benchmark's producer (`benchmarks/e2e_kafka.produce`) against the broker.
 
-It sends messages encoded beforehand: the benchmark reads this process's CPU over the
-sending as the producer's, and the encoding, slower than the sending, fell inside it.
+It sends the messages it is given and encodes none itself, so that its caller can
+encode them before it reads the CPU counters (`speed.py` counts this process's CPU
+over the sending as the producer's, and the encoding is slower than the sending).
 """
 
 from __future__ import annotations
@@ -69,3 +70,10 @@ def test_produce_sends_the_messages_it_is_given_and_encodes_none(
     stamped = stream.sent[first:last]
     assert not np.isnan(stamped).any() and (stamped >= started).all()
     assert np.isnan(stream.sent[:first]).all() and np.isnan(stream.sent[last:]).all()
+
+
+def test_produce_refuses_messages_that_are_not_whole_steps(e2e: ModuleType) -> None:
+    stream = e2e.Stream(np.zeros((4, 3)), [])
+    messages = stream.encoded(1, 3)[:-1]  # a step short of a point: its send times would shift
+    with pytest.raises(ValueError, match="not whole steps"):
+        asyncio.run(e2e.produce(None, "points", stream, 1, messages, None))
