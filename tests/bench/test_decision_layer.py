@@ -1,8 +1,6 @@
 """`benchmarks/decision_layer.py compare` replays every candidate over a recording."""
 
-import importlib.util
 import pickle
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,17 +8,13 @@ import pytest
 
 from stream_ae.plant.simulate import Incident
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "decision_layer.py"
+from ..benchmark_modules import benchmark_module
 
 
 @pytest.fixture(scope="module")
 def decision_layer():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("decision_layer", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["decision_layer"] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
+    with benchmark_module("decision_layer") as module:
+        yield module
 
 
 def test_compare_prints_one_row_per_candidate(

@@ -2,8 +2,6 @@
 must open an alert on every window that scores above the floor, however many scores
 the series has had, or the table counts the threshold instead of the pipeline."""
 
-import importlib.util
-import sys
 import time
 from pathlib import Path
 
@@ -14,23 +12,14 @@ from stream_ae.core.alerting import OPENED
 from stream_ae.core.records import Point
 from stream_ae.core.windows import WindowStore
 
+from ..benchmark_modules import benchmark_module
 from ..core.doubles import last_step_detector
-
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
 @pytest.fixture(scope="module")
 def speed():  # type: ignore[no-untyped-def]
-    sys.path.insert(0, str(BENCHMARKS))  # speed.py imports its sibling modules
-    try:
-        spec = importlib.util.spec_from_file_location("speed", BENCHMARKS / "speed.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["speed"] = module  # dataclasses look their module up by name
-        spec.loader.exec_module(module)
+    with benchmark_module("speed") as module:
         yield module
-    finally:
-        sys.path.remove(str(BENCHMARKS))
 
 
 @pytest.mark.parametrize("scores_before", [1, 5, 200])

@@ -8,9 +8,7 @@ over the sending as the producer's, and the encoding is slower than the sending)
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import sys
-from pathlib import Path
+from collections.abc import Iterator
 from types import ModuleType
 
 import numpy as np
@@ -19,19 +17,14 @@ from aiokafka import AIOKafkaProducer
 
 from stream_ae.runtime.broker import EmbeddedBroker
 
+from ..benchmark_modules import benchmark_module
 from .conftest import ConsumeAll, Topics
-
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
 @pytest.fixture(scope="module")
-def e2e() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("e2e_kafka", BENCHMARKS / "e2e_kafka.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["e2e_kafka"] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
+def e2e() -> Iterator[ModuleType]:
+    with benchmark_module("e2e_kafka") as module:
+        yield module
 
 
 @pytest.mark.parametrize("rate", [None, 2_000.0])
