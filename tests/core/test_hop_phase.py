@@ -63,7 +63,7 @@ def test_hop_one_scores_every_point_from_the_first_full_window() -> None:
 
 
 def test_a_series_phase_is_the_same_in_another_process() -> None:
-    names = ["sensor-1", "pump/7 vibration", "ünïcode", ""]
+    names = ["sensor-1", "pump/7 vibration", "ünïcode", "", "\ud800 lone surrogate"]
     code = (
         "import json, sys; from stream_ae.core.windows import hop_phase; "
         "print(json.dumps([hop_phase(n, 8) for n in json.loads(sys.argv[1])]))"
